@@ -1,0 +1,88 @@
+/* Timing of full training steps (forward, backward, AdamW) and the machine's sgemm rate that
+ * model FLOP utilisation is measured against. */
+#include "config.h"
+#include "internal.h"
+
+#include <cblas.h>
+#include <stdlib.h>
+
+#define PEAK_N 1024
+
+/* The better of two ways to run a 1024^3 sgemm on pool_size() threads: OpenBLAS's own
+ * threading, and the pool's split that the engine uses. Taking the better keeps MFU honest. */
+double bench_peak_gflops(void)
+{
+    size_t n = (size_t)PEAK_N * PEAK_N;
+    float *A = arena_alloc_floats(n), *B = arena_alloc_floats(n), *C = arena_alloc_floats(n);
+    if (!A || !B || !C) {
+        arena_free(A), arena_free(B), arena_free(C);
+        return 0;
+    }
+    Rng r;
+    rng_seed(&r, 1);
+    init_uniform(A, n, 1, &r);
+    init_uniform(B, n, 1, &r);
+    double best = 0, flops = 2.0 * PEAK_N * PEAK_N * PEAK_N;
+    for (int way = 0; way < 2; way++) {
+#ifdef HAVE_OPENBLAS_SET_NUM_THREADS
+        openblas_set_num_threads(way == 0 ? pool_size() : 1);
+#else
+        if (way == 0) continue;
+#endif
+        for (int rep = 0; rep < 4; rep++) { /* the first is warm-up */
+            double t0 = ml_now();
+            if (way == 0)
+                mm1(false, false, PEAK_N, PEAK_N, PEAK_N, 1, A, PEAK_N, B, PEAK_N, 0, C, PEAK_N);
+            else
+                mm(false, false, PEAK_N, PEAK_N, PEAK_N, 1, A, PEAK_N, B, PEAK_N, 0, C, PEAK_N);
+            double g = flops / (ml_now() - t0) / 1e9;
+            if (rep > 0 && g > best) best = g;
+        }
+    }
+#ifdef HAVE_OPENBLAS_SET_NUM_THREADS
+    openblas_set_num_threads(1);
+#endif
+    arena_free(A), arena_free(B), arena_free(C);
+    return best;
+}
+
+int bench_run(const BenchCfg *c, BenchResult *out, MlError *err)
+{
+    if (c->batch < 1 || c->seq_len < 2 || c->steps < 1)
+        return ml_fail(err, "bench: batch must be >= 1, seq-len >= 2 and steps >= 1");
+    ModelCfg mc = {.width = c->width, .vocab = c->vocab, .max_batch = c->batch,
+                   .max_len = c->seq_len, .norm = c->norm, .stack = c->stack};
+    Model *m = model_new(&mc, err);
+    if (!m) return -1;
+    model_init(m, 1);
+    size_t n = (size_t)c->batch * c->seq_len;
+    int32_t *tok = malloc(n * sizeof *tok), *tgt = malloc(n * sizeof *tgt);
+    if (!tok || !tgt) {
+        free(tok), free(tgt), model_free(m);
+        return ml_fail(err, "out of memory for the benchmark batch");
+    }
+    Rng r;
+    rng_seed(&r, 2);
+    for (size_t i = 0; i < n; i++) {
+        tok[i] = (int32_t)rng_below(&r, (uint32_t)c->vocab);
+        tgt[i] = (int32_t)rng_below(&r, (uint32_t)c->vocab);
+    }
+    out->peak_gflops = bench_peak_gflops();
+    double total = 0;
+    for (int s = 0; s < c->warmup + c->steps; s++) {
+        double t0 = ml_now();
+        model_zero_grad(m);
+        model_forward(m, tok, tgt, c->batch, c->seq_len);
+        model_backward(m);
+        model_adamw(m, 1e-4f, 0.0f, 0.9f, 0.999f, 1e-8f, s + 1);
+        if (s >= c->warmup) total += ml_now() - t0;
+    }
+    double sec = total / c->steps;
+    out->flops_per_step = 3.0 * model_flops(m, c->seq_len) * c->batch;
+    out->ms_per_step = 1e3 * sec;
+    out->tokens_per_s = (double)n / sec;
+    out->gflops = out->flops_per_step / sec / 1e9;
+    out->mfu = out->peak_gflops > 0 ? out->gflops / out->peak_gflops : 0;
+    free(tok), free(tgt), model_free(m);
+    return 0;
+}

@@ -1,0 +1,790 @@
+/* Sequence mixers: causal softmax attention with rotary embeddings, as the reference's flash-attn
+ * MHA wrapper: qkv = x Wqkv + bqkv, rotary (base 10000, rotate-half, whole head) on q and k,
+ * softmax(q k^T / sqrt(hd)) v per head over positions <= t, then y = o Wout + bout.
+ *
+ * The projections are sgemm over all rows. The attention core runs per (sequence, head) pair,
+ * pairs split over the pool in at most ATT_SLOTS slots, each with its own piece of scratch where
+ * the pair's q, k, v are gathered transposed (channel-major), so that the rotary embedding and
+ * the kernels run along positions. The probabilities are not kept: forward saves each row's
+ * maximum score and reciprocal sum, and backward recomputes them.
+ *
+ * Small heads use loops over VL positions at a time that the compiler vectorises (tiny sgemms
+ * would be slow): the forward takes VL queries at once, one per lane, so its softmax needs no
+ * horizontal sums; the backward goes query by query over VL keys at a time. Heads of ATT_BLAS_HD
+ * channels or more go through sgemm in blocks of ATT_QB queries. */
+#include "config.h"
+#include "internal.h"
+
+#include <string.h>
+
+enum { K_HEADS };
+
+#define VL 16          /* keys per step of the vector loops; rows are padded to a multiple */
+#define HV 8           /* channels per step of loops over a head; heads are padded to a multiple */
+#define ATT_SLOTS 64   /* most pieces of per-pair scratch (the pool has at most 64 threads) */
+#define ATT_QB 32      /* query rows per block in the sgemm path */
+#define ATT_BLAS_HD 32 /* head dims from which the core uses sgemm */
+
+/* fmaf is one instruction where the target has FMA; elsewhere it would be a slow library call. */
+#ifdef FP_FAST_FMAF
+#define FMA(a, b, c) fmaf(a, b, c)
+#else
+#define FMA(a, b, c) ((a) * (b) + (c))
+#endif
+
+static const KnobDesc att_knobs[] = {
+    {"heads", 1, 1, 256, "attention heads; width/heads must be an even whole number"}};
+static const KnobDesc mh_att_knobs[] = {
+    {"heads", 16, 1, 256, "attention heads; width/heads must be an even whole number"}};
+
+/* Shape of one call. */
+typedef struct {
+    int B, L, d, H, hd, hdp, Lp;
+    size_t rows;
+    bool blas;
+    float scale;
+} Geo;
+
+static Geo geo(const LayerCfg *c, Dims dm)
+{
+    Geo g;
+    g.B = dm.B;
+    g.L = dm.L;
+    g.d = c->width;
+    g.H = c->knob[K_HEADS];
+    g.hd = g.d / g.H;
+    g.hdp = (int)round_up((size_t)g.hd, HV);
+    g.Lp = (int)round_up((size_t)g.L, VL);
+    g.rows = (size_t)g.B * g.L;
+    g.blas = g.hd >= ATT_BLAS_HD;
+    g.scale = 1.0f / sqrtf((float)g.hd);
+    return g;
+}
+
+static size_t r16(size_t n) { return round_up(n, ML_ALIGN_FLOATS); }
+static int n_slots(const Geo *g) { return g->B * g->H < ATT_SLOTS ? g->B * g->H : ATT_SLOTS; }
+
+/* acts: qkv (rows x 3d, before the rotary embedding), o (rows x d, before Wout), stats (per pair:
+ * L row maxima of the scores, then L reciprocals of the softmax sums), rotary table (hd/2 x Lp
+ * cosines, then as many sines, position-major within a row). */
+typedef struct { size_t qkv, o, stats, rope, total; } ActMap;
+
+static ActMap act_map(const Geo *g)
+{
+    ActMap m;
+    m.qkv = 0;
+    m.o = m.qkv + r16(g->rows * 3 * g->d);
+    m.stats = m.o + r16(g->rows * g->d);
+    m.rope = m.stats + r16(2 * (size_t)g->B * g->H * g->L);
+    m.total = m.rope + r16((size_t)g->hd * g->Lp);
+    return m;
+}
+
+/* Per-slot scratch, for one pair at a time; X t means hd x Lp (channel-major, zero past L).
+ * Vector path: Qt (scaled, rotated), Kt (rotated), Vt, Gt (output gradient), dQt, dKt, dVt;
+ * Kp and dQp (Lp x hdp, position-major); the forward's scores for VL queries T (Lp x VL) and
+ * their output Ot (hd x VL); rows ds and delta (Lp); per-lane m and inv (VL).
+ * Sgemm path: Qt, Kt, dQt, dKt, the tiles S and dP (ATT_QB x Lp) and delta (Lp). */
+typedef struct {
+    size_t Qt, Kt, Vt, Gt, dQt, dKt, dVt, Kp, dQp, T, Ot, S, dP, ds, delta, m, inv, total;
+} SlotMap;
+
+static SlotMap slot_map(const Geo *g)
+{
+    SlotMap m = {0};
+    size_t o = 0, colm = r16((size_t)g->hd * g->Lp), Lp = r16((size_t)g->Lp);
+    m.Qt = o, o += colm;
+    m.Kt = o, o += colm;
+    m.dQt = o, o += colm;
+    m.dKt = o, o += colm;
+    if (g->blas) {
+        size_t tile = r16((size_t)ATT_QB * g->Lp);
+        m.S = o, o += tile;
+        m.dP = o, o += tile;
+    } else {
+        size_t rowm = r16((size_t)g->Lp * g->hdp);
+        m.Vt = o, o += colm;
+        m.Gt = o, o += colm;
+        m.dVt = o, o += colm;
+        m.Kp = o, o += rowm;
+        m.dQp = o, o += rowm + r16((size_t)g->hdp); /* room for a row past L */
+        m.T = o, o += r16((size_t)g->Lp * VL);
+        m.Ot = o, o += r16((size_t)g->hd * VL);
+        m.ds = o, o += 2 * Lp;
+        m.m = o, o += VL;
+        m.inv = o, o += VL;
+    }
+    m.delta = o, o += Lp;
+    m.total = o;
+    return m;
+}
+
+/* scratch: dqkv (rows x 3d), do (rows x d), then the slots. */
+static size_t scratch_slots(const Geo *g) { return r16(g->rows * 3 * g->d) + r16(g->rows * g->d); }
+
+static size_t att_params(const LayerCfg *c)
+{
+    size_t d = (size_t)c->width;
+    return 4 * d * d + 4 * d;
+}
+static size_t att_acts(const LayerCfg *c, Dims d)
+{
+    Geo g = geo(c, d);
+    return act_map(&g).total;
+}
+static size_t att_scratch(const LayerCfg *c, Dims d)
+{
+    Geo g = geo(c, d);
+    return scratch_slots(&g) + (size_t)n_slots(&g) * slot_map(&g).total;
+}
+static double att_state(const LayerCfg *c, int L) { return 2.0 * L * c->width; }
+static double att_flops(const LayerCfg *c, int L)
+{
+    double d = c->width;
+    return 2.0 * L * d * 3 * d + 2.0 * L * d * d + 2.0 * 2.0 * d * L * (L + 1) / 2.0;
+}
+
+static void att_init(Layer *l, Rng *r)
+{
+    size_t d = (size_t)l->cfg.width;
+    float bound = 1.0f / sqrtf((float)d);
+    float *Wqkv = l->params, *bqkv = Wqkv + 3 * d * d, *Wout = bqkv + 3 * d, *bout = Wout + d * d;
+    init_uniform(Wqkv, 3 * d * d, bound, r);
+    init_const(bqkv, 3 * d, 0.0f);
+    init_uniform(Wout, d * d, bound, r);
+    init_const(bout, d, 0.0f);
+}
+
+/* ---------------- small kernels ---------------- */
+
+/* e^x with Cephes' expf polynomial, written so that a loop of them vectorises: 0 below -87 (no
+ * denormals) and for -inf, NaN stays NaN. Within 1 ulp of exp on [-87, 88]. 2^n is built from
+ * the bits of the rounding sum, so no float is converted to an integer. */
+static inline float vexp(float x)
+{
+    float xc = x < -87.0f ? -87.0f : x;
+    xc = xc > 88.0f ? 88.0f : xc;
+    float nb = FMA(xc, 1.44269504088896341f, 12582912.0f); /* 1.5 * 2^23 + round(x / ln 2) */
+    float n = nb - 12582912.0f;
+    float r = FMA(n, -0.693359375f, xc);
+    r = FMA(n, 2.12194440e-4f, r);
+    float p = 1.9875691500e-4f;
+    p = FMA(p, r, 1.3981999507e-3f);
+    p = FMA(p, r, 8.3334519073e-3f);
+    p = FMA(p, r, 4.1665795894e-2f);
+    p = FMA(p, r, 1.6666665459e-1f);
+    p = FMA(p, r, 5.0000001201e-1f);
+    p = FMA(p, r * r, r) + 1.0f;
+    union { float f; uint32_t u; } b = {.f = nb}, e;
+    e.u = (b.u - 0x4B400000u + 127u) << 23;
+    float y = p * e.f;
+    return x < -87.0f ? 0.0f : y;
+}
+
+/* Horizontal sum and maximum of VL lanes, halving so that the steps stay in vector registers. */
+static inline float hsum(const float *a)
+{
+    float b[8], c[4];
+    for (int k = 0; k < 8; k++) b[k] = a[k] + a[k + 8];
+    for (int k = 0; k < 4; k++) c[k] = b[k] + b[k + 4];
+    return (c[0] + c[2]) + (c[1] + c[3]);
+}
+
+static inline float hmax(const float *a)
+{
+    float b[8], c[4];
+    for (int k = 0; k < 8; k++) b[k] = a[k + 8] > a[k] ? a[k + 8] : a[k];
+    for (int k = 0; k < 4; k++) c[k] = b[k + 4] > b[k] ? b[k + 4] : b[k];
+    float u = c[2] > c[0] ? c[2] : c[0], v = c[3] > c[1] ? c[3] : c[1];
+    return v > u ? v : u;
+}
+
+/* -- forward, VL queries at a time: T[j][k] is the score of query c0 + k against key j -- */
+
+/* T[j] = scores of key j (column j of Kt) against the queries of Qt (rows Lp apart) for j < jn,
+ * keys after a lane's query masked to -inf; m = each lane's maximum. */
+static void col_scores(const float *restrict Kt, const float *restrict Qt, int Lp, int hd, int c0,
+                       int jn, float *restrict T, float *restrict m)
+{
+    float mx[VL];
+    for (int k = 0; k < VL; k++) mx[k] = -INFINITY;
+    for (int jj = 0; jj < jn; jj++) {
+        const float *kc = Kt + jj;
+        float acc0[VL] = {0}, acc1[VL] = {0};
+        int i = 0;
+        for (; i + 1 < hd; i += 2) {
+            const float *q0 = Qt + (size_t)i * Lp, *q1 = q0 + Lp;
+            float k0 = kc[(size_t)i * Lp], k1 = kc[(size_t)(i + 1) * Lp];
+            for (int k = 0; k < VL; k++) acc0[k] = FMA(k0, q0[k], acc0[k]);
+            for (int k = 0; k < VL; k++) acc1[k] = FMA(k1, q1[k], acc1[k]);
+        }
+        if (i < hd) {
+            const float *q0 = Qt + (size_t)i * Lp;
+            float k0 = kc[(size_t)i * Lp];
+            for (int k = 0; k < VL; k++) acc0[k] = FMA(k0, q0[k], acc0[k]);
+        }
+        float *tr = T + (size_t)jj * VL;
+        if (jj < c0) {
+            for (int k = 0; k < VL; k++) tr[k] = acc0[k] + acc1[k];
+        } else {
+            for (int k = 0; k < VL; k++) tr[k] = c0 + k >= jj ? acc0[k] + acc1[k] : -INFINITY;
+        }
+        for (int k = 0; k < VL; k++) mx[k] = tr[k] > mx[k] ? tr[k] : mx[k];
+    }
+    for (int k = 0; k < VL; k++) m[k] = mx[k];
+}
+
+/* T[j] = exp(T[j] - m) for j < jn (even); inv = 1 / (sum over j), per lane. */
+static void col_exp(float *restrict T, int jn, const float *restrict m, float *restrict inv)
+{
+    float s0[VL] = {0}, s1[VL] = {0}, mm[VL];
+    for (int k = 0; k < VL; k++) mm[k] = m[k];
+    for (int jj = 0; jj < jn; jj += 2) {
+        float *t0 = T + (size_t)jj * VL, *t1 = t0 + VL;
+        for (int k = 0; k < VL; k++) {
+            t0[k] = vexp(t0[k] - mm[k]);
+            s0[k] += t0[k];
+        }
+        for (int k = 0; k < VL; k++) {
+            t1[k] = vexp(t1[k] - mm[k]);
+            s1[k] += t1[k];
+        }
+    }
+    for (int k = 0; k < VL; k++) inv[k] = 1.0f / (s0[k] + s1[k]);
+}
+
+/* Ot[i][k] = inv[k] * sum_{j<jn} Vt[i][j] T[j][k] for i < hd; jn a multiple of 4. */
+static void col_mix(const float *restrict Vt, int Lp, int hd, const float *restrict T, int jn,
+                    const float *restrict inv, float *restrict Ot)
+{
+    for (int i = 0; i < hd; i++) {
+        const float *vr = Vt + (size_t)i * Lp;
+        float a0[VL] = {0}, a1[VL] = {0}, a2[VL] = {0}, a3[VL] = {0};
+        for (int jj = 0; jj < jn; jj += 4) {
+            const float *t = T + (size_t)jj * VL;
+            float v0 = vr[jj], v1 = vr[jj + 1], v2 = vr[jj + 2], v3 = vr[jj + 3];
+            for (int k = 0; k < VL; k++) a0[k] = FMA(v0, t[k], a0[k]);
+            for (int k = 0; k < VL; k++) a1[k] = FMA(v1, t[VL + k], a1[k]);
+            for (int k = 0; k < VL; k++) a2[k] = FMA(v2, t[2 * VL + k], a2[k]);
+            for (int k = 0; k < VL; k++) a3[k] = FMA(v3, t[3 * VL + k], a3[k]);
+        }
+        float *o = Ot + (size_t)i * VL;
+        for (int k = 0; k < VL; k++) o[k] = inv[k] * ((a0[k] + a1[k]) + (a2[k] + a3[k]));
+    }
+}
+
+/* -- backward, one query t at a time over VL keys at a time -- */
+
+/* Rows t and t + 1 of the score gradient, two rows at once so that each step of keys is loaded
+ * and each gradient accumulator is updated once for both. For keys j < n (a multiple of VL past
+ * t + 1): recomputes p = softmax row from the forward's maximum m and reciprocal sum inv, then
+ * ds = p (dp - delta) with dp = g . v_j, accumulates dVt[:, j] += g p_j and dKt[:, j] += q ds_j,
+ * and leaves the two rows of ds in ds (Lp apart). q and g are column t of the channel-major Qt
+ * and Gt (elements Lp apart); one = 1 when row t + 1 is past the end. */
+static void rows_bwd(const float *restrict q, const float *restrict g, const float *restrict Kt,
+                     const float *restrict Vt, float *restrict dKt, float *restrict dVt, int hd,
+                     int Lp, int t, int n, const float *restrict m, const float *restrict inv,
+                     const float *restrict delta, bool one, float *restrict ds)
+{
+    float m0 = m[0], m1 = one ? 0.0f : m[1], i0 = inv[0], i1 = one ? 0.0f : inv[1];
+    float d0 = delta[0], d1 = one ? 0.0f : delta[1];
+    int u = one ? t : t + 1;
+    for (int c = 0; c < n; c += VL) {
+        float s0[VL] = {0}, s1[VL] = {0}, dp0[VL] = {0}, dp1[VL] = {0};
+        float p0[VL], p1[VL], e0[VL], e1[VL];
+        for (int i = 0; i < hd; i++) {
+            const float *kc = Kt + (size_t)i * Lp + c, *vc = Vt + (size_t)i * Lp + c;
+            const float *qi = q + (size_t)i * Lp, *gi = g + (size_t)i * Lp;
+            float qa = qi[0], qb = one ? 0.0f : qi[1], ga = gi[0], gb = one ? 0.0f : gi[1];
+            for (int k = 0; k < VL; k++) s0[k] = FMA(qa, kc[k], s0[k]);
+            for (int k = 0; k < VL; k++) s1[k] = FMA(qb, kc[k], s1[k]);
+            for (int k = 0; k < VL; k++) dp0[k] = FMA(ga, vc[k], dp0[k]);
+            for (int k = 0; k < VL; k++) dp1[k] = FMA(gb, vc[k], dp1[k]);
+        }
+        for (int k = 0; k < VL; k++) p0[k] = c + k <= t ? vexp(s0[k] - m0) * i0 : 0.0f;
+        for (int k = 0; k < VL; k++) p1[k] = c + k <= u ? vexp(s1[k] - m1) * i1 : 0.0f;
+        for (int k = 0; k < VL; k++) e0[k] = p0[k] * (dp0[k] - d0);
+        for (int k = 0; k < VL; k++) e1[k] = p1[k] * (dp1[k] - d1);
+        for (int i = 0; i < hd; i++) {
+            float *dkc = dKt + (size_t)i * Lp + c, *dvc = dVt + (size_t)i * Lp + c;
+            const float *qi = q + (size_t)i * Lp, *gi = g + (size_t)i * Lp;
+            float qa = qi[0], qb = one ? 0.0f : qi[1], ga = gi[0], gb = one ? 0.0f : gi[1];
+            for (int k = 0; k < VL; k++) dvc[k] = FMA(gb, p1[k], FMA(ga, p0[k], dvc[k]));
+            for (int k = 0; k < VL; k++) dkc[k] = FMA(qb, e1[k], FMA(qa, e0[k], dkc[k]));
+        }
+        for (int k = 0; k < VL; k++) ds[c + k] = e0[k];
+        for (int k = 0; k < VL; k++) ds[Lp + c + k] = e1[k];
+    }
+}
+
+/* out[r][i] = mul * sum_{j<n} p[r][j] M[j][i] for rows r < 2 (Lp apart in p, hdp apart in out)
+ * and i < hdp, with M position-major (rows of hdp). */
+static void rows_mix(const float *restrict p, int Lp, const float *restrict M, int hdp, int n,
+                     float mul, float *restrict out)
+{
+    for (int i0 = 0; i0 < hdp; i0 += HV) {
+        float a0[HV] = {0}, a1[HV] = {0}, b0[HV] = {0}, b1[HV] = {0};
+        for (int j = 0; j < n; j += 2) {
+            const float *r = M + (size_t)j * hdp + i0;
+            float p0 = p[j], p1 = p[j + 1], q0 = p[Lp + j], q1 = p[Lp + j + 1];
+            for (int k = 0; k < HV; k++) a0[k] = FMA(p0, r[k], a0[k]);
+            for (int k = 0; k < HV; k++) a1[k] = FMA(p1, r[hdp + k], a1[k]);
+            for (int k = 0; k < HV; k++) b0[k] = FMA(q0, r[k], b0[k]);
+            for (int k = 0; k < HV; k++) b1[k] = FMA(q1, r[hdp + k], b1[k]);
+        }
+        for (int k = 0; k < HV; k++) out[i0 + k] = mul * (a0[k] + a1[k]);
+        for (int k = 0; k < HV; k++) out[hdp + i0 + k] = mul * (b0[k] + b1[k]);
+    }
+}
+
+/* -- rows of a score tile, for the sgemm path -- */
+
+/* Sets keys j > t in the last step of VL (the row's causal mask) to -inf. */
+static void row_mask(float *restrict s, int t, int n)
+{
+    float *last = s + n - VL;
+    int lo = n - VL;
+    for (int k = 0; k < VL; k++) last[k] = lo + k <= t ? last[k] : -INFINITY;
+}
+
+static float row_max(const float *restrict s, int n)
+{
+    float mx[VL];
+    for (int k = 0; k < VL; k++) mx[k] = s[k];
+    for (int c = VL; c < n; c += VL)
+        for (int k = 0; k < VL; k++) mx[k] = s[c + k] > mx[k] ? s[c + k] : mx[k];
+    return hmax(mx);
+}
+
+/* s[j] = exp(s[j] - m) for j < n; returns the sum. */
+static float row_exp(float *restrict s, float m, int n)
+{
+    float acc[VL] = {0};
+    for (int c = 0; c < n; c += VL)
+        for (int k = 0; k < VL; k++) {
+            float p = vexp(s[c + k] - m);
+            s[c + k] = p;
+            acc[k] += p;
+        }
+    return hsum(acc);
+}
+
+static void row_scale(float *restrict s, float a, int n)
+{
+    for (int c = 0; c < n; c += VL)
+        for (int k = 0; k < VL; k++) s[c + k] *= a;
+}
+
+/* s[j] = exp(s[j] - m) * inv, then dp[j] = s[j] (dp[j] - delta), for j < n. */
+static void row_prob_dscore(float *restrict s, float *restrict dp, float m, float inv, float delta,
+                            int n)
+{
+    for (int c = 0; c < n; c += VL)
+        for (int k = 0; k < VL; k++) {
+            float p = vexp(s[c + k] - m) * inv;
+            s[c + k] = p;
+            dp[c + k] = p * (dp[c + k] - delta);
+        }
+}
+
+/* ---------------- moving one head in and out of a slot ---------------- */
+
+/* Xt[i][t] = x[t*xt + i] for t < L, zero for L <= t < Lp. In blocks of 16 channels (a cache
+ * line of x), so that neither side touches more than 16 lines per position. */
+static void gather(const float *restrict x, size_t xt, int L, int Lp, int hd, float *restrict Xt)
+{
+    for (int i0 = 0; i0 < hd; i0 += 16) {
+        int i1 = i0 + 16 < hd ? i0 + 16 : hd;
+        for (int t = 0; t < L; t++)
+            for (int i = i0; i < i1; i++) Xt[(size_t)i * Lp + t] = x[(size_t)t * xt + i];
+    }
+    for (int i = 0; i < hd; i++)
+        for (int t = L; t < Lp; t++) Xt[(size_t)i * Lp + t] = 0.0f;
+}
+
+/* y[t*yt + i] = Xt[i][t] for t < L, blocked as gather. */
+static void scatter(const float *restrict Xt, int L, int Lp, int hd, float *restrict y, size_t yt)
+{
+    for (int i0 = 0; i0 < hd; i0 += 16) {
+        int i1 = i0 + 16 < hd ? i0 + 16 : hd;
+        for (int t = 0; t < L; t++)
+            for (int i = i0; i < i1; i++) y[(size_t)t * yt + i] = Xt[(size_t)i * Lp + t];
+    }
+}
+
+/* Xp[t][i] = Xt[i][t] for t < Lp, zero for hd <= i < hdp. */
+static void to_rows(const float *Xt, int Lp, int hd, int hdp, float *Xp)
+{
+    for (int t = 0; t < Lp; t++) {
+        float *r = Xp + (size_t)t * hdp;
+        for (int i = 0; i < hd; i++) r[i] = Xt[(size_t)i * Lp + t];
+        for (int i = hd; i < hdp; i++) r[i] = 0.0f;
+    }
+}
+
+/* Xt[i][t] = Xp[t][i] for t < L, zero for L <= t < Lp. */
+static void from_rows(const float *Xp, int L, int Lp, int hd, int hdp, float *Xt)
+{
+    for (int t = 0; t < L; t++)
+        for (int i = 0; i < hd; i++) Xt[(size_t)i * Lp + t] = Xp[(size_t)t * hdp + i];
+    for (int i = 0; i < hd; i++) memset(Xt + (size_t)i * Lp + L, 0, sizeof(float) * (Lp - L));
+}
+
+/* (a, b) = mul (a c - b s', b c + a s') along Lp positions, with s' = sign s. */
+static void rot_pair(float *restrict a, float *restrict b, const float *restrict c,
+                     const float *restrict s, int Lp, float sign, float mul)
+{
+    for (int t = 0; t < Lp; t += VL)
+        for (int k = 0; k < VL; k++) {
+            float u = a[t + k], v = b[t + k], sk = sign * s[t + k];
+            a[t + k] = mul * (u * c[t + k] - v * sk);
+            b[t + k] = mul * (v * c[t + k] + u * sk);
+        }
+}
+
+/* The rotary table, channel-major: cs[i][t], sn[i][t] for pair i < hd/2 and t < Lp. */
+typedef struct {
+    float *cs, *sn;
+    int hd, Lp;
+} Rope;
+
+/* Rotates a channel-major head Xt in place by the table (sign 1) or back (sign -1, the
+ * transpose, for gradients), and scales it by mul. */
+static void rope_apply(float *Xt, const Rope *r, float sign, float mul)
+{
+    int hh = r->hd / 2, Lp = r->Lp;
+    for (int i = 0; i < hh; i++)
+        rot_pair(Xt + (size_t)i * Lp, Xt + (size_t)(i + hh) * Lp, r->cs + (size_t)i * Lp,
+                 r->sn + (size_t)i * Lp, Lp, sign, mul);
+}
+
+static void rope_rows(void *ctx, size_t t0, size_t t1, int tid)
+{
+    const Rope *r = ctx;
+    int hh = r->hd / 2;
+    for (size_t t = t0; t < t1; t++)
+        for (int i = 0; i < hh; i++) {
+            double a = (double)t * pow(10000.0, -2.0 * i / r->hd);
+            r->cs[(size_t)i * r->Lp + t] = (float)cos(a);
+            r->sn[(size_t)i * r->Lp + t] = (float)sin(a);
+        }
+}
+
+/* ---------------- the core, per (sequence, head) pair ---------------- */
+
+typedef struct {
+    Geo g;
+    Rope rope;
+    const float *qkv;  /* acts */
+    float *o, *stats;  /* acts, written by forward */
+    const float *dout; /* gradient of o (backward) */
+    float *dqkv;       /* gradient of qkv (backward) */
+    float *slots;
+    size_t slot_size;
+    int n_pairs, n_slots;
+} Core;
+
+/* One pair's pointers: its head's columns of q, k, v, o (row t at + t*3d or + t*d), its
+ * statistics and, in backward, its columns of the gradients. */
+typedef struct {
+    const float *q, *k, *v;
+    float *o, *m, *inv;
+    const float *dout;
+    float *dq, *dk, *dv;
+} Pair;
+
+static void fwd_vec(const Core *j, const Pair *P, float *sl)
+{
+    const Geo *g = &j->g;
+    SlotMap sm = slot_map(g);
+    int L = g->L, hd = g->hd, Lp = g->Lp, d = g->d;
+    size_t ld = 3 * (size_t)d;
+    float *Qt = sl + sm.Qt, *Kt = sl + sm.Kt, *Vt = sl + sm.Vt, *T = sl + sm.T, *Ot = sl + sm.Ot;
+    float *m = sl + sm.m, *inv = sl + sm.inv;
+    gather(P->q, ld, L, Lp, hd, Qt);
+    gather(P->k, ld, L, Lp, hd, Kt);
+    gather(P->v, ld, L, Lp, hd, Vt);
+    rope_apply(Qt, &j->rope, 1.0f, g->scale);
+    rope_apply(Kt, &j->rope, 1.0f, 1.0f);
+    for (int c0 = 0; c0 < L; c0 += VL) {
+        int jn = c0 + VL, nq = L - c0 < VL ? L - c0 : VL;
+        col_scores(Kt, Qt + c0, Lp, hd, c0, jn, T, m);
+        col_exp(T, jn, m, inv);
+        col_mix(Vt, Lp, hd, T, jn, inv, Ot);
+        for (int k = 0; k < nq; k++) {
+            float *ot = P->o + (size_t)(c0 + k) * d;
+            for (int i = 0; i < hd; i++) ot[i] = Ot[(size_t)i * VL + k];
+            P->m[c0 + k] = m[k];
+            P->inv[c0 + k] = inv[k];
+        }
+    }
+}
+
+static void bwd_vec(const Core *j, const Pair *P, float *sl)
+{
+    const Geo *g = &j->g;
+    SlotMap sm = slot_map(g);
+    int L = g->L, hd = g->hd, hdp = g->hdp, Lp = g->Lp, d = g->d;
+    size_t ld = 3 * (size_t)d;
+    float *Qt = sl + sm.Qt, *Kt = sl + sm.Kt, *Vt = sl + sm.Vt, *Gt = sl + sm.Gt;
+    float *dQt = sl + sm.dQt, *dKt = sl + sm.dKt, *dVt = sl + sm.dVt, *Kp = sl + sm.Kp;
+    float *dQp = sl + sm.dQp, *ds = sl + sm.ds, *delta = sl + sm.delta;
+    gather(P->q, ld, L, Lp, hd, Qt);
+    gather(P->k, ld, L, Lp, hd, Kt);
+    gather(P->v, ld, L, Lp, hd, Vt);
+    gather(P->dout, d, L, Lp, hd, Gt);
+    rope_apply(Qt, &j->rope, 1.0f, g->scale);
+    rope_apply(Kt, &j->rope, 1.0f, 1.0f);
+    to_rows(Kt, Lp, hd, hdp, Kp);
+    for (int t = 0; t < L; t++) {
+        const float *ot = P->o + (size_t)t * d;
+        float acc = 0.0f;
+        for (int i = 0; i < hd; i++) acc += Gt[(size_t)i * Lp + t] * ot[i];
+        delta[t] = acc;
+    }
+    memset(dKt, 0, sizeof(float) * (size_t)hd * Lp);
+    memset(dVt, 0, sizeof(float) * (size_t)hd * Lp);
+    for (int t = 0; t < L; t += 2) {
+        bool one = t + 1 == L;
+        int n = (int)round_up((size_t)t + (one ? 1 : 2), VL);
+        rows_bwd(Qt + t, Gt + t, Kt, Vt, dKt, dVt, hd, Lp, t, n, P->m + t, P->inv + t, delta + t,
+                 one, ds);
+        rows_mix(ds, Lp, Kp, hdp, n, g->scale, dQp + (size_t)t * hdp);
+    }
+    from_rows(dQp, L, Lp, hd, hdp, dQt);
+    rope_apply(dQt, &j->rope, -1.0f, 1.0f);
+    rope_apply(dKt, &j->rope, -1.0f, 1.0f);
+    scatter(dQt, L, Lp, hd, P->dq, ld);
+    scatter(dKt, L, Lp, hd, P->dk, ld);
+    scatter(dVt, L, Lp, hd, P->dv, ld);
+}
+
+/* Sgemm path: blocks of ATT_QB queries, each against the keys up to its last query. */
+static void fwd_blas(const Core *j, const Pair *P, float *sl)
+{
+    const Geo *g = &j->g;
+    SlotMap sm = slot_map(g);
+    int L = g->L, hd = g->hd, Lp = g->Lp, d = g->d, ld = 3 * d;
+    float *Qt = sl + sm.Qt, *Kt = sl + sm.Kt, *S = sl + sm.S;
+    gather(P->q, ld, L, Lp, hd, Qt);
+    gather(P->k, ld, L, Lp, hd, Kt);
+    rope_apply(Qt, &j->rope, 1.0f, g->scale);
+    rope_apply(Kt, &j->rope, 1.0f, 1.0f);
+    for (int t0 = 0; t0 < L; t0 += ATT_QB) {
+        int t1 = t0 + ATT_QB < L ? t0 + ATT_QB : L, nb = t1 - t0, nk = t1;
+        mm1(true, false, nb, nk, hd, 1.0f, Qt + t0, Lp, Kt, Lp, 0.0f, S, Lp);
+        for (int t = t0; t < t1; t++) {
+            float *s = S + (size_t)(t - t0) * Lp;
+            int n = (int)round_up((size_t)t + 1, VL);
+            row_mask(s, t, n);
+            float m = row_max(s, n), inv = 1.0f / row_exp(s, m, n);
+            P->m[t] = m;
+            P->inv[t] = inv;
+            row_scale(s, inv, n);
+            for (int jj = n; jj < nk; jj++) s[jj] = 0.0f;
+        }
+        mm1(false, false, nb, hd, nk, 1.0f, S, Lp, P->v, ld, 0.0f, P->o + (size_t)t0 * d, d);
+    }
+}
+
+static void bwd_blas(const Core *j, const Pair *P, float *sl)
+{
+    const Geo *g = &j->g;
+    SlotMap sm = slot_map(g);
+    int L = g->L, hd = g->hd, Lp = g->Lp, d = g->d, ld = 3 * d;
+    float *Qt = sl + sm.Qt, *Kt = sl + sm.Kt, *dQt = sl + sm.dQt, *dKt = sl + sm.dKt;
+    float *S = sl + sm.S, *dP = sl + sm.dP, *delta = sl + sm.delta;
+    gather(P->q, ld, L, Lp, hd, Qt);
+    gather(P->k, ld, L, Lp, hd, Kt);
+    rope_apply(Qt, &j->rope, 1.0f, g->scale);
+    rope_apply(Kt, &j->rope, 1.0f, 1.0f);
+    memset(dQt, 0, sizeof(float) * (size_t)hd * Lp);
+    memset(dKt, 0, sizeof(float) * (size_t)hd * Lp);
+    for (int t = 0; t < L; t++) {
+        const float *gt = P->dout + (size_t)t * d, *ot = P->o + (size_t)t * d;
+        float acc = 0.0f;
+        for (int i = 0; i < hd; i++) acc += gt[i] * ot[i];
+        delta[t] = acc;
+        memset(P->dv + (size_t)t * ld, 0, sizeof(float) * hd);
+    }
+    for (int t0 = 0; t0 < L; t0 += ATT_QB) {
+        int t1 = t0 + ATT_QB < L ? t0 + ATT_QB : L, nb = t1 - t0, nk = t1;
+        const float *G = P->dout + (size_t)t0 * d;
+        mm1(true, false, nb, nk, hd, 1.0f, Qt + t0, Lp, Kt, Lp, 0.0f, S, Lp);
+        mm1(false, true, nb, nk, hd, 1.0f, G, d, P->v, ld, 0.0f, dP, Lp);
+        for (int t = t0; t < t1; t++) {
+            float *s = S + (size_t)(t - t0) * Lp, *dp = dP + (size_t)(t - t0) * Lp;
+            int n = (int)round_up((size_t)t + 1, VL);
+            row_mask(s, t, n);
+            row_prob_dscore(s, dp, P->m[t], P->inv[t], delta[t], n); /* columns >= nk unread */
+            for (int jj = n; jj < nk; jj++) s[jj] = dp[jj] = 0.0f;
+        }
+        mm1(true, false, nk, hd, nb, 1.0f, S, Lp, G, d, 1.0f, P->dv, ld);            /* dV += P^T dO */
+        mm1(false, false, hd, nk, nb, 1.0f, Qt + t0, Lp, dP, Lp, 1.0f, dKt, Lp);      /* dK^T += Q^T dS */
+        mm1(false, true, hd, nb, nk, g->scale, Kt, Lp, dP, Lp, 0.0f, dQt + t0, Lp); /* dQ^T = K^T dS^T */
+    }
+    rope_apply(dQt, &j->rope, -1.0f, 1.0f);
+    rope_apply(dKt, &j->rope, -1.0f, 1.0f);
+    scatter(dQt, L, Lp, hd, P->dq, ld);
+    scatter(dKt, L, Lp, hd, P->dk, ld);
+}
+
+/* Pair p is sequence p / H, head p % H. */
+static Pair pair_at(const Core *j, int p)
+{
+    const Geo *g = &j->g;
+    int b = p / g->H, h = p % g->H;
+    size_t row0 = (size_t)b * g->L, col = (size_t)h * g->hd, ld = 3 * (size_t)g->d;
+    Pair P = {0};
+    P.q = j->qkv + row0 * ld + col;
+    P.k = P.q + g->d;
+    P.v = P.k + g->d;
+    P.o = j->o + row0 * g->d + col;
+    P.m = j->stats + (size_t)p * 2 * g->L;
+    P.inv = P.m + g->L;
+    if (j->dqkv) {
+        P.dout = j->dout + row0 * g->d + col;
+        P.dq = j->dqkv + row0 * ld + col;
+        P.dk = P.dq + g->d;
+        P.dv = P.dk + g->d;
+    }
+    return P;
+}
+
+/* Asks for the rows of a pair's head to be brought into cache ahead of use. */
+static void prefetch_rows(const float *x, size_t stride, int L, int write)
+{
+#if defined(__GNUC__)
+    for (int t = 0; t < L; t++) {
+        if (write)
+            __builtin_prefetch(x + (size_t)t * stride, 1);
+        else
+            __builtin_prefetch(x + (size_t)t * stride, 0);
+    }
+#else
+    (void)x, (void)stride, (void)L, (void)write;
+#endif
+}
+
+static void prefetch_pair(const Core *j, const Pair *P)
+{
+    size_t ld = 3 * (size_t)j->g.d;
+    int L = j->g.L;
+    prefetch_rows(P->q, ld, L, 0);
+    prefetch_rows(P->k, ld, L, 0);
+    prefetch_rows(P->v, ld, L, 0);
+    if (j->dqkv) {
+        prefetch_rows(P->o, j->g.d, L, 0);
+        prefetch_rows(P->dout, j->g.d, L, 0);
+        prefetch_rows(P->dq, ld, L, 1);
+        prefetch_rows(P->dk, ld, L, 1);
+        prefetch_rows(P->dv, ld, L, 1);
+    } else {
+        prefetch_rows(P->o, j->g.d, L, 1);
+    }
+}
+
+/* Slot i takes pairs [p0, p1) in order. */
+static void core_slots(void *ctx, size_t s0, size_t s1, int tid)
+{
+    const Core *j = ctx;
+    const Geo *g = &j->g;
+    int q = j->n_pairs / j->n_slots, r = j->n_pairs % j->n_slots;
+    for (size_t si = s0; si < s1; si++) {
+        float *sl = j->slots + si * j->slot_size;
+        int i = (int)si, p0 = i * q + (i < r ? i : r), p1 = p0 + q + (i < r ? 1 : 0);
+        for (int p = p0; p < p1; p++) {
+            Pair P = pair_at(j, p);
+            if (!g->blas && p + 1 < p1) {
+                Pair N = pair_at(j, p + 1);
+                prefetch_pair(j, &N);
+            }
+            if (!j->dqkv)
+                (g->blas ? fwd_blas : fwd_vec)(j, &P, sl);
+            else
+                (g->blas ? bwd_blas : bwd_vec)(j, &P, sl);
+        }
+    }
+}
+
+static Core core_job(Layer *l, const Geo *g, float *slots)
+{
+    ActMap am = act_map(g);
+    Core j = {0};
+    j.g = *g;
+    j.rope.cs = l->acts + am.rope;
+    j.rope.sn = j.rope.cs + (size_t)(g->hd / 2) * g->Lp;
+    j.rope.hd = g->hd;
+    j.rope.Lp = g->Lp;
+    j.qkv = l->acts + am.qkv;
+    j.o = l->acts + am.o;
+    j.stats = l->acts + am.stats;
+    j.slots = slots;
+    j.slot_size = slot_map(g).total;
+    j.n_pairs = g->B * g->H;
+    j.n_slots = n_slots(g);
+    return j;
+}
+
+static void att_forward(Layer *l, const float *x, float *y, Dims dm)
+{
+    Geo g = geo(&l->cfg, dm);
+    int d = g.d;
+    const float *Wqkv = l->params, *bqkv = Wqkv + 3 * (size_t)d * d, *Wout = bqkv + 3 * d;
+    const float *bout = Wout + (size_t)d * d;
+    Core j = core_job(l, &g, l->scratch);
+    pool_for((size_t)g.Lp, rope_rows, &j.rope);
+    linear_fwd(x, Wqkv, bqkv, l->acts + act_map(&g).qkv, (int)g.rows, d, 3 * d);
+    pool_for((size_t)j.n_slots, core_slots, &j);
+    linear_fwd(j.o, Wout, bout, y, (int)g.rows, d, d);
+}
+
+static void att_backward(Layer *l, const float *x, const float *dy, float *dx, Dims dm)
+{
+    Geo g = geo(&l->cfg, dm);
+    int d = g.d;
+    const float *Wqkv = l->params, *Wout = Wqkv + 3 * (size_t)d * d + 3 * d;
+    float *dWqkv = l->grads, *dbqkv = dWqkv + 3 * (size_t)d * d, *dWout = dbqkv + 3 * d;
+    float *dbout = dWout + (size_t)d * d;
+    float *dqkv = l->scratch, *dout = dqkv + r16(g.rows * 3 * d);
+    Core j = core_job(l, &g, l->scratch + scratch_slots(&g));
+    j.dout = dout;
+    j.dqkv = dqkv;
+    linear_bwd(j.o, Wout, dy, dout, dWout, dbout, (int)g.rows, d, d);
+    pool_for((size_t)j.n_slots, core_slots, &j);
+    linear_bwd(x, Wqkv, dqkv, dx, dWqkv, dbqkv, (int)g.rows, d, 3 * d);
+}
+
+const LayerKind layer_attention = {
+    .name = "attention",
+    .summary = "causal softmax attention with rotary embeddings, 1 head of 128",
+    .role = ROLE_SEQUENCE,
+    .knobs = att_knobs,
+    .n_knobs = 1,
+    .state_formula = "2 x L x width (the KV cache grows with L)",
+    .n_params = att_params,
+    .n_acts = att_acts,
+    .n_scratch = att_scratch,
+    .state_size = att_state,
+    .flops = att_flops,
+    .init = att_init,
+    .forward = att_forward,
+    .backward = att_backward,
+};
+
+const LayerKind layer_mh_attention = {
+    .name = "mh-attention",
+    .summary = "multi-head causal softmax attention with rotary embeddings, 16 heads of 8",
+    .role = ROLE_SEQUENCE,
+    .knobs = mh_att_knobs,
+    .n_knobs = 1,
+    .state_formula = "2 x L x width (the KV cache grows with L)",
+    .n_params = att_params,
+    .n_acts = att_acts,
+    .n_scratch = att_scratch,
+    .state_size = att_state,
+    .flops = att_flops,
+    .init = att_init,
+    .forward = att_forward,
+    .backward = att_backward,
+};

@@ -1,0 +1,137 @@
+/* RMSNorm (the reference benchmark's norm) and LayerNorm, eps 1e-5, weight 1 and bias 0 at init.
+ * Rows are split over the pool; weight gradients are summed per thread in scratch and then
+ * reduced in thread order, so results repeat for a given thread count. */
+#include "config.h"
+#include "internal.h"
+
+#include <string.h>
+
+#define NORM_EPS 1e-5f
+#define POOL_MAX_PARTS 64
+
+typedef struct {
+    const Layer *l;
+    const float *x, *dy;
+    float *y, *dx;
+    int d;
+    bool centre; /* LayerNorm subtracts the mean */
+} NormJob;
+
+static size_t rms_params(const LayerCfg *c) { return (size_t)c->width; }
+static size_t ln_params(const LayerCfg *c) { return 2 * (size_t)c->width; }
+/* acts: (rstd, mean) per row; the mean stays 0 for RMSNorm. */
+static size_t norm_acts(const LayerCfg *c, Dims d) { return 2 * (size_t)d.B * d.L; }
+static size_t norm_scratch(const LayerCfg *c, Dims d) { return POOL_MAX_PARTS * 2 * (size_t)c->width; }
+static double no_state(const LayerCfg *c, int L) { return 0; }
+static double norm_flops(const LayerCfg *c, int L) { return 4.0 * c->width * L; }
+
+static void norm_init(Layer *l, Rng *r)
+{
+    init_const(l->params, (size_t)l->cfg.width, 1.0f);
+    if (l->kind->n_params(&l->cfg) > (size_t)l->cfg.width)
+        init_const(l->params + l->cfg.width, (size_t)l->cfg.width, 0.0f);
+}
+
+static void norm_fwd_rows(void *ctx, size_t r0, size_t r1, int tid)
+{
+    const NormJob *j = ctx;
+    int d = j->d;
+    const float *w = j->l->params, *b = j->centre ? w + d : NULL;
+    float *st = j->l->acts;
+    for (size_t r = r0; r < r1; r++) {
+        const float *x = j->x + r * d;
+        float *y = j->y + r * d;
+        double mu = 0, ss = 0;
+        if (j->centre) {
+            for (int i = 0; i < d; i++) mu += x[i];
+            mu /= d;
+        }
+        for (int i = 0; i < d; i++) ss += ((double)x[i] - mu) * ((double)x[i] - mu);
+        float rs = 1.0f / sqrtf((float)(ss / d) + NORM_EPS);
+        st[2 * r] = rs;
+        st[2 * r + 1] = (float)mu;
+        for (int i = 0; i < d; i++) y[i] = ((x[i] - (float)mu) * rs) * w[i] + (b ? b[i] : 0.0f);
+    }
+}
+
+static void norm_bwd_rows(void *ctx, size_t r0, size_t r1, int tid)
+{
+    const NormJob *j = ctx;
+    int d = j->d;
+    const float *w = j->l->params;
+    const float *st = j->l->acts;
+    float *dw = j->l->scratch + (size_t)tid * 2 * d, *db = dw + d;
+    for (size_t r = r0; r < r1; r++) {
+        const float *x = j->x + r * d, *dy = j->dy + r * d;
+        float rs = st[2 * r], mu = st[2 * r + 1];
+        double s_g = 0, s_gx = 0; /* sums of dxhat and dxhat * xhat */
+        for (int i = 0; i < d; i++) {
+            float xh = (x[i] - mu) * rs, g = dy[i] * w[i];
+            dw[i] += dy[i] * xh;
+            db[i] += dy[i];
+            s_g += g;
+            s_gx += (double)g * xh;
+        }
+        if (!j->dx) continue;
+        float m_g = j->centre ? (float)(s_g / d) : 0.0f, m_gx = (float)(s_gx / d);
+        float *dx = j->dx + r * d;
+        for (int i = 0; i < d; i++) {
+            float xh = (x[i] - mu) * rs;
+            dx[i] = rs * (dy[i] * w[i] - m_g - xh * m_gx);
+        }
+    }
+}
+
+static void norm_forward(Layer *l, const float *x, float *y, Dims dm)
+{
+    size_t rows = (size_t)dm.B * dm.L;
+    NormJob j = {l, x, NULL, y, NULL, l->cfg.width, l->kind->n_params(&l->cfg) > (size_t)l->cfg.width};
+    pool_for(rows, norm_fwd_rows, &j);
+}
+
+static void norm_backward(Layer *l, const float *x, const float *dy, float *dx, Dims dm)
+{
+    size_t rows = (size_t)dm.B * dm.L;
+    int d = l->cfg.width, parts = pool_size();
+    bool centre = l->kind->n_params(&l->cfg) > (size_t)d;
+    NormJob j = {l, x, dy, NULL, dx, d, centre};
+    for (int t = 0; t < parts; t++) memset(l->scratch + (size_t)t * 2 * d, 0, sizeof(float) * 2 * d);
+    pool_for(rows, norm_bwd_rows, &j);
+    for (int t = 0; t < parts; t++) {
+        const float *pw = l->scratch + (size_t)t * 2 * d, *pb = pw + d;
+        for (int i = 0; i < d; i++) {
+            l->grads[i] += pw[i];
+            if (centre) l->grads[d + i] += pb[i];
+        }
+    }
+}
+
+const LayerKind layer_rmsnorm = {
+    .name = "rmsnorm",
+    .summary = "x / sqrt(mean(x^2) + eps) * w (the default norm)",
+    .role = ROLE_NORM,
+    .state_formula = "0",
+    .n_params = rms_params,
+    .n_acts = norm_acts,
+    .n_scratch = norm_scratch,
+    .state_size = no_state,
+    .flops = norm_flops,
+    .init = norm_init,
+    .forward = norm_forward,
+    .backward = norm_backward,
+};
+
+const LayerKind layer_layernorm = {
+    .name = "layernorm",
+    .summary = "(x - mean) / sqrt(var + eps) * w + b",
+    .role = ROLE_NORM,
+    .state_formula = "0",
+    .n_params = ln_params,
+    .n_acts = norm_acts,
+    .n_scratch = norm_scratch,
+    .state_size = no_state,
+    .flops = norm_flops,
+    .init = norm_init,
+    .forward = norm_forward,
+    .backward = norm_backward,
+};

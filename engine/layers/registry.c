@@ -1,0 +1,53 @@
+/* The table of layer kinds. Adding a primitive: one file in engine/layers/ and one line here;
+ * the stack parser, `madlab layers`, the gradient check and the counters follow from it. */
+#include "config.h"
+#include "internal.h"
+
+#include <string.h>
+
+extern const LayerKind layer_embedding, layer_rmsnorm, layer_layernorm, layer_head;
+extern const LayerKind layer_attention, layer_mh_attention, layer_mlp, layer_swiglu;
+
+const LayerKind *const layer_kinds[] = {
+    /* sequence mixers */
+    &layer_attention,
+    &layer_mh_attention,
+    /* channel mixers */
+    &layer_mlp,
+    &layer_swiglu,
+    /* the model's fixed parts */
+    &layer_embedding,
+    &layer_rmsnorm,
+    &layer_layernorm,
+    &layer_head,
+    NULL,
+};
+
+const LayerKind *layer_kind_find(const char *name)
+{
+    for (const LayerKind *const *k = layer_kinds; *k; k++)
+        if (strcmp((*k)->name, name) == 0) return *k;
+    return NULL;
+}
+
+const char *role_name(LayerRole r)
+{
+    switch (r) {
+    case ROLE_SEQUENCE: return "sequence";
+    case ROLE_CHANNEL: return "channel";
+    case ROLE_NORM: return "norm";
+    case ROLE_EMBED: return "embedding";
+    case ROLE_HEAD: return "head";
+    }
+    return "?";
+}
+
+void layer_cfg_default(const LayerKind *k, int width, int vocab, LayerCfg *cfg)
+{
+    memset(cfg, 0, sizeof *cfg);
+    cfg->width = width;
+    cfg->vocab = vocab;
+    for (int i = 0; i < k->n_knobs && i < ML_MAX_KNOBS; i++) cfg->knob[i] = k->knobs[i].def;
+}
+
+int layer_out_width(const Layer *l) { return l->kind->role == ROLE_HEAD ? l->cfg.vocab : l->cfg.width; }

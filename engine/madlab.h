@@ -1,0 +1,246 @@
+/* madlab engine: the public interface used by the command line (src/) and the lab (ui/).
+ * Nothing here touches a terminal; every function that can fail returns -1 and fills an MlError
+ * with one line that names what was wrong and where. */
+#ifndef MADLAB_H
+#define MADLAB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ML_IGNORE (-100) /* target that the loss and the metrics skip */
+#define ML_MAX_LAYERS 64
+#define ML_MAX_KNOBS 4
+
+typedef struct { char msg[512]; } MlError;
+int ml_fail(MlError *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- random numbers: splitmix64-seeded xoshiro256**, the same stream on every machine ---- */
+typedef struct { uint64_t s[4]; } Rng;
+void rng_seed(Rng *r, uint64_t seed);
+uint64_t rng_u64(Rng *r);
+uint32_t rng_below(Rng *r, uint32_t n); /* uniform in [0, n) */
+double rng_uniform(Rng *r);             /* uniform in [0, 1) */
+float rng_normal(Rng *r);               /* standard normal */
+
+double ml_now(void); /* monotonic seconds */
+
+/* ---- threads: one pool owns the cores; OpenBLAS runs single-threaded inside it ---- */
+int pool_init(int nthreads); /* 0 = number of online CPUs; call again to change */
+int pool_size(void);
+void pool_shutdown(void);
+
+/* ---- the table of layer kinds ---- */
+typedef enum { ROLE_SEQUENCE, ROLE_CHANNEL, ROLE_NORM, ROLE_EMBED, ROLE_HEAD } LayerRole;
+const char *role_name(LayerRole r);
+
+typedef struct {
+    const char *name; /* "heads" */
+    int def, min, max;
+    const char *help;
+} KnobDesc;
+
+typedef struct {
+    int width;             /* model width d */
+    int vocab;             /* read by the embedding and the head only */
+    int knob[ML_MAX_KNOBS]; /* values, in the order of the kind's KnobDesc list */
+} LayerCfg;
+
+/* Batch shape of one call. tokens is read by the embedding only (its input is token ids). */
+typedef struct {
+    int B, L;
+    const int32_t *tokens;
+} Dims;
+
+struct Layer;
+typedef struct LayerKind {
+    const char *name;    /* the word used in stacks and presets */
+    const char *summary; /* one line for listings and the picker */
+    LayerRole role;
+    const KnobDesc *knobs;
+    int n_knobs;
+    const char *state_formula; /* how state_size is counted, for `madlab layers` */
+    size_t (*n_params)(const LayerCfg *);
+    size_t (*n_acts)(const LayerCfg *, Dims);    /* floats saved by forward for backward */
+    size_t (*n_scratch)(const LayerCfg *, Dims); /* floats of temporaries, shared by all layers */
+    double (*state_size)(const LayerCfg *, int L); /* floats of inference state at length L */
+    double (*flops)(const LayerCfg *, int L);      /* forward FLOPs for one sequence of length L */
+    void (*init)(struct Layer *, Rng *);
+    void (*forward)(struct Layer *, const float *x, float *y, Dims);
+    /* Writes dx (when dx is not NULL) and adds parameter gradients into layer->grads. */
+    void (*backward)(struct Layer *, const float *x, const float *dy, float *dx, Dims);
+} LayerKind;
+
+typedef struct Layer {
+    const LayerKind *kind;
+    LayerCfg cfg;
+    float *params, *grads; /* slices of the model's arenas, n_params floats each */
+    float *acts;           /* n_acts floats, written by forward, read by backward */
+    float *scratch;        /* n_scratch floats, free for use within one call */
+} Layer;
+
+extern const LayerKind *const layer_kinds[]; /* NULL-terminated */
+const LayerKind *layer_kind_find(const char *name);
+void layer_cfg_default(const LayerKind *k, int width, int vocab, LayerCfg *cfg);
+int layer_out_width(const Layer *l); /* vocab for the head, width otherwise */
+
+/* ---- stacks: "mh-attention swiglu" or "mh-attention(heads=4) swiglu(inner=256)" ---- */
+typedef struct {
+    int n;
+    const LayerKind *kind[ML_MAX_LAYERS];
+    int knob[ML_MAX_LAYERS][ML_MAX_KNOBS];
+} StackSpec;
+
+/* where: prefix for errors ("--stack" or "presets/x.preset:3"); errors add ":col". */
+int stack_parse(const char *text, const char *where, int width, StackSpec *out, MlError *err);
+int stack_format(const StackSpec *s, char *buf, size_t n); /* back to text; knobs only if changed */
+
+/* ---- presets: small text files, see man/madlab.5 ---- */
+typedef enum { NORM_RMS, NORM_LAYER } NormKind;
+typedef struct {
+    char name[64];
+    char description[256];
+    char stack_text[1024];
+    int width;
+    NormKind norm;
+    StackSpec stack;
+} Preset;
+int preset_load(const char *name_or_path, Preset *p, MlError *err);
+int preset_parse(const char *text, const char *filename, Preset *p, MlError *err);
+int preset_find(const char *name, char *path, size_t n); /* 0 when found */
+int preset_save(const Preset *p, const char *path, MlError *err); /* atomic; re-reads to check */
+/* Calls fn for every preset file in the search path, user's first. Returns how many. */
+int preset_list(void (*fn)(const char *name, const char *path, void *ctx), void *ctx);
+
+/* ---- the model: embedding, pre-norm residual layers, final norm, untied head ---- */
+typedef struct {
+    int width, vocab;
+    int max_batch, max_len;
+    NormKind norm;
+    StackSpec stack;
+} ModelCfg;
+
+typedef struct Model Model;
+Model *model_new(const ModelCfg *cfg, MlError *err);
+void model_free(Model *m);
+void model_init(Model *m, uint64_t seed);
+size_t model_n_params(const Model *m);           /* all of them */
+size_t model_n_params_no_embed(const Model *m);  /* the paper's count: without embedding and head */
+double model_flops(const Model *m, int L);       /* forward FLOPs per sequence of length L */
+double model_state_size(const Model *m, int L);  /* floats of inference state, all mixers */
+int model_n_blocks(const Model *m);
+const Layer *model_block(const Model *m, int i);
+/* Forward over B sequences of length L; returns the mean loss over targets != ML_IGNORE
+ * (0 if targets is NULL). logits are kept in the model for metrics. */
+double model_forward(Model *m, const int32_t *tokens, const int32_t *targets, int B, int L);
+void model_backward(Model *m); /* after model_forward with targets */
+void model_zero_grad(Model *m);
+const float *model_logits(const Model *m);
+/* AdamW, decay on every parameter (as the reference). t counts from 1. */
+void model_adamw(Model *m, float lr, float wd, float beta1, float beta2, float eps, int t);
+
+/* ---- metrics over scored positions ---- */
+typedef struct {
+    int V;
+    int64_t *tp, *fn, *fp; /* per class */
+    int64_t correct, scored;
+} AccCounter;
+int acc_init(AccCounter *a, int V);
+void acc_free(AccCounter *a);
+void acc_reset(AccCounter *a);
+void acc_add(AccCounter *a, const float *logits, const int32_t *targets, size_t n, int V);
+double acc_macro(const AccCounter *a); /* torchmetrics MulticlassAccuracy(average='macro') */
+double acc_micro(const AccCounter *a);
+
+/* ---- tasks ---- */
+typedef struct {
+    int vocab, seq_len, n_train, n_test;
+    double frac_noise;
+    int noise_vocab, k_motif, v_motif, n_copy;
+    int multi_query;
+} TaskCfg;
+
+typedef struct {
+    int n, len;       /* n sequences of len tokens */
+    int32_t *inputs;  /* n*len */
+    int32_t *targets; /* n*len, ML_IGNORE where not scored */
+} Dataset;
+
+typedef struct TaskKind {
+    const char *name, *summary;
+    TaskCfg defaults;
+    int (*validate)(const TaskCfg *, MlError *);
+    int (*seq_len_out)(const TaskCfg *); /* length of model input */
+    /* One sequence; test != 0 for the test form of targets. Writes len tokens each. */
+    void (*instance)(const TaskCfg *, Rng *, int test, int32_t *inputs, int32_t *targets);
+} TaskKind;
+
+extern const TaskKind *const task_kinds[]; /* NULL-terminated */
+const TaskKind *task_find(const char *name);
+/* Train set then test set from one stream seeded with seed, as the reference. */
+int task_generate(const TaskKind *t, const TaskCfg *c, uint64_t seed, Dataset *train,
+                  Dataset *test, MlError *err);
+double dataset_leakage(const Dataset *train, const Dataset *test); /* fraction of test inputs seen in train */
+void dataset_free(Dataset *d);
+
+/* ---- training ---- */
+typedef struct {
+    int epoch;
+    double train_loss, test_loss, train_acc, test_acc, test_acc_micro;
+    double lr, seconds, tokens_per_s;
+} EpochStats;
+
+typedef struct {
+    const char *task_name;
+    TaskCfg task;
+    int width;
+    NormKind norm;
+    StackSpec stack;
+    int epochs, batch;
+    double lr, wd, lr_min, stop_acc;
+    uint64_t seed;
+} TrainCfg;
+
+typedef struct {
+    void *ctx;
+    /* after each optimizer step: step within epoch, steps per epoch, mean train loss so far */
+    void (*on_step)(void *ctx, int epoch, int step, int steps, double loss);
+    int (*on_epoch)(void *ctx, const EpochStats *s); /* non-zero stops the run */
+    volatile int *stop; /* set from another thread to stop between steps */
+} TrainHooks;
+
+typedef struct {
+    int epochs_run;
+    int best_epoch;
+    double best_test_acc, best_test_acc_micro, final_test_loss, seconds;
+    int diverged;      /* stopped on a non-finite loss */
+    int stopped_early; /* reached stop_acc */
+    int interrupted;   /* stopped by the hooks */
+} TrainResult;
+
+void train_cfg_default(TrainCfg *c);
+int train_run(const TrainCfg *c, const TrainHooks *h, TrainResult *res, MlError *err);
+
+/* ---- benchmark ---- */
+typedef struct {
+    int batch, seq_len, steps, warmup, width, vocab;
+    NormKind norm;
+    StackSpec stack;
+} BenchCfg;
+typedef struct {
+    double ms_per_step, tokens_per_s, gflops, peak_gflops, mfu, flops_per_step;
+} BenchResult;
+double bench_peak_gflops(void); /* 1024^3 sgemm with the pool's thread count */
+int bench_run(const BenchCfg *c, BenchResult *r, MlError *err);
+
+/* ---- CSV out: written to NAME.tmp and renamed, so a file is whole or absent ---- */
+typedef struct CsvOut CsvOut;
+CsvOut *csv_out_open(const char *path, MlError *err);
+void csv_out_text(CsvOut *c, const char *s); /* quoted through libcsv */
+void csv_out_num(CsvOut *c, double v);
+void csv_out_int(CsvOut *c, long v);
+void csv_out_end_row(CsvOut *c);
+int csv_out_flush(CsvOut *c, MlError *err);  /* pushes rows so far to disk */
+int csv_out_commit(CsvOut *c, MlError *err); /* flush, fsync, rename; frees c */
+void csv_out_abort(CsvOut *c);               /* removes the temporary; frees c */
+
+#endif

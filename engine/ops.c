@@ -1,0 +1,91 @@
+/* Matrix products on OpenBLAS, split over the pool, and the dense (linear) layer they serve. */
+#include "config.h"
+#include "internal.h"
+
+#include <cblas.h>
+#include <string.h>
+
+void mm1(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
+         const float *B, int ldb, float beta, float *C, int ldc)
+{
+    if (M <= 0 || N <= 0) return;
+    cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M,
+                N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void mm_naive(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
+              const float *B, int ldb, float beta, float *C, int ldc)
+{
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double s = 0;
+            for (int k = 0; k < K; k++) {
+                float a = ta ? A[(size_t)k * lda + i] : A[(size_t)i * lda + k];
+                float b = tb ? B[(size_t)j * ldb + k] : B[(size_t)k * ldb + j];
+                s += (double)a * b;
+            }
+            float *c = &C[(size_t)i * ldc + j];
+            *c = (float)(alpha * s + (beta == 0.0f ? 0.0 : (double)beta * *c));
+        }
+}
+
+typedef struct {
+    bool ta, tb, split_rows;
+    int M, N, K, lda, ldb, ldc, block;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+} MmJob;
+
+/* Each thread computes a band of C's rows or columns: no shared output, no reduction, so the
+ * result does not depend on timing. Bands are whole multiples of `block`. */
+static void mm_band(void *ctx, size_t b, size_t e, int tid)
+{
+    const MmJob *j = ctx;
+    (void)tid;
+    int lo = (int)b * j->block, hi = (int)e * j->block;
+    if (j->split_rows) {
+        if (hi > j->M) hi = j->M;
+        const float *A = j->ta ? j->A + lo : j->A + (size_t)lo * j->lda;
+        mm1(j->ta, j->tb, hi - lo, j->N, j->K, j->alpha, A, j->lda, j->B, j->ldb, j->beta,
+            j->C + (size_t)lo * j->ldc, j->ldc);
+    } else {
+        if (hi > j->N) hi = j->N;
+        const float *B = j->tb ? j->B + (size_t)lo * j->ldb : j->B + lo;
+        mm1(j->ta, j->tb, j->M, hi - lo, j->K, j->alpha, j->A, j->lda, B, j->ldb, j->beta,
+            j->C + lo, j->ldc);
+    }
+}
+
+void mm(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
+        const float *B, int ldb, float beta, float *C, int ldc)
+{
+    int T = pool_size();
+    double work = (double)M * N * K;
+    if (T == 1 || work < 2e5) {
+        mm1(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    MmJob j = {ta, tb, M >= N, M, N, K, lda, ldb, ldc, 16, alpha, beta, A, B, C};
+    int span = j.split_rows ? M : N;
+    pool_for((size_t)(span + j.block - 1) / j.block, mm_band, &j);
+}
+
+void linear_fwd(const float *x, const float *W, const float *b, float *y, int rows, int in, int out)
+{
+    if (b)
+        for (int r = 0; r < rows; r++) memcpy(y + (size_t)r * out, b, sizeof(float) * out);
+    mm(false, false, rows, out, in, 1.0f, x, in, W, out, b ? 1.0f : 0.0f, y, out);
+}
+
+void linear_bwd(const float *x, const float *W, const float *dy, float *dx, float *dW, float *db,
+                int rows, int in, int out)
+{
+    if (dx) mm(false, true, rows, in, out, 1.0f, dy, out, W, out, 0.0f, dx, in);
+    mm(true, false, in, out, rows, 1.0f, x, in, dy, out, 1.0f, dW, out);
+    if (db)
+        for (int r = 0; r < rows; r++) {
+            const float *d = dy + (size_t)r * out;
+            for (int c = 0; c < out; c++) db[c] += d[c];
+        }
+}

@@ -1,0 +1,187 @@
+/* One training run as the reference trains it: AdamW, cosine decay per epoch to lr_min,
+ * shuffled batches, evaluation on the test set after every epoch, and an early stop once test
+ * accuracy reaches stop_acc. */
+#include "config.h"
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void train_cfg_default(TrainCfg *c)
+{
+    memset(c, 0, sizeof *c);
+    const TaskKind *t = task_find("in-context-recall");
+    c->task_name = t->name;
+    c->task = t->defaults;
+    c->width = 128;
+    c->norm = NORM_RMS;
+    stack_parse("mh-attention swiglu mh-attention swiglu", "default", c->width, &c->stack, NULL);
+    c->epochs = 200;
+    c->batch = 128;
+    c->lr = 5e-4;
+    c->wd = 0.0;
+    c->lr_min = 1e-6;
+    c->stop_acc = 0.999;
+    c->seed = 12345;
+}
+
+/* CosineAnnealingLR stepped once per epoch. */
+static double cosine_lr(const TrainCfg *c, int epoch)
+{
+    return c->lr_min + (c->lr - c->lr_min) * 0.5 * (1.0 + cos(M_PI * epoch / c->epochs));
+}
+
+typedef struct {
+    double loss, acc_macro, acc_micro;
+} EvalStats;
+
+/* Mean over batches weighted by batch size, as Lightning logs epoch metrics; micro accuracy is
+ * pooled over all scored positions. */
+static int evaluate(Model *m, const Dataset *d, int batch, AccCounter *per_batch, AccCounter *all,
+                    EvalStats *out)
+{
+    double loss = 0, acc = 0;
+    acc_reset(all);
+    for (int s = 0; s < d->n; s += batch) {
+        int B = d->n - s < batch ? d->n - s : batch;
+        size_t off = (size_t)s * d->len, rows = (size_t)B * d->len;
+        double l = model_forward(m, d->inputs + off, d->targets + off, B, d->len);
+        if (!isfinite(l)) return -1;
+        acc_reset(per_batch);
+        acc_add(per_batch, model_logits(m), d->targets + off, rows, per_batch->V);
+        acc_add(all, model_logits(m), d->targets + off, rows, per_batch->V);
+        loss += l * B;
+        acc += acc_macro(per_batch) * B;
+    }
+    out->loss = loss / d->n;
+    out->acc_macro = acc / d->n;
+    out->acc_micro = acc_micro(all);
+    return 0;
+}
+
+int train_run(const TrainCfg *c, const TrainHooks *h, TrainResult *res, MlError *err)
+{
+    memset(res, 0, sizeof *res);
+    const TaskKind *task = task_find(c->task_name);
+    if (!task) return ml_fail(err, "unknown task '%s'", c->task_name);
+    if (c->epochs < 1 || c->batch < 1)
+        return ml_fail(err, "epochs and batch must be at least 1 (got %d and %d)", c->epochs, c->batch);
+    if (!(c->lr > 0) || !(c->wd >= 0))
+        return ml_fail(err, "lr must be positive and wd non-negative (got %g and %g)", c->lr, c->wd);
+
+    Dataset train = {0}, test = {0};
+    Model *m = NULL;
+    int32_t *tok = NULL, *tgt = NULL;
+    int *order = NULL, rc = -1;
+    AccCounter batch_acc = {0}, epoch_acc = {0};
+    if (task_generate(task, &c->task, c->seed, &train, &test, err) != 0) return -1;
+
+    int L = train.len, V = c->task.vocab;
+    int B = c->batch < train.n ? c->batch : train.n;
+    ModelCfg mc = {.width = c->width, .vocab = V, .max_batch = B, .max_len = L, .norm = c->norm,
+                   .stack = c->stack};
+    if (!(m = model_new(&mc, err))) goto out;
+    model_init(m, c->seed);
+    tok = malloc(sizeof(int32_t) * B * L);
+    tgt = malloc(sizeof(int32_t) * B * L);
+    order = malloc(sizeof(int) * train.n);
+    if (!tok || !tgt || !order || acc_init(&batch_acc, V) || acc_init(&epoch_acc, V)) {
+        ml_fail(err, "out of memory for the training batches");
+        goto out;
+    }
+    for (int i = 0; i < train.n; i++) order[i] = i;
+    Rng shuffle;
+    rng_seed(&shuffle, c->seed ^ 0x5eedf00dull);
+
+    double t_start = ml_now();
+    int step = 0, steps = (train.n + B - 1) / B;
+    res->best_test_acc = -1;
+    for (int epoch = 0; epoch < c->epochs; epoch++) {
+        double t0 = ml_now(), lr = cosine_lr(c, epoch);
+        for (int i = train.n - 1; i > 0; i--) { /* Fisher-Yates */
+            int j = (int)rng_below(&shuffle, (uint32_t)i + 1), t = order[i];
+            order[i] = order[j];
+            order[j] = t;
+        }
+        double loss_sum = 0, acc_sum = 0;
+        long tokens = 0;
+        acc_reset(&epoch_acc);
+        for (int s = 0; s < steps; s++) {
+            if (h && h->stop && *h->stop) {
+                res->interrupted = 1;
+                goto finish;
+            }
+            int b = train.n - s * B < B ? train.n - s * B : B;
+            for (int i = 0; i < b; i++) {
+                size_t src = (size_t)order[s * B + i] * L;
+                memcpy(tok + (size_t)i * L, train.inputs + src, sizeof(int32_t) * L);
+                memcpy(tgt + (size_t)i * L, train.targets + src, sizeof(int32_t) * L);
+            }
+            model_zero_grad(m);
+            double loss = model_forward(m, tok, tgt, b, L);
+            if (!isfinite(loss)) {
+                res->diverged = 1;
+                ml_fail(err, "diverged: the training loss became %s at epoch %d, step %d "
+                        "(lr %.3g); try a lower --lr", isnan(loss) ? "NaN" : "infinite",
+                        epoch + 1, s + 1, lr);
+                goto finish;
+            }
+            acc_reset(&batch_acc);
+            acc_add(&batch_acc, model_logits(m), tgt, (size_t)b * L, V);
+            model_backward(m);
+            model_adamw(m, (float)lr, (float)c->wd, 0.9f, 0.999f, 1e-8f, ++step);
+            loss_sum += loss * b;
+            acc_sum += acc_macro(&batch_acc) * b;
+            tokens += (long)b * L;
+            if (h && h->on_step) h->on_step(h->ctx, epoch + 1, s + 1, steps, loss_sum / (s * B + b));
+        }
+        double train_s = ml_now() - t0;
+        EvalStats ev;
+        if (evaluate(m, &test, B, &batch_acc, &epoch_acc, &ev) != 0) {
+            res->diverged = 1;
+            ml_fail(err, "diverged: the test loss is not finite after epoch %d (lr %.3g); "
+                    "try a lower --lr", epoch + 1, lr);
+            goto finish;
+        }
+        EpochStats st = {
+            .epoch = epoch + 1,
+            .train_loss = loss_sum / train.n,
+            .test_loss = ev.loss,
+            .train_acc = acc_sum / train.n,
+            .test_acc = ev.acc_macro,
+            .test_acc_micro = ev.acc_micro,
+            .lr = lr,
+            .seconds = ml_now() - t0,
+            .tokens_per_s = train_s > 0 ? tokens / train_s : 0,
+        };
+        res->epochs_run = epoch + 1;
+        res->final_test_loss = ev.loss;
+        if (st.test_acc > res->best_test_acc) {
+            res->best_test_acc = st.test_acc;
+            res->best_test_acc_micro = st.test_acc_micro;
+            res->best_epoch = epoch + 1;
+        }
+        if (h && h->on_epoch && h->on_epoch(h->ctx, &st)) {
+            res->interrupted = 1;
+            break;
+        }
+        if (st.test_acc >= c->stop_acc) {
+            res->stopped_early = 1;
+            break;
+        }
+    }
+finish:
+    if (res->best_test_acc < 0) res->best_test_acc = 0;
+    res->seconds = ml_now() - t_start;
+    rc = res->diverged ? -1 : 0;
+out:
+    acc_free(&batch_acc);
+    acc_free(&epoch_acc);
+    free(tok);
+    free(tgt);
+    free(order);
+    model_free(m);
+    dataset_free(&train);
+    dataset_free(&test);
+    return rc;
+}

@@ -1,0 +1,472 @@
+/* madlab run, layers and bench: the engine from the shell. */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "madlab.h"
+
+void usage(FILE *to)
+{
+    fputs("usage: madlab [COMMAND] [OPTIONS]\n"
+          "\n"
+          "Train small sequence models on the MAD synthetic tasks, on the CPU.\n"
+          "\n"
+          "commands:\n"
+          "  (none)   run the default preset on in-context-recall (the lab is not built yet)\n"
+          "  run      train one stack on one task:\n"
+          "           madlab run --stack \"LAYERS\" | --preset NAME|FILE  --task NAME\n"
+          "             [--vocab N --seq-len N --train N --test N] [--width N --norm rmsnorm|layernorm]\n"
+          "             [--epochs N --batch N --lr X --wd X --seed N --threads N --csv FILE]\n"
+          "  layers   table of layer kinds: madlab layers [--width N --seq-len N]\n"
+          "  bench    time training steps: madlab bench --stack \"LAYERS\" | --preset NAME\n"
+          "             [--batch N --seq-len N --steps N --warmup N --threads N --width N --vocab N]\n"
+          "\n"
+          "  --help, --version\n"
+          "\n"
+          "See madlab(1) for details and madlab(5) for the preset format.\n",
+          to);
+}
+
+/* ---- option values: whole strings only, with ranges, errors naming the option ---- */
+
+static const char *g_cmd = "madlab";
+
+static int bad(const char *fmt, const char *opt, const char *val)
+{
+    fprintf(stderr, "madlab %s: ", g_cmd);
+    fprintf(stderr, fmt, opt, val);
+    fputc('\n', stderr);
+    return -1;
+}
+
+static int get_int(const char *opt, const char *s, long lo, long hi, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || errno) return bad("%s: '%s' is not a whole number", opt, s);
+    if (v < lo || v > hi) {
+        fprintf(stderr, "madlab %s: %s: %ld is out of range (%ld to %ld)\n", g_cmd, opt, v, lo, hi);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+static int get_double(const char *opt, const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (!*s || *end || errno || !isfinite(v)) return bad("%s: '%s' is not a number", opt, s);
+    if (v < lo || v > hi) {
+        fprintf(stderr, "madlab %s: %s: %g is out of range (%g to %g)\n", g_cmd, opt, v, lo, hi);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int get_u64(const char *opt, const char *s, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (!*s || *end || errno || *s == '-') return bad("%s: '%s' is not a whole number", opt, s);
+    *out = v;
+    return 0;
+}
+
+/* ---- the model options shared by run and bench ---- */
+
+typedef struct {
+    const char *stack, *preset, *norm;
+    int width;
+} ModelOpts;
+
+/* Resolves --stack / --preset / --width / --norm into a stack, a width and a norm. */
+static int resolve_model(const ModelOpts *o, StackSpec *stack, int *width, NormKind *norm,
+                         char *label, size_t label_n)
+{
+    MlError err;
+    if (o->stack && o->preset) {
+        fprintf(stderr, "madlab %s: give --stack or --preset, not both\n", g_cmd);
+        return -1;
+    }
+    *width = 128;
+    *norm = NORM_RMS;
+    if (o->preset) {
+        Preset p;
+        if (preset_load(o->preset, &p, &err) != 0) {
+            fprintf(stderr, "madlab %s: %s\n", g_cmd, err.msg);
+            return -1;
+        }
+        *width = p.width;
+        *norm = p.norm;
+        *stack = p.stack;
+        snprintf(label, label_n, "%s", p.stack_text);
+    }
+    if (o->width) *width = o->width;
+    if (o->norm) {
+        if (!strcmp(o->norm, "rmsnorm")) *norm = NORM_RMS;
+        else if (!strcmp(o->norm, "layernorm")) *norm = NORM_LAYER;
+        else return bad("%s: '%s' is not a norm (rmsnorm or layernorm)", "--norm", o->norm);
+    }
+    const char *text = o->stack ? o->stack : o->preset ? label : NULL;
+    if (!text) {
+        fprintf(stderr, "madlab %s: no model: give --stack \"LAYERS\" or --preset NAME\n", g_cmd);
+        return -1;
+    }
+    /* Parse again with the final width: the width decides which knob values are valid. */
+    if (stack_parse(text, o->stack ? "--stack" : o->preset, *width, stack, &err) != 0) {
+        fprintf(stderr, "madlab %s: %s\n", g_cmd, err.msg);
+        return -1;
+    }
+    if (o->stack) snprintf(label, label_n, "%s", o->stack);
+    return 0;
+}
+
+static int start_threads(int threads)
+{
+    if (pool_init(threads) != 0) {
+        fprintf(stderr, "madlab %s: could not start %d threads\n", g_cmd, threads);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- run ---- */
+
+static volatile int g_stop;
+static void on_sigint(int sig) { g_stop = 1; }
+
+typedef struct {
+    CsvOut *csv;
+    const char *csv_path;
+    int epochs, tty, failed;
+    double t0;
+    MlError err;
+} RunView;
+
+static void fmt_time(char *buf, size_t n, double s)
+{
+    if (s < 60) snprintf(buf, n, "%.0fs", s);
+    else if (s < 3600) snprintf(buf, n, "%dm%02ds", (int)s / 60, (int)s % 60);
+    else snprintf(buf, n, "%dh%02dm", (int)s / 3600, (int)s % 3600 / 60);
+}
+
+static void run_on_step(void *ctx, int epoch, int step, int steps, double loss)
+{
+    RunView *v = ctx;
+    if (!v->tty) return;
+    double done = (double)(epoch - 1) * steps + step, total = (double)v->epochs * steps;
+    double el = ml_now() - v->t0;
+    char eta[32];
+    fmt_time(eta, sizeof eta, el / done * (total - done));
+    int width = 24, fill = (int)(width * step / steps);
+    char bar[32];
+    for (int i = 0; i < width; i++) bar[i] = i < fill ? '=' : ' ';
+    bar[width] = 0;
+    fprintf(stderr, "\r[%s] epoch %d/%d step %d/%d loss %.4f  ETA %s (at most)   ", bar, epoch,
+            v->epochs, step, steps, loss, eta);
+    fflush(stderr);
+}
+
+static int run_on_epoch(void *ctx, const EpochStats *s)
+{
+    RunView *v = ctx;
+    if (v->tty) fputs("\r\033[K", stderr);
+    printf("epoch %3d  train_loss %.4f  test_loss %.4f  train_acc %.4f  test_acc %.4f  "
+           "test_acc_micro %.4f  lr %.2e  %.1fs  %.0f tok/s\n",
+           s->epoch, s->train_loss, s->test_loss, s->train_acc, s->test_acc, s->test_acc_micro,
+           s->lr, s->seconds, s->tokens_per_s);
+    fflush(stdout);
+    if (v->csv) {
+        csv_out_int(v->csv, s->epoch);
+        double cols[] = {s->train_loss, s->test_loss, s->train_acc, s->test_acc, s->test_acc_micro,
+                         s->lr, s->seconds, s->tokens_per_s};
+        for (size_t i = 0; i < sizeof cols / sizeof *cols; i++) csv_out_num(v->csv, cols[i]);
+        csv_out_end_row(v->csv);
+        if (csv_out_flush(v->csv, &v->err) != 0) {
+            v->failed = 1;
+            return 1; /* stop: the log can no longer be written */
+        }
+    }
+    return 0;
+}
+
+static const char *const csv_header[] = {"epoch", "train_loss", "test_loss", "train_acc",
+                                         "test_acc", "test_acc_micro", "lr", "seconds",
+                                         "tokens_per_s"};
+
+int cmd_run(int argc, char **argv)
+{
+    g_cmd = "run";
+    static const struct option opts[] = {
+        {"stack", required_argument, 0, 's'}, {"preset", required_argument, 0, 'p'},
+        {"task", required_argument, 0, 't'},  {"vocab", required_argument, 0, 'V'},
+        {"seq-len", required_argument, 0, 'L'}, {"train", required_argument, 0, 'N'},
+        {"test", required_argument, 0, 'T'},  {"epochs", required_argument, 0, 'e'},
+        {"batch", required_argument, 0, 'b'}, {"lr", required_argument, 0, 'l'},
+        {"wd", required_argument, 0, 'w'},    {"seed", required_argument, 0, 'S'},
+        {"threads", required_argument, 0, 'j'}, {"csv", required_argument, 0, 'c'},
+        {"width", required_argument, 0, 'W'}, {"norm", required_argument, 0, 'n'},
+        {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
+    TrainCfg c;
+    train_cfg_default(&c);
+    ModelOpts mo = {0};
+    const char *task_name = NULL, *csv_path = NULL;
+    int vocab = 0, seq_len = 0, n_train = 0, n_test = 0, threads = 0;
+    int o;
+    optind = 1;
+    opterr = 0;
+    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        int r = 0;
+        switch (o) {
+        case 's': mo.stack = optarg; break;
+        case 'p': mo.preset = optarg; break;
+        case 't': task_name = optarg; break;
+        case 'V': r = get_int("--vocab", optarg, 2, 1 << 20, &vocab); break;
+        case 'L': r = get_int("--seq-len", optarg, 2, 1 << 16, &seq_len); break;
+        case 'N': r = get_int("--train", optarg, 1, 1 << 24, &n_train); break;
+        case 'T': r = get_int("--test", optarg, 1, 1 << 24, &n_test); break;
+        case 'e': r = get_int("--epochs", optarg, 1, 100000, &c.epochs); break;
+        case 'b': r = get_int("--batch", optarg, 1, 1 << 16, &c.batch); break;
+        case 'l': r = get_double("--lr", optarg, 1e-12, 10, &c.lr); break;
+        case 'w': r = get_double("--wd", optarg, 0, 10, &c.wd); break;
+        case 'S': r = get_u64("--seed", optarg, &c.seed); break;
+        case 'j': r = get_int("--threads", optarg, 1, 64, &threads); break;
+        case 'c': csv_path = optarg; break;
+        case 'W': r = get_int("--width", optarg, 8, 4096, &mo.width); break;
+        case 'n': mo.norm = optarg; break;
+        case 'h': usage(stdout); return 0;
+        default:
+            fprintf(stderr, "madlab run: unknown or incomplete option '%s' (see madlab --help)\n",
+                    argv[optind - 1]);
+            return 2;
+        }
+        if (r) return 2;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "madlab run: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    if (!task_name) {
+        fprintf(stderr, "madlab run: no task: give --task NAME (tasks:");
+        for (const TaskKind *const *t = task_kinds; *t; t++) fprintf(stderr, " %s", (*t)->name);
+        fprintf(stderr, ")\n");
+        return 2;
+    }
+    const TaskKind *task = task_find(task_name);
+    if (!task) {
+        fprintf(stderr, "madlab run: unknown task '%s' (tasks:", task_name);
+        for (const TaskKind *const *t = task_kinds; *t; t++) fprintf(stderr, " %s", (*t)->name);
+        fprintf(stderr, ")\n");
+        return 2;
+    }
+    c.task_name = task->name;
+    c.task = task->defaults;
+    if (vocab) c.task.vocab = vocab;
+    if (seq_len) c.task.seq_len = seq_len;
+    if (n_train) c.task.n_train = n_train;
+    if (n_test) c.task.n_test = n_test;
+    MlError err;
+    if (task->validate(&c.task, &err) != 0) {
+        fprintf(stderr, "madlab run: %s\n", err.msg);
+        return 2;
+    }
+    char label[1024] = "";
+    if (resolve_model(&mo, &c.stack, &c.width, &c.norm, label, sizeof label) != 0) return 2;
+    if (start_threads(threads) != 0) return 1;
+
+    RunView v = {.epochs = c.epochs, .tty = isatty(2), .csv_path = csv_path};
+    if (csv_path) {
+        if (!(v.csv = csv_out_open(csv_path, &err))) {
+            fprintf(stderr, "madlab run: --csv: %s\n", err.msg);
+            return 1;
+        }
+        for (size_t i = 0; i < sizeof csv_header / sizeof *csv_header; i++)
+            csv_out_text(v.csv, csv_header[i]);
+        csv_out_end_row(v.csv);
+    }
+    printf("task %s  vocab %d  seq_len %d  train %d  test %d\n", task->name, c.task.vocab,
+           c.task.seq_len, c.task.n_train, c.task.n_test);
+    printf("stack %s  width %d  norm %s  epochs %d  batch %d  lr %g  wd %g  seed %llu  threads %d\n",
+           label, c.width, c.norm == NORM_LAYER ? "layernorm" : "rmsnorm", c.epochs, c.batch, c.lr,
+           c.wd, (unsigned long long)c.seed, pool_size());
+    fflush(stdout);
+
+    struct sigaction sa = {0}, old;
+    sa.sa_handler = on_sigint;
+    sigaction(SIGINT, &sa, &old);
+    v.t0 = ml_now();
+    TrainHooks h = {.ctx = &v, .on_step = run_on_step, .on_epoch = run_on_epoch, .stop = &g_stop};
+    TrainResult res;
+    int rc = train_run(&c, &h, &res, &err);
+    sigaction(SIGINT, &old, NULL);
+    if (v.tty) fputs("\r\033[K", stderr);
+
+    int status = 0;
+    if (v.failed) {
+        fprintf(stderr, "madlab run: --csv: %s\n", v.err.msg);
+        csv_out_abort(v.csv);
+        v.csv = NULL;
+        status = 1;
+    }
+    if (rc != 0) {
+        fprintf(stderr, "madlab run: %s\n", err.msg);
+        status = 1;
+    }
+    if (v.csv && csv_out_commit(v.csv, &err) != 0) {
+        fprintf(stderr, "madlab run: --csv: %s\n", err.msg);
+        status = 1;
+    }
+    const char *why = res.diverged ? "diverged" : res.interrupted ? "interrupted"
+                      : res.stopped_early ? "reached_stop_acc" : "max_epochs";
+    if (res.epochs_run > 0 || rc == 0)
+        printf("summary task=%s best_test_acc=%.4f best_test_acc_micro=%.4f best_epoch=%d "
+               "epochs=%d final_test_loss=%.4f seconds=%.1f stop=%s\n",
+               task->name, res.best_test_acc, res.best_test_acc_micro, res.best_epoch,
+               res.epochs_run, res.final_test_loss, res.seconds, why);
+    if (!status && res.interrupted && g_stop) status = 130;
+    pool_shutdown();
+    return status;
+}
+
+int cmd_default(void)
+{
+    fprintf(stderr, "madlab: the interactive lab is not built yet; training the default preset on "
+                    "in-context-recall headless (see madlab --help)\n");
+    char *argv[] = {"run", "--preset", "default", "--task", "in-context-recall", "--epochs", "10",
+                    "--lr", "1e-3", "--wd", "0.1", NULL};
+    return cmd_run(11, argv);
+}
+
+/* ---- layers ---- */
+
+static void human(char *buf, size_t n, double v)
+{
+    if (v >= 1e9) snprintf(buf, n, "%.2fG", v / 1e9);
+    else if (v >= 1e6) snprintf(buf, n, "%.2fM", v / 1e6);
+    else if (v >= 1e4) snprintf(buf, n, "%.1fk", v / 1e3);
+    else snprintf(buf, n, "%.0f", v);
+}
+
+int cmd_layers(int argc, char **argv)
+{
+    g_cmd = "layers";
+    static const struct option opts[] = {{"width", required_argument, 0, 'W'},
+                                         {"seq-len", required_argument, 0, 'L'},
+                                         {"vocab", required_argument, 0, 'V'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {0, 0, 0, 0}};
+    int width = 128, L = 128, vocab = 16, o;
+    optind = 1;
+    opterr = 0;
+    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        int r = 0;
+        switch (o) {
+        case 'W': r = get_int("--width", optarg, 8, 4096, &width); break;
+        case 'L': r = get_int("--seq-len", optarg, 1, 1 << 16, &L); break;
+        case 'V': r = get_int("--vocab", optarg, 2, 1 << 20, &vocab); break;
+        case 'h': usage(stdout); return 0;
+        default:
+            fprintf(stderr, "madlab layers: unknown or incomplete option '%s'\n", argv[optind - 1]);
+            return 2;
+        }
+        if (r) return 2;
+    }
+    printf("layer kinds at width %d, sequence length %d (vocab %d for embedding and head)\n\n",
+           width, L, vocab);
+    printf("%-22s %-9s %10s %12s %12s  %s\n", "kind", "role", "params", "state", "flops/token",
+           "knobs");
+    for (const LayerKind *const *k = layer_kinds; *k; k++) {
+        LayerCfg cfg;
+        layer_cfg_default(*k, width, vocab, &cfg);
+        char p[32], s[32], f[32], knobs[128] = "";
+        human(p, sizeof p, (double)(*k)->n_params(&cfg));
+        human(s, sizeof s, (*k)->state_size(&cfg, L));
+        human(f, sizeof f, (*k)->flops(&cfg, L) / L);
+        for (int i = 0; i < (*k)->n_knobs; i++) {
+            size_t used = strlen(knobs);
+            snprintf(knobs + used, sizeof knobs - used, "%s%s=%d", i ? "," : "", (*k)->knobs[i].name,
+                     cfg.knob[i]);
+        }
+        printf("%-22s %-9s %10s %12s %12s  %s\n", (*k)->name, role_name((*k)->role), p, s, f, knobs);
+    }
+    printf("\nstate: floats of inference state per layer at length %d\n", L);
+    for (const LayerKind *const *k = layer_kinds; *k; k++)
+        if ((*k)->role == ROLE_SEQUENCE || (*k)->role == ROLE_CHANNEL)
+            printf("  %-20s %s\n", (*k)->name, (*k)->state_formula);
+    printf("\n");
+    for (const LayerKind *const *k = layer_kinds; *k; k++)
+        printf("  %-20s %s\n", (*k)->name, (*k)->summary);
+    return 0;
+}
+
+/* ---- bench ---- */
+
+int cmd_bench(int argc, char **argv)
+{
+    g_cmd = "bench";
+    static const struct option opts[] = {
+        {"stack", required_argument, 0, 's'},   {"preset", required_argument, 0, 'p'},
+        {"batch", required_argument, 0, 'b'},   {"seq-len", required_argument, 0, 'L'},
+        {"steps", required_argument, 0, 'n'},   {"warmup", required_argument, 0, 'u'},
+        {"threads", required_argument, 0, 'j'}, {"width", required_argument, 0, 'W'},
+        {"vocab", required_argument, 0, 'V'},   {"norm", required_argument, 0, 'N'},
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
+    BenchCfg c = {.batch = 128, .seq_len = 128, .steps = 10, .warmup = 2, .vocab = 16};
+    ModelOpts mo = {0};
+    int threads = 0, o;
+    optind = 1;
+    opterr = 0;
+    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        int r = 0;
+        switch (o) {
+        case 's': mo.stack = optarg; break;
+        case 'p': mo.preset = optarg; break;
+        case 'b': r = get_int("--batch", optarg, 1, 1 << 16, &c.batch); break;
+        case 'L': r = get_int("--seq-len", optarg, 2, 1 << 16, &c.seq_len); break;
+        case 'n': r = get_int("--steps", optarg, 1, 100000, &c.steps); break;
+        case 'u': r = get_int("--warmup", optarg, 0, 100000, &c.warmup); break;
+        case 'j': r = get_int("--threads", optarg, 1, 64, &threads); break;
+        case 'W': r = get_int("--width", optarg, 8, 4096, &mo.width); break;
+        case 'V': r = get_int("--vocab", optarg, 2, 1 << 20, &c.vocab); break;
+        case 'N': mo.norm = optarg; break;
+        case 'h': usage(stdout); return 0;
+        default:
+            fprintf(stderr, "madlab bench: unknown or incomplete option '%s'\n", argv[optind - 1]);
+            return 2;
+        }
+        if (r) return 2;
+    }
+    char label[1024] = "";
+    if (resolve_model(&mo, &c.stack, &c.width, &c.norm, label, sizeof label) != 0) return 2;
+    if (start_threads(threads) != 0) return 1;
+    printf("bench stack %s  width %d  batch %d  seq_len %d  steps %d (+%d warm-up)  threads %d\n",
+           label, c.width, c.batch, c.seq_len, c.steps, c.warmup, pool_size());
+    fflush(stdout);
+    BenchResult r;
+    MlError err;
+    if (bench_run(&c, &r, &err) != 0) {
+        fprintf(stderr, "madlab bench: %s\n", err.msg);
+        pool_shutdown();
+        return 1;
+    }
+    printf("ms_per_step=%.1f tokens_per_s=%.0f gflops=%.2f peak_gflops=%.2f mfu=%.3f "
+           "gflop_per_step=%.2f threads=%d\n",
+           r.ms_per_step, r.tokens_per_s, r.gflops, r.peak_gflops, r.mfu, r.flops_per_step / 1e9,
+           pool_size());
+    pool_shutdown();
+    return 0;
+}

@@ -1,0 +1,27 @@
+/* madlab: parse the command line and dispatch. */
+#include "config.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) return cmd_default();
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {
+        printf("%s\n", PACKAGE_STRING);
+        return 0;
+    }
+    if (!strcmp(cmd, "run")) return cmd_run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "layers")) return cmd_layers(argc - 1, argv + 1);
+    if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
+    fprintf(stderr, "madlab: unknown command '%s' (commands: run, layers, bench; see madlab --help)\n",
+            cmd);
+    return 2;
+}

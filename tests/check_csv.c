@@ -1,0 +1,278 @@
+/* CSV out: fields survive a round trip through libcsv's parser, and a file is whole or absent. */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L
+#endif
+#include "config.h"
+#include "madlab.h"
+#include "testutil.h"
+
+#include <csv.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char dir[256];
+static char path[512], tmp[600];
+
+static void setup(void)
+{
+    snprintf(dir, sizeof dir, "%s/madlab-check-csv-XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/out.csv", dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+}
+
+static void teardown(void)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+}
+
+static int exists(const char *p)
+{
+    struct stat st;
+    return lstat(p, &st) == 0;
+}
+
+static char *slurp(const char *p, size_t *len)
+{
+    FILE *f = fopen(p, "rb");
+    ck_assert_ptr_nonnull(f);
+    char *buf = malloc(1 << 16);
+    ck_assert_ptr_nonnull(buf);
+    *len = fread(buf, 1, (1 << 16) - 1, f);
+    buf[*len] = '\0';
+    fclose(f);
+    return buf;
+}
+
+/* ---- reading back with libcsv ---- */
+
+#define MAX_ROWS 8
+#define MAX_FIELDS 8
+typedef struct {
+    char *field[MAX_ROWS][MAX_FIELDS];
+    int nfield[MAX_ROWS];
+    int row, col;
+    int overflow;
+} Parsed;
+
+static void on_field(void *s, size_t len, void *data)
+{
+    Parsed *p = data;
+    if (p->row >= MAX_ROWS || p->col >= MAX_FIELDS) {
+        p->overflow = 1;
+        return;
+    }
+    char *f = malloc(len + 1);
+    memcpy(f, s ? s : "", s ? len : 0);
+    f[s ? len : 0] = '\0';
+    p->field[p->row][p->col++] = f;
+}
+
+static void on_row(int c, void *data)
+{
+    Parsed *p = data;
+    if (p->row < MAX_ROWS) p->nfield[p->row] = p->col;
+    p->row++;
+    p->col = 0;
+}
+
+static void parse_file(const char *p, Parsed *out)
+{
+    size_t len;
+    char *text = slurp(p, &len);
+    memset(out, 0, sizeof *out);
+    struct csv_parser cp;
+    ck_assert_int_eq(csv_init(&cp, CSV_STRICT | CSV_STRICT_FINI), 0);
+    ck_assert_uint_eq(csv_parse(&cp, text, len, on_field, on_row, out), len);
+    ck_assert_int_eq(csv_fini(&cp, on_field, on_row, out), 0);
+    csv_free(&cp);
+    free(text);
+    ck_assert(!out->overflow);
+}
+
+static void free_parsed(Parsed *p)
+{
+    for (int r = 0; r < MAX_ROWS; r++)
+        for (int c = 0; c < MAX_FIELDS; c++) free(p->field[r][c]);
+}
+
+START_TEST(round_trip)
+{
+    static const char *const texts[] = {
+        "plain", "with, comma", "with \"quotes\"", "two\nlines", "", "ünïcödé, \"all\"\r\nof it",
+    };
+    MlError e = {{0}};
+    CsvOut *c = csv_out_open(path, &e);
+    ck_assert_msg(c != NULL, "%s", e.msg);
+    /* header */
+    csv_out_text(c, "name");
+    csv_out_text(c, "value");
+    csv_out_text(c, "count");
+    csv_out_end_row(c);
+    double nums[] = {0.5, -1.25e-7, 123456789.0, 1.0 / 3.0, NAN, INFINITY};
+    long ints[] = {0, -1, 42, 2147483647L, -7, 1000000};
+    for (int i = 0; i < 6; i++) {
+        csv_out_text(c, texts[i]);
+        csv_out_num(c, nums[i]);
+        csv_out_int(c, ints[i]);
+        csv_out_end_row(c);
+    }
+    ck_assert_msg(csv_out_flush(c, &e) == 0, "%s", e.msg);
+    /* until commit only the temporary exists */
+    ck_assert(exists(tmp));
+    ck_assert(!exists(path));
+    csv_out_num(c, -INFINITY);
+    csv_out_end_row(c);
+    ck_assert_msg(csv_out_commit(c, &e) == 0, "%s", e.msg);
+    ck_assert(exists(path));
+    ck_assert(!exists(tmp));
+
+    Parsed p;
+    parse_file(path, &p);
+    ck_assert_int_eq(p.row, 8);
+    ck_assert_int_eq(p.nfield[0], 3);
+    ck_assert_str_eq(p.field[0][0], "name");
+    ck_assert_str_eq(p.field[0][1], "value");
+    ck_assert_str_eq(p.field[0][2], "count");
+    static const char *const want_num[] = {"0.5", "-1.25e-07", "123456789", "0.333333333", "nan", "inf"};
+    static const char *const want_int[] = {"0", "-1", "42", "2147483647", "-7", "1000000"};
+    for (int i = 0; i < 6; i++) {
+        ck_assert_int_eq(p.nfield[i + 1], 3);
+        ck_assert_str_eq(p.field[i + 1][0], texts[i]);
+        ck_assert_str_eq(p.field[i + 1][1], want_num[i]);
+        ck_assert_str_eq(p.field[i + 1][2], want_int[i]);
+        /* numbers read back as what was written */
+        if (i < 3) ck_assert(strtod(p.field[i + 1][1], NULL) == nums[i]);
+    }
+    ck_assert_int_eq(p.nfield[7], 1);
+    ck_assert_str_eq(p.field[7][0], "-inf");
+    free_parsed(&p);
+
+    /* the exact bytes of a simple row: commas between fields, "\n" at the end */
+    c = csv_out_open(path, &e);
+    ck_assert_ptr_nonnull(c);
+    csv_out_int(c, 1);
+    csv_out_num(c, 2.5);
+    csv_out_text(c, "a");
+    csv_out_end_row(c);
+    ck_assert_int_eq(csv_out_commit(c, &e), 0);
+    size_t len;
+    char *text = slurp(path, &len);
+    ck_assert_str_eq(text, "1,2.5,\"a\"\n");
+    free(text);
+}
+END_TEST
+
+START_TEST(abort_removes_tmp)
+{
+    MlError e = {{0}};
+    CsvOut *c = csv_out_open(path, &e);
+    ck_assert_ptr_nonnull(c);
+    csv_out_text(c, "x");
+    csv_out_end_row(c);
+    ck_assert_int_eq(csv_out_flush(c, &e), 0);
+    ck_assert(exists(tmp));
+    csv_out_abort(c);
+    ck_assert(!exists(tmp));
+    ck_assert(!exists(path));
+}
+END_TEST
+
+START_TEST(commit_replaces)
+{
+    MlError e = {{0}};
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("old\n", f);
+    fclose(f);
+    CsvOut *c = csv_out_open(path, &e);
+    ck_assert_ptr_nonnull(c);
+    csv_out_int(c, 7);
+    csv_out_end_row(c);
+    /* the old file is untouched until commit */
+    size_t len;
+    char *text = slurp(path, &len);
+    ck_assert_str_eq(text, "old\n");
+    free(text);
+    ck_assert_int_eq(csv_out_commit(c, &e), 0);
+    text = slurp(path, &len);
+    ck_assert_str_eq(text, "7\n");
+    free(text);
+}
+END_TEST
+
+START_TEST(open_missing_dir)
+{
+    char bad[700];
+    snprintf(bad, sizeof bad, "%s/no/such/dir/out.csv", dir);
+    MlError e = {{0}};
+    CsvOut *c = csv_out_open(bad, &e);
+    ck_assert_ptr_null(c);
+    ck_assert_msg(strstr(e.msg, bad), "error lacks the path: %s", e.msg);
+    ck_assert_msg(strstr(e.msg, "No such file"), "error lacks the reason: %s", e.msg);
+}
+END_TEST
+
+START_TEST(disk_full)
+{
+    if (access("/dev/full", W_OK) != 0) return; /* no /dev/full here */
+    /* the temporary is a link to /dev/full, so every write fails with ENOSPC */
+    ck_assert_int_eq(symlink("/dev/full", tmp), 0);
+    MlError e = {{0}};
+    CsvOut *c = csv_out_open(path, &e);
+    ck_assert_msg(c != NULL, "%s", e.msg);
+    for (int i = 0; i < 10000; i++) {
+        csv_out_text(c, "some text to fill the buffer");
+        csv_out_num(c, i * 0.5);
+        csv_out_end_row(c);
+    }
+    ck_assert_int_eq(csv_out_commit(c, &e), -1);
+    ck_assert_msg(strstr(e.msg, path), "error lacks the path: %s", e.msg);
+    ck_assert_msg(strstr(e.msg, "disk full"), "error lacks the reason: %s", e.msg);
+    ck_assert(!exists(path));
+    ck_assert(!exists(tmp));
+}
+END_TEST
+
+START_TEST(disk_full_flush)
+{
+    if (access("/dev/full", W_OK) != 0) return;
+    ck_assert_int_eq(symlink("/dev/full", tmp), 0);
+    MlError e = {{0}};
+    CsvOut *c = csv_out_open(path, &e);
+    ck_assert_ptr_nonnull(c);
+    csv_out_int(c, 1);
+    csv_out_end_row(c);
+    ck_assert_int_eq(csv_out_flush(c, &e), -1);
+    ck_assert_msg(strstr(e.msg, path) && strstr(e.msg, "disk full"), "%s", e.msg);
+    /* the error stays */
+    ck_assert_int_eq(csv_out_flush(c, &e), -1);
+    csv_out_abort(c);
+    ck_assert(!exists(tmp));
+    ck_assert(!exists(path));
+}
+END_TEST
+
+static Suite *csv_suite(void)
+{
+    Suite *s = suite_create("csv");
+    TCase *tc = tcase_create("csv");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, round_trip);
+    tcase_add_test(tc, abort_removes_tmp);
+    tcase_add_test(tc, commit_replaces);
+    tcase_add_test(tc, open_missing_dir);
+    tcase_add_test(tc, disk_full);
+    tcase_add_test(tc, disk_full_flush);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void) { return run_suite(csv_suite()); }

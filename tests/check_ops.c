@@ -1,0 +1,111 @@
+/* The pool, the split matrix product against the naive oracle, metrics and AdamW. */
+#include "config.h"
+#include "internal.h"
+#include "testutil.h"
+
+#include <string.h>
+
+static void mark(void *ctx, size_t b, size_t e, int tid)
+{
+    int *hits = ctx;
+    for (size_t i = b; i < e; i++) hits[i]++;
+}
+
+START_TEST(pool_covers_every_index_once)
+{
+    for (int t = 1; t <= 3; t++) {
+        pool_init(t);
+        ck_assert_int_eq(pool_size(), t);
+        for (size_t n = 0; n < 40; n++) {
+            int hits[40] = {0};
+            pool_for(n, mark, hits);
+            for (size_t i = 0; i < 40; i++) ck_assert_int_eq(hits[i], i < n ? 1 : 0);
+        }
+    }
+    pool_init(1);
+}
+END_TEST
+
+START_TEST(mm_matches_naive)
+{
+    Rng r;
+    rng_seed(&r, 1);
+    int shapes[][3] = {{1, 1, 1}, {7, 5, 3}, {64, 48, 40}, {200, 33, 129}, {17, 300, 64}};
+    for (int t = 1; t <= 2; t++) {
+        pool_init(t);
+        for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+            for (int ta = 0; ta < 2; ta++)
+                for (int tb = 0; tb < 2; tb++) {
+                    int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+                    int lda = ta ? M : K, ldb = tb ? K : N;
+                    float *A = arena_alloc_floats((size_t)M * K), *B = arena_alloc_floats((size_t)K * N);
+                    float *C = arena_alloc_floats((size_t)M * N), *D = arena_alloc_floats((size_t)M * N);
+                    init_uniform(A, (size_t)M * K, 1, &r);
+                    init_uniform(B, (size_t)K * N, 1, &r);
+                    init_uniform(C, (size_t)M * N, 1, &r);
+                    memcpy(D, C, sizeof(float) * M * N);
+                    mm(ta, tb, M, N, K, 0.5f, A, lda, B, ldb, 2.0f, C, N);
+                    mm_naive(ta, tb, M, N, K, 0.5f, A, lda, B, ldb, 2.0f, D, N);
+                    for (int i = 0; i < M * N; i++)
+                        ck_assert_msg(fabsf(C[i] - D[i]) < 1e-4f * (1 + K), "shape %zu ta %d tb %d", s, ta, tb);
+                    arena_free(A), arena_free(B), arena_free(C), arena_free(D);
+                }
+    }
+    pool_init(1);
+}
+END_TEST
+
+START_TEST(macro_and_micro_accuracy)
+{
+    AccCounter a;
+    ck_assert_int_eq(acc_init(&a, 3), 0);
+    /* targets 0,0,1,1 ; predictions 0,1,1,1 -> recall(0)=1/2, recall(1)=1, class 2 absent. */
+    float logits[] = {1, 0, 0, 0, 1, 0, 0, 1, 0, 0, 1, 0, 9, 9, 9};
+    int32_t t[] = {0, 0, 1, 1, ML_IGNORE};
+    acc_add(&a, logits, t, 5, 3);
+    ck_assert(fabs(acc_macro(&a) - 0.75) < 1e-12);
+    ck_assert(fabs(acc_micro(&a) - 0.75) < 1e-12);
+    /* A predicted class that is never the target counts as recall 0 (torchmetrics). */
+    acc_reset(&a);
+    float l2[] = {0, 0, 1, 1, 0, 0};
+    int32_t t2[] = {0, 0};
+    acc_add(&a, l2, t2, 2, 3);
+    ck_assert(fabs(acc_macro(&a) - 0.25) < 1e-12);
+    ck_assert(fabs(acc_micro(&a) - 0.5) < 1e-12);
+    acc_free(&a);
+}
+END_TEST
+
+START_TEST(adamw_matches_torch_formula)
+{
+    ModelCfg mc = {.width = 16, .vocab = 5, .max_batch = 1, .max_len = 2};
+    MlError err;
+    ck_assert(stack_parse("mlp(inner=8)", "t", 16, &mc.stack, &err) == 0);
+    Model *m = model_new(&mc, &err);
+    ck_assert(m);
+    model_init(m, 1);
+    int32_t tok[2] = {1, 2}, tgt[2] = {2, 3};
+    model_forward(m, tok, tgt, 1, 2);
+    model_backward(m);
+    const Layer *l = model_block(m, 0);
+    float p0 = l->params[3], g = l->grads[3];
+    model_adamw(m, 0.1f, 0.5f, 0.9f, 0.999f, 1e-8f, 1);
+    /* t=1: m_hat = g, v_hat = g^2, so the step is lr*sign(g) (up to eps) after decay. */
+    float want = p0 - 0.1f * 0.5f * p0 - 0.1f * g / (fabsf(g) + 1e-8f);
+    ck_assert_msg(fabsf(l->params[3] - want) < 1e-6f, "%g vs %g", l->params[3], want);
+    model_free(m);
+}
+END_TEST
+
+int main(void)
+{
+    pool_init(1);
+    Suite *s = suite_create("ops");
+    TCase *tc = tcase_create("ops");
+    tcase_add_test(tc, pool_covers_every_index_once);
+    tcase_add_test(tc, mm_matches_naive);
+    tcase_add_test(tc, macro_and_micro_accuracy);
+    tcase_add_test(tc, adamw_matches_torch_formula);
+    suite_add_tcase(s, tc);
+    return run_suite(s);
+}

@@ -1,0 +1,83 @@
+#!/bin/sh
+# The command line on good and bad input: every bad input is one clear line on stderr and a
+# non-zero exit, never a crash (exit status >= 128 would be a signal).
+: "${MADLAB:=./madlab}"
+: "${top_srcdir:=.}"
+fails=0
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# expect_fail NAME PATTERN ARGS...: non-zero exit below 128, one stderr line matching PATTERN.
+expect_fail() {
+    name=$1 pattern=$2
+    shift 2
+    "$MADLAB" "$@" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    lines=$(wc -l <"$tmp/err")
+    if [ "$rc" -eq 0 ] || [ "$rc" -ge 128 ] || [ "$lines" -ne 1 ] || ! grep -q -- "$pattern" "$tmp/err"; then
+        echo "FAIL: $name: rc=$rc, stderr:"; cat "$tmp/err"; fails=$((fails + 1))
+    else
+        echo "ok: $name: $(cat "$tmp/err")"
+    fi
+}
+
+expect_ok() {
+    name=$1 pattern=$2
+    shift 2
+    if "$MADLAB" "$@" >"$tmp/out" 2>"$tmp/err" && grep -q -- "$pattern" "$tmp/out"; then
+        echo "ok: $name"
+    else
+        echo "FAIL: $name"; cat "$tmp/out" "$tmp/err"; fails=$((fails + 1))
+    fi
+}
+
+S="mh-attention swiglu"
+expect_ok "--version" "madlab" --version
+expect_ok "--help" "usage" --help
+expect_ok "layers lists every kind" "mh-attention" layers --width 128 --seq-len 128
+expect_fail "unknown command" "unknown command" frobnicate
+expect_fail "unknown layer" "unknown layer" run --stack "mh-attention swigloo" --task in-context-recall
+expect_fail "unknown task" "unknown task" run --stack "$S" --task no-such-task
+expect_fail "malformed number" "not a whole number" run --stack "$S" --task in-context-recall --epochs 3x
+expect_fail "malformed lr" "not a number" run --stack "$S" --task in-context-recall --lr fast
+expect_fail "seq-len the task cannot fill" "seq" run --stack "$S" --task in-context-recall --seq-len 3
+expect_fail "unwritable csv" "$tmp/missing/dir/log.csv" run --stack "$S" --task in-context-recall \
+    --train 8 --test 8 --seq-len 16 --epochs 1 --csv "$tmp/missing/dir/log.csv"
+expect_fail "stack and preset" "not both" run --stack "$S" --preset default --task in-context-recall
+expect_fail "unknown preset" "no-such-preset" run --preset no-such-preset --task in-context-recall
+printf 'description: broken\nstack: mh-attention swiglu\nwidht: 64\n' >"$tmp/bad.preset"
+expect_fail "bad preset line" "bad.preset:3" run --preset "$tmp/bad.preset" --task in-context-recall
+expect_fail "unknown option" "unknown" run --stack "$S" --task in-context-recall --frobnicate 1
+expect_fail "bench without a model" "no model" bench
+
+# A short real run writes the CSV with one row per epoch and the summary line.
+"$MADLAB" run --stack "mh-attention swiglu" --width 32 --task in-context-recall --vocab 8 \
+    --seq-len 16 --train 64 --test 16 --epochs 2 --batch 16 --threads 1 --csv "$tmp/log.csv" \
+    >"$tmp/out" 2>"$tmp/err"
+rc=$?
+if [ $rc -eq 0 ] && grep -q "best_test_acc=" "$tmp/out" && grep -q "epochs=2" "$tmp/out" &&
+   head -1 "$tmp/log.csv" | grep -q "epoch.*train_loss.*test_loss.*train_acc.*test_acc.*test_acc_micro.*lr.*seconds.*tokens_per_s" &&
+   [ "$(wc -l <"$tmp/log.csv")" -eq 3 ] && [ ! -e "$tmp/log.csv.tmp" ]; then
+    echo "ok: run writes summary and csv"
+else
+    echo "FAIL: run writes summary and csv (rc=$rc)"; cat "$tmp/out" "$tmp/err" "$tmp/log.csv"; fails=$((fails + 1))
+fi
+
+# A diverging run stops, says so, and still leaves a whole CSV.
+"$MADLAB" run --stack "mh-attention swiglu" --width 32 --task in-context-recall --vocab 8 \
+    --seq-len 16 --train 64 --test 16 --epochs 2 --batch 16 --lr 10 --csv "$tmp/nan.csv" \
+    >"$tmp/out" 2>"$tmp/err"
+rc=$?
+if [ $rc -ne 0 ] && [ $rc -lt 128 ] && grep -q "diverged" "$tmp/err"; then
+    echo "ok: divergence reported: $(cat "$tmp/err")"
+elif [ $rc -eq 0 ]; then
+    echo "ok: lr 10 did not diverge on this machine (divergence is covered by check_train)"
+else
+    echo "FAIL: diverging run rc=$rc"; cat "$tmp/err"; fails=$((fails + 1))
+fi
+
+# The bench summary names its figures.
+expect_ok "bench summary" "mfu=" bench --stack "mh-attention swiglu" --width 32 --batch 4 --seq-len 16 --steps 1 --warmup 0 --threads 1
+
+echo "cli: $fails failed"
+[ "$fails" -eq 0 ]
