@@ -21,20 +21,22 @@ static int log_epoch(void *ctx, const EpochStats *s)
     return 0;
 }
 
-/* Small enough for a few seconds per run, hard enough that a broken gradient cannot pass. */
+/* Small enough for a few seconds per run, hard enough that a broken gradient cannot pass: with
+ * 4 keys and 4 values, guessing the commonest value of the context scores about 0.5, and only an
+ * induction circuit across both attention layers gets past it (here after about 5 epochs). */
 static void small_recall(TrainCfg *c)
 {
     train_cfg_default(c);
-    c->task.vocab = 16;
+    c->task.vocab = 8;
     c->task.seq_len = 32;
     c->task.n_train = 2048;
     c->task.n_test = 256;
     c->width = 64;
     ck_assert(stack_parse("mh-attention swiglu(inner=128) mh-attention swiglu(inner=128)", "t",
                           c->width, &c->stack, NULL) == 0);
-    c->epochs = 30;
-    c->batch = 64;
-    c->lr = 3e-3;
+    c->epochs = 12;
+    c->batch = 32;
+    c->lr = 2e-3;
     c->wd = 0.1;
 }
 
@@ -52,9 +54,9 @@ START_TEST(attention_stack_learns_recall)
             r.best_test_acc, r.best_test_acc_micro);
     ck_assert_msg(r.best_test_acc >= 0.95, "best test accuracy %.3f after %d epochs",
                   r.best_test_acc, r.epochs_run);
-    /* The loss fell, and chance on 8 values would be 0.125. */
+    /* The loss fell, and the first epoch was still below what recall needs. */
     ck_assert(log.s[log.n - 1].train_loss < log.s[0].train_loss);
-    ck_assert(log.s[0].test_acc < 0.9);
+    ck_assert(log.s[0].test_acc < 0.7);
     pool_init(1);
 }
 END_TEST

@@ -2,16 +2,18 @@
  * MHA wrapper: qkv = x Wqkv + bqkv, rotary (base 10000, rotate-half, whole head) on q and k,
  * softmax(q k^T / sqrt(hd)) v per head over positions <= t, then y = o Wout + bout.
  *
- * The projections are sgemm over all rows. The attention core runs per (sequence, head) pair,
- * pairs split over the pool in at most ATT_SLOTS slots, each with its own piece of scratch where
- * the pair's q, k, v are gathered transposed (channel-major), so that the rotary embedding and
- * the kernels run along positions. The probabilities are not kept: forward saves each row's
- * maximum score and reciprocal sum, and backward recomputes them.
+ * The projections are sgemm over all rows, and produce and consume the activations channel-major
+ * (transposed: B*L positions per channel), so that each head's channels are contiguous runs of
+ * positions. The attention core runs per (sequence, head) pair, pairs split over the pool in at
+ * most ATT_SLOTS slots, each with its own piece of scratch into which a pair's q, k, v are copied
+ * (channel-major); the rotary embedding and the kernels run along positions. The probabilities
+ * are not kept: forward saves each row's maximum score and reciprocal sum, and backward
+ * recomputes them.
  *
  * Small heads use loops over VL positions at a time that the compiler vectorises (tiny sgemms
  * would be slow): the forward takes VL queries at once, one per lane, so its softmax needs no
- * horizontal sums; the backward goes query by query over VL keys at a time. Heads of ATT_BLAS_HD
- * channels or more go through sgemm in blocks of ATT_QB queries. */
+ * horizontal sums; the backward takes two queries at a time over VL keys at a time. Heads of
+ * ATT_BLAS_HD channels or more go through sgemm in blocks of ATT_QB queries. */
 #include "config.h"
 #include "internal.h"
 
@@ -64,29 +66,31 @@ static Geo geo(const LayerCfg *c, Dims dm)
 static size_t r16(size_t n) { return round_up(n, ML_ALIGN_FLOATS); }
 static int n_slots(const Geo *g) { return g->B * g->H < ATT_SLOTS ? g->B * g->H : ATT_SLOTS; }
 
-/* acts: qkv (rows x 3d, before the rotary embedding), o (rows x d, before Wout), stats (per pair:
- * L row maxima of the scores, then L reciprocals of the softmax sums), rotary table (hd/2 x Lp
- * cosines, then as many sines, position-major within a row). */
-typedef struct { size_t qkv, o, stats, rope, total; } ActMap;
+/* acts: qkvT (3d x rows: (x Wqkv)^T, without the bias), oT (d x rows: the heads' output before
+ * Wout, transposed), stats (per pair: L row maxima of the scores, then L reciprocals of the
+ * softmax sums), the rotary table (hd/2 x Lp cosines, then as many sines). */
+typedef struct { size_t qkvT, oT, stats, rope, total; } ActMap;
 
 static ActMap act_map(const Geo *g)
 {
     ActMap m;
-    m.qkv = 0;
-    m.o = m.qkv + r16(g->rows * 3 * g->d);
-    m.stats = m.o + r16(g->rows * g->d);
+    m.qkvT = 0;
+    m.oT = m.qkvT + r16(g->rows * 3 * g->d);
+    m.stats = m.oT + r16(g->rows * g->d);
     m.rope = m.stats + r16(2 * (size_t)g->B * g->H * g->L);
     m.total = m.rope + r16((size_t)g->hd * g->Lp);
     return m;
 }
 
-/* Per-slot scratch, for one pair at a time; X t means hd x Lp (channel-major, zero past L).
- * Vector path: Qt (scaled, rotated), Kt (rotated), Vt, Gt (output gradient), dQt, dKt, dVt;
- * Kp and dQp (Lp x hdp, position-major); the forward's scores for VL queries T (Lp x VL) and
- * their output Ot (hd x VL); rows ds and delta (Lp); per-lane m and inv (VL).
- * Sgemm path: Qt, Kt, dQt, dKt, the tiles S and dP (ATT_QB x Lp) and delta (Lp). */
+/* Per-slot scratch, for one pair at a time; "t" names are hd x Lp (channel-major, zero past L).
+ * Both paths: Qt (scaled, rotated), Kt (rotated), Vt, dQt, dKt, dVt, deltas (Lp), and the
+ * slot's share of the bias gradient db (3d).
+ * Vector path: Gt (output gradient); Kp and dQp (Lp x hdp, position-major); the forward's
+ * scores for VL queries T (Lp x VL) and their output Ot (hd x VL); rows ds (2 x Lp); per-lane
+ * m and inv (VL).
+ * Sgemm path: the tiles S and dP (ATT_QB x Lp). */
 typedef struct {
-    size_t Qt, Kt, Vt, Gt, dQt, dKt, dVt, Kp, dQp, T, Ot, S, dP, ds, delta, m, inv, total;
+    size_t Qt, Kt, Vt, Gt, dQt, dKt, dVt, Kp, dQp, T, Ot, S, dP, ds, delta, m, inv, db, total;
 } SlotMap;
 
 static SlotMap slot_map(const Geo *g)
@@ -95,19 +99,20 @@ static SlotMap slot_map(const Geo *g)
     size_t o = 0, colm = r16((size_t)g->hd * g->Lp), Lp = r16((size_t)g->Lp);
     m.Qt = o, o += colm;
     m.Kt = o, o += colm;
+    m.Vt = o, o += colm;
     m.dQt = o, o += colm;
     m.dKt = o, o += colm;
+    m.dVt = o, o += colm;
+    m.db = o, o += r16(3 * (size_t)g->d);
     if (g->blas) {
         size_t tile = r16((size_t)ATT_QB * g->Lp);
         m.S = o, o += tile;
         m.dP = o, o += tile;
     } else {
         size_t rowm = r16((size_t)g->Lp * g->hdp);
-        m.Vt = o, o += colm;
         m.Gt = o, o += colm;
-        m.dVt = o, o += colm;
         m.Kp = o, o += rowm;
-        m.dQp = o, o += rowm + r16((size_t)g->hdp); /* room for a row past L */
+        m.dQp = o, o += rowm; /* an odd L leaves room for the row after the last */
         m.T = o, o += r16((size_t)g->Lp * VL);
         m.Ot = o, o += r16((size_t)g->hd * VL);
         m.ds = o, o += 2 * Lp;
@@ -119,7 +124,7 @@ static SlotMap slot_map(const Geo *g)
     return m;
 }
 
-/* scratch: dqkv (rows x 3d), do (rows x d), then the slots. */
+/* scratch: dqkvT (3d x rows), doT (d x rows), then the slots. */
 static size_t scratch_slots(const Geo *g) { return r16(g->rows * 3 * g->d) + r16(g->rows * g->d); }
 
 static size_t att_params(const LayerCfg *c)
@@ -273,7 +278,7 @@ static void col_mix(const float *restrict Vt, int Lp, int hd, const float *restr
     }
 }
 
-/* -- backward, one query t at a time over VL keys at a time -- */
+/* -- backward, two queries at a time over VL keys at a time -- */
 
 /* Rows t and t + 1 of the score gradient, two rows at once so that each step of keys is loaded
  * and each gradient accumulator is updated once for both. For keys j < n (a multiple of VL past
@@ -389,26 +394,53 @@ static void row_prob_dscore(float *restrict s, float *restrict dp, float m, floa
 
 /* ---------------- moving one head in and out of a slot ---------------- */
 
-/* Xt[i][t] = x[t*xt + i] for t < L, zero for L <= t < Lp. In blocks of 16 channels (a cache
- * line of x), so that neither side touches more than 16 lines per position. */
-static void gather(const float *restrict x, size_t xt, int L, int Lp, int hd, float *restrict Xt)
+/* One channel: y[t] = x[t] + b for t < L, zero for L <= t < Lp. */
+static void copy_in(const float *restrict x, float b, int L, int Lp, float *restrict y)
 {
-    for (int i0 = 0; i0 < hd; i0 += 16) {
-        int i1 = i0 + 16 < hd ? i0 + 16 : hd;
-        for (int t = 0; t < L; t++)
-            for (int i = i0; i < i1; i++) Xt[(size_t)i * Lp + t] = x[(size_t)t * xt + i];
-    }
-    for (int i = 0; i < hd; i++)
-        for (int t = L; t < Lp; t++) Xt[(size_t)i * Lp + t] = 0.0f;
+    int Lv = L / VL * VL;
+    for (int t = 0; t < Lv; t += VL)
+        for (int k = 0; k < VL; k++) y[t + k] = x[t + k] + b;
+    for (int t = Lv; t < L; t++) y[t] = x[t] + b;
+    for (int t = L; t < Lp; t++) y[t] = 0.0f;
 }
 
-/* y[t*yt + i] = Xt[i][t] for t < L, blocked as gather. */
-static void scatter(const float *restrict Xt, int L, int Lp, int hd, float *restrict y, size_t yt)
+/* One channel: y[t] = x[t] for t < L; returns the sum of x over Lp (zero past L). */
+static float copy_out(const float *restrict x, int L, int Lp, float *restrict y)
 {
-    for (int i0 = 0; i0 < hd; i0 += 16) {
-        int i1 = i0 + 16 < hd ? i0 + 16 : hd;
-        for (int t = 0; t < L; t++)
-            for (int i = i0; i < i1; i++) y[(size_t)t * yt + i] = Xt[(size_t)i * Lp + t];
+    int Lv = L / VL * VL;
+    float acc[VL] = {0};
+    for (int t = 0; t < Lv; t += VL)
+        for (int k = 0; k < VL; k++) y[t + k] = x[t + k];
+    for (int t = Lv; t < L; t++) y[t] = x[t];
+    for (int t = 0; t < Lp; t += VL)
+        for (int k = 0; k < VL; k++) acc[k] += x[t + k];
+    return hsum(acc);
+}
+
+/* Xt[i] = channel i of a head (channels xs apart) plus its bias b[i] (b may be NULL). */
+static void head_in(const float *x, size_t xs, const float *b, int L, int Lp, int hd, float *Xt)
+{
+    for (int i = 0; i < hd; i++)
+        copy_in(x + (size_t)i * xs, b ? b[i] : 0.0f, L, Lp, Xt + (size_t)i * Lp);
+}
+
+/* Channel i of a head (channels ys apart) = Xt[i]; db[i] += its sum over positions. */
+static void head_out(const float *Xt, int L, int Lp, int hd, float *y, size_t ys, float *db)
+{
+    for (int i = 0; i < hd; i++) db[i] += copy_out(Xt + (size_t)i * Lp, L, Lp, y + (size_t)i * ys);
+}
+
+/* delta[t] = sum_i G[i][t] O[i][t] for t < L (channels gs and os apart). */
+static void head_dot(const float *restrict G, size_t gs, const float *restrict O, size_t os, int L,
+                     int hd, float *restrict delta)
+{
+    int Lv = L / VL * VL;
+    for (int t = 0; t < L; t++) delta[t] = 0.0f;
+    for (int i = 0; i < hd; i++) {
+        const float *gi = G + (size_t)i * gs, *oi = O + (size_t)i * os;
+        for (int t = 0; t < Lv; t += VL)
+            for (int k = 0; k < VL; k++) delta[t + k] = FMA(gi[t + k], oi[t + k], delta[t + k]);
+        for (int t = Lv; t < L; t++) delta[t] = FMA(gi[t], oi[t], delta[t]);
     }
 }
 
@@ -458,16 +490,17 @@ static void rope_apply(float *Xt, const Rope *r, float sign, float mul)
                  r->sn + (size_t)i * Lp, Lp, sign, mul);
 }
 
-static void rope_rows(void *ctx, size_t t0, size_t t1, int tid)
+/* Rows [i0, i1) of the table: angle t * 10000^(-2i/hd) at position t, in double precision. */
+static void rope_rows(void *ctx, size_t i0, size_t i1, int tid)
 {
     const Rope *r = ctx;
-    int hh = r->hd / 2;
-    for (size_t t = t0; t < t1; t++)
-        for (int i = 0; i < hh; i++) {
-            double a = (double)t * pow(10000.0, -2.0 * i / r->hd);
-            r->cs[(size_t)i * r->Lp + t] = (float)cos(a);
-            r->sn[(size_t)i * r->Lp + t] = (float)sin(a);
+    for (size_t i = i0; i < i1; i++) {
+        double f = pow(10000.0, -2.0 * (double)i / r->hd);
+        for (int t = 0; t < r->Lp; t++) {
+            r->cs[i * r->Lp + t] = (float)cos(t * f);
+            r->sn[i * r->Lp + t] = (float)sin(t * f);
         }
+    }
 }
 
 /* ---------------- the core, per (sequence, head) pair ---------------- */
@@ -475,35 +508,38 @@ static void rope_rows(void *ctx, size_t t0, size_t t1, int tid)
 typedef struct {
     Geo g;
     Rope rope;
-    const float *qkv;  /* acts */
-    float *o, *stats;  /* acts, written by forward */
-    const float *dout; /* gradient of o (backward) */
-    float *dqkv;       /* gradient of qkv (backward) */
+    const float *bqkv;  /* params */
+    const float *qkvT;  /* acts */
+    float *oT, *stats;  /* acts, written by forward */
+    const float *doutT; /* gradient of oT (backward) */
+    float *dqkvT;       /* gradient of qkvT (backward) */
     float *slots;
     size_t slot_size;
     int n_pairs, n_slots;
 } Core;
 
-/* One pair's pointers: its head's columns of q, k, v, o (row t at + t*3d or + t*d), its
- * statistics and, in backward, its columns of the gradients. */
+/* One pair: channel i of its head's q is q[i * cs], where cs is the channel stride B*L (and
+ * likewise k, v, o, and in backward the gradients); its biases; its statistics; and h*hd, the
+ * offset of its head within a d-wide part. */
 typedef struct {
-    const float *q, *k, *v;
+    const float *q, *k, *v, *bq, *bk, *bv;
     float *o, *m, *inv;
     const float *dout;
     float *dq, *dk, *dv;
+    size_t cs;
+    int col;
 } Pair;
 
 static void fwd_vec(const Core *j, const Pair *P, float *sl)
 {
     const Geo *g = &j->g;
     SlotMap sm = slot_map(g);
-    int L = g->L, hd = g->hd, Lp = g->Lp, d = g->d;
-    size_t ld = 3 * (size_t)d;
+    int L = g->L, hd = g->hd, Lp = g->Lp;
     float *Qt = sl + sm.Qt, *Kt = sl + sm.Kt, *Vt = sl + sm.Vt, *T = sl + sm.T, *Ot = sl + sm.Ot;
     float *m = sl + sm.m, *inv = sl + sm.inv;
-    gather(P->q, ld, L, Lp, hd, Qt);
-    gather(P->k, ld, L, Lp, hd, Kt);
-    gather(P->v, ld, L, Lp, hd, Vt);
+    head_in(P->q, P->cs, P->bq, L, Lp, hd, Qt);
+    head_in(P->k, P->cs, P->bk, L, Lp, hd, Kt);
+    head_in(P->v, P->cs, P->bv, L, Lp, hd, Vt);
     rope_apply(Qt, &j->rope, 1.0f, g->scale);
     rope_apply(Kt, &j->rope, 1.0f, 1.0f);
     for (int c0 = 0; c0 < L; c0 += VL) {
@@ -511,12 +547,9 @@ static void fwd_vec(const Core *j, const Pair *P, float *sl)
         col_scores(Kt, Qt + c0, Lp, hd, c0, jn, T, m);
         col_exp(T, jn, m, inv);
         col_mix(Vt, Lp, hd, T, jn, inv, Ot);
-        for (int k = 0; k < nq; k++) {
-            float *ot = P->o + (size_t)(c0 + k) * d;
-            for (int i = 0; i < hd; i++) ot[i] = Ot[(size_t)i * VL + k];
-            P->m[c0 + k] = m[k];
-            P->inv[c0 + k] = inv[k];
-        }
+        for (int i = 0; i < hd; i++) memcpy(P->o + i * P->cs + c0, Ot + (size_t)i * VL, sizeof(float) * nq);
+        memcpy(P->m + c0, m, sizeof(float) * nq);
+        memcpy(P->inv + c0, inv, sizeof(float) * nq);
     }
 }
 
@@ -525,23 +558,17 @@ static void bwd_vec(const Core *j, const Pair *P, float *sl)
     const Geo *g = &j->g;
     SlotMap sm = slot_map(g);
     int L = g->L, hd = g->hd, hdp = g->hdp, Lp = g->Lp, d = g->d;
-    size_t ld = 3 * (size_t)d;
     float *Qt = sl + sm.Qt, *Kt = sl + sm.Kt, *Vt = sl + sm.Vt, *Gt = sl + sm.Gt;
     float *dQt = sl + sm.dQt, *dKt = sl + sm.dKt, *dVt = sl + sm.dVt, *Kp = sl + sm.Kp;
-    float *dQp = sl + sm.dQp, *ds = sl + sm.ds, *delta = sl + sm.delta;
-    gather(P->q, ld, L, Lp, hd, Qt);
-    gather(P->k, ld, L, Lp, hd, Kt);
-    gather(P->v, ld, L, Lp, hd, Vt);
-    gather(P->dout, d, L, Lp, hd, Gt);
+    float *dQp = sl + sm.dQp, *ds = sl + sm.ds, *delta = sl + sm.delta, *db = sl + sm.db;
+    head_in(P->q, P->cs, P->bq, L, Lp, hd, Qt);
+    head_in(P->k, P->cs, P->bk, L, Lp, hd, Kt);
+    head_in(P->v, P->cs, P->bv, L, Lp, hd, Vt);
+    head_in(P->dout, P->cs, NULL, L, Lp, hd, Gt);
+    head_dot(Gt, (size_t)Lp, P->o, P->cs, L, hd, delta);
     rope_apply(Qt, &j->rope, 1.0f, g->scale);
     rope_apply(Kt, &j->rope, 1.0f, 1.0f);
     to_rows(Kt, Lp, hd, hdp, Kp);
-    for (int t = 0; t < L; t++) {
-        const float *ot = P->o + (size_t)t * d;
-        float acc = 0.0f;
-        for (int i = 0; i < hd; i++) acc += Gt[(size_t)i * Lp + t] * ot[i];
-        delta[t] = acc;
-    }
     memset(dKt, 0, sizeof(float) * (size_t)hd * Lp);
     memset(dVt, 0, sizeof(float) * (size_t)hd * Lp);
     for (int t = 0; t < L; t += 2) {
@@ -554,9 +581,9 @@ static void bwd_vec(const Core *j, const Pair *P, float *sl)
     from_rows(dQp, L, Lp, hd, hdp, dQt);
     rope_apply(dQt, &j->rope, -1.0f, 1.0f);
     rope_apply(dKt, &j->rope, -1.0f, 1.0f);
-    scatter(dQt, L, Lp, hd, P->dq, ld);
-    scatter(dKt, L, Lp, hd, P->dk, ld);
-    scatter(dVt, L, Lp, hd, P->dv, ld);
+    head_out(dQt, L, Lp, hd, P->dq, P->cs, db + P->col);
+    head_out(dKt, L, Lp, hd, P->dk, P->cs, db + d + P->col);
+    head_out(dVt, L, Lp, hd, P->dv, P->cs, db + 2 * d + P->col);
 }
 
 /* Sgemm path: blocks of ATT_QB queries, each against the keys up to its last query. */
@@ -564,10 +591,11 @@ static void fwd_blas(const Core *j, const Pair *P, float *sl)
 {
     const Geo *g = &j->g;
     SlotMap sm = slot_map(g);
-    int L = g->L, hd = g->hd, Lp = g->Lp, d = g->d, ld = 3 * d;
-    float *Qt = sl + sm.Qt, *Kt = sl + sm.Kt, *S = sl + sm.S;
-    gather(P->q, ld, L, Lp, hd, Qt);
-    gather(P->k, ld, L, Lp, hd, Kt);
+    int L = g->L, hd = g->hd, Lp = g->Lp, cs = (int)P->cs;
+    float *Qt = sl + sm.Qt, *Kt = sl + sm.Kt, *Vt = sl + sm.Vt, *S = sl + sm.S;
+    head_in(P->q, P->cs, P->bq, L, Lp, hd, Qt);
+    head_in(P->k, P->cs, P->bk, L, Lp, hd, Kt);
+    head_in(P->v, P->cs, P->bv, L, Lp, hd, Vt);
     rope_apply(Qt, &j->rope, 1.0f, g->scale);
     rope_apply(Kt, &j->rope, 1.0f, 1.0f);
     for (int t0 = 0; t0 < L; t0 += ATT_QB) {
@@ -583,7 +611,7 @@ static void fwd_blas(const Core *j, const Pair *P, float *sl)
             row_scale(s, inv, n);
             for (int jj = n; jj < nk; jj++) s[jj] = 0.0f;
         }
-        mm1(false, false, nb, hd, nk, 1.0f, S, Lp, P->v, ld, 0.0f, P->o + (size_t)t0 * d, d);
+        mm1(false, true, hd, nb, nk, 1.0f, Vt, Lp, S, Lp, 0.0f, P->o + t0, cs); /* O^T = V^T P^T */
     }
 }
 
@@ -591,27 +619,24 @@ static void bwd_blas(const Core *j, const Pair *P, float *sl)
 {
     const Geo *g = &j->g;
     SlotMap sm = slot_map(g);
-    int L = g->L, hd = g->hd, Lp = g->Lp, d = g->d, ld = 3 * d;
-    float *Qt = sl + sm.Qt, *Kt = sl + sm.Kt, *dQt = sl + sm.dQt, *dKt = sl + sm.dKt;
-    float *S = sl + sm.S, *dP = sl + sm.dP, *delta = sl + sm.delta;
-    gather(P->q, ld, L, Lp, hd, Qt);
-    gather(P->k, ld, L, Lp, hd, Kt);
+    int L = g->L, hd = g->hd, Lp = g->Lp, d = g->d, cs = (int)P->cs;
+    float *Qt = sl + sm.Qt, *Kt = sl + sm.Kt, *Vt = sl + sm.Vt, *dQt = sl + sm.dQt;
+    float *dKt = sl + sm.dKt, *dVt = sl + sm.dVt, *S = sl + sm.S, *dP = sl + sm.dP;
+    float *delta = sl + sm.delta, *db = sl + sm.db;
+    head_in(P->q, P->cs, P->bq, L, Lp, hd, Qt);
+    head_in(P->k, P->cs, P->bk, L, Lp, hd, Kt);
+    head_in(P->v, P->cs, P->bv, L, Lp, hd, Vt);
     rope_apply(Qt, &j->rope, 1.0f, g->scale);
     rope_apply(Kt, &j->rope, 1.0f, 1.0f);
+    head_dot(P->dout, P->cs, P->o, P->cs, L, hd, delta);
     memset(dQt, 0, sizeof(float) * (size_t)hd * Lp);
     memset(dKt, 0, sizeof(float) * (size_t)hd * Lp);
-    for (int t = 0; t < L; t++) {
-        const float *gt = P->dout + (size_t)t * d, *ot = P->o + (size_t)t * d;
-        float acc = 0.0f;
-        for (int i = 0; i < hd; i++) acc += gt[i] * ot[i];
-        delta[t] = acc;
-        memset(P->dv + (size_t)t * ld, 0, sizeof(float) * hd);
-    }
+    memset(dVt, 0, sizeof(float) * (size_t)hd * Lp);
     for (int t0 = 0; t0 < L; t0 += ATT_QB) {
         int t1 = t0 + ATT_QB < L ? t0 + ATT_QB : L, nb = t1 - t0, nk = t1;
-        const float *G = P->dout + (size_t)t0 * d;
+        const float *G = P->dout + t0; /* dO^T, hd x nb, rows cs apart */
         mm1(true, false, nb, nk, hd, 1.0f, Qt + t0, Lp, Kt, Lp, 0.0f, S, Lp);
-        mm1(false, true, nb, nk, hd, 1.0f, G, d, P->v, ld, 0.0f, dP, Lp);
+        mm1(true, false, nb, nk, hd, 1.0f, G, cs, Vt, Lp, 0.0f, dP, Lp);
         for (int t = t0; t < t1; t++) {
             float *s = S + (size_t)(t - t0) * Lp, *dp = dP + (size_t)(t - t0) * Lp;
             int n = (int)round_up((size_t)t + 1, VL);
@@ -619,14 +644,16 @@ static void bwd_blas(const Core *j, const Pair *P, float *sl)
             row_prob_dscore(s, dp, P->m[t], P->inv[t], delta[t], n); /* columns >= nk unread */
             for (int jj = n; jj < nk; jj++) s[jj] = dp[jj] = 0.0f;
         }
-        mm1(true, false, nk, hd, nb, 1.0f, S, Lp, G, d, 1.0f, P->dv, ld);            /* dV += P^T dO */
-        mm1(false, false, hd, nk, nb, 1.0f, Qt + t0, Lp, dP, Lp, 1.0f, dKt, Lp);      /* dK^T += Q^T dS */
-        mm1(false, true, hd, nb, nk, g->scale, Kt, Lp, dP, Lp, 0.0f, dQt + t0, Lp); /* dQ^T = K^T dS^T */
+        /* dV^T += dO^T P, dK^T += Q^T dS, dQ^T = K^T dS^T (Q already carries the scale) */
+        mm1(false, false, hd, nk, nb, 1.0f, G, cs, S, Lp, 1.0f, dVt, Lp);
+        mm1(false, false, hd, nk, nb, 1.0f, Qt + t0, Lp, dP, Lp, 1.0f, dKt, Lp);
+        mm1(false, true, hd, nb, nk, g->scale, Kt, Lp, dP, Lp, 0.0f, dQt + t0, Lp);
     }
     rope_apply(dQt, &j->rope, -1.0f, 1.0f);
     rope_apply(dKt, &j->rope, -1.0f, 1.0f);
-    scatter(dQt, L, Lp, hd, P->dq, ld);
-    scatter(dKt, L, Lp, hd, P->dk, ld);
+    head_out(dQt, L, Lp, hd, P->dq, P->cs, db + P->col);
+    head_out(dKt, L, Lp, hd, P->dk, P->cs, db + d + P->col);
+    head_out(dVt, L, Lp, hd, P->dv, P->cs, db + 2 * d + P->col);
 }
 
 /* Pair p is sequence p / H, head p % H. */
@@ -634,54 +661,26 @@ static Pair pair_at(const Core *j, int p)
 {
     const Geo *g = &j->g;
     int b = p / g->H, h = p % g->H;
-    size_t row0 = (size_t)b * g->L, col = (size_t)h * g->hd, ld = 3 * (size_t)g->d;
+    size_t cs = g->rows, t0 = (size_t)b * g->L, col = (size_t)h * g->hd, d = (size_t)g->d;
     Pair P = {0};
-    P.q = j->qkv + row0 * ld + col;
-    P.k = P.q + g->d;
-    P.v = P.k + g->d;
-    P.o = j->o + row0 * g->d + col;
+    P.cs = cs;
+    P.col = (int)col;
+    P.q = j->qkvT + col * cs + t0;
+    P.k = P.q + d * cs;
+    P.v = P.k + d * cs;
+    P.bq = j->bqkv + col;
+    P.bk = P.bq + d;
+    P.bv = P.bk + d;
+    P.o = j->oT + col * cs + t0;
     P.m = j->stats + (size_t)p * 2 * g->L;
     P.inv = P.m + g->L;
-    if (j->dqkv) {
-        P.dout = j->dout + row0 * g->d + col;
-        P.dq = j->dqkv + row0 * ld + col;
-        P.dk = P.dq + g->d;
-        P.dv = P.dk + g->d;
+    if (j->dqkvT) {
+        P.dout = j->doutT + col * cs + t0;
+        P.dq = j->dqkvT + col * cs + t0;
+        P.dk = P.dq + d * cs;
+        P.dv = P.dk + d * cs;
     }
     return P;
-}
-
-/* Asks for the rows of a pair's head to be brought into cache ahead of use. */
-static void prefetch_rows(const float *x, size_t stride, int L, int write)
-{
-#if defined(__GNUC__)
-    for (int t = 0; t < L; t++) {
-        if (write)
-            __builtin_prefetch(x + (size_t)t * stride, 1);
-        else
-            __builtin_prefetch(x + (size_t)t * stride, 0);
-    }
-#else
-    (void)x, (void)stride, (void)L, (void)write;
-#endif
-}
-
-static void prefetch_pair(const Core *j, const Pair *P)
-{
-    size_t ld = 3 * (size_t)j->g.d;
-    int L = j->g.L;
-    prefetch_rows(P->q, ld, L, 0);
-    prefetch_rows(P->k, ld, L, 0);
-    prefetch_rows(P->v, ld, L, 0);
-    if (j->dqkv) {
-        prefetch_rows(P->o, j->g.d, L, 0);
-        prefetch_rows(P->dout, j->g.d, L, 0);
-        prefetch_rows(P->dq, ld, L, 1);
-        prefetch_rows(P->dk, ld, L, 1);
-        prefetch_rows(P->dv, ld, L, 1);
-    } else {
-        prefetch_rows(P->o, j->g.d, L, 1);
-    }
 }
 
 /* Slot i takes pairs [p0, p1) in order. */
@@ -693,13 +692,10 @@ static void core_slots(void *ctx, size_t s0, size_t s1, int tid)
     for (size_t si = s0; si < s1; si++) {
         float *sl = j->slots + si * j->slot_size;
         int i = (int)si, p0 = i * q + (i < r ? i : r), p1 = p0 + q + (i < r ? 1 : 0);
+        if (j->dqkvT) memset(sl + slot_map(g).db, 0, sizeof(float) * 3 * (size_t)g->d);
         for (int p = p0; p < p1; p++) {
             Pair P = pair_at(j, p);
-            if (!g->blas && p + 1 < p1) {
-                Pair N = pair_at(j, p + 1);
-                prefetch_pair(j, &N);
-            }
-            if (!j->dqkv)
+            if (!j->dqkvT)
                 (g->blas ? fwd_blas : fwd_vec)(j, &P, sl);
             else
                 (g->blas ? bwd_blas : bwd_vec)(j, &P, sl);
@@ -716,8 +712,9 @@ static Core core_job(Layer *l, const Geo *g, float *slots)
     j.rope.sn = j.rope.cs + (size_t)(g->hd / 2) * g->Lp;
     j.rope.hd = g->hd;
     j.rope.Lp = g->Lp;
-    j.qkv = l->acts + am.qkv;
-    j.o = l->acts + am.o;
+    j.bqkv = l->params + 3 * (size_t)g->d * g->d;
+    j.qkvT = l->acts + am.qkvT;
+    j.oT = l->acts + am.oT;
     j.stats = l->acts + am.stats;
     j.slots = slots;
     j.slot_size = slot_map(g).total;
@@ -726,33 +723,85 @@ static Core core_job(Layer *l, const Geo *g, float *slots)
     return j;
 }
 
+/* The output projection's bias, added and differentiated here over the pool: y[r] += b, and
+ * db[c] += sum over rows of dy[r][c] in blocks of VL columns, each summed in row order. */
+typedef struct {
+    float *y, *db;
+    const float *b, *dy;
+    size_t rows;
+    int n;
+} Bias;
+
+static void bias_add_rows(void *ctx, size_t r0, size_t r1, int tid)
+{
+    const Bias *a = ctx;
+    int n = a->n, nv = n / VL * VL;
+    for (size_t r = r0; r < r1; r++) {
+        float *restrict y = a->y + r * n;
+        const float *restrict b = a->b;
+        for (int c = 0; c < nv; c += VL)
+            for (int k = 0; k < VL; k++) y[c + k] += b[c + k];
+        for (int c = nv; c < n; c++) y[c] += b[c];
+    }
+}
+
+static void bias_grad_cols(void *ctx, size_t c0, size_t c1, int tid)
+{
+    const Bias *a = ctx;
+    for (size_t blk = c0; blk < c1; blk++) {
+        int lo = (int)blk * VL, w = a->n - lo < VL ? a->n - lo : VL;
+        float acc[VL] = {0};
+        for (size_t r = 0; r < a->rows; r++) {
+            const float *restrict dy = a->dy + r * a->n + lo;
+            if (w == VL)
+                for (int k = 0; k < VL; k++) acc[k] += dy[k];
+            else
+                for (int k = 0; k < w; k++) acc[k] += dy[k];
+        }
+        for (int k = 0; k < w; k++) a->db[lo + k] += acc[k];
+    }
+}
+
+/* The activations are kept channel-major (transposed, B*L positions per channel) so that the
+ * core reads and writes each head's channels as contiguous runs of positions; the products are
+ * arranged to produce and consume them that way. qkv is kept without its bias, which the core
+ * adds as it copies each head in. */
 static void att_forward(Layer *l, const float *x, float *y, Dims dm)
 {
     Geo g = geo(&l->cfg, dm);
-    int d = g.d;
-    const float *Wqkv = l->params, *bqkv = Wqkv + 3 * (size_t)d * d, *Wout = bqkv + 3 * d;
-    const float *bout = Wout + (size_t)d * d;
+    int d = g.d, rows = (int)g.rows;
+    const float *Wqkv = l->params, *Wout = Wqkv + 3 * (size_t)d * d + 3 * d;
     Core j = core_job(l, &g, l->scratch);
-    pool_for((size_t)g.Lp, rope_rows, &j.rope);
-    linear_fwd(x, Wqkv, bqkv, l->acts + act_map(&g).qkv, (int)g.rows, d, 3 * d);
+    Bias bo = {.y = y, .b = Wout + (size_t)d * d, .rows = g.rows, .n = d};
+    pool_for((size_t)(g.hd / 2), rope_rows, &j.rope);
+    mm(true, true, 3 * d, rows, d, 1.0f, Wqkv, 3 * d, x, d, 0.0f, l->acts + act_map(&g).qkvT, rows);
     pool_for((size_t)j.n_slots, core_slots, &j);
-    linear_fwd(j.o, Wout, bout, y, (int)g.rows, d, d);
+    mm(true, false, rows, d, d, 1.0f, j.oT, rows, Wout, d, 0.0f, y, d); /* y = o Wout */
+    pool_for(g.rows, bias_add_rows, &bo);
 }
 
 static void att_backward(Layer *l, const float *x, const float *dy, float *dx, Dims dm)
 {
     Geo g = geo(&l->cfg, dm);
-    int d = g.d;
+    int d = g.d, rows = (int)g.rows;
     const float *Wqkv = l->params, *Wout = Wqkv + 3 * (size_t)d * d + 3 * d;
     float *dWqkv = l->grads, *dbqkv = dWqkv + 3 * (size_t)d * d, *dWout = dbqkv + 3 * d;
-    float *dbout = dWout + (size_t)d * d;
-    float *dqkv = l->scratch, *dout = dqkv + r16(g.rows * 3 * d);
+    float *dqkvT = l->scratch, *doutT = dqkvT + r16(g.rows * 3 * d);
     Core j = core_job(l, &g, l->scratch + scratch_slots(&g));
-    j.dout = dout;
-    j.dqkv = dqkv;
-    linear_bwd(j.o, Wout, dy, dout, dWout, dbout, (int)g.rows, d, d);
+    Bias bo = {.db = dWout + (size_t)d * d, .dy = dy, .rows = g.rows, .n = d};
+    size_t db_at = slot_map(&g).db;
+    j.doutT = doutT;
+    j.dqkvT = dqkvT;
+    pool_for(round_up((size_t)d, VL) / VL, bias_grad_cols, &bo);
+    mm(false, false, d, d, rows, 1.0f, j.oT, rows, dy, d, 1.0f, dWout, d);     /* dWout += o^T dy */
+    mm(false, true, d, rows, d, 1.0f, Wout, d, dy, d, 0.0f, doutT, rows);      /* do^T = Wout dy^T */
     pool_for((size_t)j.n_slots, core_slots, &j);
-    linear_bwd(x, Wqkv, dqkv, dx, dWqkv, dbqkv, (int)g.rows, d, 3 * d);
+    for (int si = 0; si < j.n_slots; si++) {
+        const float *part = j.slots + (size_t)si * j.slot_size + db_at;
+        for (int c = 0; c < 3 * d; c++) dbqkv[c] += part[c];
+    }
+    mm(true, true, d, 3 * d, rows, 1.0f, x, d, dqkvT, rows, 1.0f, dWqkv, 3 * d); /* += x^T dqkv */
+    if (dx) mm(true, true, rows, d, 3 * d, 1.0f, dqkvT, rows, Wqkv, 3 * d, 0.0f, dx, d);
 }
 
 const LayerKind layer_attention = {
