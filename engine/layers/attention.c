@@ -732,17 +732,18 @@ typedef struct {
     int n;
 } Bias;
 
+static void add_row(float *restrict y, const float *restrict b, int n)
+{
+    int nv = n / VL * VL;
+    for (int c = 0; c < nv; c += VL)
+        for (int k = 0; k < VL; k++) y[c + k] += b[c + k];
+    for (int c = nv; c < n; c++) y[c] += b[c];
+}
+
 static void bias_add_rows(void *ctx, size_t r0, size_t r1, int tid)
 {
     const Bias *a = ctx;
-    int n = a->n, nv = n / VL * VL;
-    for (size_t r = r0; r < r1; r++) {
-        float *restrict y = a->y + r * n;
-        const float *restrict b = a->b;
-        for (int c = 0; c < nv; c += VL)
-            for (int k = 0; k < VL; k++) y[c + k] += b[c + k];
-        for (int c = nv; c < n; c++) y[c] += b[c];
-    }
+    for (size_t r = r0; r < r1; r++) add_row(a->y + r * a->n, a->b, a->n);
 }
 
 static void bias_grad_cols(void *ctx, size_t c0, size_t c1, int tid)
