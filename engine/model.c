@@ -172,9 +172,22 @@ const float *model_logits(const Model *m) { return m->logits; }
 
 void model_zero_grad(Model *m) { memset(m->grads, 0, sizeof(float) * m->n_params); }
 
-static void add_into(float *y, const float *x, size_t n)
+/* out = a + b over n floats, split over the pool (out may be a). */
+typedef struct {
+    float *out;
+    const float *a, *b;
+} AddJob;
+
+static void add_range(void *ctx, size_t i0, size_t i1, int tid)
 {
-    for (size_t i = 0; i < n; i++) y[i] += x[i];
+    const AddJob *j = ctx;
+    for (size_t i = i0; i < i1; i++) j->out[i] = j->a[i] + j->b[i];
+}
+
+static void add(float *out, const float *a, const float *b, size_t n)
+{
+    AddJob j = {out, a, b};
+    pool_for(n, add_range, &j);
 }
 
 double model_forward(Model *m, const int32_t *tokens, const int32_t *targets, int B, int L)
@@ -193,9 +206,7 @@ double model_forward(Model *m, const int32_t *tokens, const int32_t *targets, in
         Layer *nl = norm_of(m, i), *f = mixer_of(m, i);
         nl->kind->forward(nl, x, xn, dm);
         f->kind->forward(f, xn, m->tmp, dm);
-        float *next = m->res + (i + 1) * stream;
-        memcpy(next, x, sizeof(float) * rows * d);
-        add_into(next, m->tmp, rows * d);
+        add(m->res + (i + 1) * stream, x, m->tmp, rows * d);
     }
     float *xf = m->res + m->n * stream, *xfn = m->normed + m->n * stream;
     final_norm_of(m)->kind->forward(final_norm_of(m), xf, xfn, dm);
@@ -219,7 +230,7 @@ void model_backward(Model *m)
         Layer *nl = norm_of(m, i), *f = mixer_of(m, i);
         f->kind->backward(f, xn, m->dres, m->tmp, dm);
         nl->kind->backward(nl, x, m->tmp, m->dtmp, dm);
-        add_into(m->dres, m->dtmp, rows * d);
+        add(m->dres, m->dres, m->dtmp, rows * d);
     }
     embed_of(m)->kind->backward(embed_of(m), NULL, m->dres, NULL, dm);
 }

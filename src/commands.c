@@ -126,8 +126,12 @@ static int resolve_model(const ModelOpts *o, StackSpec *stack, int *width, NormK
         fprintf(stderr, "madlab %s: no model: give --stack \"LAYERS\" or --preset NAME\n", g_cmd);
         return -1;
     }
-    /* Parse again with the final width: the width decides which knob values are valid. */
-    if (stack_parse(text, o->stack ? "--stack" : o->preset, *width, stack, &err) != 0) {
+    /* Parse again with the final width: the width decides which knob values are valid. A
+     * preset's stack was checked at its own width, so an error here comes from --width. */
+    char where[128];
+    if (o->stack) snprintf(where, sizeof where, "--stack");
+    else snprintf(where, sizeof where, "the stack of preset %s at --width %d", o->preset, *width);
+    if (stack_parse(text, where, *width, stack, &err) != 0) {
         fprintf(stderr, "madlab %s: %s\n", g_cmd, err.msg);
         return -1;
     }
