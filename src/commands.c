@@ -264,15 +264,10 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "madlab run: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
-    if (!task_name) {
-        fprintf(stderr, "madlab run: no task: give --task NAME (tasks:");
-        for (const TaskKind *const *t = task_kinds; *t; t++) fprintf(stderr, " %s", (*t)->name);
-        fprintf(stderr, ")\n");
-        return 2;
-    }
-    const TaskKind *task = task_find(task_name);
+    const TaskKind *task = task_name ? task_find(task_name) : NULL;
     if (!task) {
-        fprintf(stderr, "madlab run: unknown task '%s' (tasks:", task_name);
+        if (task_name) fprintf(stderr, "madlab run: unknown task '%s' (tasks:", task_name);
+        else fprintf(stderr, "madlab run: no task: give --task NAME (tasks:");
         for (const TaskKind *const *t = task_kinds; *t; t++) fprintf(stderr, " %s", (*t)->name);
         fprintf(stderr, ")\n");
         return 2;
