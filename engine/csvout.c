@@ -8,6 +8,7 @@
 #include "internal.h"
 
 #include <csv.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <locale.h>
@@ -75,7 +76,14 @@ void csv_out_text(CsvOut *c, const char *s)
     sep(c);
     if (!s) s = "";
     errno = 0;
-    note(c, csv_fwrite(c->fp, s, strlen(s)) != 0);
+    /* Plain words (header names, layer names) go out bare, so `epoch,train_loss` reads as
+     * written; anything a reader could split or trim is quoted by libcsv. */
+    size_t n = strlen(s);
+    if (n > 0 && strcspn(s, ",\"\r\n") == n && !isspace((unsigned char)s[0]) &&
+        !isspace((unsigned char)s[n - 1]))
+        note(c, fputs(s, c->fp) == EOF);
+    else
+        note(c, csv_fwrite(c->fp, s, n) != 0);
 }
 
 void csv_out_num(CsvOut *c, double v)

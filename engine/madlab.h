@@ -235,7 +235,7 @@ int bench_run(const BenchCfg *c, BenchResult *r, MlError *err);
 /* ---- CSV out: written to NAME.tmp and renamed, so a file is whole or absent ---- */
 typedef struct CsvOut CsvOut;
 CsvOut *csv_out_open(const char *path, MlError *err);
-void csv_out_text(CsvOut *c, const char *s); /* quoted through libcsv */
+void csv_out_text(CsvOut *c, const char *s); /* bare if a plain word, else quoted by libcsv */
 void csv_out_num(CsvOut *c, double v);
 void csv_out_int(CsvOut *c, long v);
 void csv_out_end_row(CsvOut *c);

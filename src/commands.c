@@ -151,7 +151,7 @@ static int start_threads(int threads)
 /* ---- run ---- */
 
 static volatile int g_stop;
-static void on_sigint(int sig) { g_stop = 1; }
+static void on_stop_signal(int sig) { g_stop = 1; }
 
 typedef struct {
     CsvOut *csv;
@@ -304,14 +304,17 @@ int cmd_run(int argc, char **argv)
            c.wd, (unsigned long long)c.seed, pool_size());
     fflush(stdout);
 
-    struct sigaction sa = {0}, old;
-    sa.sa_handler = on_sigint;
-    sigaction(SIGINT, &sa, &old);
+    /* Ctrl-C and kill stop between steps, so the epochs done and the CSV are kept. */
+    struct sigaction sa = {0}, old_int, old_term;
+    sa.sa_handler = on_stop_signal;
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
     v.t0 = ml_now();
     TrainHooks h = {.ctx = &v, .on_step = run_on_step, .on_epoch = run_on_epoch, .stop = &g_stop};
     TrainResult res;
     int rc = train_run(&c, &h, &res, &err);
-    sigaction(SIGINT, &old, NULL);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
     if (v.tty) fputs("\r\033[K", stderr);
 
     int status = 0;

@@ -161,11 +161,14 @@ START_TEST(round_trip)
     csv_out_int(c, 1);
     csv_out_num(c, 2.5);
     csv_out_text(c, "a");
+    csv_out_text(c, " padded");
+    csv_out_text(c, "x,y");
     csv_out_end_row(c);
     ck_assert_int_eq(csv_out_commit(c, &e), 0);
     size_t len;
     char *text = slurp(path, &len);
-    ck_assert_str_eq(text, "1,2.5,\"a\"\n");
+    /* plain words bare, anything a reader could split or trim quoted */
+    ck_assert_str_eq(text, "1,2.5,a,\" padded\",\"x,y\"\n");
     free(text);
 }
 END_TEST
