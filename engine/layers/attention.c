@@ -27,12 +27,6 @@ enum { K_HEADS };
 #define ATT_QB 32      /* query rows per block in the sgemm path */
 #define ATT_BLAS_HD 32 /* head dims from which the core uses sgemm */
 
-/* fmaf is one instruction where the target has FMA; elsewhere it would be a slow library call. */
-#ifdef FP_FAST_FMAF
-#define FMA(a, b, c) fmaf(a, b, c)
-#else
-#define FMA(a, b, c) ((a) * (b) + (c))
-#endif
 
 static const KnobDesc att_knobs[] = {
     {"heads", 1, 1, 256, "attention heads; width/heads must be an even whole number"}};
@@ -162,29 +156,6 @@ static void att_init(Layer *l, Rng *r)
 
 /* ---------------- small kernels ---------------- */
 
-/* e^x with Cephes' expf polynomial, written so that a loop of them vectorises: 0 below -87 (no
- * denormals) and for -inf, NaN stays NaN. Within 1 ulp of exp on [-87, 88]. 2^n is built from
- * the bits of the rounding sum, so no float is converted to an integer. */
-static inline float vexp(float x)
-{
-    float xc = x < -87.0f ? -87.0f : x;
-    xc = xc > 88.0f ? 88.0f : xc;
-    float nb = FMA(xc, 1.44269504088896341f, 12582912.0f); /* 1.5 * 2^23 + round(x / ln 2) */
-    float n = nb - 12582912.0f;
-    float r = FMA(n, -0.693359375f, xc);
-    r = FMA(n, 2.12194440e-4f, r);
-    float p = 1.9875691500e-4f;
-    p = FMA(p, r, 1.3981999507e-3f);
-    p = FMA(p, r, 8.3334519073e-3f);
-    p = FMA(p, r, 4.1665795894e-2f);
-    p = FMA(p, r, 1.6666665459e-1f);
-    p = FMA(p, r, 5.0000001201e-1f);
-    p = FMA(p, r * r, r) + 1.0f;
-    union { float f; uint32_t u; } b = {.f = nb}, e;
-    e.u = (b.u - 0x4B400000u + 127u) << 23;
-    float y = p * e.f;
-    return x < -87.0f ? 0.0f : y;
-}
 
 /* Horizontal sum and maximum of VL lanes, halving so that the steps stay in vector registers. */
 static inline float hsum(const float *a)
@@ -247,11 +218,11 @@ static void col_exp(float *restrict T, int jn, const float *restrict m, float *r
     for (int jj = 0; jj < jn; jj += 2) {
         float *t0 = T + (size_t)jj * VL, *t1 = t0 + VL;
         for (int k = 0; k < VL; k++) {
-            t0[k] = vexp(t0[k] - mm[k]);
+            t0[k] = fast_expf(t0[k] - mm[k]);
             s0[k] += t0[k];
         }
         for (int k = 0; k < VL; k++) {
-            t1[k] = vexp(t1[k] - mm[k]);
+            t1[k] = fast_expf(t1[k] - mm[k]);
             s1[k] += t1[k];
         }
     }
@@ -306,8 +277,8 @@ static void rows_bwd(const float *restrict q, const float *restrict g, const flo
             for (int k = 0; k < VL; k++) dp0[k] = FMA(ga, vc[k], dp0[k]);
             for (int k = 0; k < VL; k++) dp1[k] = FMA(gb, vc[k], dp1[k]);
         }
-        for (int k = 0; k < VL; k++) p0[k] = c + k <= t ? vexp(s0[k] - m0) * i0 : 0.0f;
-        for (int k = 0; k < VL; k++) p1[k] = c + k <= u ? vexp(s1[k] - m1) * i1 : 0.0f;
+        for (int k = 0; k < VL; k++) p0[k] = c + k <= t ? fast_expf(s0[k] - m0) * i0 : 0.0f;
+        for (int k = 0; k < VL; k++) p1[k] = c + k <= u ? fast_expf(s1[k] - m1) * i1 : 0.0f;
         for (int k = 0; k < VL; k++) e0[k] = p0[k] * (dp0[k] - d0);
         for (int k = 0; k < VL; k++) e1[k] = p1[k] * (dp1[k] - d1);
         for (int i = 0; i < hd; i++) {
@@ -367,7 +338,7 @@ static float row_exp(float *restrict s, float m, int n)
     float acc[VL] = {0};
     for (int c = 0; c < n; c += VL)
         for (int k = 0; k < VL; k++) {
-            float p = vexp(s[c + k] - m);
+            float p = fast_expf(s[c + k] - m);
             s[c + k] = p;
             acc[k] += p;
         }
@@ -386,7 +357,7 @@ static void row_prob_dscore(float *restrict s, float *restrict dp, float m, floa
 {
     for (int c = 0; c < n; c += VL)
         for (int k = 0; k < VL; k++) {
-            float p = vexp(s[c + k] - m) * inv;
+            float p = fast_expf(s[c + k] - m) * inv;
             s[c + k] = p;
             dp[c + k] = p * (dp[c + k] - delta);
         }
