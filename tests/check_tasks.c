@@ -381,6 +381,7 @@ START_TEST(test_validation)
     c = ok, c.vocab = 17, c.noise_vocab = 16, expect_refused(c, "vocab", "vocab >= 18");
     c = ok, c.noise_vocab = 16, expect_refused(c, "noise_vocab", "vocab >= 18");
     c = ok, c.noise_vocab = -1, expect_refused(c, "noise_vocab", NULL);
+    c = ok, c.vocab = 5000, expect_refused(c, "vocab", "4096");
     c = ok, c.frac_noise = 1.0, c.noise_vocab = 4, expect_refused(c, "frac_noise", "[0, 1)");
     c = ok, c.frac_noise = -0.1, c.noise_vocab = 4, expect_refused(c, "frac_noise", NULL);
     c = ok, c.frac_noise = NAN, c.noise_vocab = 4, expect_refused(c, "frac_noise", NULL);

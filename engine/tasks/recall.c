@@ -31,9 +31,12 @@
 #include "madlab.h"
 
 #include <stdint.h>
-#include <stdlib.h>
 
 extern const TaskKind task_in_context_recall;
+
+/* Keys are token ids below n_keys, so a plain table indexed by key holds a sequence's map;
+ * bounding the vocabulary keeps that table on the stack. */
+#define RECALL_MAX_VOCAB 4096
 
 typedef struct {
     int n_keys;      /* keys 0..n_keys-1 */
@@ -84,6 +87,9 @@ static int recall_validate(const TaskCfg *c, MlError *err)
         return ml_fail(err, "noise_vocab %d must be smaller than vocab %d (noise tokens are carved "
                        "out of the vocabulary): with noise_vocab %d use vocab >= %lld",
                        c->noise_vocab, c->vocab, c->noise_vocab, need);
+    if (c->vocab > RECALL_MAX_VOCAB)
+        return ml_fail(err, "vocab %d is larger than recall supports; use vocab <= %d (the MAD "
+                       "grid goes up to 144)", c->vocab, RECALL_MAX_VOCAB);
     long long ns = non_special(c);
     if (ns < 2)
         return ml_fail(err, "vocab %d is too small: after %d noise token(s)%s it leaves %lld token(s) "
@@ -109,100 +115,18 @@ static void emit(Out *o, int32_t tok, int32_t test_target)
     o->pos++;
 }
 
-/* ---- keys presented so far in this sequence: distinct keys in order of first appearance with
- * their values, indexed by an open-addressing table at load <= 1/2. Small tables (seq_len up to
- * about 2000) live on the stack; larger ones on the heap. If that allocation fails, lookups scan
- * the slots already written to inputs instead: slower, same result. ---- */
-#define STACK_INTS 4096
-
-typedef struct {
-    int32_t *index;       /* cap slots: position in keys[]/vals[], -1 if empty; NULL = scan mode */
-    int32_t *keys, *vals; /* up to max_distinct */
-    size_t mask;
-    int bits, n;
-    const int32_t *in; /* for scan mode: the slots written so far */
-} KeyMap;
-
-static size_t km_hash(const KeyMap *m, int32_t k)
-{
-    return (size_t)(((uint64_t)(uint32_t)k * 0x9e3779b97f4a7c15ull) >> (64 - m->bits));
-}
-
-static void km_clear(KeyMap *m)
-{
-    m->n = 0;
-    if (m->index)
-        for (size_t i = 0; i <= m->mask; i++) m->index[i] = -1;
-}
-
-/* Value of key k if it was presented in the first `slots` slots, else -1. */
-static int32_t km_get(const KeyMap *m, int32_t k, int slots)
-{
-    if (!m->index) {
-        for (int j = 0; j < slots; j++)
-            if (m->in[2 * j] == k) return m->in[2 * j + 1]; /* noise tokens are never keys */
-        return -1;
-    }
-    for (size_t h = km_hash(m, k); m->index[h] >= 0; h = (h + 1) & m->mask)
-        if (m->keys[m->index[h]] == k) return m->vals[m->index[h]];
-    return -1;
-}
-
-static void km_put(KeyMap *m, int32_t k, int32_t v)
-{
-    if (m->index) {
-        size_t h = km_hash(m, k);
-        while (m->index[h] >= 0) h = (h + 1) & m->mask;
-        m->index[h] = m->n;
-        m->keys[m->n] = k;
-        m->vals[m->n] = v;
-    }
-    m->n++;
-}
-
-/* The r-th distinct key (order of first appearance) among the first `slots` slots. */
-static void km_nth(const KeyMap *m, int r, int slots, int n_keys, int32_t *k, int32_t *v)
-{
-    if (m->index) {
-        *k = m->keys[r];
-        *v = m->vals[r];
-        return;
-    }
-    for (int j = 0; j < slots; j++) {
-        int32_t kj = m->in[2 * j];
-        if (kj < n_keys && km_get(m, kj, j) < 0 && r-- == 0) {
-            *k = kj;
-            *v = m->in[2 * j + 1];
-            return;
-        }
-    }
-}
-
 static void recall_instance(const TaskCfg *c, Rng *r, int test, int32_t *inputs, int32_t *targets)
 {
     Layout lay;
     layout(c, &lay);
     int P = c->seq_len / 2, slots = P - 1;
-
-    /* At most min(slots, n_keys) distinct keys; the table has at least twice that many cells. */
-    size_t max_distinct = (size_t)(slots < lay.n_keys ? slots : lay.n_keys), cap = 2;
-    int bits = 1;
-    while (cap < 2 * max_distinct) cap <<= 1, bits++;
-    size_t need = cap + 2 * max_distinct;
-    int32_t stack_buf[STACK_INTS], *heap = NULL, *buf = stack_buf;
-    if (need > STACK_INTS) buf = heap = malloc(need * sizeof(int32_t));
-    KeyMap m = {.index = buf, .mask = cap - 1, .bits = bits, .in = inputs};
-#ifdef RECALL_FORCE_SCAN /* test builds only: exercise the scan fallback */
-    m.index = NULL;
-#endif
-    if (m.index) {
-        m.keys = buf + cap;
-        m.vals = m.keys + max_distinct;
-    }
+    int32_t value_of[RECALL_MAX_VOCAB / 2]; /* the key's value in this sequence, -1 if unseen */
+    int32_t seen[RECALL_MAX_VOCAB / 2];     /* distinct keys in order of first appearance */
 
     for (;;) {
         Out o = {.in = inputs, .tg = targets, .len = recall_seq_len_out(c), .pos = 0, .test = test};
-        km_clear(&m);
+        int n_seen = 0;
+        for (int k = 0; k < lay.n_keys; k++) value_of[k] = -1;
         int protected_slot = (int)rng_below(r, (uint32_t)P);
         for (int i = 0; i < slots; i++) {
             if (c->frac_noise > 0 && i != protected_slot && rng_uniform(r) < c->frac_noise) {
@@ -210,25 +134,24 @@ static void recall_instance(const TaskCfg *c, Rng *r, int test, int32_t *inputs,
                     emit(&o, lay.noise0 + (int32_t)rng_below(r, (uint32_t)lay.n_noise), ML_IGNORE);
                 continue;
             }
-            int32_t k = (int32_t)rng_below(r, (uint32_t)lay.n_keys), v = km_get(&m, k, i);
+            int32_t k = (int32_t)rng_below(r, (uint32_t)lay.n_keys), v = value_of[k];
             int repeated = v >= 0;
             if (!repeated) {
                 v = lay.n_keys + (int32_t)rng_below(r, (uint32_t)lay.n_values);
-                km_put(&m, k, v);
+                value_of[k] = v;
+                seen[n_seen++] = k;
             }
             emit(&o, k, ML_IGNORE);
             emit(&o, v, repeated && c->multi_query ? v : ML_IGNORE);
         }
-        if (m.n == 0) continue; /* every slot was noise: redraw (see the top of the file) */
+        if (n_seen == 0) continue; /* every slot was noise: redraw (see the top of the file) */
 
-        int32_t k = 0, v = 0;
-        km_nth(&m, (int)rng_below(r, (uint32_t)m.n), slots, lay.n_keys, &k, &v);
+        int32_t k = seen[rng_below(r, (uint32_t)n_seen)], v = value_of[k];
         if (!c->multi_query) emit(&o, lay.copy_prefix, ML_IGNORE);
         emit(&o, k, ML_IGNORE);
         emit(&o, v, v);
-        break;
+        return;
     }
-    free(heap);
 }
 
 const TaskKind task_in_context_recall = {
