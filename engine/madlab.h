@@ -25,6 +25,7 @@ float rng_normal(Rng *r);               /* standard normal */
 double ml_now(void); /* monotonic seconds */
 
 /* ---- threads: one pool owns the cores; OpenBLAS runs single-threaded inside it ---- */
+#define ML_MAX_THREADS 64
 int pool_init(int nthreads); /* 0 = number of online CPUs; call again to change */
 int pool_size(void);
 void pool_shutdown(void);

@@ -11,11 +11,9 @@
 #include <cblas.h>
 #endif
 
-#define POOL_MAX 64
-
 static struct {
     int n; /* threads including the caller */
-    pthread_t tid[POOL_MAX];
+    pthread_t tid[ML_MAX_THREADS];
     pthread_mutex_t mu;
     pthread_cond_t go, done;
     unsigned long gen; /* bumped for each job */
@@ -76,7 +74,7 @@ int pool_init(int nthreads)
         long c = sysconf(_SC_NPROCESSORS_ONLN);
         nthreads = c > 0 ? (int)c : 1;
     }
-    if (nthreads > POOL_MAX) nthreads = POOL_MAX;
+    if (nthreads > ML_MAX_THREADS) nthreads = ML_MAX_THREADS;
 #ifdef HAVE_OPENBLAS_SET_NUM_THREADS
     openblas_set_num_threads(1);
 #endif

@@ -112,7 +112,6 @@ static int resolve_model(const ModelOpts *o, StackSpec *stack, int *width, NormK
         }
         *width = p.width;
         *norm = p.norm;
-        *stack = p.stack;
         snprintf(label, label_n, "%s", p.stack_text);
     }
     if (o->width) *width = o->width;
@@ -248,7 +247,7 @@ int cmd_run(int argc, char **argv)
         case 'l': r = get_double("--lr", optarg, 1e-12, 10, &c.lr); break;
         case 'w': r = get_double("--wd", optarg, 0, 10, &c.wd); break;
         case 'S': r = get_u64("--seed", optarg, &c.seed); break;
-        case 'j': r = get_int("--threads", optarg, 1, 64, &threads); break;
+        case 'j': r = get_int("--threads", optarg, 1, ML_MAX_THREADS, &threads); break;
         case 'c': csv_path = optarg; break;
         case 'W': r = get_int("--width", optarg, 8, 4096, &mo.width); break;
         case 'n': mo.norm = optarg; break;
@@ -441,7 +440,7 @@ int cmd_bench(int argc, char **argv)
         case 'L': r = get_int("--seq-len", optarg, 2, 1 << 16, &c.seq_len); break;
         case 'n': r = get_int("--steps", optarg, 1, 100000, &c.steps); break;
         case 'u': r = get_int("--warmup", optarg, 0, 100000, &c.warmup); break;
-        case 'j': r = get_int("--threads", optarg, 1, 64, &threads); break;
+        case 'j': r = get_int("--threads", optarg, 1, ML_MAX_THREADS, &threads); break;
         case 'W': r = get_int("--width", optarg, 8, 4096, &mo.width); break;
         case 'V': r = get_int("--vocab", optarg, 2, 1 << 20, &c.vocab); break;
         case 'N': mo.norm = optarg; break;

@@ -23,10 +23,9 @@ enum { K_HEADS };
 
 #define VL 16          /* keys per step of the vector loops; rows are padded to a multiple */
 #define HV 8           /* channels per step of loops over a head; heads are padded to a multiple */
-#define ATT_SLOTS 64   /* most pieces of per-pair scratch (the pool has at most 64 threads) */
+#define ATT_SLOTS ML_MAX_THREADS /* pieces of per-pair scratch: enough for every pool thread */
 #define ATT_QB 32      /* query rows per block in the sgemm path */
 #define ATT_BLAS_HD 32 /* head dims from which the core uses sgemm */
-
 
 static const KnobDesc att_knobs[] = {
     {"heads", 1, 1, 256, "attention heads; width/heads must be an even whole number"}};
@@ -155,7 +154,6 @@ static void att_init(Layer *l, Rng *r)
 }
 
 /* ---------------- small kernels ---------------- */
-
 
 /* Horizontal sum and maximum of VL lanes, halving so that the steps stay in vector registers. */
 static inline float hsum(const float *a)

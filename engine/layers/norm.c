@@ -7,7 +7,6 @@
 #include <string.h>
 
 #define NORM_EPS 1e-5f
-#define POOL_MAX_PARTS 64
 
 typedef struct {
     const Layer *l;
@@ -21,7 +20,7 @@ static size_t rms_params(const LayerCfg *c) { return (size_t)c->width; }
 static size_t ln_params(const LayerCfg *c) { return 2 * (size_t)c->width; }
 /* acts: (rstd, mean) per row; the mean stays 0 for RMSNorm. */
 static size_t norm_acts(const LayerCfg *c, Dims d) { return 2 * (size_t)d.B * d.L; }
-static size_t norm_scratch(const LayerCfg *c, Dims d) { return POOL_MAX_PARTS * 2 * (size_t)c->width; }
+static size_t norm_scratch(const LayerCfg *c, Dims d) { return ML_MAX_THREADS * 2 * (size_t)c->width; }
 static double no_state(const LayerCfg *c, int L) { return 0; }
 static double norm_flops(const LayerCfg *c, int L) { return 4.0 * c->width * L; }
 
