@@ -43,6 +43,7 @@ typedef struct {
 typedef struct {
     int width;             /* model width d */
     int vocab;             /* read by the embedding and the head only */
+    int max_len;           /* longest sequence the layer will see (sizes position-dependent parameters) */
     int knob[ML_MAX_KNOBS]; /* values, in the order of the kind's KnobDesc list */
 } LayerCfg;
 
@@ -81,7 +82,7 @@ typedef struct Layer {
 
 extern const LayerKind *const layer_kinds[]; /* NULL-terminated */
 const LayerKind *layer_kind_find(const char *name);
-void layer_cfg_default(const LayerKind *k, int width, int vocab, LayerCfg *cfg);
+void layer_cfg_default(const LayerKind *k, int width, int vocab, int max_len, LayerCfg *cfg);
 int layer_out_width(const Layer *l); /* vocab for the head, width otherwise */
 
 /* ---- stacks: "mh-attention swiglu" or "mh-attention(heads=4) swiglu(inner=256)" ---- */

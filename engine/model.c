@@ -60,20 +60,20 @@ Model *model_new(const ModelCfg *cfg, MlError *err)
     const LayerKind *norm = cfg->norm == NORM_LAYER ? layer_kind_find("layernorm")
                                                     : layer_kind_find("rmsnorm");
     int d = cfg->width, V = cfg->vocab;
-    layer_cfg_default(layer_kind_find("embedding"), d, V, &embed_of(m)->cfg);
+    layer_cfg_default(layer_kind_find("embedding"), d, V, cfg->max_len, &embed_of(m)->cfg);
     embed_of(m)->kind = layer_kind_find("embedding");
     for (int i = 0; i < m->n; i++) {
         norm_of(m, i)->kind = norm;
-        layer_cfg_default(norm, d, V, &norm_of(m, i)->cfg);
+        layer_cfg_default(norm, d, V, cfg->max_len, &norm_of(m, i)->cfg);
         Layer *x = mixer_of(m, i);
         x->kind = cfg->stack.kind[i];
-        layer_cfg_default(x->kind, d, V, &x->cfg);
+        layer_cfg_default(x->kind, d, V, cfg->max_len, &x->cfg);
         memcpy(x->cfg.knob, cfg->stack.knob[i], sizeof x->cfg.knob);
     }
     final_norm_of(m)->kind = norm;
-    layer_cfg_default(norm, d, V, &final_norm_of(m)->cfg);
+    layer_cfg_default(norm, d, V, cfg->max_len, &final_norm_of(m)->cfg);
     head_of(m)->kind = layer_kind_find("head");
-    layer_cfg_default(head_of(m)->kind, d, V, &head_of(m)->cfg);
+    layer_cfg_default(head_of(m)->kind, d, V, cfg->max_len, &head_of(m)->cfg);
 
     Dims dm = {cfg->max_batch, cfg->max_len, NULL};
     size_t rows = (size_t)dm.B * dm.L, stream = round_up(rows * d, ML_ALIGN_FLOATS);

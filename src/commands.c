@@ -392,7 +392,7 @@ int cmd_layers(int argc, char **argv)
            "knobs");
     for (const LayerKind *const *k = layer_kinds; *k; k++) {
         LayerCfg cfg;
-        layer_cfg_default(*k, width, vocab, &cfg);
+        layer_cfg_default(*k, width, vocab, L, &cfg);
         char p[32], s[32], f[32], knobs[128] = "";
         human(p, sizeof p, (double)(*k)->n_params(&cfg));
         human(s, sizeof s, (*k)->state_size(&cfg, L));

@@ -28,7 +28,7 @@ static void probe_new(Probe *p, const LayerKind *k, uint64_t seed)
     rng_seed(&rng, seed);
     memset(p, 0, sizeof *p);
     p->l.kind = k;
-    layer_cfg_default(k, GC_WIDTH, GC_VOCAB, &p->l.cfg);
+    layer_cfg_default(k, GC_WIDTH, GC_VOCAB, GC_L, &p->l.cfg);
     for (int i = 0; i < GC_B * GC_L; i++) p->tokens[i] = (int32_t)rng_below(&rng, GC_VOCAB);
     p->dm = (Dims){GC_B, GC_L, p->tokens};
     p->np = k->n_params(&p->l.cfg);

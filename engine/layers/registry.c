@@ -42,11 +42,12 @@ const char *role_name(LayerRole r)
     return "?";
 }
 
-void layer_cfg_default(const LayerKind *k, int width, int vocab, LayerCfg *cfg)
+void layer_cfg_default(const LayerKind *k, int width, int vocab, int max_len, LayerCfg *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->width = width;
     cfg->vocab = vocab;
+    cfg->max_len = max_len;
     for (int i = 0; i < k->n_knobs && i < ML_MAX_KNOBS; i++) cfg->knob[i] = k->knobs[i].def;
 }
 
