@@ -259,3 +259,10 @@ void model_adamw(Model *m, float lr, float wd, float beta1, float beta2, float e
                  1.0f - powf(beta1, (float)t), 1.0f - powf(beta2, (float)t)};
     pool_for(m->n_params, adamw_range, &j);
 }
+
+size_t model_arena(Model *m, float **params, float **grads)
+{
+    if (params) *params = m->params;
+    if (grads) *grads = m->grads;
+    return m->n_params;
+}
