@@ -245,6 +245,15 @@ static void check_layer(const char *kind, int d, int heads, int window, int B, i
     probe_new(&p, kind, d, heads, window, B, L, 4242 + (uint64_t)d * 7 + heads);
     g_window = window >= L ? 0 : window;
     const LayerKind *k = p.l.kind;
+    if (fn == naive_la) {
+        /* Positive features (biases 1.5 on both maps), so that no denominator is near 0: there
+         * the layer is ill-conditioned and float cannot match double, whatever the kernel. */
+        size_t w = (size_t)p.d, hd = (size_t)p.hd, fq = 3 * w * w + 2 * hd * hd;
+        for (size_t i = 0; i < 2 * hd; i++) {
+            p.l.params[fq + i] += 1.5f;
+            p.l.params[fq + 2 * hd + 2 * hd * hd + i] += 1.5f;
+        }
+    }
     double *P = dvec(p.np), *x = dvec(p.nx), *y = dvec(p.nx);
     for (size_t i = 0; i < p.np; i++) P[i] = p.l.params[i];
     for (size_t i = 0; i < p.nx; i++) x[i] = p.x[i];
@@ -275,7 +284,7 @@ static void check_layer(const char *kind, int d, int heads, int window, int B, i
             double down = naive_loss(&p, fn, P, x, y);
             v[i] = keep;
             double num = (up - down) / (2 * h);
-            if (fabs(num - ana[i]) > 1e-3 + 5e-3 * fabs(num)) {
+            if (fabs(num - ana[i]) > 1e-3 + 2e-3 * fabs(num)) {
                 if (bad < 5)
                     fprintf(stderr, "%s(heads=%d,window=%d) d=%d L=%d: d/d%s[%zu] layer %.7g naive %.7g\n",
                             kind, heads, window, d, L, pass ? "x" : "param", i, ana[i], num);
@@ -300,7 +309,8 @@ END_TEST
 START_TEST(linear_attention_scan)
 {
     check_layer("linear-attention", 32, 1, 0, 2, 37, naive_la);
-    check_layer("mh-linear-attention", 32, 16, 0, 2, 37, naive_la);
+    check_layer("mh-linear-attention", 32, 4, 0, 2, 37, naive_la);
+    check_layer("mh-linear-attention", 32, 16, 0, 2, 19, naive_la);
     check_layer("mh-linear-attention", 48, 2, 0, 2, 19, naive_la);
 }
 END_TEST
@@ -322,7 +332,7 @@ START_TEST(two_threads)
 {
     pool_init(2);
     check_layer("mh-gated-linear-attention", 32, 8, 0, 3, 20, naive_gla);
-    check_layer("mh-linear-attention", 32, 16, 0, 3, 20, naive_la);
+    check_layer("mh-linear-attention", 32, 4, 0, 3, 20, naive_la);
     check_layer("mh-sliding-attention", 32, 4, 6, 3, 40, naive_attention);
     pool_init(1);
 }

@@ -150,10 +150,26 @@ static void gla_init(Layer *l, Rng *r)
     xavier(p + m.Wo, d, d, d, r);
 }
 
-/* logsigmoid(z) = min(z, 0) - log(1 + e^-|z|), without overflow. */
-static inline float logsigmoidf(float z)
+/* Sigmoid through the vectorisable exp: 0 far below, 1 far above, no overflow. */
+static inline float fsigmoid(float x) { return 1.0f / (1.0f + fast_expf(-x)); }
+
+/* exp(logsigmoid(z) / 16) = sigmoid(z)^(1/16): four square roots, which vectorise (logf does
+ * not). Far below zero sigmoid(z) is lost to underflow, and logsigmoid(z) = z to float
+ * precision. */
+static inline float gla_decay(float z)
 {
-    return (z < 0.0f ? z : 0.0f) - logf(1.0f + fast_expf(-fabsf(z)));
+    float s = sqrtf(sqrtf(sqrtf(sqrtf(fsigmoid(z)))));
+    return z < -60.0f ? fast_expf(z / GLA_NORMALIZER) : s;
+}
+
+/* Sum of a[j] b[j] over 16 lanes, as a tree so that it vectorises. */
+static inline float dot16(const float *restrict a, const float *restrict b)
+{
+    float p[16], c[8], e[4];
+    for (int k = 0; k < 16; k++) p[k] = a[k] * b[k];
+    for (int k = 0; k < 8; k++) c[k] = p[k] + p[k + 8];
+    for (int k = 0; k < 4; k++) e[k] = c[k] + c[k + 4];
+    return (e[0] + e[2]) + (e[1] + e[3]);
 }
 
 /* ---------------- elementwise passes over rows ---------------- */
@@ -173,7 +189,7 @@ static void gate_rows(void *ctx, size_t r0, size_t r1, int tid)
         float *z = j->zw + r * d, *a = j->a + r * d;
         if (j->b2)
             for (int c = 0; c < d; c++) z[c] += j->b2[c];
-        for (int c = 0; c < d; c++) a[c] = fast_expf(logsigmoidf(z[c]) / GLA_NORMALIZER);
+        for (int c = 0; c < d; c++) a[c] = gla_decay(z[c]);
     }
 }
 
@@ -193,7 +209,7 @@ static void norm_gate_rows(void *ctx, size_t r0, size_t r1, int tid)
             if (j->rstd) j->rstd[r * H + hh] = rs;
             for (int i = 0; i < hd; i++) {
                 int c = hh * hd + i;
-                h[c] = oh[i] * rs * j->nw[i] * siluf(gt[c]);
+                h[c] = oh[i] * rs * j->nw[i] * gt[c] * fsigmoid(gt[c]);
             }
         }
     }
@@ -213,7 +229,7 @@ static void norm_gate_bwd_rows(void *ctx, size_t r0, size_t r1, int tid)
             float rs = j->rstd[r * H + hh], dot = 0.0f;
             for (int i = 0; i < hd; i++) {
                 int c = hh * hd + i;
-                float n = o[c] * rs, sg = sigmoidf(gt[c]), s = gt[c] * sg;
+                float n = o[c] * rs, sg = fsigmoid(gt[c]), s = gt[c] * sg;
                 float dn = dh[c] * s; /* gradient of n * nw */
                 dg[c] = dh[c] * n * j->nw[i] * sg * (1.0f + gt[c] * (1.0f - sg));
                 dnw[i] += dn * n;
@@ -272,21 +288,21 @@ static void scan_bwd_pair(const Scan *s, int b, int h, float *restrict St)
     size_t r0 = (size_t)b * L;
     for (int j0 = 0; j0 < hd; j0 += GLA_JB) {
         int jb = hd - j0 < GLA_JB ? hd - j0 : GLA_JB;
-        /* forward sweep: S_t again, dq_t = scale S_t do_t */
+        /* forward sweep: S_t again, dq_t = scale S_t do_t. S is held transposed here (row j
+         * of St is column j of S) so that both steps run along i with no sums across lanes. */
         memset(St, 0, sizeof(float) * (size_t)hd * GLA_JB);
         for (int t = 0; t < L; t++) {
             size_t row = r0 + t;
             const float *q = s->P + row * ldp + h * hd, *k = q + d, *v = q + 2 * d + j0;
-            const float *a = s->a + row * d + h * hd, *dO = s->dO + row * d + h * hd + j0;
-            float *dq = s->dP + row * ldp + h * hd;
-            float vt[GLA_JB] = {0}, gt[GLA_JB] = {0};
-            for (int j = 0; j < jb; j++) vt[j] = v[j], gt[j] = dO[j] * s->scale;
-            for (int i = 0; i < hd; i++) {
-                float ai = a[i], ki = k[i], acc = 0.0f;
-                float *Si = St + (size_t)i * GLA_JB;
-                for (int j = 0; j < GLA_JB; j++) Si[j] = FMA(ai, Si[j], ki * vt[j]);
-                for (int j = 0; j < GLA_JB; j++) acc = FMA(Si[j], gt[j], acc);
-                dq[i] = j0 ? dq[i] + acc : acc;
+            const float *restrict a = s->a + row * d + h * hd;
+            const float *dO = s->dO + row * d + h * hd + j0;
+            float *restrict dq = s->dP + row * ldp + h * hd;
+            if (!j0) memset(dq, 0, sizeof(float) * (size_t)hd);
+            for (int j = 0; j < jb; j++) {
+                float vj = v[j], gj = dO[j] * s->scale;
+                float *restrict Sj = St + (size_t)j * hd;
+                for (int i = 0; i < hd; i++) Sj[i] = FMA(a[i], Sj[i], k[i] * vj);
+                for (int i = 0; i < hd; i++) dq[i] = FMA(gj, Sj[i], dq[i]);
             }
         }
         /* reverse sweep: R_t = diag(a_{t+1}) R_{t+1} + scale q_t^T do_t; dk_t = R_t v_t,
@@ -301,11 +317,11 @@ static void scan_bwd_pair(const Scan *s, int b, int h, float *restrict St)
             float vt[GLA_JB] = {0}, gt[GLA_JB] = {0}, dvt[GLA_JB] = {0};
             for (int j = 0; j < jb; j++) vt[j] = v[j], gt[j] = dO[j] * s->scale;
             for (int i = 0; i < hd; i++) {
-                float ai = an ? an[i] : 0.0f, qi = q[i], ki = k[i], acc = 0.0f;
+                float ai = an ? an[i] : 0.0f, qi = q[i], ki = k[i];
                 float *Ri = St + (size_t)i * GLA_JB;
                 for (int j = 0; j < GLA_JB; j++) Ri[j] = FMA(ai, Ri[j], qi * gt[j]);
-                for (int j = 0; j < GLA_JB; j++) acc = FMA(Ri[j], vt[j], acc);
                 for (int j = 0; j < GLA_JB; j++) dvt[j] = FMA(ki, Ri[j], dvt[j]);
+                float acc = dot16(Ri, vt);
                 dk[i] = j0 ? dk[i] + acc : acc;
             }
             for (int j = 0; j < jb; j++) dv[j] = dvt[j];
@@ -313,15 +329,16 @@ static void scan_bwd_pair(const Scan *s, int b, int h, float *restrict St)
     }
     /* dgk_t = sum_{s >= t} (q_s dq_s - k_s dk_s); gk_0 meets only the zero initial state. Then
      * dz = dgk / 16 * sigmoid(-z). */
-    for (int i = 0; i < hd; i++) {
-        float acc = 0.0f;
-        for (int t = L - 1; t >= 0; t--) {
-            size_t row = r0 + t;
-            const float *p = s->P + row * ldp + h * hd + i, *dp = s->dP + row * ldp + h * hd + i;
-            acc += p[0] * dp[0] - p[d] * dp[d];
-            float z = s->z[row * d + h * hd + i];
-            s->dz[row * d + h * hd + i] = t ? acc / GLA_NORMALIZER * sigmoidf(-z) : 0.0f;
-        }
+    float *restrict acc = St; /* hd running sums */
+    memset(acc, 0, sizeof(float) * (size_t)hd);
+    for (int t = L - 1; t >= 0; t--) {
+        size_t row = r0 + t;
+        const float *restrict q = s->P + row * ldp + h * hd, *restrict k = q + d;
+        const float *restrict dq = s->dP + row * ldp + h * hd, *restrict dk = dq + d;
+        const float *restrict z = s->z + row * d + h * hd;
+        float *restrict dz = s->dz + row * d + h * hd;
+        for (int i = 0; i < hd; i++) acc[i] += q[i] * dq[i] - k[i] * dk[i];
+        for (int i = 0; i < hd; i++) dz[i] = t ? acc[i] / GLA_NORMALIZER * fsigmoid(-z[i]) : 0.0f;
     }
 }
 

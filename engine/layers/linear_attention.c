@@ -203,6 +203,21 @@ static void dphi_rows(void *ctx, size_t r0, size_t r1, int tid)
 
 /* ---------------- the recurrence, per (sequence, head) pair ---------------- */
 
+/* Sums over n products in 8 lanes, then a tree: a loop the compiler vectorises (a single
+ * running sum would be a chain of dependent adds, which strict IEEE order cannot reorder). */
+static inline float dotn(const float *restrict a, const float *restrict b, int n)
+{
+    float acc[8] = {0}, c[4];
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) acc[k] = FMA(a[i + k], b[i + k], acc[k]);
+    for (int k = 0; i + k < n; k++) acc[k] = FMA(a[i + k], b[i + k], acc[k]);
+    for (int k = 0; k < 4; k++) c[k] = acc[k] + acc[k + 4];
+    return (c[0] + c[2]) + (c[1] + c[3]);
+}
+
+static inline float dot16(const float *restrict a, const float *restrict b) { return dotn(a, b, 16); }
+
 typedef struct {
     Geo g;
     const float *P, *phiQ, *phiK, *y, *dY;
@@ -218,12 +233,8 @@ static void scan_fwd_pair(const Scan *s, int b, int h, float *restrict St, float
     for (int t = 0; t < L; t++) {
         size_t row = r0 + t;
         const float *fq = s->phiQ + row * d + h * hd, *fk = s->phiK + row * d + h * hd;
-        float acc = 0.0f;
-        for (int i = 0; i < hd; i++) {
-            z[i] += fk[i];
-            acc = FMA(fq[i], z[i], acc);
-        }
-        s->den[row * H + h] = acc + LA_EPS;
+        for (int i = 0; i < hd; i++) z[i] += fk[i];
+        s->den[row * H + h] = dotn(fq, z, hd) + LA_EPS;
     }
     for (int j0 = 0; j0 < hd; j0 += LA_JB) {
         int jb = hd - j0 < LA_JB ? hd - j0 : LA_JB;
@@ -257,9 +268,8 @@ static void scan_bwd_pair(const Scan *s, int b, int h, float *restrict St, float
         size_t row = r0 + t;
         const float *fk = s->phiK + row * d + h * hd, *dy = s->dY + row * d + h * hd;
         const float *y = s->y + row * d + h * hd;
-        float *dq = s->dphiQ + row * d + h * hd, dot = 0.0f;
-        for (int j = 0; j < hd; j++) dot = FMA(dy[j], y[j], dot);
-        float dd = -dot / s->den[row * H + h];
+        float *dq = s->dphiQ + row * d + h * hd;
+        float dd = -dotn(dy, y, hd) / s->den[row * H + h];
         s->dden[row * H + h] = dd;
         for (int i = 0; i < hd; i++) {
             z[i] += fk[i];
@@ -276,23 +286,23 @@ static void scan_bwd_pair(const Scan *s, int b, int h, float *restrict St, float
             dk[i] = z[i];
         }
     }
-    /* the numerator, block by block of columns: g_t = dY_t / den_t */
+    /* the numerator, block by block of columns: g_t = dY_t / den_t. The forward sweep holds S
+     * transposed (row j of St is column j of S), so both steps run along i with no sums across
+     * lanes. */
     for (int j0 = 0; j0 < hd; j0 += LA_JB) {
         int jb = hd - j0 < LA_JB ? hd - j0 : LA_JB;
         memset(St, 0, sizeof(float) * (size_t)hd * LA_JB);
         for (int t = 0; t < L; t++) {
             size_t row = r0 + t;
-            const float *fk = s->phiK + row * d + h * hd, *dy = s->dY + row * d + h * hd + j0;
+            const float *restrict fk = s->phiK + row * d + h * hd;
+            const float *dy = s->dY + row * d + h * hd + j0;
             const float *v = s->P + row * 3 * d + 2 * d + h * hd + j0;
-            float *dq = s->dphiQ + row * d + h * hd, inv = 1.0f / s->den[row * H + h];
-            float vt[LA_JB] = {0}, gt[LA_JB] = {0};
-            for (int j = 0; j < jb; j++) vt[j] = v[j], gt[j] = dy[j] * inv;
-            for (int i = 0; i < hd; i++) {
-                float ki = fk[i], acc = 0.0f;
-                float *Si = St + (size_t)i * LA_JB;
-                for (int j = 0; j < LA_JB; j++) Si[j] = FMA(ki, vt[j], Si[j]);
-                for (int j = 0; j < LA_JB; j++) acc = FMA(Si[j], gt[j], acc);
-                dq[i] += acc;
+            float *restrict dq = s->dphiQ + row * d + h * hd, inv = 1.0f / s->den[row * H + h];
+            for (int j = 0; j < jb; j++) {
+                float vj = v[j], gj = dy[j] * inv;
+                float *restrict Sj = St + (size_t)j * hd;
+                for (int i = 0; i < hd; i++) Sj[i] = FMA(fk[i], vj, Sj[i]);
+                for (int i = 0; i < hd; i++) dq[i] = FMA(gj, Sj[i], dq[i]);
             }
         }
         memset(St, 0, sizeof(float) * (size_t)hd * LA_JB); /* now R_t = sum_{s>=t} phi_q_s^T g_s */
@@ -306,12 +316,11 @@ static void scan_bwd_pair(const Scan *s, int b, int h, float *restrict St, float
             float vt[LA_JB] = {0}, gt[LA_JB] = {0}, dvt[LA_JB] = {0};
             for (int j = 0; j < jb; j++) vt[j] = v[j], gt[j] = dy[j] * inv;
             for (int i = 0; i < hd; i++) {
-                float qi = fq[i], ki = fk[i], acc = 0.0f;
+                float qi = fq[i], ki = fk[i];
                 float *Ri = St + (size_t)i * LA_JB;
                 for (int j = 0; j < LA_JB; j++) Ri[j] = FMA(qi, gt[j], Ri[j]);
-                for (int j = 0; j < LA_JB; j++) acc = FMA(Ri[j], vt[j], acc);
                 for (int j = 0; j < LA_JB; j++) dvt[j] = FMA(ki, Ri[j], dvt[j]);
-                dk[i] += acc;
+                dk[i] += dot16(Ri, vt);
             }
             for (int j = 0; j < jb; j++) dv[j] = dvt[j];
         }
