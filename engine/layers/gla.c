@@ -17,6 +17,7 @@
  * differences of their cumulative sums between query and key positions). */
 #include "config.h"
 #include "internal.h"
+#include "scan.h"
 
 #include <string.h>
 
@@ -150,27 +151,6 @@ static void gla_init(Layer *l, Rng *r)
     xavier(p + m.Wo, d, d, d, r);
 }
 
-/* Sigmoid through the vectorisable exp: 0 far below, 1 far above, no overflow. */
-static inline float fsigmoid(float x) { return 1.0f / (1.0f + fast_expf(-x)); }
-
-/* exp(logsigmoid(z) / 16) = sigmoid(z)^(1/16): four square roots, which vectorise (logf does
- * not). Far below zero sigmoid(z) is lost to underflow, and logsigmoid(z) = z to float
- * precision. */
-static inline float gla_decay(float z)
-{
-    float s = sqrtf(sqrtf(sqrtf(sqrtf(fsigmoid(z)))));
-    return z < -60.0f ? fast_expf(z / GLA_NORMALIZER) : s;
-}
-
-/* Sum of a[j] b[j] over 16 lanes, as a tree so that it vectorises. */
-static inline float dot16(const float *restrict a, const float *restrict b)
-{
-    float p[16], c[8], e[4];
-    for (int k = 0; k < 16; k++) p[k] = a[k] * b[k];
-    for (int k = 0; k < 8; k++) c[k] = p[k] + p[k + 8];
-    for (int k = 0; k < 4; k++) e[k] = c[k] + c[k + 4];
-    return (e[0] + e[2]) + (e[1] + e[3]);
-}
 
 /* ---------------- elementwise passes over rows ---------------- */
 
@@ -180,17 +160,52 @@ typedef struct {
     float *zw, *a, *rstd, *h, *dO, *dP, *dnw;
 } Rows;
 
-/* z += b2; a = exp(logsigmoid(z) / 16). */
+/* The elementwise kernels take restrict parameters (GCC keeps that knowledge for function
+ * parameters, not reliably for locals) and run SC_VL lanes at a time, then the rest. */
+
+/* a = exp(logsigmoid(z) / 16), logsigmoid(z) = min(z, 0) - log(1 + e^-|z|) without overflow;
+ * three passes, as one loop with all of it inside is more than GCC if-converts. */
+static void gate_row(const float *restrict z, float *restrict a, int d)
+{
+    int dv = d / SC_VL * SC_VL;
+    for (int c = 0; c < dv; c += SC_VL)
+        for (int k = 0; k < SC_VL; k++) a[c + k] = fast_expf(-fabsf(z[c + k]));
+    for (int c = 0; c < dv; c += SC_VL)
+        for (int k = 0; k < SC_VL; k++)
+            a[c + k] = (z[c + k] < 0.0f ? z[c + k] : 0.0f) - sc_logf(1.0f + a[c + k]);
+    for (int c = 0; c < dv; c += SC_VL)
+        for (int k = 0; k < SC_VL; k++) a[c + k] = fast_expf(a[c + k] / GLA_NORMALIZER);
+    for (int c = dv; c < d; c++) {
+        float ls = (z[c] < 0.0f ? z[c] : 0.0f) - sc_logf(1.0f + fast_expf(-fabsf(z[c])));
+        a[c] = fast_expf(ls / GLA_NORMALIZER);
+    }
+}
+
+static void add_row(float *restrict z, const float *restrict b, int d)
+{
+    for (int c = 0; c < d; c++) z[c] += b[c];
+}
+
+/* z += b2 (when b2 is given); a = exp(logsigmoid(z) / 16). */
 static void gate_rows(void *ctx, size_t r0, size_t r1, int tid)
 {
     const Rows *j = ctx;
     int d = j->g.d;
     for (size_t r = r0; r < r1; r++) {
-        float *z = j->zw + r * d, *a = j->a + r * d;
-        if (j->b2)
-            for (int c = 0; c < d; c++) z[c] += j->b2[c];
-        for (int c = 0; c < d; c++) a[c] = gla_decay(z[c]);
+        if (j->b2) add_row(j->zw + r * d, j->b2, d);
+        gate_row(j->zw + r * d, j->a + r * d, d);
     }
+}
+
+/* One head: h = o rs nw silu(g). */
+static void ng_fwd_head(const float *restrict o, const float *restrict g,
+                        const float *restrict nw, float rs, float *restrict h, int hd)
+{
+    int i = 0;
+    for (; i + SC_VL <= hd; i += SC_VL)
+        for (int k = 0; k < SC_VL; k++)
+            h[i + k] = o[i + k] * rs * nw[i + k] * g[i + k] * fsigmoid(g[i + k]);
+    for (; i < hd; i++) h[i] = o[i] * rs * nw[i] * g[i] * fsigmoid(g[i]);
 }
 
 /* h = rmsnorm_head(o) * silu(g); saves rstd when asked. */
@@ -198,21 +213,40 @@ static void norm_gate_rows(void *ctx, size_t r0, size_t r1, int tid)
 {
     const Rows *j = ctx;
     int d = j->g.d, hd = j->g.hd, H = j->g.H;
-    for (size_t r = r0; r < r1; r++) {
-        const float *o = j->o + r * d, *gt = j->P + r * j->g.ldp + 3 * d;
-        float *h = j->h + r * d;
+    for (size_t r = r0; r < r1; r++)
         for (int hh = 0; hh < H; hh++) {
-            const float *oh = o + hh * hd;
-            float ss = 0.0f;
-            for (int i = 0; i < hd; i++) ss += oh[i] * oh[i];
-            float rs = 1.0f / sqrtf(ss / hd + GLA_EPS);
+            size_t c0 = r * d + (size_t)hh * hd;
+            const float *o = j->o + c0;
+            float rs = 1.0f / sqrtf(sc_dot(o, o, hd) / hd + GLA_EPS);
             if (j->rstd) j->rstd[r * H + hh] = rs;
-            for (int i = 0; i < hd; i++) {
-                int c = hh * hd + i;
-                h[c] = oh[i] * rs * j->nw[i] * gt[c] * fsigmoid(gt[c]);
-            }
+            ng_fwd_head(o, j->P + r * j->g.ldp + 3 * d + (size_t)hh * hd, j->nw, rs, j->h + c0, hd);
         }
+}
+
+/* One head of the norm-and-gate backward: dg, dnw +=, and do = rs (dm - n mean(dm n)). */
+static void ng_bwd_head(const float *restrict o, const float *restrict g,
+                        const float *restrict dh, const float *restrict nw, float rs,
+                        float *restrict dg, float *restrict dnw, float *restrict dO, int hd)
+{
+    /* n = o rs; dn = dh silu(g) is the gradient of n nw; dm = dn nw that of n */
+    int i = 0;
+    for (; i + SC_VL <= hd; i += SC_VL)
+        for (int k = 0; k < SC_VL; k++) {
+            float n = o[i + k] * rs, sg = fsigmoid(g[i + k]), dn = dh[i + k] * g[i + k] * sg;
+            dg[i + k] = dh[i + k] * n * nw[i + k] * sg * (1.0f + g[i + k] * (1.0f - sg));
+            dnw[i + k] += dn * n;
+            dO[i + k] = dn * nw[i + k];
+        }
+    for (; i < hd; i++) {
+        float n = o[i] * rs, sg = fsigmoid(g[i]), dn = dh[i] * g[i] * sg;
+        dg[i] = dh[i] * n * nw[i] * sg * (1.0f + g[i] * (1.0f - sg));
+        dnw[i] += dn * n;
+        dO[i] = dn * nw[i];
     }
+    float c = rs * rs * sc_dot(dO, o, hd) / hd;
+    for (i = 0; i + SC_VL <= hd; i += SC_VL)
+        for (int k = 0; k < SC_VL; k++) dO[i + k] = rs * (dO[i + k] - o[i + k] * c);
+    for (; i < hd; i++) dO[i] = rs * (dO[i] - o[i] * c);
 }
 
 /* From dh (the gradient of h): dg into dP, do, and this thread's share of the norm weight's
@@ -220,29 +254,14 @@ static void norm_gate_rows(void *ctx, size_t r0, size_t r1, int tid)
 static void norm_gate_bwd_rows(void *ctx, size_t r0, size_t r1, int tid)
 {
     const Rows *j = ctx;
-    int d = j->g.d, hd = j->g.hd, H = j->g.H;
+    int d = j->g.d, hd = j->g.hd, H = j->g.H, ldp = j->g.ldp;
     float *dnw = j->dnw + (size_t)tid * hd;
-    for (size_t r = r0; r < r1; r++) {
-        const float *o = j->o + r * d, *gt = j->P + r * j->g.ldp + 3 * d, *dh = j->dh + r * d;
-        float *dg = j->dP + r * j->g.ldp + 3 * d, *dO = j->dO + r * d;
+    for (size_t r = r0; r < r1; r++)
         for (int hh = 0; hh < H; hh++) {
-            float rs = j->rstd[r * H + hh], dot = 0.0f;
-            for (int i = 0; i < hd; i++) {
-                int c = hh * hd + i;
-                float n = o[c] * rs, sg = fsigmoid(gt[c]), s = gt[c] * sg;
-                float dn = dh[c] * s; /* gradient of n * nw */
-                dg[c] = dh[c] * n * j->nw[i] * sg * (1.0f + gt[c] * (1.0f - sg));
-                dnw[i] += dn * n;
-                dO[c] = dn * j->nw[i]; /* gradient of n, finished below */
-                dot += dO[c] * n;
-            }
-            dot /= hd;
-            for (int i = 0; i < hd; i++) {
-                int c = hh * hd + i;
-                dO[c] = rs * (dO[c] - o[c] * rs * dot);
-            }
+            size_t c0 = r * d + (size_t)hh * hd, cg = r * ldp + 3 * d + (size_t)hh * hd;
+            ng_bwd_head(j->o + c0, j->P + cg, j->dh + c0, j->nw, j->rstd[r * H + hh], j->dP + cg,
+                        dnw, j->dO + c0, hd);
         }
-    }
 }
 
 /* ---------------- the recurrence, per (sequence, head) pair ---------------- */
@@ -280,6 +299,24 @@ static void scan_fwd_pair(const Scan *s, int b, int h, float *restrict St)
     }
 }
 
+/* One step of the gate's gradient: acc += q dq - k dk (the running sum over s >= t), then
+ * dz = acc m sigmoid(-z), with m = 1/16 (0 at t = 0, which meets only the zero state). */
+static void dgk_row(const float *restrict q, const float *restrict k, const float *restrict dq,
+                    const float *restrict dk, const float *restrict z, float m,
+                    float *restrict acc, float *restrict dz, int hd)
+{
+    int i = 0;
+    for (; i + SC_VL <= hd; i += SC_VL)
+        for (int l = 0; l < SC_VL; l++) {
+            acc[i + l] += q[i + l] * dq[i + l] - k[i + l] * dk[i + l];
+            dz[i + l] = acc[i + l] * m * fsigmoid(-z[i + l]);
+        }
+    for (; i < hd; i++) {
+        acc[i] += q[i] * dq[i] - k[i] * dk[i];
+        dz[i] = acc[i] * m * fsigmoid(-z[i]);
+    }
+}
+
 /* One pair's backward: dq, dk, dv into dP and the gate's gradient into dz. */
 static void scan_bwd_pair(const Scan *s, int b, int h, float *restrict St)
 {
@@ -299,10 +336,9 @@ static void scan_bwd_pair(const Scan *s, int b, int h, float *restrict St)
             float *restrict dq = s->dP + row * ldp + h * hd;
             if (!j0) memset(dq, 0, sizeof(float) * (size_t)hd);
             for (int j = 0; j < jb; j++) {
-                float vj = v[j], gj = dO[j] * s->scale;
                 float *restrict Sj = St + (size_t)j * hd;
-                for (int i = 0; i < hd; i++) Sj[i] = FMA(a[i], Sj[i], k[i] * vj);
-                for (int i = 0; i < hd; i++) dq[i] = FMA(gj, Sj[i], dq[i]);
+                sc_decay_axpy(Sj, a, v[j], k, hd);
+                sc_axpy(dq, dO[j] * s->scale, Sj, hd);
             }
         }
         /* reverse sweep: R_t = diag(a_{t+1}) R_{t+1} + scale q_t^T do_t; dk_t = R_t v_t,
@@ -321,7 +357,7 @@ static void scan_bwd_pair(const Scan *s, int b, int h, float *restrict St)
                 float *Ri = St + (size_t)i * GLA_JB;
                 for (int j = 0; j < GLA_JB; j++) Ri[j] = FMA(ai, Ri[j], qi * gt[j]);
                 for (int j = 0; j < GLA_JB; j++) dvt[j] = FMA(ki, Ri[j], dvt[j]);
-                float acc = dot16(Ri, vt);
+                float acc = sc_dot16(Ri, vt);
                 dk[i] = j0 ? dk[i] + acc : acc;
             }
             for (int j = 0; j < jb; j++) dv[j] = dvt[j];
@@ -329,16 +365,13 @@ static void scan_bwd_pair(const Scan *s, int b, int h, float *restrict St)
     }
     /* dgk_t = sum_{s >= t} (q_s dq_s - k_s dk_s); gk_0 meets only the zero initial state. Then
      * dz = dgk / 16 * sigmoid(-z). */
-    float *restrict acc = St; /* hd running sums */
+    float *acc = St; /* hd running sums */
     memset(acc, 0, sizeof(float) * (size_t)hd);
     for (int t = L - 1; t >= 0; t--) {
         size_t row = r0 + t;
-        const float *restrict q = s->P + row * ldp + h * hd, *restrict k = q + d;
-        const float *restrict dq = s->dP + row * ldp + h * hd, *restrict dk = dq + d;
-        const float *restrict z = s->z + row * d + h * hd;
-        float *restrict dz = s->dz + row * d + h * hd;
-        for (int i = 0; i < hd; i++) acc[i] += q[i] * dq[i] - k[i] * dk[i];
-        for (int i = 0; i < hd; i++) dz[i] = t ? acc[i] / GLA_NORMALIZER * fsigmoid(-z[i]) : 0.0f;
+        const float *q = s->P + row * ldp + h * hd, *dq = s->dP + row * ldp + h * hd;
+        dgk_row(q, q + d, dq, dq + d, s->z + row * d + h * hd, t ? 1.0f / GLA_NORMALIZER : 0.0f,
+                acc, s->dz + row * d + h * hd, hd);
     }
 }
 
