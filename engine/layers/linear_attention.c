@@ -351,6 +351,11 @@ static void maps_fwd(const Geo *g, const float *P, int part, const float *W, flo
            2 * hd, 0.0f, F + (size_t)h * 2 * hd, 2 * d);
 }
 
+static void add_to(float *restrict y, const float *restrict x, int n)
+{
+    for (int i = 0; i < n; i++) y[i] += x[i];
+}
+
 /* dW += X_h^T dF_h, dbias += column sums of dF_h, dX_h = dF_h W^T, head by head. */
 static void maps_bwd(const Geo *g, const float *P, float *dP, int part, const float *W,
                      const float *dF, float *dW, float *dbias)
@@ -362,10 +367,8 @@ static void maps_bwd(const Geo *g, const float *P, float *dP, int part, const fl
         mm(false, true, rows, hd, 2 * hd, 1.0f, dFh, 2 * d, W, 2 * hd, 0.0f,
            dP + (size_t)part * d + h * hd, 3 * d);
     }
-    for (size_t r = 0; r < g->rows; r++) {
-        const float *row = dF + r * 2 * d;
-        for (int c = 0; c < 2 * d; c++) dbias[c % (2 * hd)] += row[c];
-    }
+    for (size_t r = 0; r < g->rows; r++)
+        for (int h = 0; h < g->H; h++) add_to(dbias, dF + r * 2 * d + (size_t)h * 2 * hd, 2 * hd);
 }
 
 static void la_forward(Layer *l, const float *x, float *y, Dims dm)
