@@ -509,7 +509,7 @@ int cmd_layers(int argc, char **argv)
     }
     printf("layer kinds at width %d, sequence length %d (vocab %d for embedding and head)\n\n",
            width, L, vocab);
-    printf("%-22s %-9s %10s %12s %12s  %s\n", "kind", "role", "params", "state", "flops/token",
+    printf("%-26s %-9s %10s %12s %12s  %s\n", "kind", "role", "params", "state", "flops/token",
            "knobs");
     for (const LayerKind *const *k = layer_kinds; *k; k++) {
         LayerCfg cfg;
@@ -523,7 +523,7 @@ int cmd_layers(int argc, char **argv)
             snprintf(knobs + used, sizeof knobs - used, "%s%s=%d", i ? "," : "", (*k)->knobs[i].name,
                      cfg.knob[i]);
         }
-        printf("%-22s %-9s %10s %12s %12s  %s\n", (*k)->name, role_name((*k)->role), p, s, f, knobs);
+        printf("%-26s %-9s %10s %12s %12s  %s\n", (*k)->name, role_name((*k)->role), p, s, f, knobs);
     }
     printf("\nstate: floats of inference state per layer at length %d\n", L);
     for (const LayerKind *const *k = layer_kinds; *k; k++)

@@ -74,19 +74,32 @@ static double probe_loss(Probe *p)
 static int compare(Probe *p, float *v, const float *analytic, size_t n, const char *what,
                    int samples, Rng *rng)
 {
-    int bad = 0;
+    int bad = 0, unsure = 0;
     const float eps = 1e-2f;
     for (int s = 0; s < samples && s < (int)n; s++) {
         size_t i = n <= (size_t)samples ? (size_t)s : rng_below(rng, (uint32_t)n);
         float keep = v[i];
-        v[i] = keep + eps;
-        double up = probe_loss(p);
-        v[i] = keep - eps;
-        double down = probe_loss(p);
+        double D[2];
+        for (int h = 0; h < 2; h++) { /* steps eps and eps / 2 */
+            float e = h ? eps / 2 : eps;
+            v[i] = keep + e;
+            double up = probe_loss(p);
+            v[i] = keep - e;
+            double down = probe_loss(p);
+            D[h] = (up - down) / (2.0 * e);
+        }
         v[i] = keep;
-        double num = (up - down) / (2.0 * eps), ana = analytic[i];
+        /* The plain difference, or Richardson's (4 D(eps/2) - D(eps)) / 3, which cancels the
+         * step's h^2 error where a layer is sharply curved (a per-head norm of a small output). */
+        double num = D[0], rich = (4 * D[1] - D[0]) / 3, ana = analytic[i];
         double tol = 5e-3 + 2e-2 * fmax(fabs(num), fabs(ana));
-        if (fabs(num - ana) > tol) {
+        double tol_r = 5e-3 + 2e-2 * fmax(fabs(rich), fabs(ana));
+        if (fabs(num - ana) <= tol || fabs(rich - ana) <= tol_r) continue;
+        /* Where the two steps disagree the difference has not converged (near a singular
+         * point, e.g. a linear-attention denominator close to 0): no reference there. A few
+         * such entries are allowed; naive references in double check those layers closely. */
+        if (fabs(D[0] - D[1]) > 5e-3 + 2e-2 * fabs(D[1]) && ++unsure <= samples / 8) continue;
+        {
             if (bad < 5)
                 fprintf(stderr, "%s: d/d%s[%zu] analytic %.6g numeric %.6g\n", p->l.kind->name,
                         what, i, ana, num);

@@ -19,7 +19,7 @@
 
 #include <string.h>
 
-enum { K_HEADS };
+enum { K_HEADS, K_WINDOW }; /* K_WINDOW is 0 (full attention) for the kinds without the knob */
 
 #define VL 16          /* keys per step of the vector loops; rows are padded to a multiple */
 #define HV 8           /* channels per step of loops over a head; heads are padded to a multiple */
@@ -31,10 +31,17 @@ static const KnobDesc att_knobs[] = {
     {"heads", 1, 1, 256, "attention heads; width/heads must be an even whole number"}};
 static const KnobDesc mh_att_knobs[] = {
     {"heads", 16, 1, 256, "attention heads; width/heads must be an even whole number"}};
+static const KnobDesc slide_knobs[] = {
+    {"heads", 1, 1, 256, "attention heads; width/heads must be an even whole number"},
+    {"window", 32, 0, 1 << 16, "earlier keys each query sees: i-window..i (0 = all)"}};
+static const KnobDesc mh_slide_knobs[] = {
+    {"heads", 16, 1, 256, "attention heads; width/heads must be an even whole number"},
+    {"window", 32, 0, 1 << 16, "earlier keys each query sees: i-window..i (0 = all)"}};
 
 /* Shape of one call. */
 typedef struct {
     int B, L, d, H, hd, hdp, Lp;
+    int w; /* query t sees keys t-w..t; 0 = all keys up to t */
     size_t rows;
     bool blas;
     float scale;
@@ -48,6 +55,7 @@ static Geo geo(const LayerCfg *c, Dims dm)
     g.d = c->width;
     g.H = c->knob[K_HEADS];
     g.hd = g.d / g.H;
+    g.w = c->knob[K_WINDOW] >= g.L ? 0 : c->knob[K_WINDOW]; /* a window past the end is full */
     g.hdp = (int)round_up((size_t)g.hd, HV);
     g.Lp = (int)round_up((size_t)g.L, VL);
     g.rows = (size_t)g.B * g.L;
@@ -136,10 +144,23 @@ static size_t att_scratch(const LayerCfg *c, Dims d)
     return scratch_slots(&g) + (size_t)n_slots(&g) * slot_map(&g).total;
 }
 static double att_state(const LayerCfg *c, int L) { return 2.0 * L * c->width; }
+/* Keys and values of the last `window` positions (fewer while L is shorter). */
+static double slide_state(const LayerCfg *c, int L)
+{
+    int w = c->knob[K_WINDOW];
+    return 2.0 * c->width * (w == 0 || w > L ? L : w);
+}
 static double att_flops(const LayerCfg *c, int L)
 {
     double d = c->width;
     return 2.0 * L * d * 3 * d + 2.0 * L * d * d + 2.0 * 2.0 * d * L * (L + 1) / 2.0;
+}
+/* As att_flops, with the keys query t sees counted as min(t, window) + 1. */
+static double slide_flops(const LayerCfg *c, int L)
+{
+    double d = c->width, w = c->knob[K_WINDOW], keys = L * (L + 1) / 2.0;
+    if (w > 0 && w < L) keys = (w + 1) * (w + 2) / 2.0 + (L - w - 1) * (w + 1);
+    return 2.0 * L * d * 3 * d + 2.0 * L * d * d + 2.0 * 2.0 * d * keys;
 }
 
 static void att_init(Layer *l, Rng *r)
@@ -175,14 +196,15 @@ static inline float hmax(const float *a)
 
 /* -- forward, VL queries at a time: T[j][k] is the score of query c0 + k against key j -- */
 
-/* T[j] = scores of key j (column j of Kt) against the queries of Qt (rows Lp apart) for j < jn,
- * keys after a lane's query masked to -inf; m = each lane's maximum. */
+/* T[j - j0] = scores of key j (column j of Kt) against the queries of Qt (rows Lp apart) for
+ * j0 <= j < jn, keys after a lane's query (and, with a window w, before its window) masked to
+ * -inf; m = each lane's maximum. */
 static void col_scores(const float *restrict Kt, const float *restrict Qt, int Lp, int hd, int c0,
-                       int jn, float *restrict T, float *restrict m)
+                       int j0, int jn, int w, float *restrict T, float *restrict m)
 {
     float mx[VL];
     for (int k = 0; k < VL; k++) mx[k] = -INFINITY;
-    for (int jj = 0; jj < jn; jj++) {
+    for (int jj = j0; jj < jn; jj++) {
         const float *kc = Kt + jj;
         float acc0[VL] = {0}, acc1[VL] = {0};
         int i = 0;
@@ -197,12 +219,14 @@ static void col_scores(const float *restrict Kt, const float *restrict Qt, int L
             float k0 = kc[(size_t)i * Lp];
             for (int k = 0; k < VL; k++) acc0[k] = FMA(k0, q0[k], acc0[k]);
         }
-        float *tr = T + (size_t)jj * VL;
+        float *tr = T + (size_t)(jj - j0) * VL;
         if (jj < c0) {
             for (int k = 0; k < VL; k++) tr[k] = acc0[k] + acc1[k];
         } else {
             for (int k = 0; k < VL; k++) tr[k] = c0 + k >= jj ? acc0[k] + acc1[k] : -INFINITY;
         }
+        if (w && jj < c0 + VL - 1 - w) /* before the window of some lane */
+            for (int k = 0; k < VL; k++) tr[k] = jj >= c0 + k - w ? tr[k] : -INFINITY;
         for (int k = 0; k < VL; k++) mx[k] = tr[k] > mx[k] ? tr[k] : mx[k];
     }
     for (int k = 0; k < VL; k++) m[k] = mx[k];
@@ -257,13 +281,14 @@ static void col_mix(const float *restrict Vt, int Lp, int hd, const float *restr
  * and Gt (elements Lp apart); one = 1 when row t + 1 is past the end. */
 static void rows_bwd(const float *restrict q, const float *restrict g, const float *restrict Kt,
                      const float *restrict Vt, float *restrict dKt, float *restrict dVt, int hd,
-                     int Lp, int t, int n, const float *restrict m, const float *restrict inv,
-                     const float *restrict delta, bool one, float *restrict ds)
+                     int Lp, int t, int c0, int n, int w, const float *restrict m,
+                     const float *restrict inv, const float *restrict delta, bool one,
+                     float *restrict ds)
 {
     float m0 = m[0], m1 = one ? 0.0f : m[1], i0 = inv[0], i1 = one ? 0.0f : inv[1];
     float d0 = delta[0], d1 = one ? 0.0f : delta[1];
     int u = one ? t : t + 1;
-    for (int c = 0; c < n; c += VL) {
+    for (int c = c0; c < n; c += VL) {
         float s0[VL] = {0}, s1[VL] = {0}, dp0[VL] = {0}, dp1[VL] = {0};
         float p0[VL], p1[VL], e0[VL], e1[VL];
         for (int i = 0; i < hd; i++) {
@@ -277,6 +302,10 @@ static void rows_bwd(const float *restrict q, const float *restrict g, const flo
         }
         for (int k = 0; k < VL; k++) p0[k] = c + k <= t ? fast_expf(s0[k] - m0) * i0 : 0.0f;
         for (int k = 0; k < VL; k++) p1[k] = c + k <= u ? fast_expf(s1[k] - m1) * i1 : 0.0f;
+        if (w && c < u - w) { /* keys before a row's window */
+            for (int k = 0; k < VL; k++) p0[k] = c + k >= t - w ? p0[k] : 0.0f;
+            for (int k = 0; k < VL; k++) p1[k] = c + k >= u - w ? p1[k] : 0.0f;
+        }
         for (int k = 0; k < VL; k++) e0[k] = p0[k] * (dp0[k] - d0);
         for (int k = 0; k < VL; k++) e1[k] = p1[k] * (dp1[k] - d1);
         for (int i = 0; i < hd; i++) {
@@ -513,9 +542,10 @@ static void fwd_vec(const Core *j, const Pair *P, float *sl)
     rope_apply(Kt, &j->rope, 1.0f, 1.0f);
     for (int c0 = 0; c0 < L; c0 += VL) {
         int jn = c0 + VL, nq = L - c0 < VL ? L - c0 : VL;
-        col_scores(Kt, Qt + c0, Lp, hd, c0, jn, T, m);
-        col_exp(T, jn, m, inv);
-        col_mix(Vt, Lp, hd, T, jn, inv, Ot);
+        int j0 = g->w && c0 > g->w ? (c0 - g->w) / 4 * 4 : 0; /* first key of the window */
+        col_scores(Kt, Qt + c0, Lp, hd, c0, j0, jn, g->w, T, m);
+        col_exp(T, jn - j0, m, inv);
+        col_mix(Vt + j0, Lp, hd, T, jn - j0, inv, Ot);
         for (int i = 0; i < hd; i++) memcpy(P->o + i * P->cs + c0, Ot + (size_t)i * VL, sizeof(float) * nq);
         memcpy(P->m + c0, m, sizeof(float) * nq);
         memcpy(P->inv + c0, inv, sizeof(float) * nq);
@@ -543,9 +573,10 @@ static void bwd_vec(const Core *j, const Pair *P, float *sl)
     for (int t = 0; t < L; t += 2) {
         bool one = t + 1 == L;
         int n = (int)round_up((size_t)t + (one ? 1 : 2), VL);
-        rows_bwd(Qt + t, Gt + t, Kt, Vt, dKt, dVt, hd, Lp, t, n, P->m + t, P->inv + t, delta + t,
-                 one, ds);
-        rows_mix(ds, Lp, Kp, hdp, n, g->scale, dQp + (size_t)t * hdp);
+        int c0 = g->w && t > g->w ? (t - g->w) / VL * VL : 0; /* first key of the window */
+        rows_bwd(Qt + t, Gt + t, Kt, Vt, dKt, dVt, hd, Lp, t, c0, n, g->w, P->m + t, P->inv + t,
+                 delta + t, one, ds);
+        rows_mix(ds + c0, Lp, Kp + (size_t)c0 * hdp, hdp, n - c0, g->scale, dQp + (size_t)t * hdp);
     }
     from_rows(dQp, L, Lp, hd, hdp, dQt);
     rope_apply(dQt, &j->rope, -1.0f, 1.0f);
@@ -568,19 +599,23 @@ static void fwd_blas(const Core *j, const Pair *P, float *sl)
     rope_apply(Qt, &j->rope, 1.0f, g->scale);
     rope_apply(Kt, &j->rope, 1.0f, 1.0f);
     for (int t0 = 0; t0 < L; t0 += ATT_QB) {
-        int t1 = t0 + ATT_QB < L ? t0 + ATT_QB : L, nb = t1 - t0, nk = t1;
-        mm1(true, false, nb, nk, hd, 1.0f, Qt + t0, Lp, Kt, Lp, 0.0f, S, Lp);
+        /* keys k0.. (the block's first window start, down to a step of VL); columns are k - k0 */
+        int k0 = g->w && t0 > g->w ? (t0 - g->w) / VL * VL : 0;
+        int t1 = t0 + ATT_QB < L ? t0 + ATT_QB : L, nb = t1 - t0, nk = t1 - k0;
+        mm1(true, false, nb, nk, hd, 1.0f, Qt + t0, Lp, Kt + k0, Lp, 0.0f, S, Lp);
         for (int t = t0; t < t1; t++) {
             float *s = S + (size_t)(t - t0) * Lp;
-            int n = (int)round_up((size_t)t + 1, VL);
-            row_mask(s, t, n);
+            int n = (int)round_up((size_t)t + 1, VL) - k0;
+            row_mask(s, t - k0, n);
+            if (g->w)
+                for (int jj = 0; jj < t - g->w - k0; jj++) s[jj] = -INFINITY;
             float m = row_max(s, n), inv = 1.0f / row_exp(s, m, n);
             P->m[t] = m;
             P->inv[t] = inv;
             row_scale(s, inv, n);
             for (int jj = n; jj < nk; jj++) s[jj] = 0.0f;
         }
-        mm1(false, true, hd, nb, nk, 1.0f, Vt, Lp, S, Lp, 0.0f, P->o + t0, cs); /* O^T = V^T P^T */
+        mm1(false, true, hd, nb, nk, 1.0f, Vt + k0, Lp, S, Lp, 0.0f, P->o + t0, cs); /* O^T = V^T P^T */
     }
 }
 
@@ -602,21 +637,24 @@ static void bwd_blas(const Core *j, const Pair *P, float *sl)
     memset(dKt, 0, sizeof(float) * (size_t)hd * Lp);
     memset(dVt, 0, sizeof(float) * (size_t)hd * Lp);
     for (int t0 = 0; t0 < L; t0 += ATT_QB) {
-        int t1 = t0 + ATT_QB < L ? t0 + ATT_QB : L, nb = t1 - t0, nk = t1;
+        int k0 = g->w && t0 > g->w ? (t0 - g->w) / VL * VL : 0; /* as in fwd_blas */
+        int t1 = t0 + ATT_QB < L ? t0 + ATT_QB : L, nb = t1 - t0, nk = t1 - k0;
         const float *G = P->dout + t0; /* dO^T, hd x nb, rows cs apart */
-        mm1(true, false, nb, nk, hd, 1.0f, Qt + t0, Lp, Kt, Lp, 0.0f, S, Lp);
-        mm1(true, false, nb, nk, hd, 1.0f, G, cs, Vt, Lp, 0.0f, dP, Lp);
+        mm1(true, false, nb, nk, hd, 1.0f, Qt + t0, Lp, Kt + k0, Lp, 0.0f, S, Lp);
+        mm1(true, false, nb, nk, hd, 1.0f, G, cs, Vt + k0, Lp, 0.0f, dP, Lp);
         for (int t = t0; t < t1; t++) {
             float *s = S + (size_t)(t - t0) * Lp, *dp = dP + (size_t)(t - t0) * Lp;
-            int n = (int)round_up((size_t)t + 1, VL);
-            row_mask(s, t, n);
+            int n = (int)round_up((size_t)t + 1, VL) - k0;
+            row_mask(s, t - k0, n);
+            if (g->w)
+                for (int jj = 0; jj < t - g->w - k0; jj++) s[jj] = -INFINITY;
             row_prob_dscore(s, dp, P->m[t], P->inv[t], delta[t], n); /* columns >= nk unread */
             for (int jj = n; jj < nk; jj++) s[jj] = dp[jj] = 0.0f;
         }
         /* dV^T += dO^T P, dK^T += Q^T dS, dQ^T = K^T dS^T (Q already carries the scale) */
-        mm1(false, false, hd, nk, nb, 1.0f, G, cs, S, Lp, 1.0f, dVt, Lp);
-        mm1(false, false, hd, nk, nb, 1.0f, Qt + t0, Lp, dP, Lp, 1.0f, dKt, Lp);
-        mm1(false, true, hd, nb, nk, g->scale, Kt, Lp, dP, Lp, 0.0f, dQt + t0, Lp);
+        mm1(false, false, hd, nk, nb, 1.0f, G, cs, S, Lp, 1.0f, dVt + k0, Lp);
+        mm1(false, false, hd, nk, nb, 1.0f, Qt + t0, Lp, dP, Lp, 1.0f, dKt + k0, Lp);
+        mm1(false, true, hd, nb, nk, g->scale, Kt + k0, Lp, dP, Lp, 0.0f, dQt + t0, Lp);
     }
     rope_apply(dQt, &j->rope, -1.0f, 1.0f);
     rope_apply(dKt, &j->rope, -1.0f, 1.0f);
@@ -803,6 +841,40 @@ const LayerKind layer_mh_attention = {
     .n_scratch = att_scratch,
     .state_size = att_state,
     .flops = att_flops,
+    .init = att_init,
+    .forward = att_forward,
+    .backward = att_backward,
+};
+
+const LayerKind layer_sliding_attention = {
+    .name = "sliding-attention",
+    .summary = "causal softmax attention over a sliding window (query i sees keys i-32..i), 1 head",
+    .role = ROLE_SEQUENCE,
+    .knobs = slide_knobs,
+    .n_knobs = 2,
+    .state_formula = "2 x width x min(L, window) (keys and values of the window)",
+    .n_params = att_params,
+    .n_acts = att_acts,
+    .n_scratch = att_scratch,
+    .state_size = slide_state,
+    .flops = slide_flops,
+    .init = att_init,
+    .forward = att_forward,
+    .backward = att_backward,
+};
+
+const LayerKind layer_mh_sliding_attention = {
+    .name = "mh-sliding-attention",
+    .summary = "multi-head sliding-window attention (keys i-32..i), 16 heads of 8",
+    .role = ROLE_SEQUENCE,
+    .knobs = mh_slide_knobs,
+    .n_knobs = 2,
+    .state_formula = "2 x width x min(L, window) (keys and values of the window)",
+    .n_params = att_params,
+    .n_acts = att_acts,
+    .n_scratch = att_scratch,
+    .state_size = slide_state,
+    .flops = slide_flops,
     .init = att_init,
     .forward = att_forward,
     .backward = att_backward,

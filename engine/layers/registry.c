@@ -7,11 +7,20 @@
 
 extern const LayerKind layer_embedding, layer_rmsnorm, layer_layernorm, layer_head;
 extern const LayerKind layer_attention, layer_mh_attention, layer_mlp, layer_swiglu;
+extern const LayerKind layer_sliding_attention, layer_mh_sliding_attention;
+extern const LayerKind layer_gla, layer_mh_gla;
+extern const LayerKind layer_linear_attention, layer_mh_linear_attention;
 
 const LayerKind *const layer_kinds[] = {
     /* sequence mixers */
     &layer_attention,
     &layer_mh_attention,
+    &layer_sliding_attention,
+    &layer_mh_sliding_attention,
+    &layer_gla,
+    &layer_mh_gla,
+    &layer_linear_attention,
+    &layer_mh_linear_attention,
     /* channel mixers */
     &layer_mlp,
     &layer_swiglu,

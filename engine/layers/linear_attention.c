@@ -1,0 +1,453 @@
+/* Sequence mixers: linear attention with the Hadamard feature map, as the reference configures
+ * it. With hd = width/heads:
+ *
+ *   q, k, v = x Wq, x Wk, x Wv                          (no bias), split into heads
+ *   phi_q(q) = (q Aq + aq) * (q Bq + bq), phi_k likewise with its own Ak, ak, Bk, bk
+ *                                                        (hd x hd maps shared by the heads)
+ *   per head: S_t = S_{t-1} + phi_k_t^T v_t,  z_t = z_{t-1} + phi_k_t
+ *             y_t = (phi_q_t S_t) / (phi_q_t . z_t + 1e-12)
+ *   out = y Wo                                           (no bias)
+ *
+ * which equals the reference's quadratic form tril(phi_q phi_k^T) v / (phi_q . cumsum(phi_k) +
+ * 1e-12). There is no 1/sqrt(hd). The denominator is NOT kept positive: the Hadamard features
+ * can be negative, so phi_q . z can be negative or near zero, exactly as in the reference (whose
+ * 1e-12 only guards an exact zero); a run can therefore blow up, and that is the layer's own
+ * behaviour, not a bug here.
+ *
+ * The projections and the feature maps are sgemms over all rows (the maps one per head, over the
+ * head's strided columns); the recurrence runs per (sequence, head) pair over the pool in O(L),
+ * its state a block of LA_JB columns at a time (columns of S evolve independently), so it stays
+ * in L1. Backward: a forward sweep recomputes S_t and z_t for dphi_q, a reverse sweep carries
+ * sum_{s>=t} phi_q_s^T g_s and sum_{s>=t} dden_s phi_q_s for dphi_k and dv. */
+#include "config.h"
+#include "internal.h"
+
+#include <string.h>
+
+enum { K_HEADS };
+
+#define LA_EPS 1e-12f
+#define LA_JB 16 /* columns of the state per block */
+
+static const KnobDesc la_knobs[] = {
+    {"heads", 1, 1, 256, "heads; width/heads is the feature and value size of each head"}};
+static const KnobDesc mh_la_knobs[] = {
+    {"heads", 16, 1, 256, "heads; width/heads is the feature and value size of each head"}};
+
+typedef struct {
+    int B, L, d, H, hd;
+    size_t rows;
+} Geo;
+
+static Geo geo(const LayerCfg *c, Dims dm)
+{
+    Geo g;
+    g.B = dm.B;
+    g.L = dm.L;
+    g.d = c->width;
+    g.H = c->knob[K_HEADS];
+    g.hd = g.d / g.H;
+    g.rows = (size_t)g.B * g.L;
+    return g;
+}
+
+static size_t r16(size_t n) { return round_up(n, ML_ALIGN_FLOATS); }
+
+/* params: Wp (d x 3d: Wq Wk Wv), Fq (hd x 2hd: Aq Bq), fq (2hd: aq bq), Fk, fk, Wo (d x d). */
+typedef struct { size_t Wp, Fq, fq, Fk, fk, Wo, total; } ParMap;
+static ParMap par_map(const LayerCfg *c)
+{
+    size_t d = (size_t)c->width, hd = d / (size_t)c->knob[K_HEADS];
+    ParMap m;
+    m.Wp = 0;
+    m.Fq = m.Wp + 3 * d * d;
+    m.fq = m.Fq + 2 * hd * hd;
+    m.Fk = m.fq + 2 * hd;
+    m.fk = m.Fk + 2 * hd * hd;
+    m.Wo = m.fk + 2 * hd;
+    m.total = m.Wo + d * d;
+    return m;
+}
+
+/* acts: P = x Wp (rows x 3d); FQ, FK (rows x 2d: per head, the two maps' outputs with their
+ * biases, hd each); y (rows x d); den (rows x H). */
+typedef struct { size_t P, FQ, FK, y, den, total; } ActMap;
+static ActMap act_map(const Geo *g)
+{
+    ActMap m;
+    m.P = 0;
+    m.FQ = m.P + r16(g->rows * 3 * g->d);
+    m.FK = m.FQ + r16(g->rows * 2 * g->d);
+    m.y = m.FK + r16(g->rows * 2 * g->d);
+    m.den = m.y + r16(g->rows * g->d);
+    m.total = m.den + r16(g->rows * g->H);
+    return m;
+}
+
+/* scratch: phiQ, phiK, dY, dphiQ, dphiK (rows x d each), dFQ, dFK (rows x 2d), dP (rows x 3d),
+ * dden (rows x H), per-thread state: a block (hd x LA_JB) and a vector (hd). */
+typedef struct { size_t phiQ, phiK, dY, dphiQ, dphiK, dFQ, dFK, dP, dden, st, total; } ScrMap;
+static size_t st_size(const Geo *g) { return r16((size_t)g->hd * LA_JB) + r16((size_t)g->hd); }
+static ScrMap scr_map(const Geo *g)
+{
+    ScrMap m;
+    size_t plane = r16(g->rows * g->d);
+    m.phiQ = 0;
+    m.phiK = m.phiQ + plane;
+    m.dY = m.phiK + plane;
+    m.dphiQ = m.dY + plane;
+    m.dphiK = m.dphiQ + plane;
+    m.dFQ = m.dphiK + plane;
+    m.dFK = m.dFQ + 2 * plane;
+    m.dP = m.dFK + 2 * plane;
+    m.dden = m.dP + 3 * plane;
+    m.st = m.dden + r16(g->rows * g->H);
+    m.total = m.st + (size_t)ML_MAX_THREADS * st_size(g);
+    return m;
+}
+
+static size_t la_params(const LayerCfg *c) { return par_map(c).total; }
+static size_t la_acts(const LayerCfg *c, Dims d)
+{
+    Geo g = geo(c, d);
+    return act_map(&g).total;
+}
+static size_t la_scratch(const LayerCfg *c, Dims d)
+{
+    Geo g = geo(c, d);
+    return scr_map(&g).total;
+}
+/* heads x hd x hd for S plus heads x hd for the normaliser z, whatever L. */
+static double la_state(const LayerCfg *c, int L)
+{
+    (void)L;
+    double d = c->width;
+    return d * d / c->knob[K_HEADS] + d;
+}
+/* Projections (3 + out), the two feature maps (2 products of hd x 2hd per head and their
+ * Hadamard products), then per position and head the state update (2 hd^2), readout (2 hd^2),
+ * normaliser (3 hd) and division. */
+static double la_flops(const LayerCfg *c, int L)
+{
+    double d = c->width, hd = d / c->knob[K_HEADS];
+    double proj = 2.0 * 3 * d * d + 2.0 * d * d;
+    double maps = 2.0 * (2.0 * d * 2 * hd + 3.0 * d);
+    double scan = 4.0 * d * hd + 5.0 * d;
+    return L * (proj + maps + scan);
+}
+
+static void la_init(Layer *l, Rng *r)
+{
+    size_t d = (size_t)l->cfg.width, hd = d / (size_t)l->cfg.knob[K_HEADS];
+    ParMap m = par_map(&l->cfg);
+    float *p = l->params;
+    float bd = 1.0f / sqrtf((float)d), bh = 1.0f / sqrtf((float)hd);
+    init_uniform(p + m.Wp, 3 * d * d, bd, r);
+    init_uniform(p + m.Fq, 2 * hd * hd, bh, r);
+    init_const(p + m.fq, 2 * hd, 0.0f);
+    init_uniform(p + m.Fk, 2 * hd * hd, bh, r);
+    init_const(p + m.fk, 2 * hd, 0.0f);
+    init_uniform(p + m.Wo, d * d, bd, r);
+}
+
+/* ---------------- feature maps, row by row ---------------- */
+
+typedef struct {
+    Geo g;
+    float *FQ, *FK;             /* with the biases added once, in forward */
+    const float *fq, *fk;       /* biases, or NULL */
+    float *phiQ, *phiK;         /* phi = first half * second half, per head */
+    const float *dphiQ, *dphiK; /* backward: d/dF into dFQ, dFK */
+    float *dFQ, *dFK;
+} Maps;
+
+static void phi_row(float *F, const float *bias, float *phi, int H, int hd)
+{
+    for (int h = 0; h < H; h++) {
+        float *a = F + (size_t)h * 2 * hd, *b = a + hd, *o = phi + (size_t)h * hd;
+        if (bias)
+            for (int i = 0; i < 2 * hd; i++) a[i] += bias[i];
+        for (int i = 0; i < hd; i++) o[i] = a[i] * b[i];
+    }
+}
+
+static void phi_rows(void *ctx, size_t r0, size_t r1, int tid)
+{
+    const Maps *m = ctx;
+    int d = m->g.d;
+    for (size_t r = r0; r < r1; r++) {
+        phi_row(m->FQ + r * 2 * d, m->fq, m->phiQ + r * d, m->g.H, m->g.hd);
+        phi_row(m->FK + r * 2 * d, m->fk, m->phiK + r * d, m->g.H, m->g.hd);
+    }
+}
+
+static void dphi_row(const float *F, const float *dphi, float *dF, int H, int hd)
+{
+    for (int h = 0; h < H; h++) {
+        const float *a = F + (size_t)h * 2 * hd, *b = a + hd, *g = dphi + (size_t)h * hd;
+        float *da = dF + (size_t)h * 2 * hd, *db = da + hd;
+        for (int i = 0; i < hd; i++) da[i] = g[i] * b[i];
+        for (int i = 0; i < hd; i++) db[i] = g[i] * a[i];
+    }
+}
+
+static void dphi_rows(void *ctx, size_t r0, size_t r1, int tid)
+{
+    const Maps *m = ctx;
+    int d = m->g.d;
+    for (size_t r = r0; r < r1; r++) {
+        dphi_row(m->FQ + r * 2 * d, m->dphiQ + r * d, m->dFQ + r * 2 * d, m->g.H, m->g.hd);
+        dphi_row(m->FK + r * 2 * d, m->dphiK + r * d, m->dFK + r * 2 * d, m->g.H, m->g.hd);
+    }
+}
+
+/* ---------------- the recurrence, per (sequence, head) pair ---------------- */
+
+/* Sums over n products in 8 lanes, then a tree: a loop the compiler vectorises (a single
+ * running sum would be a chain of dependent adds, which strict IEEE order cannot reorder). */
+static inline float dotn(const float *restrict a, const float *restrict b, int n)
+{
+    float acc[8] = {0}, c[4];
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int k = 0; k < 8; k++) acc[k] = FMA(a[i + k], b[i + k], acc[k]);
+    for (int k = 0; i + k < n; k++) acc[k] = FMA(a[i + k], b[i + k], acc[k]);
+    for (int k = 0; k < 4; k++) c[k] = acc[k] + acc[k + 4];
+    return (c[0] + c[2]) + (c[1] + c[3]);
+}
+
+static inline float dot16(const float *restrict a, const float *restrict b) { return dotn(a, b, 16); }
+
+typedef struct {
+    Geo g;
+    const float *P, *phiQ, *phiK, *y, *dY;
+    float *yw, *den, *dden, *dphiQ, *dphiK, *dP, *st;
+} Scan;
+
+static void scan_fwd_pair(const Scan *s, int b, int h, float *restrict St, float *restrict z)
+{
+    const Geo *g = &s->g;
+    int hd = g->hd, d = g->d, L = g->L, H = g->H;
+    size_t r0 = (size_t)b * L;
+    memset(z, 0, sizeof(float) * (size_t)hd);
+    for (int t = 0; t < L; t++) {
+        size_t row = r0 + t;
+        const float *fq = s->phiQ + row * d + h * hd, *fk = s->phiK + row * d + h * hd;
+        for (int i = 0; i < hd; i++) z[i] += fk[i];
+        s->den[row * H + h] = dotn(fq, z, hd) + LA_EPS;
+    }
+    for (int j0 = 0; j0 < hd; j0 += LA_JB) {
+        int jb = hd - j0 < LA_JB ? hd - j0 : LA_JB;
+        memset(St, 0, sizeof(float) * (size_t)hd * LA_JB);
+        for (int t = 0; t < L; t++) {
+            size_t row = r0 + t;
+            const float *fq = s->phiQ + row * d + h * hd, *fk = s->phiK + row * d + h * hd;
+            const float *v = s->P + row * 3 * d + 2 * d + h * hd + j0;
+            float vt[LA_JB] = {0}, ot[LA_JB] = {0};
+            for (int j = 0; j < jb; j++) vt[j] = v[j];
+            for (int i = 0; i < hd; i++) {
+                float ki = fk[i], qi = fq[i];
+                float *Si = St + (size_t)i * LA_JB;
+                for (int j = 0; j < LA_JB; j++) Si[j] = FMA(ki, vt[j], Si[j]);
+                for (int j = 0; j < LA_JB; j++) ot[j] = FMA(qi, Si[j], ot[j]);
+            }
+            float inv = 1.0f / s->den[row * H + h], *y = s->yw + row * d + h * hd + j0;
+            for (int j = 0; j < jb; j++) y[j] = ot[j] * inv;
+        }
+    }
+}
+
+static void scan_bwd_pair(const Scan *s, int b, int h, float *restrict St, float *restrict z)
+{
+    const Geo *g = &s->g;
+    int hd = g->hd, d = g->d, L = g->L, H = g->H;
+    size_t r0 = (size_t)b * L;
+    /* the normaliser: dden_t = -(dY_t . y_t) / den_t; dphi_q_t = dden_t z_t, dphi_k_t = r_t */
+    memset(z, 0, sizeof(float) * (size_t)hd);
+    for (int t = 0; t < L; t++) {
+        size_t row = r0 + t;
+        const float *fk = s->phiK + row * d + h * hd, *dy = s->dY + row * d + h * hd;
+        const float *y = s->y + row * d + h * hd;
+        float *dq = s->dphiQ + row * d + h * hd;
+        float dd = -dotn(dy, y, hd) / s->den[row * H + h];
+        s->dden[row * H + h] = dd;
+        for (int i = 0; i < hd; i++) {
+            z[i] += fk[i];
+            dq[i] = dd * z[i];
+        }
+    }
+    memset(z, 0, sizeof(float) * (size_t)hd);
+    for (int t = L - 1; t >= 0; t--) {
+        size_t row = r0 + t;
+        const float *fq = s->phiQ + row * d + h * hd;
+        float *dk = s->dphiK + row * d + h * hd, dd = s->dden[row * H + h];
+        for (int i = 0; i < hd; i++) {
+            z[i] = FMA(dd, fq[i], z[i]);
+            dk[i] = z[i];
+        }
+    }
+    /* the numerator, block by block of columns: g_t = dY_t / den_t. The forward sweep holds S
+     * transposed (row j of St is column j of S), so both steps run along i with no sums across
+     * lanes. */
+    for (int j0 = 0; j0 < hd; j0 += LA_JB) {
+        int jb = hd - j0 < LA_JB ? hd - j0 : LA_JB;
+        memset(St, 0, sizeof(float) * (size_t)hd * LA_JB);
+        for (int t = 0; t < L; t++) {
+            size_t row = r0 + t;
+            const float *restrict fk = s->phiK + row * d + h * hd;
+            const float *dy = s->dY + row * d + h * hd + j0;
+            const float *v = s->P + row * 3 * d + 2 * d + h * hd + j0;
+            float *restrict dq = s->dphiQ + row * d + h * hd, inv = 1.0f / s->den[row * H + h];
+            for (int j = 0; j < jb; j++) {
+                float vj = v[j], gj = dy[j] * inv;
+                float *restrict Sj = St + (size_t)j * hd;
+                for (int i = 0; i < hd; i++) Sj[i] = FMA(fk[i], vj, Sj[i]);
+                for (int i = 0; i < hd; i++) dq[i] = FMA(gj, Sj[i], dq[i]);
+            }
+        }
+        memset(St, 0, sizeof(float) * (size_t)hd * LA_JB); /* now R_t = sum_{s>=t} phi_q_s^T g_s */
+        for (int t = L - 1; t >= 0; t--) {
+            size_t row = r0 + t;
+            const float *fq = s->phiQ + row * d + h * hd, *fk = s->phiK + row * d + h * hd;
+            const float *dy = s->dY + row * d + h * hd + j0;
+            const float *v = s->P + row * 3 * d + 2 * d + h * hd + j0;
+            float *dk = s->dphiK + row * d + h * hd, inv = 1.0f / s->den[row * H + h];
+            float *dv = s->dP + row * 3 * d + 2 * d + h * hd + j0;
+            float vt[LA_JB] = {0}, gt[LA_JB] = {0}, dvt[LA_JB] = {0};
+            for (int j = 0; j < jb; j++) vt[j] = v[j], gt[j] = dy[j] * inv;
+            for (int i = 0; i < hd; i++) {
+                float qi = fq[i], ki = fk[i];
+                float *Ri = St + (size_t)i * LA_JB;
+                for (int j = 0; j < LA_JB; j++) Ri[j] = FMA(qi, gt[j], Ri[j]);
+                for (int j = 0; j < LA_JB; j++) dvt[j] = FMA(ki, Ri[j], dvt[j]);
+                dk[i] += dot16(Ri, vt);
+            }
+            for (int j = 0; j < jb; j++) dv[j] = dvt[j];
+        }
+    }
+}
+
+static void scan_pairs(void *ctx, size_t p0, size_t p1, int tid)
+{
+    const Scan *s = ctx;
+    float *St = s->st + (size_t)tid * st_size(&s->g), *z = St + r16((size_t)s->g.hd * LA_JB);
+    for (size_t p = p0; p < p1; p++) {
+        int b = (int)(p / (size_t)s->g.H), h = (int)(p % (size_t)s->g.H);
+        if (s->dP)
+            scan_bwd_pair(s, b, h, St, z);
+        else
+            scan_fwd_pair(s, b, h, St, z);
+    }
+}
+
+/* ---------------- forward and backward ---------------- */
+
+/* F = P's q (part 0) or k (part 1) columns through the map W, head by head: F_h = X_h W. */
+static void maps_fwd(const Geo *g, const float *P, int part, const float *W, float *F)
+{
+    int d = g->d, hd = g->hd;
+    for (int h = 0; h < g->H; h++)
+        mm(false, false, (int)g->rows, 2 * hd, hd, 1.0f, P + (size_t)part * d + h * hd, 3 * d, W,
+           2 * hd, 0.0f, F + (size_t)h * 2 * hd, 2 * d);
+}
+
+static void add_to(float *restrict y, const float *restrict x, int n)
+{
+    for (int i = 0; i < n; i++) y[i] += x[i];
+}
+
+/* dW += X_h^T dF_h, dbias += column sums of dF_h, dX_h = dF_h W^T, head by head. */
+static void maps_bwd(const Geo *g, const float *P, float *dP, int part, const float *W,
+                     const float *dF, float *dW, float *dbias)
+{
+    int d = g->d, hd = g->hd, rows = (int)g->rows;
+    for (int h = 0; h < g->H; h++) {
+        const float *X = P + (size_t)part * d + h * hd, *dFh = dF + (size_t)h * 2 * hd;
+        mm(true, false, hd, 2 * hd, rows, 1.0f, X, 3 * d, dFh, 2 * d, 1.0f, dW, 2 * hd);
+        mm(false, true, rows, hd, 2 * hd, 1.0f, dFh, 2 * d, W, 2 * hd, 0.0f,
+           dP + (size_t)part * d + h * hd, 3 * d);
+    }
+    for (size_t r = 0; r < g->rows; r++)
+        for (int h = 0; h < g->H; h++) add_to(dbias, dF + r * 2 * d + (size_t)h * 2 * hd, 2 * hd);
+}
+
+static void la_forward(Layer *l, const float *x, float *y, Dims dm)
+{
+    Geo g = geo(&l->cfg, dm);
+    ParMap pm = par_map(&l->cfg);
+    ActMap am = act_map(&g);
+    ScrMap sm = scr_map(&g);
+    int d = g.d, rows = (int)g.rows;
+    const float *p = l->params;
+    float *A = l->acts, *sc = l->scratch;
+    Maps mp = {.g = g, .FQ = A + am.FQ, .FK = A + am.FK, .fq = p + pm.fq, .fk = p + pm.fk,
+               .phiQ = sc + sm.phiQ, .phiK = sc + sm.phiK};
+    Scan s = {.g = g, .P = A + am.P, .phiQ = mp.phiQ, .phiK = mp.phiK, .yw = A + am.y,
+              .den = A + am.den, .st = sc + sm.st};
+    linear_fwd(x, p + pm.Wp, NULL, A + am.P, rows, d, 3 * d);
+    maps_fwd(&g, A + am.P, 0, p + pm.Fq, mp.FQ);
+    maps_fwd(&g, A + am.P, 1, p + pm.Fk, mp.FK);
+    pool_for(g.rows, phi_rows, &mp);
+    pool_for((size_t)g.B * g.H, scan_pairs, &s);
+    linear_fwd(A + am.y, p + pm.Wo, NULL, y, rows, d, d);
+}
+
+static void la_backward(Layer *l, const float *x, const float *dy, float *dx, Dims dm)
+{
+    Geo g = geo(&l->cfg, dm);
+    ParMap pm = par_map(&l->cfg);
+    ActMap am = act_map(&g);
+    ScrMap sm = scr_map(&g);
+    int d = g.d, rows = (int)g.rows;
+    const float *p = l->params;
+    float *A = l->acts, *sc = l->scratch, *gr = l->grads, *dP = sc + sm.dP;
+    Maps mp = {.g = g, .FQ = A + am.FQ, .FK = A + am.FK, .phiQ = sc + sm.phiQ,
+               .phiK = sc + sm.phiK, .dphiQ = sc + sm.dphiQ, .dphiK = sc + sm.dphiK,
+               .dFQ = sc + sm.dFQ, .dFK = sc + sm.dFK};
+    Scan s = {.g = g, .P = A + am.P, .phiQ = mp.phiQ, .phiK = mp.phiK, .y = A + am.y,
+              .dY = sc + sm.dY, .den = A + am.den, .dden = sc + sm.dden, .dphiQ = sc + sm.dphiQ,
+              .dphiK = sc + sm.dphiK, .dP = dP, .st = sc + sm.st};
+    mm(true, false, d, d, rows, 1.0f, A + am.y, d, dy, d, 1.0f, gr + pm.Wo, d); /* dWo += y^T dy */
+    mm(false, true, rows, d, d, 1.0f, dy, d, p + pm.Wo, d, 0.0f, sc + sm.dY, d); /* dY = dy Wo^T */
+    pool_for(g.rows, phi_rows, &mp); /* biases already in FQ, FK */
+    pool_for((size_t)g.B * g.H, scan_pairs, &s);
+    pool_for(g.rows, dphi_rows, &mp);
+    maps_bwd(&g, A + am.P, dP, 0, p + pm.Fq, mp.dFQ, gr + pm.Fq, gr + pm.fq);
+    maps_bwd(&g, A + am.P, dP, 1, p + pm.Fk, mp.dFK, gr + pm.Fk, gr + pm.fk);
+    mm(true, false, d, 3 * d, rows, 1.0f, x, d, dP, 3 * d, 1.0f, gr + pm.Wp, 3 * d);
+    if (dx) mm(false, true, rows, d, 3 * d, 1.0f, dP, 3 * d, p + pm.Wp, 3 * d, 0.0f, dx, d);
+}
+
+const LayerKind layer_linear_attention = {
+    .name = "linear-attention",
+    .summary = "linear attention with a Hadamard feature map and normaliser, 1 head",
+    .role = ROLE_SEQUENCE,
+    .knobs = la_knobs,
+    .n_knobs = 1,
+    .state_formula = "heads x hd x hd + heads x hd (normaliser) = width^2 / heads + width",
+    .n_params = la_params,
+    .n_acts = la_acts,
+    .n_scratch = la_scratch,
+    .state_size = la_state,
+    .flops = la_flops,
+    .init = la_init,
+    .forward = la_forward,
+    .backward = la_backward,
+};
+
+const LayerKind layer_mh_linear_attention = {
+    .name = "mh-linear-attention",
+    .summary = "multi-head linear attention (Hadamard feature map), 16 heads of 8",
+    .role = ROLE_SEQUENCE,
+    .knobs = mh_la_knobs,
+    .n_knobs = 1,
+    .state_formula = "heads x hd x hd + heads x hd (normaliser) = width^2 / heads + width",
+    .n_params = la_params,
+    .n_acts = la_acts,
+    .n_scratch = la_scratch,
+    .state_size = la_state,
+    .flops = la_flops,
+    .init = la_init,
+    .forward = la_forward,
+    .backward = la_backward,
+};
