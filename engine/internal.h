@@ -43,6 +43,36 @@ void init_const(float *w, size_t n, float v);
 #define FMA(a, b, c) fmaf(a, b, c)
 #else
 #define FMA(a, b, c) ((a) * (b) + (c))
+/* ---- long causal convolutions (longconv.c), for Hyena's implicit filters ----
+ * y[t] = sum_{s<=t} h[t-s] u[s] + D u[t] over nc channels x B sequences of length L; channel c of
+ * sequence b is at x + c*cs + b*L, the filter of channel c at h + c*L (D may be NULL).
+ * work: lc_work_floats(L) floats per pool thread (ML_MAX_THREADS of them), 64-byte aligned. */
+typedef enum { LC_AUTO, LC_DIRECT, LC_FFT } LcMode;
+LcMode lc_choose(int L);      /* the faster exact path at this length (measured) */
+int lc_prepare(int L);        /* plans the FFTs for L ahead of the training steps; -1 on failure */
+size_t lc_work_floats(int L);
+void longconv_fwd(LcMode mode, int nc, int B, int L, size_t cs, const float *u, const float *h,
+                  const float *D, float *y, float *work);
+/* du = correlation of dy with h + D dy (du may be NULL); dh += correlation of dy with u summed
+ * over sequences; dD += sum dy u (dD may be NULL). */
+void longconv_bwd(LcMode mode, int nc, int B, int L, size_t cs, const float *u, const float *h,
+                  const float *D, const float *dy, float *du, float *dh, float *dD, float *work);
+double longconv_flops(int L); /* per channel and sequence, on the path lc_choose(L) takes */
+
+/* ---- sparse top-k routing (router.c) ---- */
+#define ML_MAX_EXPERTS 64
+/* idx (rows x k): the k best experts per row, best first, ties to the lower index; p (rows x k):
+ * softmax over those k scores. */
+void router_topk(const float *scores, int rows, int E, int k, int32_t *idx, float *p);
+/* ds (rows x E) = gradient of the scores given dp (rows x k); 0 for unselected experts. */
+void router_topk_bwd(const int32_t *idx, const float *p, const float *dp, int rows, int E, int k,
+                     float *ds);
+void router_load(const int32_t *idx, int rows, int E, int k, float *frac); /* sums to 1 */
+int router_load_text(const float *frac, int E, char *buf, size_t n); /* "expert load 0.12 ..." */
+/* Groups the rows*k (row, slot) pairs by expert: start (E+1), pos (rows x k), rowof (rows*k). */
+void router_group(const int32_t *idx, int rows, int E, int k, int32_t *start, int32_t *pos,
+                  int32_t *rowof);
+
 #endif
 
 /* e^x with Cephes' expf polynomial, written so that a loop of them vectorises: 0 below -87 (no
@@ -90,5 +120,35 @@ static inline size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * 
 
 float *arena_alloc_floats(size_t n); /* zeroed, 64-byte aligned; NULL on failure */
 void arena_free(float *p);
+
+/* ---- long causal convolutions (longconv.c), for Hyena's implicit filters ----
+ * y[t] = sum_{s<=t} h[t-s] u[s] + D u[t] over nc channels x B sequences of length L; channel c of
+ * sequence b is at x + c*cs + b*L, the filter of channel c at h + c*L (D may be NULL).
+ * work: lc_work_floats(L) floats per pool thread (ML_MAX_THREADS of them), 64-byte aligned. */
+typedef enum { LC_AUTO, LC_DIRECT, LC_FFT } LcMode;
+LcMode lc_choose(int L);      /* the faster exact path at this length (measured) */
+int lc_prepare(int L);        /* plans the FFTs for L ahead of the training steps; -1 on failure */
+size_t lc_work_floats(int L);
+void longconv_fwd(LcMode mode, int nc, int B, int L, size_t cs, const float *u, const float *h,
+                  const float *D, float *y, float *work);
+/* du = correlation of dy with h + D dy (du may be NULL); dh += correlation of dy with u summed
+ * over sequences; dD += sum dy u (dD may be NULL). */
+void longconv_bwd(LcMode mode, int nc, int B, int L, size_t cs, const float *u, const float *h,
+                  const float *D, const float *dy, float *du, float *dh, float *dD, float *work);
+double longconv_flops(int L); /* per channel and sequence, on the path lc_choose(L) takes */
+
+/* ---- sparse top-k routing (router.c) ---- */
+#define ML_MAX_EXPERTS 64
+/* idx (rows x k): the k best experts per row, best first, ties to the lower index; p (rows x k):
+ * softmax over those k scores. */
+void router_topk(const float *scores, int rows, int E, int k, int32_t *idx, float *p);
+/* ds (rows x E) = gradient of the scores given dp (rows x k); 0 for unselected experts. */
+void router_topk_bwd(const int32_t *idx, const float *p, const float *dp, int rows, int E, int k,
+                     float *ds);
+void router_load(const int32_t *idx, int rows, int E, int k, float *frac); /* sums to 1 */
+int router_load_text(const float *frac, int E, char *buf, size_t n); /* "expert load 0.12 ..." */
+/* Groups the rows*k (row, slot) pairs by expert: start (E+1), pos (rows x k), rowof (rows*k). */
+void router_group(const int32_t *idx, int rows, int E, int k, int32_t *start, int32_t *pos,
+                  int32_t *rowof);
 
 #endif

@@ -7,14 +7,19 @@
 
 extern const LayerKind layer_embedding, layer_rmsnorm, layer_layernorm, layer_head;
 extern const LayerKind layer_attention, layer_mh_attention, layer_mlp, layer_swiglu;
+extern const LayerKind layer_hyena, layer_mh_hyena, layer_hyena_experts, layer_moe_mlp;
 
 const LayerKind *const layer_kinds[] = {
     /* sequence mixers */
     &layer_attention,
     &layer_mh_attention,
+    &layer_hyena,
+    &layer_mh_hyena,
+    &layer_hyena_experts,
     /* channel mixers */
     &layer_mlp,
     &layer_swiglu,
+    &layer_moe_mlp,
     /* the model's fixed parts */
     &layer_embedding,
     &layer_rmsnorm,
