@@ -20,6 +20,7 @@
 /* Up to this length the direct product beats FFTW on this code (measured, see the commit that
  * introduced it: direct wins at 128, FFT from 256 on). */
 #define LC_DIRECT_MAX 160
+#define PADF 16 /* zeros around the direct path's copies */
 
 typedef struct {
     int N;
@@ -80,52 +81,84 @@ int lc_prepare(int L)
 
 static size_t r16(size_t n) { return round_up(n, ML_ALIGN_FLOATS); }
 
-/* Per-thread floats: five spectra and one real buffer of N. */
-size_t lc_work_floats(int L)
+/* Per-thread floats: five spectra and one real buffer of N (also the direct path's padded
+ * copies). */
+static size_t spec_floats(int L)
 {
-    size_t N = (size_t)fft_size(L);
-    return 6 * r16(N + 2);
+    size_t N = (size_t)fft_size(L), a = N + 2, b = (size_t)L + 2 * PADF;
+    return r16(a > b ? a : b);
 }
+size_t lc_work_floats(int L) { return 6 * spec_floats(L); }
 
 /* ---------------- direct path ---------------- */
-
-/* Sum of a[i] b[i] in 16 independent lanes, so the loop vectorises without reassociation. */
-static float dot16(const float *restrict a, const float *restrict b, int n)
-{
-    float acc[16] = {0};
-    int i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int k = 0; k < 16; k++) acc[k] = FMA(a[i + k], b[i + k], acc[k]);
-    float s = 0;
-    for (; i < n; i++) s = FMA(a[i], b[i], s);
-    for (int k = 0; k < 16; k++) s += acc[k];
-    return s;
-}
+/* Four filter taps per pass over the output, so each output chunk is loaded and stored once per
+ * four taps; the sequences are copied into zero-padded buffers so the taps' edges need no
+ * special cases. */
 
 static void direct_fwd(const float *restrict u, const float *restrict h, float D, int L,
-                       float *restrict y)
+                       float *restrict y, float *restrict pad)
 {
-    for (int t = 0; t < L; t++) y[t] = D * u[t];
-    for (int k = 0; k < L; k++) {
-        float hk = h[k];
-        const float *us = u - k;
-        for (int t = k; t < L; t++) y[t] = FMA(hk, us[t], y[t]);
+    memset(pad, 0, sizeof(float) * PADF);
+    memcpy(pad + PADF, u, sizeof(float) * (size_t)L);
+    const float *up = pad + PADF; /* up[-1..-PADF] are 0 */
+    vscale(D, u, y, (size_t)L);
+    int k = 0;
+    for (; k + 4 <= L; k += 4) {
+        float h0 = h[k], h1 = h[k + 1], h2 = h[k + 2], h3 = h[k + 3];
+        const float *a0 = up, *a1 = up - 1, *a2 = up - 2, *a3 = up - 3;
+        float *yy = y + k;
+        int n = L - k, i = 0;
+        for (; i + VCH <= n; i += VCH)
+            for (int v = 0; v < VCH; v++)
+                yy[i + v] += h0 * a0[i + v] + h1 * a1[i + v] + h2 * a2[i + v] + h3 * a3[i + v];
+        for (; i < n; i++) yy[i] += h0 * a0[i] + h1 * a1[i] + h2 * a2[i] + h3 * a3[i];
     }
+    for (; k < L; k++) vaxpy(h[k], up, y + k, (size_t)(L - k));
 }
 
 /* du[s] = sum_{t>=s} h[t-s] dy[t] + D dy[s]; dh[k] += sum_s dy[s+k] u[s]. */
 static void direct_bwd(const float *restrict u, const float *restrict h, float D,
-                       const float *restrict dy, int L, float *restrict du, float *restrict dh)
+                       const float *restrict dy, int L, float *restrict du, float *restrict dh,
+                       float *restrict pad)
 {
+    memcpy(pad, dy, sizeof(float) * (size_t)L);
+    memset(pad + L, 0, sizeof(float) * PADF); /* pad[L..L+PADF) are 0 */
+    int k = 0;
     if (du) {
-        for (int s = 0; s < L; s++) du[s] = D * dy[s];
-        for (int k = 0; k < L; k++) {
-            float hk = h[k];
-            const float *dk = dy + k;
-            for (int s = 0; s < L - k; s++) du[s] = FMA(hk, dk[s], du[s]);
+        vscale(D, dy, du, (size_t)L);
+        for (; k + 4 <= L; k += 4) {
+            float h0 = h[k], h1 = h[k + 1], h2 = h[k + 2], h3 = h[k + 3];
+            const float *g = pad + k;
+            int n = L - k, i = 0;
+            for (; i + VCH <= n; i += VCH)
+                for (int v = 0; v < VCH; v++)
+                    du[i + v] += h0 * g[i + v] + h1 * g[i + v + 1] + h2 * g[i + v + 2] +
+                                 h3 * g[i + v + 3];
+            for (; i < n; i++) du[i] += h0 * g[i] + h1 * g[i + 1] + h2 * g[i + 2] + h3 * g[i + 3];
         }
+        for (; k < L; k++) vaxpy(h[k], pad + k, du, (size_t)(L - k));
     }
-    for (int k = 0; k < L; k++) dh[k] += dot16(dy + k, u, L - k);
+    for (k = 0; k + 4 <= L; k += 4) { /* four lags share the loads of u */
+        const float *g = pad + k;
+        float a0[VCH] = {0}, a1[VCH] = {0}, a2[VCH] = {0}, a3[VCH] = {0};
+        int n = L - k, i = 0;
+        for (; i + VCH <= n; i += VCH)
+            for (int v = 0; v < VCH; v++) {
+                float x = u[i + v];
+                a0[v] = FMA(g[i + v], x, a0[v]);
+                a1[v] = FMA(g[i + v + 1], x, a1[v]);
+                a2[v] = FMA(g[i + v + 2], x, a2[v]);
+                a3[v] = FMA(g[i + v + 3], x, a3[v]);
+            }
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (; i < n; i++) {
+            s0 += g[i] * u[i], s1 += g[i + 1] * u[i], s2 += g[i + 2] * u[i];
+            s3 += g[i + 3] * u[i];
+        }
+        for (int v = 0; v < VCH; v++) s0 += a0[v], s1 += a1[v], s2 += a2[v], s3 += a3[v];
+        dh[k] += s0, dh[k + 1] += s1, dh[k + 2] += s2, dh[k + 3] += s3;
+    }
+    for (; k < L; k++) dh[k] += vdot(pad + k, u, (size_t)(L - k));
 }
 
 /* ---------------- jobs over channels ---------------- */
@@ -174,7 +207,7 @@ static void fwd_channels(void *ctx, size_t c0, size_t c1, int tid)
     const LcJob *j = ctx;
     int L = j->L, N = j->N, nb = N / 2 + 1;
     float *w = j->work + (size_t)tid * j->work_stride;
-    size_t sp = r16((size_t)N + 2);
+    size_t sp = spec_floats(L);
     float *H = w, *U = w + sp, *Y = w + 2 * sp, *pad = w + 3 * sp;
     float inv = 1.0f / (float)N;
     for (size_t c = c0; c < c1; c++) {
@@ -185,7 +218,7 @@ static void fwd_channels(void *ctx, size_t c0, size_t c1, int tid)
             const float *u = j->u + c * j->cs + (size_t)b * L;
             float *y = j->y + c * j->cs + (size_t)b * L;
             if (j->mode == LC_DIRECT) {
-                direct_fwd(u, h, D, L, y);
+                direct_fwd(u, h, D, L, y, pad);
                 continue;
             }
             rfft_pad(j, u, pad, U);
@@ -201,7 +234,7 @@ static void bwd_channels(void *ctx, size_t c0, size_t c1, int tid)
     const LcJob *j = ctx;
     int L = j->L, N = j->N, nb = N / 2 + 1;
     float *w = j->work + (size_t)tid * j->work_stride;
-    size_t sp = r16((size_t)N + 2);
+    size_t sp = spec_floats(L);
     float *H = w, *U = w + sp, *G = w + 2 * sp, *T = w + 3 * sp, *acc = w + 4 * sp,
           *pad = w + 5 * sp;
     float inv = 1.0f / (float)N;
@@ -217,9 +250,9 @@ static void bwd_channels(void *ctx, size_t c0, size_t c1, int tid)
             size_t off = c * j->cs + (size_t)b * L;
             const float *u = j->u + off, *dy = j->dy + off;
             float *du = j->du ? j->du + off : NULL;
-            if (j->D) dD += dot16(dy, u, L);
+            if (j->D) dD += vdot(dy, u, (size_t)L);
             if (j->mode == LC_DIRECT) {
-                direct_bwd(u, h, D, dy, L, du, dh);
+                direct_bwd(u, h, D, dy, L, du, dh, pad);
                 continue;
             }
             rfft_pad(j, dy, pad, G);

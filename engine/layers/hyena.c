@@ -286,8 +286,7 @@ static void bias_rows(void *ctx, size_t c0, size_t c1, int tid)
 {
     const Job *j = ctx;
     for (size_t c = c0; c < c1; c++) {
-        float b = j->P[j->m->bin + c], *u = j->out + c * j->rows;
-        for (size_t i = 0; i < j->rows; i++) u[i] += b;
+        vaddc(j->out + c * j->rows, j->P[j->m->bin + c], j->rows);
     }
 }
 
@@ -303,38 +302,13 @@ static void short_fwd(void *ctx, size_t c0, size_t c1, int tid)
         for (int b = 0; b < j->B; b++) {
             const float *u = u0 + (size_t)b * L;
             float *s = j->out + c * j->rows + (size_t)b * L;
-            for (int t = 0; t < L; t++) s[t] = bias;
+            vfill(s, bias, (size_t)L);
             for (int k = 0; k < K; k++) {
                 int sh = K - 1 - k;
-                float wk = w[k];
-                for (int t = sh; t < L; t++) s[t] = FMA(wk, u[t - sh], s[t]);
+                if (sh < L) vaxpy(w[k], u, s + sh, (size_t)(L - sh));
             }
         }
     }
-}
-
-static float dot16(const float *restrict a, const float *restrict b, int n)
-{
-    float acc[16] = {0};
-    int i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int k = 0; k < 16; k++) acc[k] = FMA(a[i + k], b[i + k], acc[k]);
-    float s = 0;
-    for (; i < n; i++) s = FMA(a[i], b[i], s);
-    for (int k = 0; k < 16; k++) s += acc[k];
-    return s;
-}
-
-static float sum16(const float *a, size_t n)
-{
-    float acc[16] = {0};
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16)
-        for (int k = 0; k < 16; k++) acc[k] += a[i + k];
-    float s = 0;
-    for (; i < n; i++) s += a[i];
-    for (int k = 0; k < 16; k++) s += acc[k];
-    return s;
 }
 
 /* Per input channel c: the gradients of the tiled channels reading it, and du[c]. */
@@ -351,21 +325,19 @@ static void short_bwd(void *ctx, size_t c0, size_t c1, int tid)
             const float *w = j->P + j->m->cw + jc * K;
             float *dw = j->grads + j->m->cw + jc * K;
             const float *ds0 = j->dsT + jc * j->rows;
-            j->grads[j->m->cb + jc] += sum16(ds0, j->rows);
+            j->grads[j->m->cb + jc] += vsum(ds0, j->rows);
             for (int b = 0; b < j->B; b++) {
                 const float *ds = ds0 + (size_t)b * L, *u = j->uT + c * j->rows + (size_t)b * L;
                 float *du = du0 + (size_t)b * L;
                 for (int k = 0; k < K; k++) {
                     int sh = K - 1 - k;
                     if (sh >= L) continue;
-                    dw[k] += dot16(ds + sh, u, L - sh);
-                    float wk = w[k];
-                    const float *dss = ds + sh;
-                    for (int s = 0; s < L - sh; s++) du[s] = FMA(wk, dss[s], du[s]);
+                    dw[k] += vdot(ds + sh, u, (size_t)(L - sh));
+                    vaxpy(w[k], ds + sh, du, (size_t)(L - sh));
                 }
             }
         }
-        j->grads[j->m->bin + c] += sum16(du0, j->rows);
+        j->grads[j->m->bin + c] += vsum(du0, j->rows);
     }
 }
 
@@ -411,8 +383,7 @@ static void back_bwd(const Hy *g, const PMap *m, Layer *l, const float *gT, cons
     float *db = l->grads + m->bout;
     mm(false, false, g->cin, g->d, (int)rows, 1.0f, gT, (int)rows, dy, g->d, 1.0f,
        l->grads + m->Wout, g->d);
-    for (size_t r = 0; r < rows; r++)
-        for (int c = 0; c < g->d; c++) db[c] += dy[r * g->d + c];
+    for (size_t r = 0; r < rows; r++) vadd(db, dy + r * g->d, (size_t)g->d);
     mm(false, true, g->cin, (int)rows, g->d, 1.0f, l->params + m->Wout, g->d, dy, g->d, 0.0f, dgT,
        (int)rows);
 }
@@ -504,18 +475,17 @@ typedef struct {
 static void mul_ch(void *ctx, size_t c0, size_t c1, int tid)
 {
     const Gate *q = ctx;
-    for (size_t i = c0 * q->rows; i < c1 * q->rows; i++) q->o1[i] = q->a[i] * q->b[i];
+    size_t o = c0 * q->rows;
+    vmul(q->a + o, q->b + o, q->o1 + o, (c1 - c0) * q->rows);
 }
 
-/* o2 = c * b (the other factor's gradient), o1 = c * a, in that order (o1 may alias c) */
+/* o2 = c * b (the other factor's gradient), then o1 = c * a in place (o1 is c). */
 static void mul2_ch(void *ctx, size_t c0, size_t c1, int tid)
 {
     const Gate *q = ctx;
-    for (size_t i = c0 * q->rows; i < c1 * q->rows; i++) {
-        float cc = q->c[i];
-        q->o2[i] = cc * q->b[i];
-        q->o1[i] = cc * q->a[i];
-    }
+    size_t o = c0 * q->rows, n = (c1 - c0) * q->rows;
+    vmul(q->c + o, q->b + o, q->o2 + o, n);
+    vmul_in(q->o1 + o, q->a + o, n);
 }
 
 static void gate(const float *a, const float *b, float *o, int nc, size_t rows)
@@ -524,11 +494,10 @@ static void gate(const float *a, const float *b, float *o, int nc, size_t rows)
     pool_for((size_t)nc, mul_ch, &q);
 }
 
-/* da_out = c * b, db_out = c * a */
-static void gate_bwd(const float *a, const float *b, const float *c, float *da_out, float *db_out,
-                     int nc, size_t rows)
+/* da_out = c * b, then c *= a (c becomes the gradient of b) */
+static void gate_bwd(const float *a, const float *b, float *c, float *da_out, int nc, size_t rows)
 {
-    Gate q = {.a = a, .b = b, .c = c, .o1 = db_out, .o2 = da_out, .rows = rows};
+    Gate q = {.a = a, .b = b, .c = c, .o1 = c, .o2 = da_out, .rows = rows};
     pool_for((size_t)nc, mul2_ch, &q);
 }
 
@@ -589,17 +558,26 @@ typedef struct {
     size_t rows, slot;
 } MhJob;
 
-/* A = S * M with M[t][tau] = h[t - tau] (+ D on the diagonal) for tau <= t, else 0. */
-static void apply_mask(float *A, const float *S, int nq, int nk, int t0, const float *h, float D)
+/* A = S * M with M[t][tau] = h[t - tau] (+ D on the diagonal) for tau <= t, else 0. hr is h
+ * reversed (hr[L-1-n] = h[n]), so that row t reads it forwards from L-1-t. */
+static void apply_mask(float *A, const float *S, int nq, int nk, int t0, const float *hr, int L,
+                       float D)
 {
     for (int i = 0; i < nq; i++) {
         int t = t0 + i;
         const float *s = S + (size_t)i * nk;
         float *a = A + (size_t)i * nk;
-        for (int tau = 0; tau <= t; tau++) a[tau] = s[tau] * h[t - tau];
+        vmul(s, hr + (L - 1 - t), a, (size_t)t + 1);
         a[t] += s[t] * D;
-        for (int tau = t + 1; tau < nk; tau++) a[tau] = 0.0f;
+        vfill(a + t + 1, 0.0f, (size_t)(nk - t - 1));
     }
+}
+
+/* hr (F x L): each filter reversed. */
+static void reverse_filters(const float *hT, float *hr, int F, int L)
+{
+    for (int c = 0; c < F; c++)
+        for (int n = 0; n < L; n++) hr[(size_t)c * L + L - 1 - n] = hT[(size_t)c * L + n];
 }
 
 static void mh_pair_fwd(void *ctx, size_t p0, size_t p1, int tid)
@@ -617,7 +595,7 @@ static void mh_pair_fwd(void *ctx, size_t p0, size_t p1, int tid)
         for (int t0 = 0; t0 < L; t0 += QB) {
             int nq = L - t0 < QB ? L - t0 : QB, nk = t0 + nq;
             mm1(true, false, nq, nk, hs, 1.0f, QT + t0, R, KT, R, 0.0f, S, nk);
-            apply_mask(A, S, nq, nk, t0, j->hT + (size_t)hd * L, j->D[hd]);
+            apply_mask(A, S, nq, nk, t0, j->hT + (size_t)hd * L, L, j->D[hd]);
             mm1(false, true, hs, nq, nk, 1.0f, VT, R, A, nk, 0.0f, OT + t0, R);
         }
     }
@@ -634,8 +612,8 @@ static void mh_pair_bwd(void *ctx, size_t p0, size_t p1, int tid)
         size_t off = (size_t)hd * hs * j->rows + (size_t)b * L, cs = (size_t)g->C * j->rows;
         const float *QT = j->sT + off, *KT = QT + cs, *VT = KT + cs, *dOT = j->doT + off;
         float *dQT = j->dsT + off, *dKT = dQT + cs, *dVT = dKT + cs;
-        const float *h = j->hT + (size_t)hd * L;
-        float D = j->D[hd], *dh = j->dhp + pr * L;
+        const float *hr = j->hT + (size_t)hd * L;
+        float D = j->D[hd], *dh = j->dhp + pr * L; /* reversed, as hr */
         memset(dh, 0, sizeof(float) * L);
         for (int c = 0; c < hs; c++) {
             memset(dKT + (size_t)c * j->rows, 0, sizeof(float) * L);
@@ -644,18 +622,18 @@ static void mh_pair_bwd(void *ctx, size_t p0, size_t p1, int tid)
         for (int t0 = 0; t0 < L; t0 += QB) {
             int nq = L - t0 < QB ? L - t0 : QB, nk = t0 + nq;
             mm1(true, false, nq, nk, hs, 1.0f, QT + t0, R, KT, R, 0.0f, S, nk);
-            apply_mask(A, S, nq, nk, t0, h, D);
+            apply_mask(A, S, nq, nk, t0, hr, L, D);
             mm1(true, false, nq, nk, hs, 1.0f, dOT + t0, R, VT, R, 0.0f, dA, nk);
             mm1(false, false, hs, nk, nq, 1.0f, dOT + t0, R, A, nk, 1.0f, dVT, R);
             for (int i = 0; i < nq; i++) { /* filter gradient by lag; dS = dA * M in place */
                 int t = t0 + i;
                 const float *s = S + (size_t)i * nk;
                 float *da = dA + (size_t)i * nk;
-                for (int tau = 0; tau <= t; tau++) dh[t - tau] += da[tau] * s[tau];
+                vfma3(dh + (L - 1 - t), da, s, (size_t)t + 1);
                 float dd = da[t];
-                for (int tau = 0; tau <= t; tau++) da[tau] *= h[t - tau];
+                vmul_in(da, hr + (L - 1 - t), (size_t)t + 1);
                 da[t] += dd * D;
-                for (int tau = t + 1; tau < nk; tau++) da[tau] = 0.0f;
+                vfill(da + t + 1, 0.0f, (size_t)(nk - t - 1));
             }
             mm1(false, true, hs, nq, nk, 1.0f, KT, R, dA, nk, 0.0f, dQT + t0, R);
             mm1(false, false, hs, nk, nq, 1.0f, QT + t0, R, dA, nk, 1.0f, dKT, R);
@@ -679,7 +657,8 @@ static void hy_forward(Layer *l, int kind, const float *x, float *y, Dims dm)
     filter_fwd(&g, &m, P, dm.L, A + am.fa, hT);
     if (kind == HY_MH) {
         /* streams: q (x1), k (v), v (x2); qT holds the heads' output */
-        MhJob j = {.g = &g, .sT = sT, .hT = hT, .D = P + m.D, .oT = qT, .work = W + sm.work,
+        reverse_filters(hT, W + sm.dhT, g.F, dm.L);
+        MhJob j = {.g = &g, .sT = sT, .hT = W + sm.dhT, .D = P + m.D, .oT = qT, .work = W + sm.work,
                    .B = dm.B, .L = dm.L, .rows = rows, .slot = r16(3 * (size_t)QB * dm.L)};
         pool_for((size_t)dm.B * g.G, mh_pair_fwd, &j);
         back_fwd(&g, &m, P, qT, y, rows);
@@ -719,7 +698,9 @@ static void hy_backward(Layer *l, int kind, const float *x, const float *dy, flo
     if (kind == HY_MH) {
         float *doT = dgT;
         back_bwd(&g, &m, l, qT, dy, doT, rows);
-        MhJob j = {.g = &g, .sT = sT, .hT = hT, .D = P + m.D, .doT = doT, .dsT = dsT,
+        float *hr = gT; /* free in mh-hyena's backward */
+        reverse_filters(hT, hr, g.F, dm.L);
+        MhJob j = {.g = &g, .sT = sT, .hT = hr, .D = P + m.D, .doT = doT, .dsT = dsT,
                    .dhp = W + sm.dhp, .work = W + sm.work, .B = dm.B, .L = dm.L, .rows = rows,
                    .slot = r16(3 * (size_t)QB * dm.L)};
         pool_for((size_t)dm.B * g.G, mh_pair_bwd, &j);
@@ -727,8 +708,8 @@ static void hy_backward(Layer *l, int kind, const float *x, const float *dy, flo
             for (int hd = 0; hd < g.G; hd++) {
                 const float *s = j.dhp + ((size_t)b * g.G + hd) * dm.L;
                 float *d = dhT + (size_t)hd * dm.L;
-                for (int n = 0; n < dm.L; n++) d[n] += s[n];
-                G[m.D + hd] += s[0];
+                for (int n = 0; n < dm.L; n++) d[n] += s[dm.L - 1 - n];
+                G[m.D + hd] += s[dm.L - 1];
             }
     } else {
         if (kind == HY_PLAIN) {
@@ -753,13 +734,13 @@ static void hy_backward(Layer *l, int kind, const float *x, const float *dy, flo
                 for (int e = 0; e < g.E; e++) G[m.br + e] += sc[r * g.E + e];
         }
         /* dg -> dx0 = dg * q (into dsT's x0 block), dq = dg * x0 (in place) */
-        gate_bwd(sT, qT, dgT, dsT, dgT, g.C, rows);
+        gate_bwd(sT, qT, dgT, dsT, g.C, rows);
         /* p = v * x1 recomputed into gT; dp into dsT's v block, then split to v and x1 */
         float *pT = gT, *dpT = dsT + cs; /* x1's block, overwritten in place by the split */
         gate(sT + 2 * cs, sT + cs, pT, g.C, rows);
         longconv_bwd(LC_AUTO, g.C, dm.B, dm.L, rows, pT, hT, P + m.D, dgT, dpT, dhT, G + m.D,
                      W + sm.work);
-        gate_bwd(sT + 2 * cs, sT + cs, dpT, dsT + 2 * cs, dsT + cs, g.C, rows);
+        gate_bwd(sT + 2 * cs, sT + cs, dpT, dsT + 2 * cs, g.C, rows);
     }
     filter_bwd(&g, &m, l, dm.L, A + am.fa, dhT, W + sm.fb);
     front_bwd(&g, &m, l, x, dm, uT, dsT, W + sm.duT, dx);

@@ -113,14 +113,41 @@ typedef struct {
     const int32_t *pos, *rowof;
 } Job;
 
+/* h = u1 gelu(u2); restrict pointers and fixed chunks, so that it vectorises */
+static void gelu_gate(const float *restrict u1, const float *restrict u2, float *restrict h,
+                      size_t C)
+{
+    size_t c = 0;
+    for (; c + VCH <= C; c += VCH)
+        for (int v = 0; v < VCH; v++) h[c + v] = u1[c + v] * gelu_tanh(u2[c + v]);
+    for (; c < C; c++) h[c] = u1[c] * gelu_tanh(u2[c]);
+}
+
+/* d1 holds dh on entry: d1 = dh gelu(u2), d2 = dh u1 gelu'(u2) */
+static void gelu_gate_bwd(const float *restrict u1, const float *restrict u2, float *restrict d1,
+                          float *restrict d2, size_t C)
+{
+    size_t c = 0;
+    for (; c + VCH <= C; c += VCH)
+        for (int v = 0; v < VCH; v++) {
+            float dh = d1[c + v];
+            d1[c + v] = dh * gelu_tanh(u2[c + v]);
+            d2[c + v] = dh * u1[c + v] * gelu_tanh_grad(u2[c + v]);
+        }
+    for (; c < C; c++) {
+        float dh = d1[c];
+        d1[c] = dh * gelu_tanh(u2[c]);
+        d2[c] = dh * u1[c] * gelu_tanh_grad(u2[c]);
+    }
+}
+
 static void h_rows(void *ctx, size_t r0, size_t r1, int tid)
 {
     const Job *j = ctx;
     int C = j->g->C;
     for (size_t r = r0; r < r1; r++) {
-        const float *u1 = j->U + r * 2 * C, *u2 = u1 + C;
-        float *h = j->H + r * C;
-        for (int c = 0; c < C; c++) h[c] = u1[c] * gelu_tanh(u2[c]);
+        const float *u1 = j->U + r * 2 * C;
+        gelu_gate(u1, u1 + C, j->H + r * C, (size_t)C);
     }
 }
 
@@ -138,12 +165,9 @@ static void combine_rows(void *ctx, size_t r0, size_t r1, int tid)
     int d = j->g->d, k = j->g->k;
     for (size_t r = r0; r < r1; r++) {
         float *y = j->y + r * d;
-        memset(y, 0, sizeof(float) * d);
-        for (int s = 0; s < k; s++) {
-            float p = j->p[r * k + s];
-            const float *z = j->Z + (size_t)j->pos[r * k + s] * d;
-            for (int c = 0; c < d; c++) y[c] = FMA(p, z[c], y[c]);
-        }
+        vscale(j->p[r * k], j->Z + (size_t)j->pos[r * k] * d, y, (size_t)d);
+        for (int s = 1; s < k; s++)
+            vaxpy(j->p[r * k + s], j->Z + (size_t)j->pos[r * k + s] * d, y, (size_t)d);
     }
 }
 
@@ -156,16 +180,8 @@ static void dz_rows(void *ctx, size_t r0, size_t r1, int tid)
         const float *dy = j->dy + r * d;
         for (int s = 0; s < k; s++) {
             size_t q = (size_t)j->pos[r * k + s];
-            float p = j->p[r * k + s], *dz = j->dZ + q * d, acc[8] = {0};
-            const float *z = j->Z + q * d;
-            int c = 0;
-            for (; c + 8 <= d; c += 8)
-                for (int v = 0; v < 8; v++) acc[v] = FMA(dy[c + v], z[c + v], acc[v]);
-            float sdot = 0;
-            for (; c < d; c++) sdot = FMA(dy[c], z[c], sdot);
-            for (int v = 0; v < 8; v++) sdot += acc[v];
-            j->dp[r * k + s] = sdot;
-            for (c = 0; c < d; c++) dz[c] = p * dy[c];
+            j->dp[r * k + s] = vdot(dy, j->Z + q * d, (size_t)d);
+            vscale(j->p[r * k + s], dy, j->dZ + q * d, (size_t)d);
         }
     }
 }
@@ -178,17 +194,9 @@ static void du_rows(void *ctx, size_t r0, size_t r1, int tid)
     for (size_t r = r0; r < r1; r++) {
         const float *u1 = j->U + r * 2 * C, *u2 = u1 + C;
         float *d1 = j->dU + r * 2 * C, *d2 = d1 + C;
-        const float *g0 = j->dHg + (size_t)j->pos[r * k] * C;
-        for (int c = 0; c < C; c++) d1[c] = g0[c];
-        for (int s = 1; s < k; s++) {
-            const float *gs = j->dHg + (size_t)j->pos[r * k + s] * C;
-            for (int c = 0; c < C; c++) d1[c] += gs[c];
-        }
-        for (int c = 0; c < C; c++) {
-            float dh = d1[c];
-            d1[c] = dh * gelu_tanh(u2[c]);
-            d2[c] = dh * u1[c] * gelu_tanh_grad(u2[c]);
-        }
+        memcpy(d1, j->dHg + (size_t)j->pos[r * k] * C, sizeof(float) * C);
+        for (int s = 1; s < k; s++) vadd(d1, j->dHg + (size_t)j->pos[r * k + s] * C, (size_t)C);
+        gelu_gate_bwd(u1, u2, d1, d2, (size_t)C);
     }
 }
 
