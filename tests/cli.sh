@@ -79,5 +79,11 @@ fi
 # The bench summary names its figures.
 expect_ok "bench summary" "mfu=" bench --stack "mh-attention swiglu" --width 32 --batch 4 --seq-len 16 --steps 1 --warmup 0 --threads 1
 
+# Mixtures of experts: impossible knobs are refused; runs print the expert load per epoch.
+expect_fail "top_k above experts" "top_k=9 exceeds experts=8" run --stack "moe-mlp(top_k=9)" --task in-context-recall
+expect_fail "mh-hyena head" "multiple of 4 and of head=12" bench --stack "mh-hyena(head=12)"
+expect_ok "expert load line" "layer 2 moe-mlp: expert load" run --stack "hyena-experts moe-mlp" --width 32 \
+    --task in-context-recall --vocab 8 --seq-len 16 --train 32 --test 16 --epochs 1 --batch 16 --threads 1
+
 echo "cli: $fails failed"
 [ "$fails" -eq 0 ]
