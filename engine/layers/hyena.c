@@ -9,6 +9,16 @@
  * max_len x 3) -> Linear(3,w) Sin [Linear(w,w) Sin] x2 -> Linear(w,F), Sin(a) = sin(f a) with one
  * trainable f shared by the three, then h[c][n] *= exp(-t_n |delta_c|).
  *
+ * Between them:
+ *   hyena          y-stream = x0 * (longconv(v * x1, h) + D (v * x1))    (engine/longconv.c)
+ *   hyena-experts  the same over experts x inner channels, then the router's top-k weighted
+ *                  sum of each token's experts (channel i*E + e) before out_proj; the
+ *                  convolutions run densely, since every expert is needed at every position
+ *   mh-hyena       per head of `head` channels, linear attention with the head's filter as a
+ *                  Toeplitz decay: o_t = sum_{s<=t} (h[t-s] + D [s=t]) (q_t . k_s) v_s,
+ *                  computed in that quadratic form in blocks of QB queries (sgemms of head
+ *                  width; the causal upper part past each block is skipped)
+ *
  * Activations are channel-major (channel c of all B*L positions is one run of floats), so the
  * convolutions run along contiguous positions and the projections are single sgemms that
  * transpose on the way in and out. */
@@ -271,10 +281,11 @@ static void ex_init(Layer *l, Rng *r) { hy_init(l, HY_EXPERTS, r); }
 
 /* ---------------- front end: in_proj, tiling, short convolution ---------------- */
 
+/* One job type for the front end's and the experts' loops over channels or rows. */
 typedef struct {
     const Hy *g;
-    const float *P, *uT, *sT, *dsT, *qT, *gT, *a, *b;
-    float *out, *out2, *grads;
+    const float *P, *uT, *dsT, *gT, *a;
+    float *out, *grads;
     const PMap *m;
     int B, L;
     size_t rows;
