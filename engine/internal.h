@@ -43,6 +43,116 @@ void init_const(float *w, size_t n, float v);
 #define FMA(a, b, c) fmaf(a, b, c)
 #else
 #define FMA(a, b, c) ((a) * (b) + (c))
+/* ---- loops in fixed chunks of 16, which -O2's cheap vectoriser accepts (it refuses loops that
+ * need a scalar epilogue), then a scalar tail. ---- */
+#define VCH 16
+static inline void vfill(float *restrict o, float v, size_t n)
+{
+    size_t i = 0;
+    for (; i + VCH <= n; i += VCH)
+        for (int k = 0; k < VCH; k++) o[i + k] = v;
+    for (; i < n; i++) o[i] = v;
+}
+static inline void vaddc(float *restrict o, float v, size_t n) /* o += v */
+{
+    size_t i = 0;
+    for (; i + VCH <= n; i += VCH)
+        for (int k = 0; k < VCH; k++) o[i + k] += v;
+    for (; i < n; i++) o[i] += v;
+}
+static inline void vadd(float *restrict o, const float *restrict x, size_t n) /* o += x */
+{
+    size_t i = 0;
+    for (; i + VCH <= n; i += VCH)
+        for (int k = 0; k < VCH; k++) o[i + k] += x[i + k];
+    for (; i < n; i++) o[i] += x[i];
+}
+static inline void vaxpy(float a, const float *restrict x, float *restrict o, size_t n) /* o += a x */
+{
+    size_t i = 0;
+    for (; i + VCH <= n; i += VCH)
+        for (int k = 0; k < VCH; k++) o[i + k] = FMA(a, x[i + k], o[i + k]);
+    for (; i < n; i++) o[i] = FMA(a, x[i], o[i]);
+}
+static inline void vscale(float a, const float *restrict x, float *restrict o, size_t n) /* o = a x */
+{
+    size_t i = 0;
+    for (; i + VCH <= n; i += VCH)
+        for (int k = 0; k < VCH; k++) o[i + k] = a * x[i + k];
+    for (; i < n; i++) o[i] = a * x[i];
+}
+static inline void vmul(const float *restrict a, const float *restrict b, float *restrict o, size_t n)
+{
+    size_t i = 0;
+    for (; i + VCH <= n; i += VCH)
+        for (int k = 0; k < VCH; k++) o[i + k] = a[i + k] * b[i + k];
+    for (; i < n; i++) o[i] = a[i] * b[i];
+}
+static inline void vmul_in(float *restrict o, const float *restrict b, size_t n) /* o *= b */
+{
+    size_t i = 0;
+    for (; i + VCH <= n; i += VCH)
+        for (int k = 0; k < VCH; k++) o[i + k] *= b[i + k];
+    for (; i < n; i++) o[i] *= b[i];
+}
+static inline void vfma3(float *restrict o, const float *restrict a, const float *restrict b, size_t n)
+{ /* o += a b */
+    size_t i = 0;
+    for (; i + VCH <= n; i += VCH)
+        for (int k = 0; k < VCH; k++) o[i + k] = FMA(a[i + k], b[i + k], o[i + k]);
+    for (; i < n; i++) o[i] = FMA(a[i], b[i], o[i]);
+}
+static inline float vdot(const float *restrict a, const float *restrict b, size_t n)
+{
+    float acc[VCH] = {0}, s = 0;
+    size_t i = 0;
+    for (; i + VCH <= n; i += VCH)
+        for (int k = 0; k < VCH; k++) acc[k] = FMA(a[i + k], b[i + k], acc[k]);
+    for (; i < n; i++) s = FMA(a[i], b[i], s);
+    for (int k = 0; k < VCH; k++) s += acc[k];
+    return s;
+}
+static inline float vsum(const float *a, size_t n)
+{
+    float acc[VCH] = {0}, s = 0;
+    size_t i = 0;
+    for (; i + VCH <= n; i += VCH)
+        for (int k = 0; k < VCH; k++) acc[k] += a[i + k];
+    for (; i < n; i++) s += a[i];
+    for (int k = 0; k < VCH; k++) s += acc[k];
+    return s;
+}
+
+/* ---- long causal convolutions (longconv.c), for Hyena's implicit filters ----
+ * y[t] = sum_{s<=t} h[t-s] u[s] + D u[t] over nc channels x B sequences of length L; channel c of
+ * sequence b is at x + c*cs + b*L, the filter of channel c at h + c*L (D may be NULL).
+ * work: lc_work_floats(L) floats per pool thread (ML_MAX_THREADS of them), 64-byte aligned. */
+typedef enum { LC_AUTO, LC_DIRECT, LC_FFT } LcMode;
+LcMode lc_choose(int L);      /* the faster exact path at this length (measured) */
+int lc_prepare(int L);        /* plans the FFTs for L ahead of the training steps; -1 on failure */
+size_t lc_work_floats(int L);
+void longconv_fwd(LcMode mode, int nc, int B, int L, size_t cs, const float *u, const float *h,
+                  const float *D, float *y, float *work);
+/* du = correlation of dy with h + D dy (du may be NULL); dh += correlation of dy with u summed
+ * over sequences; dD += sum dy u (dD may be NULL). */
+void longconv_bwd(LcMode mode, int nc, int B, int L, size_t cs, const float *u, const float *h,
+                  const float *D, const float *dy, float *du, float *dh, float *dD, float *work);
+double longconv_flops(int L); /* per channel and sequence, on the path lc_choose(L) takes */
+
+/* ---- sparse top-k routing (router.c) ---- */
+#define ML_MAX_EXPERTS 64
+/* idx (rows x k): the k best experts per row, best first, ties to the lower index; p (rows x k):
+ * softmax over those k scores. */
+void router_topk(const float *scores, int rows, int E, int k, int32_t *idx, float *p);
+/* ds (rows x E) = gradient of the scores given dp (rows x k); 0 for unselected experts. */
+void router_topk_bwd(const int32_t *idx, const float *p, const float *dp, int rows, int E, int k,
+                     float *ds);
+void router_load(const int32_t *idx, int rows, int E, int k, float *frac); /* sums to 1 */
+int router_load_text(const float *frac, int E, char *buf, size_t n); /* "expert load 0.12 ..." */
+/* Groups the rows*k (row, slot) pairs by expert: start (E+1), pos (rows x k), rowof (rows*k). */
+void router_group(const int32_t *idx, int rows, int E, int k, int32_t *start, int32_t *pos,
+                  int32_t *rowof);
+
 #endif
 
 /* e^x with Cephes' expf polynomial, written so that a loop of them vectorises: 0 below -87 (no
@@ -90,5 +200,115 @@ static inline size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * 
 
 float *arena_alloc_floats(size_t n); /* zeroed, 64-byte aligned; NULL on failure */
 void arena_free(float *p);
+
+/* ---- loops in fixed chunks of 16, which -O2's cheap vectoriser accepts (it refuses loops that
+ * need a scalar epilogue), then a scalar tail. ---- */
+#define VCH 16
+static inline void vfill(float *restrict o, float v, size_t n)
+{
+    size_t i = 0;
+    for (; i + VCH <= n; i += VCH)
+        for (int k = 0; k < VCH; k++) o[i + k] = v;
+    for (; i < n; i++) o[i] = v;
+}
+static inline void vaddc(float *restrict o, float v, size_t n) /* o += v */
+{
+    size_t i = 0;
+    for (; i + VCH <= n; i += VCH)
+        for (int k = 0; k < VCH; k++) o[i + k] += v;
+    for (; i < n; i++) o[i] += v;
+}
+static inline void vadd(float *restrict o, const float *restrict x, size_t n) /* o += x */
+{
+    size_t i = 0;
+    for (; i + VCH <= n; i += VCH)
+        for (int k = 0; k < VCH; k++) o[i + k] += x[i + k];
+    for (; i < n; i++) o[i] += x[i];
+}
+static inline void vaxpy(float a, const float *restrict x, float *restrict o, size_t n) /* o += a x */
+{
+    size_t i = 0;
+    for (; i + VCH <= n; i += VCH)
+        for (int k = 0; k < VCH; k++) o[i + k] = FMA(a, x[i + k], o[i + k]);
+    for (; i < n; i++) o[i] = FMA(a, x[i], o[i]);
+}
+static inline void vscale(float a, const float *restrict x, float *restrict o, size_t n) /* o = a x */
+{
+    size_t i = 0;
+    for (; i + VCH <= n; i += VCH)
+        for (int k = 0; k < VCH; k++) o[i + k] = a * x[i + k];
+    for (; i < n; i++) o[i] = a * x[i];
+}
+static inline void vmul(const float *restrict a, const float *restrict b, float *restrict o, size_t n)
+{
+    size_t i = 0;
+    for (; i + VCH <= n; i += VCH)
+        for (int k = 0; k < VCH; k++) o[i + k] = a[i + k] * b[i + k];
+    for (; i < n; i++) o[i] = a[i] * b[i];
+}
+static inline void vmul_in(float *restrict o, const float *restrict b, size_t n) /* o *= b */
+{
+    size_t i = 0;
+    for (; i + VCH <= n; i += VCH)
+        for (int k = 0; k < VCH; k++) o[i + k] *= b[i + k];
+    for (; i < n; i++) o[i] *= b[i];
+}
+static inline void vfma3(float *restrict o, const float *restrict a, const float *restrict b, size_t n)
+{ /* o += a b */
+    size_t i = 0;
+    for (; i + VCH <= n; i += VCH)
+        for (int k = 0; k < VCH; k++) o[i + k] = FMA(a[i + k], b[i + k], o[i + k]);
+    for (; i < n; i++) o[i] = FMA(a[i], b[i], o[i]);
+}
+static inline float vdot(const float *restrict a, const float *restrict b, size_t n)
+{
+    float acc[VCH] = {0}, s = 0;
+    size_t i = 0;
+    for (; i + VCH <= n; i += VCH)
+        for (int k = 0; k < VCH; k++) acc[k] = FMA(a[i + k], b[i + k], acc[k]);
+    for (; i < n; i++) s = FMA(a[i], b[i], s);
+    for (int k = 0; k < VCH; k++) s += acc[k];
+    return s;
+}
+static inline float vsum(const float *a, size_t n)
+{
+    float acc[VCH] = {0}, s = 0;
+    size_t i = 0;
+    for (; i + VCH <= n; i += VCH)
+        for (int k = 0; k < VCH; k++) acc[k] += a[i + k];
+    for (; i < n; i++) s += a[i];
+    for (int k = 0; k < VCH; k++) s += acc[k];
+    return s;
+}
+
+/* ---- long causal convolutions (longconv.c), for Hyena's implicit filters ----
+ * y[t] = sum_{s<=t} h[t-s] u[s] + D u[t] over nc channels x B sequences of length L; channel c of
+ * sequence b is at x + c*cs + b*L, the filter of channel c at h + c*L (D may be NULL).
+ * work: lc_work_floats(L) floats per pool thread (ML_MAX_THREADS of them), 64-byte aligned. */
+typedef enum { LC_AUTO, LC_DIRECT, LC_FFT } LcMode;
+LcMode lc_choose(int L);      /* the faster exact path at this length (measured) */
+int lc_prepare(int L);        /* plans the FFTs for L ahead of the training steps; -1 on failure */
+size_t lc_work_floats(int L);
+void longconv_fwd(LcMode mode, int nc, int B, int L, size_t cs, const float *u, const float *h,
+                  const float *D, float *y, float *work);
+/* du = correlation of dy with h + D dy (du may be NULL); dh += correlation of dy with u summed
+ * over sequences; dD += sum dy u (dD may be NULL). */
+void longconv_bwd(LcMode mode, int nc, int B, int L, size_t cs, const float *u, const float *h,
+                  const float *D, const float *dy, float *du, float *dh, float *dD, float *work);
+double longconv_flops(int L); /* per channel and sequence, on the path lc_choose(L) takes */
+
+/* ---- sparse top-k routing (router.c) ---- */
+#define ML_MAX_EXPERTS 64
+/* idx (rows x k): the k best experts per row, best first, ties to the lower index; p (rows x k):
+ * softmax over those k scores. */
+void router_topk(const float *scores, int rows, int E, int k, int32_t *idx, float *p);
+/* ds (rows x E) = gradient of the scores given dp (rows x k); 0 for unselected experts. */
+void router_topk_bwd(const int32_t *idx, const float *p, const float *dp, int rows, int E, int k,
+                     float *ds);
+void router_load(const int32_t *idx, int rows, int E, int k, float *frac); /* sums to 1 */
+int router_load_text(const float *frac, int E, char *buf, size_t n); /* "expert load 0.12 ..." */
+/* Groups the rows*k (row, slot) pairs by expert: start (E+1), pos (rows x k), rowof (rows*k). */
+void router_group(const int32_t *idx, int rows, int E, int k, int32_t *start, int32_t *pos,
+                  int32_t *rowof);
 
 #endif

@@ -70,6 +70,12 @@ typedef struct LayerKind {
     void (*forward)(struct Layer *, const float *x, float *y, Dims);
     /* Writes dx (when dx is not NULL) and adds parameter gradients into layer->grads. */
     void (*backward)(struct Layer *, const float *x, const float *dy, float *dx, Dims);
+    /* Optional (NULL when any knob values within their ranges fit): -1 with a one-line message
+     * when the knobs do not fit together or with the width. */
+    int (*validate)(const LayerCfg *, char *msg, size_t n);
+    /* Optional: one line of statistics the last forward pass kept (e.g. expert load); returns
+     * its length, 0 for nothing. */
+    int (*report)(const struct Layer *, char *buf, size_t n);
 } LayerKind;
 
 typedef struct Layer {
@@ -225,6 +231,7 @@ typedef struct {
     int epoch;
     double train_loss, test_loss, train_acc, test_acc, test_acc_micro;
     double lr, seconds, tokens_per_s;
+    const Model *model; /* the model being trained, valid during on_epoch only */
 } EpochStats;
 
 typedef struct {

@@ -137,6 +137,12 @@ Model *model_new(const ModelCfg *cfg, MlError *err)
         x->kind = cfg->stack.kind[i];
         layer_cfg_default(x->kind, d, V, cfg->max_len, &x->cfg);
         memcpy(x->cfg.knob, cfg->stack.knob[i], sizeof x->cfg.knob);
+        char vm[256];
+        if (x->kind->validate && x->kind->validate(&x->cfg, vm, sizeof vm) != 0) {
+            ml_fail(err, "%s", vm);
+            model_free(m);
+            return NULL;
+        }
     }
     final_norm_of(m)->kind = norm;
     layer_cfg_default(norm, d, V, cfg->max_len, &final_norm_of(m)->cfg);

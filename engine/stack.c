@@ -383,6 +383,16 @@ int stack_parse(const char *text, const char *where, int width, StackSpec *out, 
                 if (h > 0 && check_heads(k, &k->knobs[q], h, width, &m) < 0)
                     return fail_at(err, where, text, given[q] ? given_at[q] : name_at, &m);
             }
+            if (k->validate) { /* knobs that must fit each other or the width */
+                LayerCfg lc;
+                char vm[256];
+                layer_cfg_default(k, width, 2, 1, &lc);
+                memcpy(lc.knob, s.knob[li], sizeof lc.knob);
+                if (k->validate(&lc, vm, sizeof vm) != 0) {
+                    sb_add(&m, "%s", vm);
+                    return fail_at(err, where, text, name_at, &m);
+                }
+            }
         }
     }
 

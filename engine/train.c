@@ -153,6 +153,7 @@ int train_run(const TrainCfg *c, const TrainHooks *h, TrainResult *res, MlError 
             .lr = lr,
             .seconds = ml_now() - t0,
             .tokens_per_s = train_s > 0 ? tokens / train_s : 0,
+            .model = m,
         };
         res->epochs_run = epoch + 1;
         res->final_test_loss = ev.loss;

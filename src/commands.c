@@ -320,6 +320,14 @@ static int run_on_epoch(void *ctx, const EpochStats *s)
            "test_acc_micro %.4f  lr %.2e  %.1fs  %.0f tok/s\n",
            s->epoch, s->train_loss, s->test_loss, s->train_acc, s->test_acc, s->test_acc_micro,
            s->lr, s->seconds, s->tokens_per_s);
+    /* Per-layer statistics of the last forward pass (the test set's last batch), e.g. how the
+     * routers of mixtures of experts spread tokens. */
+    for (int i = 0; s->model && i < model_n_blocks(s->model); i++) {
+        const Layer *l = model_block(s->model, i);
+        char line[512];
+        if (l->kind->report && l->kind->report(l, line, sizeof line) > 0)
+            printf("           layer %d %s: %s\n", i + 1, l->kind->name, line);
+    }
     fflush(stdout);
     if (v->csv) {
         csv_out_int(v->csv, s->epoch);

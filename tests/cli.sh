@@ -123,5 +123,11 @@ smoke memorization --task memorization --vocab 32 --seq-len 8
 if grep -q "backbone autoencoder" "$tmp/out"; then echo "ok: compression trains the autoencoder"; else
     echo "FAIL: compression does not say it trains the autoencoder"; cat "$tmp/out"; fails=$((fails + 1)); fi
 
+# Mixtures of experts: impossible knobs are refused; runs print the expert load per epoch.
+expect_fail "top_k above experts" "top_k=9 exceeds experts=8" run --stack "moe-mlp(top_k=9)" --task in-context-recall
+expect_fail "mh-hyena head" "multiple of 4 and of head=12" bench --stack "mh-hyena(head=12)"
+expect_ok "expert load line" "layer 2 moe-mlp: expert load" run --stack "hyena-experts moe-mlp" --width 32 \
+    --task in-context-recall --vocab 8 --seq-len 16 --train 32 --test 16 --epochs 1 --batch 16 --threads 1
+
 echo "cli: $fails failed"
 [ "$fails" -eq 0 ]

@@ -10,6 +10,7 @@ extern const LayerKind layer_attention, layer_mh_attention, layer_mlp, layer_swi
 extern const LayerKind layer_sliding_attention, layer_mh_sliding_attention;
 extern const LayerKind layer_gla, layer_mh_gla;
 extern const LayerKind layer_linear_attention, layer_mh_linear_attention;
+extern const LayerKind layer_hyena, layer_mh_hyena, layer_hyena_experts, layer_moe_mlp;
 
 const LayerKind *const layer_kinds[] = {
     /* sequence mixers */
@@ -21,9 +22,13 @@ const LayerKind *const layer_kinds[] = {
     &layer_mh_gla,
     &layer_linear_attention,
     &layer_mh_linear_attention,
+    &layer_hyena,
+    &layer_mh_hyena,
+    &layer_hyena_experts,
     /* channel mixers */
     &layer_mlp,
     &layer_swiglu,
+    &layer_moe_mlp,
     /* the model's fixed parts */
     &layer_embedding,
     &layer_rmsnorm,

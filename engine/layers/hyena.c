@@ -1,0 +1,829 @@
+/* Hyena sequence mixers (order 2): hyena, mh-hyena and hyena-experts, as the reference's
+ * HyenaOperator, MultiHeadHyenaOperator and HyenaExpertsOperator.
+ *
+ * All three share a front end and a back end:
+ *   u = x Win + bin (Pin channels), tiled `tile` times to 3C channels (channel j reads u[j % Pin]),
+ *   a causal depthwise short convolution (kernel K, bias) per channel, split into three streams
+ *   of C channels; ... ; y = g Wout + bout.
+ * and an implicit long filter h (F channels, truncated to L): positional features z (trainable,
+ * max_len x 3) -> Linear(3,w) Sin [Linear(w,w) Sin] x2 -> Linear(w,F), Sin(a) = sin(f a) with one
+ * trainable f shared by the three, then h[c][n] *= exp(-t_n |delta_c|).
+ *
+ * Between them:
+ *   hyena          y-stream = x0 * (longconv(v * x1, h) + D (v * x1))    (engine/longconv.c)
+ *   hyena-experts  the same over experts x inner channels, then the router's top-k weighted
+ *                  sum of each token's experts (channel i*E + e) before out_proj; the
+ *                  convolutions run densely, since every expert is needed at every position
+ *   mh-hyena       per head of `head` channels, linear attention with the head's filter as a
+ *                  Toeplitz decay: o_t = sum_{s<=t} (h[t-s] + D [s=t]) (q_t . k_s) v_s,
+ *                  computed in that quadratic form in blocks of QB queries (sgemms of head
+ *                  width; the causal upper part past each block is skipped)
+ *
+ * Activations are channel-major (channel c of all B*L positions is one run of floats), so the
+ * convolutions run along contiguous positions and the projections are single sgemms that
+ * transpose on the way in and out. */
+#include "config.h"
+#include "internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+enum { HY_PLAIN, HY_MH, HY_EXPERTS };
+#define QB 64 /* query rows per block in mh-hyena's quadratic form */
+
+/* ---------------- knobs and geometry ---------------- */
+
+static const KnobDesc hyena_knobs[] = {
+    {"expand", 4, 1, 16, "channels per stream = expand x width (x width must be a multiple of 4)"},
+    {"filter", 4, 1, 256, "hidden width of the implicit filter's MLP"},
+    {"short", 3, 1, 16, "kernel of the short causal convolution"},
+};
+static const KnobDesc mh_knobs[] = {
+    {"head", 16, 1, 1024, "channels per head; divides the width, which must be a multiple of 4"},
+    {"filter", 2, 1, 256, "hidden width of the implicit filter's MLP"},
+    {"short", 3, 1, 16, "kernel of the short causal convolution"},
+};
+static const KnobDesc ex_knobs[] = {
+    {"experts", 8, 1, ML_MAX_EXPERTS, "experts (channel groups the router mixes)"},
+    {"top_k", 2, 1, ML_MAX_EXPERTS, "experts per token (at most experts)"},
+    {"inner", 16, 1, 1024, "channels per expert"},
+    {"filter", 16, 1, 256, "hidden width of the implicit filter's MLP"},
+};
+
+typedef struct {
+    int kind, d, C, tile, Pin, K, w, F, Lmax, hs, G, E, k, inner, cin;
+} Hy;
+
+static Hy hy_geo(const LayerCfg *c, int kind)
+{
+    Hy g = {.kind = kind, .d = c->width, .Lmax = c->max_len > 0 ? c->max_len : 1};
+    switch (kind) {
+    case HY_PLAIN:
+        g.C = c->knob[0] * g.d, g.tile = 4, g.w = c->knob[1], g.K = c->knob[2], g.F = g.C;
+        g.cin = g.C;
+        break;
+    case HY_MH:
+        g.C = g.d, g.tile = 4, g.hs = c->knob[0], g.w = c->knob[1], g.K = c->knob[2];
+        g.G = g.hs > 0 ? g.d / g.hs : 1;
+        g.F = g.G, g.cin = g.C;
+        break;
+    default:
+        g.E = c->knob[0], g.k = c->knob[1], g.inner = c->knob[2], g.w = c->knob[3];
+        g.C = g.E * g.inner, g.tile = 1, g.K = 3, g.F = g.C, g.cin = g.inner;
+        break;
+    }
+    g.Pin = 3 * g.C / g.tile;
+    return g;
+}
+
+static int hy_validate_kind(const LayerCfg *c, int kind, char *msg, size_t n)
+{
+    Hy g = hy_geo(c, kind);
+    if (kind == HY_PLAIN && g.C % 4 != 0)
+        return snprintf(msg, n, "hyena: expand=%d x width %d must be a multiple of 4 (the input "
+                        "projection is tiled 4 times)", c->knob[0], g.d), -1;
+    if (kind == HY_MH && (g.d % g.hs != 0 || g.d % 4 != 0))
+        return snprintf(msg, n, "mh-hyena: width %d must be a multiple of 4 and of head=%d",
+                        g.d, g.hs), -1;
+    if (kind == HY_EXPERTS && g.k > g.E)
+        return snprintf(msg, n, "hyena-experts: top_k=%d exceeds experts=%d", g.k, g.E), -1;
+    return 0;
+}
+static int hyena_validate(const LayerCfg *c, char *m, size_t n) { return hy_validate_kind(c, HY_PLAIN, m, n); }
+static int mh_validate(const LayerCfg *c, char *m, size_t n) { return hy_validate_kind(c, HY_MH, m, n); }
+static int ex_validate(const LayerCfg *c, char *m, size_t n) { return hy_validate_kind(c, HY_EXPERTS, m, n); }
+
+static size_t r16(size_t n) { return round_up(n, ML_ALIGN_FLOATS); }
+
+/* Parameter offsets. */
+typedef struct {
+    size_t Win, bin, cw, cb, z, W1, b1, W2, b2, W3, b3, W4, f, D, Wr, br, Wout, bout, total;
+} PMap;
+
+static PMap pmap(const Hy *g)
+{
+    PMap m;
+    size_t o = 0, w = (size_t)g->w;
+    m.Win = o, o += (size_t)g->d * g->Pin;
+    m.bin = o, o += (size_t)g->Pin;
+    m.cw = o, o += 3 * (size_t)g->C * g->K;
+    m.cb = o, o += 3 * (size_t)g->C;
+    m.z = o, o += 3 * (size_t)g->Lmax;
+    m.W1 = o, o += 3 * w;
+    m.b1 = o, o += w;
+    m.W2 = o, o += w * w;
+    m.b2 = o, o += w;
+    m.W3 = o, o += w * w;
+    m.b3 = o, o += w;
+    m.W4 = o, o += w * g->F;
+    m.f = o, o += w;
+    m.D = o, o += (size_t)g->F;
+    m.Wr = o, o += g->kind == HY_EXPERTS ? (size_t)g->d * g->E : 0;
+    m.br = o, o += g->kind == HY_EXPERTS ? (size_t)g->E : 0;
+    m.Wout = o, o += (size_t)g->cin * g->d;
+    m.bout = o, o += (size_t)g->d;
+    m.total = o;
+    return m;
+}
+
+/* acts: uT (Pin x rows), sT (3C x rows), the filter's a1..a3 and s1..s3 (L x w each) and hT
+ * (F x L), qT (C x rows: the long convolution's output, or mh-hyena's heads' output), and for
+ * experts the expert load (E, first) and idx, p (rows x k). */
+typedef struct { size_t uT, sT, fa, hT, qT, idx, p, load, total; } AMap;
+
+static AMap amap(const Hy *g, Dims dm)
+{
+    AMap m;
+    size_t rows = (size_t)dm.B * dm.L, o = 0, L = (size_t)dm.L;
+    m.load = o, o += g->kind == HY_EXPERTS ? r16((size_t)g->E) : 0; /* first: read by report */
+    m.uT = o, o += r16(g->Pin * rows);
+    m.sT = o, o += r16(3 * (size_t)g->C * rows);
+    m.fa = o, o += r16(6 * L * g->w);
+    m.hT = o, o += r16((size_t)g->F * L);
+    m.qT = o, o += r16((size_t)g->C * rows);
+    m.idx = o, o += g->kind == HY_EXPERTS ? r16(rows * g->k) : 0;
+    m.p = o, o += g->kind == HY_EXPERTS ? r16(rows * g->k) : 0;
+    m.total = o;
+    return m;
+}
+
+/* scratch: gT (C x rows), dgT (C x rows), dsT (3C x rows), duT (Pin x rows), dhT (F x L), two
+ * (L x w) filter buffers, then per kind: the long convolution's per-thread work (hyena,
+ * experts); per-pair filter gradients (B*G x L) and per-slot blocks (mh); router buffers
+ * (experts: oT and doT (inner x rows), scores and ds (rows x E), dp (rows x k)). */
+typedef struct { size_t gT, dgT, dsT, duT, dhT, fb, work, dhp, oT, doT, sc, dp, total; } SMap;
+
+static int mh_slots(const Hy *g, Dims dm)
+{
+    int n = dm.B * g->G;
+    return n < ML_MAX_THREADS ? n : ML_MAX_THREADS;
+}
+
+static SMap smap(const Hy *g, Dims dm)
+{
+    SMap m = {0};
+    size_t rows = (size_t)dm.B * dm.L, o = 0, L = (size_t)dm.L;
+    m.gT = o, o += r16((size_t)g->C * rows);
+    m.dgT = o, o += r16((size_t)g->C * rows);
+    m.dsT = o, o += r16(3 * (size_t)g->C * rows);
+    m.duT = o, o += r16((size_t)g->Pin * rows);
+    m.dhT = o, o += r16((size_t)g->F * L);
+    m.fb = o, o += 2 * r16(L * g->w);
+    if (g->kind == HY_MH) {
+        m.dhp = o, o += r16((size_t)dm.B * g->G * L);
+        m.work = o, o += (size_t)mh_slots(g, dm) * r16(3 * (size_t)QB * L);
+    } else {
+        m.work = o, o += ML_MAX_THREADS * lc_work_floats(dm.L);
+    }
+    if (g->kind == HY_EXPERTS) {
+        m.oT = o, o += r16((size_t)g->inner * rows);
+        m.doT = o, o += r16((size_t)g->inner * rows);
+        m.sc = o, o += r16(rows * g->E);
+        m.dp = o, o += r16(rows * g->k);
+    }
+    m.total = o;
+    return m;
+}
+
+#define KIND_FNS(pfx, K)                                                                          \
+    static size_t pfx##_params(const LayerCfg *c) { Hy g = hy_geo(c, K); return pmap(&g).total; } \
+    static size_t pfx##_acts(const LayerCfg *c, Dims d) { Hy g = hy_geo(c, K); return amap(&g, d).total; } \
+    static size_t pfx##_scratch(const LayerCfg *c, Dims d) { Hy g = hy_geo(c, K); return smap(&g, d).total; }
+KIND_FNS(hyena, HY_PLAIN)
+KIND_FNS(mh, HY_MH)
+KIND_FNS(ex, HY_EXPERTS)
+
+/* ---------------- state and FLOPs ---------------- */
+
+/* hyena, hyena-experts: C channels x L (the filter is a finite impulse response over the whole
+ * sequence). mh-hyena: G heads x head x head (its recurrent form is linear attention per head). */
+static double hyena_state(const LayerCfg *c, int L) { Hy g = hy_geo(c, HY_PLAIN); return (double)g.C * L; }
+static double ex_state(const LayerCfg *c, int L) { Hy g = hy_geo(c, HY_EXPERTS); return (double)g.C * L; }
+static double mh_state(const LayerCfg *c, int L)
+{
+    Hy g = hy_geo(c, HY_MH);
+    return (double)g.G * g.hs * g.hs;
+}
+
+/* Shared parts per sequence: projections, short convolution, gates. Work done once per batch
+ * (the filter network, the filter's transforms) is left out. */
+static double front_back_flops(const Hy *g, int L)
+{
+    return 2.0 * L * g->d * g->Pin + 2.0 * L * 3 * g->C * g->K + 2.0 * L * g->cin * g->d +
+           2.0 * L * g->C; /* the two gating products */
+}
+
+static double hyena_flops_g(const Hy *g, int L)
+{
+    return front_back_flops(g, L) + g->C * (longconv_flops(L) + 2.0 * L);
+}
+static double hyena_flops(const LayerCfg *c, int L) { Hy g = hy_geo(c, HY_PLAIN); return hyena_flops_g(&g, L); }
+
+static double ex_flops(const LayerCfg *c, int L)
+{
+    Hy g = hy_geo(c, HY_EXPERTS);
+    /* plus the router's product and the top-k mix */
+    return hyena_flops_g(&g, L) + 2.0 * L * g.d * g.E + 2.0 * L * g.k * g.inner;
+}
+
+/* Blocks of QB queries against the keys up to the block's end: scores, mask, output. */
+static double mh_flops(const LayerCfg *c, int L)
+{
+    Hy g = hy_geo(c, HY_MH);
+    double core = 0;
+    for (int t0 = 0; t0 < L; t0 += QB) {
+        double nq = L - t0 < QB ? L - t0 : QB, nk = t0 + nq;
+        core += 4.0 * nq * nk * g.hs + nq * nk;
+    }
+    return front_back_flops(&g, L) - 2.0 * L * g.C + g.G * core;
+}
+
+/* ---------------- init ---------------- */
+
+static void hy_init(Layer *l, int kind, Rng *r)
+{
+    Hy g = hy_geo(&l->cfg, kind);
+    PMap m = pmap(&g);
+    float *P = l->params;
+    init_uniform(P + m.Win, (size_t)g.d * g.Pin, 1.0f / sqrtf((float)g.d), r);
+    init_const(P + m.bin, (size_t)g.Pin, 0.0f); /* the model zeroes every Linear bias */
+    float cb = 1.0f / sqrtf((float)g.K);        /* Conv1d default: fan_in = kernel (depthwise) */
+    init_uniform(P + m.cw, 3 * (size_t)g.C * g.K, cb, r);
+    init_uniform(P + m.cb, 3 * (size_t)g.C, cb, r);
+    float den = g.Lmax > 1 ? (float)(g.Lmax - 1) : 1.0f;
+    for (int n = 0; n < g.Lmax; n++) {
+        double a = 2.0 * M_PI * 1e-4 * n / g.Lmax;
+        P[m.z + 3 * (size_t)n] = (float)n / den;
+        P[m.z + 3 * (size_t)n + 1] = (float)cos(a);
+        P[m.z + 3 * (size_t)n + 2] = (float)-sin(a);
+    }
+    init_uniform(P + m.W1, 3 * (size_t)g.w, 1.0f / sqrtf(3.0f), r);
+    init_uniform(P + m.W2, (size_t)g.w * g.w, 1.0f / sqrtf((float)g.w), r);
+    init_uniform(P + m.W3, (size_t)g.w * g.w, 1.0f / sqrtf((float)g.w), r);
+    init_uniform(P + m.W4, (size_t)g.w * g.F, 1.0f / sqrtf((float)g.w), r);
+    init_const(P + m.b1, (size_t)g.w, 0.0f);
+    init_const(P + m.b2, (size_t)g.w, 0.0f);
+    init_const(P + m.b3, (size_t)g.w, 0.0f);
+    init_const(P + m.f, (size_t)g.w, 1.0f);
+    init_normal(P + m.D, (size_t)g.F, 1.0f, r);
+    if (kind == HY_EXPERTS) {
+        init_uniform(P + m.Wr, (size_t)g.d * g.E, 1.0f / sqrtf((float)g.d), r);
+        init_const(P + m.br, (size_t)g.E, 0.0f);
+    }
+    init_uniform(P + m.Wout, (size_t)g.cin * g.d, 1.0f / sqrtf((float)g.cin), r);
+    init_const(P + m.bout, (size_t)g.d, 0.0f);
+    /* Plan the FFTs now, outside the training steps. */
+    if (kind != HY_MH) lc_prepare(g.Lmax);
+}
+static void hyena_init(Layer *l, Rng *r) { hy_init(l, HY_PLAIN, r); }
+static void mh_init(Layer *l, Rng *r) { hy_init(l, HY_MH, r); }
+static void ex_init(Layer *l, Rng *r) { hy_init(l, HY_EXPERTS, r); }
+
+/* ---------------- front end: in_proj, tiling, short convolution ---------------- */
+
+/* One job type for the front end's and the experts' loops over channels or rows. */
+typedef struct {
+    const Hy *g;
+    const float *P, *uT, *dsT, *gT, *a;
+    float *out, *grads;
+    const PMap *m;
+    int B, L;
+    size_t rows;
+    const int32_t *idx;
+    const float *p;
+} Job;
+
+static void bias_rows(void *ctx, size_t c0, size_t c1, int tid)
+{
+    const Job *j = ctx;
+    for (size_t c = c0; c < c1; c++) {
+        vaddc(j->out + c * j->rows, j->P[j->m->bin + c], j->rows);
+    }
+}
+
+/* sT[jc] = cb + causal conv of u[jc % Pin] with cw[jc], per sequence. */
+static void short_fwd(void *ctx, size_t c0, size_t c1, int tid)
+{
+    const Job *j = ctx;
+    const Hy *g = j->g;
+    int L = j->L, K = g->K;
+    for (size_t c = c0; c < c1; c++) {
+        const float *w = j->P + j->m->cw + c * K, *u0 = j->uT + (c % g->Pin) * j->rows;
+        float bias = j->P[j->m->cb + c];
+        for (int b = 0; b < j->B; b++) {
+            const float *u = u0 + (size_t)b * L;
+            float *s = j->out + c * j->rows + (size_t)b * L;
+            vfill(s, bias, (size_t)L);
+            for (int k = 0; k < K; k++) {
+                int sh = K - 1 - k;
+                if (sh < L) vaxpy(w[k], u, s + sh, (size_t)(L - sh));
+            }
+        }
+    }
+}
+
+/* Per input channel c: the gradients of the tiled channels reading it, and du[c]. */
+static void short_bwd(void *ctx, size_t c0, size_t c1, int tid)
+{
+    const Job *j = ctx;
+    const Hy *g = j->g;
+    int L = j->L, K = g->K;
+    for (size_t c = c0; c < c1; c++) {
+        float *du0 = j->out + c * j->rows;
+        memset(du0, 0, sizeof(float) * j->rows);
+        for (int t = 0; t < g->tile; t++) {
+            size_t jc = (size_t)t * g->Pin + c;
+            const float *w = j->P + j->m->cw + jc * K;
+            float *dw = j->grads + j->m->cw + jc * K;
+            const float *ds0 = j->dsT + jc * j->rows;
+            j->grads[j->m->cb + jc] += vsum(ds0, j->rows);
+            for (int b = 0; b < j->B; b++) {
+                const float *ds = ds0 + (size_t)b * L, *u = j->uT + c * j->rows + (size_t)b * L;
+                float *du = du0 + (size_t)b * L;
+                for (int k = 0; k < K; k++) {
+                    int sh = K - 1 - k;
+                    if (sh >= L) continue;
+                    dw[k] += vdot(ds + sh, u, (size_t)(L - sh));
+                    vaxpy(w[k], ds + sh, du, (size_t)(L - sh));
+                }
+            }
+        }
+        j->grads[j->m->bin + c] += vsum(du0, j->rows);
+    }
+}
+
+static void front_fwd(const Hy *g, const PMap *m, Layer *l, const float *x, Dims dm, float *uT,
+                      float *sT)
+{
+    size_t rows = (size_t)dm.B * dm.L;
+    const float *P = l->params;
+    mm(true, true, g->Pin, (int)rows, g->d, 1.0f, P + m->Win, g->Pin, x, g->d, 0.0f, uT, (int)rows);
+    Job j = {.g = g, .P = P, .m = m, .B = dm.B, .L = dm.L, .rows = rows, .out = uT, .uT = uT};
+    pool_for((size_t)g->Pin, bias_rows, &j);
+    j.out = sT;
+    pool_for(3 * (size_t)g->C, short_fwd, &j);
+}
+
+/* From dsT (3C x rows): parameter gradients of the front end and dx (if not NULL). */
+static void front_bwd(const Hy *g, const PMap *m, Layer *l, const float *x, Dims dm,
+                      const float *uT, const float *dsT, float *duT, float *dx)
+{
+    size_t rows = (size_t)dm.B * dm.L;
+    Job j = {.g = g, .P = l->params, .m = m, .B = dm.B, .L = dm.L, .rows = rows, .out = duT,
+             .uT = uT, .dsT = dsT, .grads = l->grads};
+    pool_for((size_t)g->Pin, short_bwd, &j);
+    mm(true, true, g->d, g->Pin, (int)rows, 1.0f, x, g->d, duT, (int)rows, 1.0f,
+       l->grads + m->Win, g->Pin);
+    if (dx)
+        mm(true, true, (int)rows, g->d, g->Pin, 1.0f, duT, (int)rows, l->params + m->Win, g->Pin,
+           0.0f, dx, g->d);
+}
+
+/* ---------------- back end: out_proj from channel-major gT (cin x rows) ---------------- */
+
+static void back_fwd(const Hy *g, const PMap *m, const float *P, const float *gT, float *y,
+                     size_t rows)
+{
+    for (size_t r = 0; r < rows; r++) memcpy(y + r * g->d, P + m->bout, sizeof(float) * g->d);
+    mm(true, false, (int)rows, g->d, g->cin, 1.0f, gT, (int)rows, P + m->Wout, g->d, 1.0f, y, g->d);
+}
+
+static void back_bwd(const Hy *g, const PMap *m, Layer *l, const float *gT, const float *dy,
+                     float *dgT, size_t rows)
+{
+    float *db = l->grads + m->bout;
+    mm(false, false, g->cin, g->d, (int)rows, 1.0f, gT, (int)rows, dy, g->d, 1.0f,
+       l->grads + m->Wout, g->d);
+    for (size_t r = 0; r < rows; r++) vadd(db, dy + r * g->d, (size_t)g->d);
+    mm(false, true, g->cin, (int)rows, g->d, 1.0f, l->params + m->Wout, g->d, dy, g->d, 0.0f, dgT,
+       (int)rows);
+}
+
+/* ---------------- the implicit filter ---------------- */
+
+static void sin_fwd(const float *a, const float *f, float *s, int L, int w)
+{
+    for (int n = 0; n < L; n++)
+        for (int i = 0; i < w; i++) s[n * w + i] = sinf(f[i] * a[n * w + i]);
+}
+
+static float decay_rate(const Hy *g, int c)
+{
+    double lo = log(0.01) / 1.5, hi = log(0.01) / 0.3;
+    double dl = g->F > 1 ? lo + (hi - lo) * c / (g->F - 1) : lo;
+    return (float)fabs(dl);
+}
+
+/* hT (F x L) from the positional features; a1..a3, s1..s3 saved in fa. */
+static void filter_fwd(const Hy *g, const PMap *m, const float *P, int L, float *fa, float *hT)
+{
+    int w = g->w;
+    size_t blk = (size_t)L * w;
+    float *a[3] = {fa, fa + blk, fa + 2 * blk}, *s[3] = {fa + 3 * blk, fa + 4 * blk, fa + 5 * blk};
+    const float *in = P + m->z, *W[3] = {P + m->W1, P + m->W2, P + m->W3},
+                *bb[3] = {P + m->b1, P + m->b2, P + m->b3};
+    int nin = 3;
+    for (int i = 0; i < 3; i++) {
+        for (int n = 0; n < L; n++) memcpy(a[i] + (size_t)n * w, bb[i], sizeof(float) * w);
+        mm1(false, false, L, w, nin, 1.0f, in, nin, W[i], w, 1.0f, a[i], w);
+        sin_fwd(a[i], P + m->f, s[i], L, w);
+        in = s[i], nin = w;
+    }
+    mm1(true, true, g->F, L, w, 1.0f, P + m->W4, g->F, s[2], w, 0.0f, hT, L);
+    float den = g->Lmax > 1 ? (float)(g->Lmax - 1) : 1.0f;
+    for (int c = 0; c < g->F; c++) {
+        float rate = decay_rate(g, c), *h = hT + (size_t)c * L;
+        for (int n = 0; n < L; n++) h[n] *= expf(-(float)n / den * rate);
+    }
+}
+
+/* Gradients of the filter's parameters from dhT (F x L, overwritten). */
+static void filter_bwd(const Hy *g, const PMap *m, Layer *l, int L, const float *fa, float *dhT,
+                       float *fb)
+{
+    int w = g->w;
+    size_t blk = (size_t)L * w;
+    const float *P = l->params;
+    float *G = l->grads;
+    const float *a[3] = {fa, fa + blk, fa + 2 * blk}, *s[3] = {fa + 3 * blk, fa + 4 * blk, fa + 5 * blk};
+    float den = g->Lmax > 1 ? (float)(g->Lmax - 1) : 1.0f;
+    for (int c = 0; c < g->F; c++) {
+        float rate = decay_rate(g, c), *h = dhT + (size_t)c * L;
+        for (int n = 0; n < L; n++) h[n] *= expf(-(float)n / den * rate);
+    }
+    float *ds = fb, *da = fb + r16(blk);
+    mm1(true, true, w, g->F, L, 1.0f, s[2], w, dhT, L, 1.0f, G + m->W4, g->F);
+    mm1(true, true, L, w, g->F, 1.0f, dhT, L, P + m->W4, g->F, 0.0f, ds, w);
+    const float *f = P + m->f;
+    size_t Wo[3] = {m->W1, m->W2, m->W3}, bo[3] = {m->b1, m->b2, m->b3};
+    for (int i = 2; i >= 0; i--) {
+        for (int n = 0; n < L; n++)
+            for (int q = 0; q < w; q++) {
+                size_t e = (size_t)n * w + q;
+                float cs = cosf(f[q] * a[i][e]);
+                G[m->f + q] += ds[e] * a[i][e] * cs;
+                da[e] = ds[e] * f[q] * cs;
+            }
+        for (int n = 0; n < L; n++)
+            for (int q = 0; q < w; q++) G[bo[i] + q] += da[(size_t)n * w + q];
+        int nin = i ? w : 3;
+        const float *in = i ? s[i - 1] : P + m->z;
+        mm1(true, false, nin, w, L, 1.0f, in, nin, da, w, 1.0f, G + Wo[i], w);
+        if (i) mm1(false, true, L, w, w, 1.0f, da, w, P + Wo[i], w, 0.0f, ds, w);
+        else mm1(false, true, L, 3, w, 1.0f, da, w, P + Wo[0], w, 1.0f, G + m->z, 3);
+    }
+}
+
+/* ---------------- elementwise gates over channel-major streams ---------------- */
+
+typedef struct {
+    const float *a, *b, *c;
+    float *o1, *o2;
+    size_t rows;
+} Gate;
+
+/* o1 = a * b */
+static void mul_ch(void *ctx, size_t c0, size_t c1, int tid)
+{
+    const Gate *q = ctx;
+    size_t o = c0 * q->rows;
+    vmul(q->a + o, q->b + o, q->o1 + o, (c1 - c0) * q->rows);
+}
+
+/* o2 = c * b (the other factor's gradient), then o1 = c * a in place (o1 is c). */
+static void mul2_ch(void *ctx, size_t c0, size_t c1, int tid)
+{
+    const Gate *q = ctx;
+    size_t o = c0 * q->rows, n = (c1 - c0) * q->rows;
+    vmul(q->c + o, q->b + o, q->o2 + o, n);
+    vmul_in(q->o1 + o, q->a + o, n);
+}
+
+static void gate(const float *a, const float *b, float *o, int nc, size_t rows)
+{
+    Gate q = {.a = a, .b = b, .o1 = o, .rows = rows};
+    pool_for((size_t)nc, mul_ch, &q);
+}
+
+/* da_out = c * b, then c *= a (c becomes the gradient of b) */
+static void gate_bwd(const float *a, const float *b, float *c, float *da_out, int nc, size_t rows)
+{
+    Gate q = {.a = a, .b = b, .c = c, .o1 = c, .o2 = da_out, .rows = rows};
+    pool_for((size_t)nc, mul2_ch, &q);
+}
+
+/* ---------------- experts: the router's top-k mix of channel groups ---------------- */
+
+/* oT[i][r] = sum_j p[r][j] gT[i*E + idx[r][j]][r] */
+static void mix_fwd(void *ctx, size_t i0, size_t i1, int tid)
+{
+    const Job *j = ctx;
+    const Hy *g = j->g;
+    for (size_t i = i0; i < i1; i++) {
+        float *o = j->out + i * j->rows;
+        for (size_t r = 0; r < j->rows; r++) {
+            float s = 0;
+            for (int q = 0; q < g->k; q++)
+                s += j->p[r * g->k + q] * j->gT[(i * g->E + j->idx[r * g->k + q]) * j->rows + r];
+            o[r] = s;
+        }
+    }
+}
+
+/* dgT[i*E+e][r] = p[r][j] doT[i][r] for the selected e, else 0 (j->a = doT). */
+static void mix_bwd_g(void *ctx, size_t i0, size_t i1, int tid)
+{
+    const Job *j = ctx;
+    const Hy *g = j->g;
+    for (size_t i = i0; i < i1; i++) {
+        memset(j->out + i * g->E * j->rows, 0, sizeof(float) * g->E * j->rows);
+        const float *dO = j->a + i * j->rows;
+        for (size_t r = 0; r < j->rows; r++)
+            for (int q = 0; q < g->k; q++)
+                j->out[(i * g->E + j->idx[r * g->k + q]) * j->rows + r] = j->p[r * g->k + q] * dO[r];
+    }
+}
+
+/* dp[r][j] = sum_i doT[i][r] gT[i*E + idx[r][j]][r] (j->a = doT, j->out = dp). */
+static void mix_bwd_p(void *ctx, size_t r0, size_t r1, int tid)
+{
+    const Job *j = ctx;
+    const Hy *g = j->g;
+    for (size_t r = r0; r < r1; r++)
+        for (int q = 0; q < g->k; q++) {
+            float s = 0;
+            int e = j->idx[r * g->k + q];
+            for (int i = 0; i < g->inner; i++)
+                s += j->a[(size_t)i * j->rows + r] * j->gT[((size_t)i * g->E + e) * j->rows + r];
+            j->out[r * g->k + q] = s;
+        }
+}
+
+/* ---------------- mh-hyena core: per (sequence, head) blocks of QB queries ---------------- */
+
+typedef struct {
+    const Hy *g;
+    const float *sT, *hT, *D, *doT;
+    float *oT, *dsT, *dhp, *work;
+    int B, L;
+    size_t rows, slot;
+} MhJob;
+
+/* A = S * M with M[t][tau] = h[t - tau] (+ D on the diagonal) for tau <= t, else 0. hr is h
+ * reversed (hr[L-1-n] = h[n]), so that row t reads it forwards from L-1-t. */
+static void apply_mask(float *A, const float *S, int nq, int nk, int t0, const float *hr, int L,
+                       float D)
+{
+    for (int i = 0; i < nq; i++) {
+        int t = t0 + i;
+        const float *s = S + (size_t)i * nk;
+        float *a = A + (size_t)i * nk;
+        vmul(s, hr + (L - 1 - t), a, (size_t)t + 1);
+        a[t] += s[t] * D;
+        vfill(a + t + 1, 0.0f, (size_t)(nk - t - 1));
+    }
+}
+
+/* hr (F x L): each filter reversed. */
+static void reverse_filters(const float *hT, float *hr, int F, int L)
+{
+    for (int c = 0; c < F; c++)
+        for (int n = 0; n < L; n++) hr[(size_t)c * L + L - 1 - n] = hT[(size_t)c * L + n];
+}
+
+static void mh_pair_fwd(void *ctx, size_t p0, size_t p1, int tid)
+{
+    const MhJob *j = ctx;
+    const Hy *g = j->g;
+    int L = j->L, hs = g->hs, R = (int)j->rows;
+    float *S = j->work + (size_t)tid * j->slot, *A = S + (size_t)QB * L;
+    for (size_t pr = p0; pr < p1; pr++) {
+        int b = (int)(pr / g->G), hd = (int)(pr % g->G);
+        size_t off = (size_t)hd * hs * j->rows + (size_t)b * L;
+        const float *QT = j->sT + off, *KT = QT + (size_t)g->C * j->rows,
+                    *VT = KT + (size_t)g->C * j->rows;
+        float *OT = j->oT + off;
+        for (int t0 = 0; t0 < L; t0 += QB) {
+            int nq = L - t0 < QB ? L - t0 : QB, nk = t0 + nq;
+            mm1(true, false, nq, nk, hs, 1.0f, QT + t0, R, KT, R, 0.0f, S, nk);
+            apply_mask(A, S, nq, nk, t0, j->hT + (size_t)hd * L, L, j->D[hd]);
+            mm1(false, true, hs, nq, nk, 1.0f, VT, R, A, nk, 0.0f, OT + t0, R);
+        }
+    }
+}
+
+static void mh_pair_bwd(void *ctx, size_t p0, size_t p1, int tid)
+{
+    const MhJob *j = ctx;
+    const Hy *g = j->g;
+    int L = j->L, hs = g->hs, R = (int)j->rows;
+    float *S = j->work + (size_t)tid * j->slot, *A = S + (size_t)QB * L, *dA = A + (size_t)QB * L;
+    for (size_t pr = p0; pr < p1; pr++) {
+        int b = (int)(pr / g->G), hd = (int)(pr % g->G);
+        size_t off = (size_t)hd * hs * j->rows + (size_t)b * L, cs = (size_t)g->C * j->rows;
+        const float *QT = j->sT + off, *KT = QT + cs, *VT = KT + cs, *dOT = j->doT + off;
+        float *dQT = j->dsT + off, *dKT = dQT + cs, *dVT = dKT + cs;
+        const float *hr = j->hT + (size_t)hd * L;
+        float D = j->D[hd], *dh = j->dhp + pr * L; /* reversed, as hr */
+        memset(dh, 0, sizeof(float) * L);
+        for (int c = 0; c < hs; c++) {
+            memset(dKT + (size_t)c * j->rows, 0, sizeof(float) * L);
+            memset(dVT + (size_t)c * j->rows, 0, sizeof(float) * L);
+        }
+        for (int t0 = 0; t0 < L; t0 += QB) {
+            int nq = L - t0 < QB ? L - t0 : QB, nk = t0 + nq;
+            mm1(true, false, nq, nk, hs, 1.0f, QT + t0, R, KT, R, 0.0f, S, nk);
+            apply_mask(A, S, nq, nk, t0, hr, L, D);
+            mm1(true, false, nq, nk, hs, 1.0f, dOT + t0, R, VT, R, 0.0f, dA, nk);
+            mm1(false, false, hs, nk, nq, 1.0f, dOT + t0, R, A, nk, 1.0f, dVT, R);
+            for (int i = 0; i < nq; i++) { /* filter gradient by lag; dS = dA * M in place */
+                int t = t0 + i;
+                const float *s = S + (size_t)i * nk;
+                float *da = dA + (size_t)i * nk;
+                vfma3(dh + (L - 1 - t), da, s, (size_t)t + 1);
+                float dd = da[t];
+                vmul_in(da, hr + (L - 1 - t), (size_t)t + 1);
+                da[t] += dd * D;
+                vfill(da + t + 1, 0.0f, (size_t)(nk - t - 1));
+            }
+            mm1(false, true, hs, nq, nk, 1.0f, KT, R, dA, nk, 0.0f, dQT + t0, R);
+            mm1(false, false, hs, nk, nq, 1.0f, QT + t0, R, dA, nk, 1.0f, dKT, R);
+        }
+    }
+}
+
+/* ---------------- forward and backward ---------------- */
+
+static void hy_forward(Layer *l, int kind, const float *x, float *y, Dims dm)
+{
+    Hy g = hy_geo(&l->cfg, kind);
+    PMap m = pmap(&g);
+    AMap am = amap(&g, dm);
+    SMap sm = smap(&g, dm);
+    size_t rows = (size_t)dm.B * dm.L, cs = (size_t)g.C * rows;
+    const float *P = l->params;
+    float *A = l->acts, *W = l->scratch;
+    float *uT = A + am.uT, *sT = A + am.sT, *hT = A + am.hT, *qT = A + am.qT, *gT = W + sm.gT;
+    front_fwd(&g, &m, l, x, dm, uT, sT);
+    filter_fwd(&g, &m, P, dm.L, A + am.fa, hT);
+    if (kind == HY_MH) {
+        /* streams: q (x1), k (v), v (x2); qT holds the heads' output */
+        reverse_filters(hT, W + sm.dhT, g.F, dm.L);
+        MhJob j = {.g = &g, .sT = sT, .hT = W + sm.dhT, .D = P + m.D, .oT = qT, .work = W + sm.work,
+                   .B = dm.B, .L = dm.L, .rows = rows, .slot = r16(3 * (size_t)QB * dm.L)};
+        pool_for((size_t)dm.B * g.G, mh_pair_fwd, &j);
+        back_fwd(&g, &m, P, qT, y, rows);
+        return;
+    }
+    /* streams x0, x1, v: q = longconv(v * x1) + D (v * x1); g = q * x0 */
+    float *pT = W + sm.dgT;
+    gate(sT + 2 * cs, sT + cs, pT, g.C, rows);
+    longconv_fwd(LC_AUTO, g.C, dm.B, dm.L, rows, pT, hT, P + m.D, qT, W + sm.work);
+    gate(qT, sT, gT, g.C, rows);
+    if (kind == HY_PLAIN) {
+        back_fwd(&g, &m, P, gT, y, rows);
+        return;
+    }
+    float *sc = W + sm.sc, *oT = W + sm.oT, *p = A + am.p;
+    int32_t *idx = (int32_t *)(A + am.idx);
+    linear_fwd(x, P + m.Wr, P + m.br, sc, (int)rows, g.d, g.E);
+    router_topk(sc, (int)rows, g.E, g.k, idx, p);
+    router_load(idx, (int)rows, g.E, g.k, A + am.load);
+    Job j = {.g = &g, .gT = gT, .out = oT, .rows = rows, .idx = idx, .p = p};
+    pool_for((size_t)g.inner, mix_fwd, &j);
+    back_fwd(&g, &m, P, oT, y, rows);
+}
+
+static void hy_backward(Layer *l, int kind, const float *x, const float *dy, float *dx, Dims dm)
+{
+    Hy g = hy_geo(&l->cfg, kind);
+    PMap m = pmap(&g);
+    AMap am = amap(&g, dm);
+    SMap sm = smap(&g, dm);
+    size_t rows = (size_t)dm.B * dm.L, cs = (size_t)g.C * rows;
+    const float *P = l->params;
+    float *A = l->acts, *W = l->scratch, *G = l->grads;
+    float *uT = A + am.uT, *sT = A + am.sT, *hT = A + am.hT, *qT = A + am.qT;
+    float *gT = W + sm.gT, *dgT = W + sm.dgT, *dsT = W + sm.dsT, *dhT = W + sm.dhT;
+    memset(dhT, 0, sizeof(float) * (size_t)g.F * dm.L);
+    if (kind == HY_MH) {
+        float *doT = dgT;
+        back_bwd(&g, &m, l, qT, dy, doT, rows);
+        float *hr = gT; /* free in mh-hyena's backward */
+        reverse_filters(hT, hr, g.F, dm.L);
+        MhJob j = {.g = &g, .sT = sT, .hT = hr, .D = P + m.D, .doT = doT, .dsT = dsT,
+                   .dhp = W + sm.dhp, .work = W + sm.work, .B = dm.B, .L = dm.L, .rows = rows,
+                   .slot = r16(3 * (size_t)QB * dm.L)};
+        pool_for((size_t)dm.B * g.G, mh_pair_bwd, &j);
+        for (int b = 0; b < dm.B; b++) /* in sequence order, so results repeat */
+            for (int hd = 0; hd < g.G; hd++) {
+                const float *s = j.dhp + ((size_t)b * g.G + hd) * dm.L;
+                float *d = dhT + (size_t)hd * dm.L;
+                for (int n = 0; n < dm.L; n++) d[n] += s[dm.L - 1 - n];
+                G[m.D + hd] += s[dm.L - 1];
+            }
+    } else {
+        if (kind == HY_PLAIN) {
+            gate(qT, sT, gT, g.C, rows);
+            back_bwd(&g, &m, l, gT, dy, dgT, rows);
+        } else {
+            float *oT = W + sm.oT, *doT = W + sm.doT, *sc = W + sm.sc, *dp = W + sm.dp;
+            const float *p = A + am.p;
+            const int32_t *idx = (const int32_t *)(A + am.idx);
+            gate(qT, sT, gT, g.C, rows);
+            Job j = {.g = &g, .gT = gT, .out = oT, .rows = rows, .idx = idx, .p = p};
+            pool_for((size_t)g.inner, mix_fwd, &j);
+            back_bwd(&g, &m, l, oT, dy, doT, rows);
+            j.a = doT, j.out = dgT;
+            pool_for((size_t)g.inner, mix_bwd_g, &j);
+            j.out = dp;
+            pool_for(rows, mix_bwd_p, &j);
+            router_topk_bwd(idx, p, dp, (int)rows, g.E, g.k, sc);
+            /* the router reads x: its input gradient is added after the front end's */
+            mm(true, false, g.d, g.E, (int)rows, 1.0f, x, g.d, sc, g.E, 1.0f, G + m.Wr, g.E);
+            for (size_t r = 0; r < rows; r++)
+                for (int e = 0; e < g.E; e++) G[m.br + e] += sc[r * g.E + e];
+        }
+        /* dg -> dx0 = dg * q (into dsT's x0 block), dq = dg * x0 (in place) */
+        gate_bwd(sT, qT, dgT, dsT, g.C, rows);
+        /* p = v * x1 recomputed into gT; dp into dsT's v block, then split to v and x1 */
+        float *pT = gT, *dpT = dsT + cs; /* x1's block, overwritten in place by the split */
+        gate(sT + 2 * cs, sT + cs, pT, g.C, rows);
+        longconv_bwd(LC_AUTO, g.C, dm.B, dm.L, rows, pT, hT, P + m.D, dgT, dpT, dhT, G + m.D,
+                     W + sm.work);
+        gate_bwd(sT + 2 * cs, sT + cs, dpT, dsT + 2 * cs, g.C, rows);
+    }
+    filter_bwd(&g, &m, l, dm.L, A + am.fa, dhT, W + sm.fb);
+    front_bwd(&g, &m, l, x, dm, uT, dsT, W + sm.duT, dx);
+    if (kind == HY_EXPERTS && dx)
+        mm(false, true, (int)rows, g.d, g.E, 1.0f, W + sm.sc, g.E, P + m.Wr, g.E, 1.0f, dx, g.d);
+}
+
+static void hyena_forward(Layer *l, const float *x, float *y, Dims d) { hy_forward(l, HY_PLAIN, x, y, d); }
+static void mh_forward(Layer *l, const float *x, float *y, Dims d) { hy_forward(l, HY_MH, x, y, d); }
+static void ex_forward(Layer *l, const float *x, float *y, Dims d) { hy_forward(l, HY_EXPERTS, x, y, d); }
+static void hyena_backward(Layer *l, const float *x, const float *dy, float *dx, Dims d) { hy_backward(l, HY_PLAIN, x, dy, dx, d); }
+static void mh_backward(Layer *l, const float *x, const float *dy, float *dx, Dims d) { hy_backward(l, HY_MH, x, dy, dx, d); }
+static void ex_backward(Layer *l, const float *x, const float *dy, float *dx, Dims d) { hy_backward(l, HY_EXPERTS, x, dy, dx, d); }
+
+/* Expert load of the last forward pass (kept at the start of acts, whatever the batch shape). */
+static int ex_report(const Layer *l, char *buf, size_t n)
+{
+    Hy g = hy_geo(&l->cfg, HY_EXPERTS);
+    return router_load_text(l->acts, g.E, buf, n);
+}
+
+const LayerKind layer_hyena = {
+    .name = "hyena",
+    .summary = "Hyena order 2: gated short and implicit long convolutions, inner 4 x width",
+    .role = ROLE_SEQUENCE,
+    .knobs = hyena_knobs,
+    .n_knobs = 3,
+    .state_formula = "channels x L = expand x width x L (the long filter is a FIR over the sequence)",
+    .n_params = hyena_params,
+    .n_acts = hyena_acts,
+    .n_scratch = hyena_scratch,
+    .state_size = hyena_state,
+    .flops = hyena_flops,
+    .init = hyena_init,
+    .forward = hyena_forward,
+    .backward = hyena_backward,
+    .validate = hyena_validate,
+};
+
+const LayerKind layer_mh_hyena = {
+    .name = "mh-hyena",
+    .summary = "multi-head Hyena: heads of 16 channels, one long filter per head",
+    .role = ROLE_SEQUENCE,
+    .knobs = mh_knobs,
+    .n_knobs = 3,
+    .state_formula = "heads x head x head = (width / head) x head^2 (linear attention form)",
+    .n_params = mh_params,
+    .n_acts = mh_acts,
+    .n_scratch = mh_scratch,
+    .state_size = mh_state,
+    .flops = mh_flops,
+    .init = mh_init,
+    .forward = mh_forward,
+    .backward = mh_backward,
+    .validate = mh_validate,
+};
+
+const LayerKind layer_hyena_experts = {
+    .name = "hyena-experts",
+    .summary = "Hyena over 8 experts of 16 channels, top-2 routed per token",
+    .role = ROLE_SEQUENCE,
+    .knobs = ex_knobs,
+    .n_knobs = 4,
+    .state_formula = "experts x inner x L (the long filter is a FIR over the sequence)",
+    .n_params = ex_params,
+    .n_acts = ex_acts,
+    .n_scratch = ex_scratch,
+    .state_size = ex_state,
+    .flops = ex_flops,
+    .init = ex_init,
+    .forward = ex_forward,
+    .backward = ex_backward,
+    .validate = ex_validate,
+    .report = ex_report,
+};

@@ -1,0 +1,309 @@
+/* Exact causal long convolutions y[t] = sum_{s<=t} h[t-s] u[s] (+ D u[t]) over whole sequences,
+ * forward and backward, for Hyena's implicit filters.
+ *
+ * Two paths compute the same thing: a direct product (L^2/2 multiply-adds per sequence, loops
+ * that vectorise) and FFTW (real transforms of size N >= 2L-1, so the circular convolution is
+ * the linear one). Which is faster depends on L; lc_choose() picks by a threshold measured on
+ * this code (see LC_DIRECT_MAX). FFTW plans are cached by size under a mutex, because FFTW's
+ * planner is not thread-safe; executing a plan on new arrays is, so the pool threads share them.
+ *
+ * Data is channel-major: channel c of sequence b is the L floats at x + c*cs + b*L. Work is
+ * split over channels (each task takes every sequence of its channels), so the filter's
+ * spectrum is computed once per channel and its gradient is summed without sharing. */
+#include "config.h"
+#include "internal.h"
+
+#include <fftw3.h>
+#include <pthread.h>
+#include <string.h>
+
+/* Up to this length the direct product beats FFTW on this code (measured, see the commit that
+ * introduced it: direct wins at 128, FFT from 256 on). */
+#define LC_DIRECT_MAX 160
+#define PADF 16 /* zeros around the direct path's copies */
+
+typedef struct {
+    int N;
+    fftwf_plan r2c, c2r;
+} PlanEntry;
+
+#define LC_MAX_PLANS 32
+static PlanEntry plans[LC_MAX_PLANS];
+static int n_plans;
+static pthread_mutex_t plan_mu = PTHREAD_MUTEX_INITIALIZER;
+
+/* Smallest 2^a 3^b 5^c >= n: sizes FFTW handles fastest. */
+static int good_size(int n)
+{
+    for (int m = n > 1 ? n : 1;; m++) {
+        int r = m;
+        while (r % 2 == 0) r /= 2;
+        while (r % 3 == 0) r /= 3;
+        while (r % 5 == 0) r /= 5;
+        if (r == 1) return m;
+    }
+}
+
+static int fft_size(int L) { return good_size(2 * L - 1 > 2 ? 2 * L - 1 : 2); }
+
+LcMode lc_choose(int L) { return L <= LC_DIRECT_MAX ? LC_DIRECT : LC_FFT; }
+
+static const PlanEntry *plan_get(int N)
+{
+    const PlanEntry *e = NULL;
+    pthread_mutex_lock(&plan_mu);
+    for (int i = 0; i < n_plans; i++)
+        if (plans[i].N == N) e = &plans[i];
+    if (!e && n_plans < LC_MAX_PLANS) {
+        /* Planned on SIMD-aligned arrays; callers pass 64-byte aligned ones. */
+        float *in = fftwf_malloc(sizeof(float) * (size_t)(N + 2));
+        fftwf_complex *out = fftwf_malloc(sizeof(fftwf_complex) * (size_t)(N / 2 + 1));
+        if (in && out) {
+            unsigned flags = (N >= 64 ? FFTW_MEASURE : FFTW_ESTIMATE) | FFTW_DESTROY_INPUT;
+            PlanEntry *p = &plans[n_plans];
+            p->N = N;
+            p->r2c = fftwf_plan_dft_r2c_1d(N, in, out, flags);
+            p->c2r = fftwf_plan_dft_c2r_1d(N, out, in, flags);
+            if (p->r2c && p->c2r) e = p, n_plans++;
+        }
+        fftwf_free(in);
+        fftwf_free(out);
+    }
+    pthread_mutex_unlock(&plan_mu);
+    return e;
+}
+
+int lc_prepare(int L)
+{
+    if (L < 1) return 0;
+    return lc_choose(L) == LC_FFT && !plan_get(fft_size(L)) ? -1 : 0;
+}
+
+static size_t r16(size_t n) { return round_up(n, ML_ALIGN_FLOATS); }
+
+/* Per-thread floats: five spectra and one real buffer of N (also the direct path's padded
+ * copies). */
+static size_t spec_floats(int L)
+{
+    size_t N = (size_t)fft_size(L), a = N + 2, b = (size_t)L + 2 * PADF;
+    return r16(a > b ? a : b);
+}
+size_t lc_work_floats(int L) { return 6 * spec_floats(L); }
+
+/* ---------------- direct path ---------------- */
+/* Four filter taps per pass over the output, so each output chunk is loaded and stored once per
+ * four taps; the sequences are copied into zero-padded buffers so the taps' edges need no
+ * special cases. */
+
+static void direct_fwd(const float *restrict u, const float *restrict h, float D, int L,
+                       float *restrict y, float *restrict pad)
+{
+    memset(pad, 0, sizeof(float) * PADF);
+    memcpy(pad + PADF, u, sizeof(float) * (size_t)L);
+    const float *up = pad + PADF; /* up[-1..-PADF] are 0 */
+    vscale(D, u, y, (size_t)L);
+    int k = 0;
+    for (; k + 4 <= L; k += 4) {
+        float h0 = h[k], h1 = h[k + 1], h2 = h[k + 2], h3 = h[k + 3];
+        const float *a0 = up, *a1 = up - 1, *a2 = up - 2, *a3 = up - 3;
+        float *yy = y + k;
+        int n = L - k, i = 0;
+        for (; i + VCH <= n; i += VCH)
+            for (int v = 0; v < VCH; v++)
+                yy[i + v] += h0 * a0[i + v] + h1 * a1[i + v] + h2 * a2[i + v] + h3 * a3[i + v];
+        for (; i < n; i++) yy[i] += h0 * a0[i] + h1 * a1[i] + h2 * a2[i] + h3 * a3[i];
+    }
+    for (; k < L; k++) vaxpy(h[k], up, y + k, (size_t)(L - k));
+}
+
+/* du[s] = sum_{t>=s} h[t-s] dy[t] + D dy[s]; dh[k] += sum_s dy[s+k] u[s]. */
+static void direct_bwd(const float *restrict u, const float *restrict h, float D,
+                       const float *restrict dy, int L, float *restrict du, float *restrict dh,
+                       float *restrict pad)
+{
+    memcpy(pad, dy, sizeof(float) * (size_t)L);
+    memset(pad + L, 0, sizeof(float) * PADF); /* pad[L..L+PADF) are 0 */
+    int k = 0;
+    if (du) {
+        vscale(D, dy, du, (size_t)L);
+        for (; k + 4 <= L; k += 4) {
+            float h0 = h[k], h1 = h[k + 1], h2 = h[k + 2], h3 = h[k + 3];
+            const float *g = pad + k;
+            int n = L - k, i = 0;
+            for (; i + VCH <= n; i += VCH)
+                for (int v = 0; v < VCH; v++)
+                    du[i + v] += h0 * g[i + v] + h1 * g[i + v + 1] + h2 * g[i + v + 2] +
+                                 h3 * g[i + v + 3];
+            for (; i < n; i++) du[i] += h0 * g[i] + h1 * g[i + 1] + h2 * g[i + 2] + h3 * g[i + 3];
+        }
+        for (; k < L; k++) vaxpy(h[k], pad + k, du, (size_t)(L - k));
+    }
+    for (k = 0; k + 4 <= L; k += 4) { /* four lags share the loads of u */
+        const float *g = pad + k;
+        float a0[VCH] = {0}, a1[VCH] = {0}, a2[VCH] = {0}, a3[VCH] = {0};
+        int n = L - k, i = 0;
+        for (; i + VCH <= n; i += VCH)
+            for (int v = 0; v < VCH; v++) {
+                float x = u[i + v];
+                a0[v] = FMA(g[i + v], x, a0[v]);
+                a1[v] = FMA(g[i + v + 1], x, a1[v]);
+                a2[v] = FMA(g[i + v + 2], x, a2[v]);
+                a3[v] = FMA(g[i + v + 3], x, a3[v]);
+            }
+        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+        for (; i < n; i++) {
+            s0 += g[i] * u[i], s1 += g[i + 1] * u[i], s2 += g[i + 2] * u[i];
+            s3 += g[i + 3] * u[i];
+        }
+        for (int v = 0; v < VCH; v++) s0 += a0[v], s1 += a1[v], s2 += a2[v], s3 += a3[v];
+        dh[k] += s0, dh[k + 1] += s1, dh[k + 2] += s2, dh[k + 3] += s3;
+    }
+    for (; k < L; k++) dh[k] += vdot(pad + k, u, (size_t)(L - k));
+}
+
+/* ---------------- jobs over channels ---------------- */
+
+typedef struct {
+    LcMode mode;
+    int B, L, N;
+    size_t cs;
+    const PlanEntry *plan;
+    const float *u, *h, *D, *dy;
+    float *y, *du, *dh, *dD, *work;
+    size_t work_stride;
+} LcJob;
+
+/* Complex product a*b (conj_a: conj(a)*b) into out, over n bins. */
+static void cmul(const float *restrict a, const float *restrict b, float *restrict out, int n,
+                 int conj_a)
+{
+    float sg = conj_a ? -1.0f : 1.0f;
+    for (int i = 0; i < n; i++) {
+        float ar = a[2 * i], ai = sg * a[2 * i + 1], br = b[2 * i], bi = b[2 * i + 1];
+        out[2 * i] = ar * br - ai * bi;
+        out[2 * i + 1] = ar * bi + ai * br;
+    }
+}
+
+static void cmul_acc(const float *restrict a, const float *restrict b, float *restrict out, int n)
+{
+    for (int i = 0; i < n; i++) { /* out += conj(a) * b */
+        float ar = a[2 * i], ai = -a[2 * i + 1], br = b[2 * i], bi = b[2 * i + 1];
+        out[2 * i] += ar * br - ai * bi;
+        out[2 * i + 1] += ar * bi + ai * br;
+    }
+}
+
+/* Real transform of x (L floats) zero-padded to N. */
+static void rfft_pad(const LcJob *j, const float *x, float *pad, float *spec)
+{
+    memcpy(pad, x, sizeof(float) * (size_t)j->L);
+    memset(pad + j->L, 0, sizeof(float) * (size_t)(j->N - j->L));
+    fftwf_execute_dft_r2c(j->plan->r2c, pad, (fftwf_complex *)spec);
+}
+
+static void fwd_channels(void *ctx, size_t c0, size_t c1, int tid)
+{
+    const LcJob *j = ctx;
+    int L = j->L, N = j->N, nb = N / 2 + 1;
+    float *w = j->work + (size_t)tid * j->work_stride;
+    size_t sp = spec_floats(L);
+    float *H = w, *U = w + sp, *Y = w + 2 * sp, *pad = w + 3 * sp;
+    float inv = 1.0f / (float)N;
+    for (size_t c = c0; c < c1; c++) {
+        const float *h = j->h + c * L;
+        float D = j->D ? j->D[c] : 0.0f;
+        if (j->mode == LC_FFT) rfft_pad(j, h, pad, H);
+        for (int b = 0; b < j->B; b++) {
+            const float *u = j->u + c * j->cs + (size_t)b * L;
+            float *y = j->y + c * j->cs + (size_t)b * L;
+            if (j->mode == LC_DIRECT) {
+                direct_fwd(u, h, D, L, y, pad);
+                continue;
+            }
+            rfft_pad(j, u, pad, U);
+            cmul(H, U, Y, nb, 0);
+            fftwf_execute_dft_c2r(j->plan->c2r, (fftwf_complex *)Y, pad);
+            for (int t = 0; t < L; t++) y[t] = FMA(D, u[t], pad[t] * inv);
+        }
+    }
+}
+
+static void bwd_channels(void *ctx, size_t c0, size_t c1, int tid)
+{
+    const LcJob *j = ctx;
+    int L = j->L, N = j->N, nb = N / 2 + 1;
+    float *w = j->work + (size_t)tid * j->work_stride;
+    size_t sp = spec_floats(L);
+    float *H = w, *U = w + sp, *G = w + 2 * sp, *T = w + 3 * sp, *acc = w + 4 * sp,
+          *pad = w + 5 * sp;
+    float inv = 1.0f / (float)N;
+    for (size_t c = c0; c < c1; c++) {
+        const float *h = j->h + c * L;
+        float D = j->D ? j->D[c] : 0.0f, dD = 0;
+        float *dh = j->dh + c * L;
+        if (j->mode == LC_FFT) {
+            rfft_pad(j, h, pad, H);
+            memset(acc, 0, sizeof(float) * 2 * (size_t)nb);
+        }
+        for (int b = 0; b < j->B; b++) {
+            size_t off = c * j->cs + (size_t)b * L;
+            const float *u = j->u + off, *dy = j->dy + off;
+            float *du = j->du ? j->du + off : NULL;
+            if (j->D) dD += vdot(dy, u, (size_t)L);
+            if (j->mode == LC_DIRECT) {
+                direct_bwd(u, h, D, dy, L, du, dh, pad);
+                continue;
+            }
+            rfft_pad(j, dy, pad, G);
+            rfft_pad(j, u, pad, U);
+            cmul_acc(U, G, acc, nb); /* correlation of dy with u: the filter's gradient */
+            if (du) {
+                cmul(H, G, T, nb, 1); /* correlation of dy with h */
+                fftwf_execute_dft_c2r(j->plan->c2r, (fftwf_complex *)T, pad);
+                for (int s = 0; s < L; s++) du[s] = FMA(D, dy[s], pad[s] * inv);
+            }
+        }
+        if (j->mode == LC_FFT) {
+            fftwf_execute_dft_c2r(j->plan->c2r, (fftwf_complex *)acc, pad);
+            for (int k = 0; k < L; k++) dh[k] += pad[k] * inv;
+        }
+        if (j->dD) j->dD[c] += dD;
+    }
+}
+
+static int job_setup(LcJob *j, LcMode mode, int L)
+{
+    j->mode = mode == LC_AUTO ? lc_choose(L) : mode;
+    j->N = fft_size(L);
+    j->work_stride = lc_work_floats(L);
+    j->plan = NULL;
+    if (j->mode == LC_FFT && !(j->plan = plan_get(j->N))) j->mode = LC_DIRECT; /* no plan: exact anyway */
+    return 0;
+}
+
+void longconv_fwd(LcMode mode, int nc, int B, int L, size_t cs, const float *u, const float *h,
+                  const float *D, float *y, float *work)
+{
+    LcJob j = {.B = B, .L = L, .cs = cs, .u = u, .h = h, .D = D, .y = y, .work = work};
+    job_setup(&j, mode, L);
+    pool_for((size_t)nc, fwd_channels, &j);
+}
+
+void longconv_bwd(LcMode mode, int nc, int B, int L, size_t cs, const float *u, const float *h,
+                  const float *D, const float *dy, float *du, float *dh, float *dD, float *work)
+{
+    LcJob j = {.B = B, .L = L, .cs = cs, .u = u, .h = h, .D = D, .dy = dy, .du = du, .dh = dh,
+               .dD = dD, .work = work};
+    job_setup(&j, mode, L);
+    pool_for((size_t)nc, bwd_channels, &j);
+}
+
+double longconv_flops(int L)
+{
+    if (lc_choose(L) == LC_DIRECT) return (double)L * (L + 1); /* L(L+1)/2 multiply-adds */
+    /* Per sequence: one forward and one inverse real FFT of size N (about 2.5 N log2 N each, the
+     * usual count) and N/2+1 complex products; the filter's transform is shared by the batch. */
+    double N = fft_size(L);
+    return 2 * 2.5 * N * log2(N) + 6 * (N / 2 + 1);
+}

@@ -1,0 +1,79 @@
+/* The sparse top-k router of the mixtures of experts: each row goes to its k highest-scoring
+ * experts, weighted by a softmax over those k scores only (the others get exactly 0, unlike the
+ * reference, which zeroes the other scores and takes the softmax over all E). */
+#include "config.h"
+#include "internal.h"
+
+#include <stdio.h>
+
+void router_topk(const float *scores, int rows, int E, int k, int32_t *idx, float *p)
+{
+    for (int r = 0; r < rows; r++) {
+        const float *s = scores + (size_t)r * E;
+        int32_t *ix = idx + (size_t)r * k;
+        float *pr = p + (size_t)r * k;
+        /* Insertion into a descending list of k; ties keep the lower index first. */
+        int n = 0;
+        for (int e = 0; e < E; e++) {
+            float v = s[e];
+            if (n == k && !(v > s[ix[k - 1]])) continue;
+            int pos = n < k ? n++ : k - 1;
+            while (pos > 0 && v > s[ix[pos - 1]]) {
+                ix[pos] = ix[pos - 1];
+                pos--;
+            }
+            ix[pos] = e;
+        }
+        float mx = s[ix[0]], sum = 0;
+        for (int j = 0; j < k; j++) sum += pr[j] = expf(s[ix[j]] - mx);
+        for (int j = 0; j < k; j++) pr[j] /= sum;
+    }
+}
+
+void router_topk_bwd(const int32_t *idx, const float *p, const float *dp, int rows, int E, int k,
+                     float *ds)
+{
+    for (int r = 0; r < rows; r++) {
+        const int32_t *ix = idx + (size_t)r * k;
+        const float *pr = p + (size_t)r * k, *dr = dp + (size_t)r * k;
+        float *d = ds + (size_t)r * E, dot = 0;
+        for (int e = 0; e < E; e++) d[e] = 0;
+        for (int j = 0; j < k; j++) dot += pr[j] * dr[j];
+        for (int j = 0; j < k; j++) d[ix[j]] = pr[j] * (dr[j] - dot);
+    }
+}
+
+void router_load(const int32_t *idx, int rows, int E, int k, float *frac)
+{
+    for (int e = 0; e < E; e++) frac[e] = 0;
+    if (rows <= 0 || k <= 0) return;
+    for (size_t i = 0; i < (size_t)rows * k; i++) frac[idx[i]] += 1.0f;
+    for (int e = 0; e < E; e++) frac[e] /= (float)rows * (float)k;
+}
+
+/* Counting sort of the (row, slot) pairs by expert: pos[r*k+j] is where pair (r, j) goes in the
+ * grouped order, start[e]..start[e+1] the range of expert e, and rowof[] the row at each place. */
+void router_group(const int32_t *idx, int rows, int E, int k, int32_t *start, int32_t *pos,
+                  int32_t *rowof)
+{
+    for (int e = 0; e <= E; e++) start[e] = 0;
+    size_t n = (size_t)rows * k;
+    for (size_t i = 0; i < n; i++) start[idx[i] + 1]++;
+    for (int e = 0; e < E; e++) start[e + 1] += start[e];
+    /* Fill in row order within each expert, using pos as a cursor copy of start first. */
+    int32_t cur[ML_MAX_EXPERTS];
+    for (int e = 0; e < E; e++) cur[e] = start[e];
+    for (size_t i = 0; i < n; i++) {
+        int32_t q = cur[idx[i]]++;
+        pos[i] = q;
+        rowof[q] = (int32_t)(i / (size_t)k);
+    }
+}
+
+int router_load_text(const float *frac, int E, char *buf, size_t n)
+{
+    int w = snprintf(buf, n, "expert load");
+    for (int e = 0; e < E && w >= 0 && (size_t)w < n; e++)
+        w += snprintf(buf + w, n - (size_t)w, " %.3f", frac[e]);
+    return w < 0 ? 0 : w;
+}
