@@ -7,11 +7,13 @@
 
 extern const LayerKind layer_embedding, layer_rmsnorm, layer_layernorm, layer_head;
 extern const LayerKind layer_attention, layer_mh_attention, layer_mlp, layer_swiglu;
+extern const LayerKind layer_mamba;
 
 const LayerKind *const layer_kinds[] = {
     /* sequence mixers */
     &layer_attention,
     &layer_mh_attention,
+    &layer_mamba,
     /* channel mixers */
     &layer_mlp,
     &layer_swiglu,
