@@ -8,15 +8,21 @@
 extern const LayerKind layer_embedding, layer_rmsnorm, layer_layernorm, layer_head;
 extern const LayerKind layer_attention, layer_mh_attention, layer_mlp, layer_swiglu;
 extern const LayerKind layer_mamba;
+extern const LayerKind layer_rwkv5_time_mixer, layer_rwkv6_time_mixer;
+extern const LayerKind layer_rwkv5_channel_mixer, layer_rwkv6_channel_mixer;
 
 const LayerKind *const layer_kinds[] = {
     /* sequence mixers */
     &layer_attention,
     &layer_mh_attention,
     &layer_mamba,
+    &layer_rwkv5_time_mixer,
+    &layer_rwkv6_time_mixer,
     /* channel mixers */
     &layer_mlp,
     &layer_swiglu,
+    &layer_rwkv5_channel_mixer,
+    &layer_rwkv6_channel_mixer,
     /* the model's fixed parts */
     &layer_embedding,
     &layer_rmsnorm,
