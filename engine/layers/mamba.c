@@ -16,6 +16,7 @@
  * sequence per task and sums their gradients over channel blocks without races. */
 #include "config.h"
 #include "internal.h"
+#include "recurrent.h"
 
 #include <string.h>
 
@@ -570,3 +571,57 @@ const LayerKind layer_mamba = {
     .forward = mamba_forward,
     .backward = mamba_backward,
 };
+
+/* ---------------- the scan alone, for tests (recurrent.h) ---------------- */
+
+static Geo scan_geo(int B, int L, int E, int N, int R, int P)
+{
+    Geo g = {.B = B, .L = L, .d = E, .E = E, .N = N, .R = R, .K = 1, .P = P};
+    g.rows = (size_t)B * L;
+    return g;
+}
+
+void mamba_scan_forward(int B, int L, int E, int N, int R, int P, const float *u,
+                        const float *delta, const float *bc, const float *A_log, const float *D,
+                        float *ys)
+{
+    Job j = {0};
+    j.g = scan_geo(B, L, E, N, R, P);
+    j.p.A_log = (float *)A_log;
+    j.p.D = (float *)D;
+    j.u = (float *)u;
+    j.delta = (float *)delta;
+    j.dbc = bc;
+    j.ys = ys;
+    pool_for((size_t)B * n_blocks(&j.g), scan_fwd_items, &j);
+}
+
+int mamba_scan_backward(int B, int L, int E, int N, int R, int P, const float *u,
+                        const float *delta, const float *bc, const float *A_log, const float *D,
+                        const float *dys, float *du, float *dpre, float *dbc, float *dA_log,
+                        float *dD)
+{
+    Job j = {0};
+    j.g = scan_geo(B, L, E, N, R, P);
+    ScrMap sm = scr_map(&j.g);
+    float *scr = arena_alloc_floats(sm.total);
+    if (!scr) return -1;
+    j.p.A_log = (float *)A_log;
+    j.p.D = (float *)D;
+    j.u = (float *)u;
+    j.delta = (float *)delta;
+    j.dbc = bc;
+    j.gbuf = dpre;
+    j.du = du;
+    j.scratch = scr;
+    memcpy(dpre, dys, sizeof(float) * j.g.rows * E);
+    pool_for((size_t)B, scan_bwd_seqs, &j);
+    memcpy(dbc, scr + sm.ddbc, sizeof(float) * j.g.rows * P);
+    for (int t = 0; t < pool_size(); t++) {
+        Slot s = slot_at(scr, &j.g, t);
+        for (int c = 0; c < E; c++) dD[c] += s.dD[c];
+        for (size_t i = 0; i < (size_t)E * N; i++) dA_log[i] += s.dA[i];
+    }
+    arena_free(scr);
+    return 0;
+}

@@ -24,6 +24,7 @@
  * written out and summed over rows afterwards, so no two tasks write the same place. */
 #include "config.h"
 #include "internal.h"
+#include "recurrent.h"
 
 #include <string.h>
 
@@ -998,3 +999,54 @@ const LayerKind layer_rwkv6_channel_mixer = {
     .forward = cm6_forward,
     .backward = cm6_backward,
 };
+
+/* ---------------- the WKV scan alone, for tests (recurrent.h) ---------------- */
+
+static TJob wkv_job(int B, int L, int d, const float *r, const float *k, const float *v,
+                    const float *lw, size_t lws, const float *u, float **mem)
+{
+    TJob j;
+    memset(&j, 0, sizeof j);
+    j.g = geo(NULL, &(LayerCfg){.width = d}, (Dims){B, L, NULL}, false);
+    TAct a = tact(&j.g);
+    j.R = (float *)r, j.K = (float *)k, j.V = (float *)v;
+    j.lw = lw, j.lws = lws;
+    j.p.u = (float *)u;
+    *mem = arena_alloc_floats(a.total + 3 * j.g.rd);
+    if (*mem) j.ck = *mem, j.D4 = *mem + a.total;
+    return j;
+}
+
+int rwkv_wkv_forward(int B, int L, int d, const float *r, const float *k, const float *v,
+                     const float *lw, size_t lws, const float *u, float *y)
+{
+    float *mem;
+    TJob j = wkv_job(B, L, d, r, k, v, lw, lws, u, &mem);
+    if (!mem) return -1;
+    j.Y = y;
+    pool_for((size_t)B * j.g.H, wkv_fwd_pairs, &j);
+    arena_free(mem);
+    return 0;
+}
+
+int rwkv_wkv_backward(int B, int L, int d, const float *r, const float *k, const float *v,
+                      const float *lw, size_t lws, const float *u, const float *dy, float *dr,
+                      float *dk, float *dv, float *dlw, float *du)
+{
+    float *mem;
+    TJob j = wkv_job(B, L, d, r, k, v, lw, lws, u, &mem);
+    if (!mem) return -1;
+    float *y = arena_alloc_floats(j.g.rows * d);
+    if (!y) return arena_free(mem), -1;
+    j.Y = y;
+    pool_for((size_t)B * j.g.H, wkv_fwd_pairs, &j); /* the stored states */
+    j.DY = (float *)dy, j.DLW = dlw, j.DU = du;
+    pool_for((size_t)B * j.g.H, wkv_bwd_pairs, &j);
+    size_t n = j.g.rows * d;
+    memcpy(dr, j.D4, sizeof(float) * n);
+    memcpy(dk, j.D4 + j.g.rd, sizeof(float) * n);
+    memcpy(dv, j.D4 + 2 * j.g.rd, sizeof(float) * n);
+    arena_free(y);
+    arena_free(mem);
+    return 0;
+}
