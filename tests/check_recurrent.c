@@ -44,13 +44,13 @@ static double mamba_naive(const MIn *in, const double *w, double *ys)
     double loss = 0;
     for (int b = 0; b < MB; b++)
         for (int c = 0; c < ME; c++) {
-            double h[MN] = {0};
+            double h[MN] = {0}, A[MN];
+            for (int n = 0; n < MN; n++) A[n] = -exp(in->Al[c * MN + n]);
             for (int t = 0; t < ML; t++) {
                 size_t r = (size_t)b * ML + t;
                 double u = in->u[r * ME + c], dl = in->dl[r * ME + c], y = in->D[c] * u;
                 for (int n = 0; n < MN; n++) {
-                    double A = -exp(in->Al[c * MN + n]);
-                    h[n] = exp(dl * A) * h[n] + dl * in->bc[r * MP + MR + n] * u;
+                    h[n] = exp(dl * A[n]) * h[n] + dl * in->bc[r * MP + MR + n] * u;
                     y += in->bc[r * MP + MR + MN + n] * h[n];
                 }
                 if (ys) ys[r * ME + c] = y;
@@ -163,8 +163,10 @@ static double wkv_naive(const WIn *in, const double *w, double *y)
                     if (y) y[o + j] = s;
                     if (w) loss += w[o + j] * s;
                 }
-                for (int i = 0; i < hs; i++)
-                    for (int j = 0; j < hs; j++) S[i][j] = exp(lw[i]) * S[i][j] + in->k[o + i] * in->v[o + j];
+                for (int i = 0; i < hs; i++) {
+                    double wi = exp(lw[i]);
+                    for (int j = 0; j < hs; j++) S[i][j] = wi * S[i][j] + in->k[o + i] * in->v[o + j];
+                }
             }
         }
     return loss;
