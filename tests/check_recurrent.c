@@ -296,6 +296,45 @@ START_TEST(layers_awkward_shape)
 }
 END_TEST
 
+/* Long sequences go through the Mamba layer a few at a time (chunks of about 16k rows): a batch
+ * of three split 2 + 1 must give what three single sequences give, outputs and gradients. */
+START_TEST(mamba_chunked_batch)
+{
+    enum { B = 3, L = 6000, D = 8 };
+    const LayerKind *k = layer_kind_find("mamba");
+    Layer l = {.kind = k};
+    layer_cfg_default(k, D, 8, L, &l.cfg);
+    Dims all = {B, L, NULL}, one = {1, L, NULL};
+    size_t np = k->n_params(&l.cfg), nx = (size_t)B * L * D, ns = (size_t)L * D;
+    l.params = fvec(np), l.grads = fvec(np);
+    l.acts = fvec(k->n_acts(&l.cfg, all)), l.scratch = fvec(k->n_scratch(&l.cfg, all));
+    float *x = fvec(nx), *y = fvec(nx), *r = fvec(nx), *dx = fvec(nx), *g1 = fvec(np);
+    float *y1 = fvec(ns), *dx1 = fvec(ns);
+    Rng rng;
+    rng_seed(&rng, 8);
+    k->init(&l, &rng);
+    for (size_t i = 0; i < nx; i++) x[i] = rng_normal(&rng), r[i] = rng_normal(&rng);
+    k->forward(&l, x, y, all);
+    k->backward(&l, x, r, dx, all);
+    memcpy(g1, l.grads, sizeof(float) * np);
+    memset(l.grads, 0, sizeof(float) * np);
+    int bad = 0;
+    for (int b = 0; b < B; b++) {
+        k->forward(&l, x + b * ns, y1, one);
+        k->backward(&l, x + b * ns, r + b * ns, dx1, one);
+        for (size_t i = 0; i < ns; i++) {
+            bad += fabsf(y1[i] - y[b * ns + i]) > 1e-5f * (1 + fabsf(y1[i]));
+            bad += fabsf(dx1[i] - dx[b * ns + i]) > 1e-5f * (1 + fabsf(dx1[i]));
+        }
+    }
+    for (size_t i = 0; i < np; i++) bad += fabsf(l.grads[i] - g1[i]) > 1e-3f * (1 + fabsf(g1[i]));
+    ck_assert_msg(bad == 0, "mamba: %d entries differ between chunked and single sequences", bad);
+    arena_free(l.params), arena_free(l.grads), arena_free(l.acts), arena_free(l.scratch);
+    arena_free(x), arena_free(y), arena_free(r), arena_free(dx), arena_free(g1);
+    arena_free(y1), arena_free(dx1);
+}
+END_TEST
+
 int main(void)
 {
     pool_init(1);
@@ -308,6 +347,7 @@ int main(void)
     tcase_add_test(tc, wkv_per_channel_decay);
     tcase_add_test(tc, wkv_two_threads);
     tcase_add_test(tc, layers_awkward_shape);
+    tcase_add_test(tc, mamba_chunked_batch);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

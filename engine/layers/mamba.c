@@ -103,28 +103,27 @@ static ActMap act_map(const Geo *g)
  * recomputed states of one block (L x N x SV). */
 typedef struct { size_t u, gbuf, du, ddbc, dxz, slots, slot, total; } ScrMap;
 
-static ScrMap scr_map(const Geo *g)
+static ScrMap scr_map(const Geo *g, size_t rows, int L)
 {
     ScrMap m;
-    size_t re = r16(g->rows * g->E);
+    size_t re = r16(rows * g->E);
     m.u = 0;
     m.gbuf = m.u + re;
     m.du = m.gbuf + re;
     m.ddbc = m.du + re;
-    m.dxz = m.ddbc + r16(g->rows * g->P);
-    m.slots = m.dxz + r16(g->rows * 2 * g->E);
+    m.dxz = m.ddbc + r16(rows * g->P);
+    m.slots = m.dxz + r16(rows * 2 * g->E);
     m.slot = r16((size_t)g->E) * 3 + r16((size_t)g->E * g->N) + r16((size_t)g->K * g->E) +
-             r16((size_t)g->L * g->N * SV);
+             r16((size_t)L * g->N * SV);
     m.total = m.slots + (size_t)ML_MAX_THREADS * m.slot;
     return m;
 }
 
 typedef struct { float *dD, *dA, *dcw, *dcb, *hbuf; } Slot;
 
-static Slot slot_at(float *scratch, const Geo *g, int tid)
+static Slot slot_at(float *scratch, const ScrMap *m, const Geo *g, int tid)
 {
-    ScrMap m = scr_map(g);
-    float *s = scratch + m.slots + (size_t)tid * m.slot;
+    float *s = scratch + m->slots + (size_t)tid * m->slot;
     Slot q;
     q.dD = s, s += r16((size_t)g->E);
     q.dA = s, s += r16((size_t)g->E * g->N);
@@ -139,10 +138,25 @@ static size_t mamba_acts(const LayerCfg *c, Dims d)
     Geo g = geo(c, d);
     return act_map(&g).total;
 }
+/* Long sequences are taken a few at a time, so that the rows of one call to the passes stay
+ * near CHUNK_ROWS whatever L is: the elementwise passes and the scan then find their inputs in
+ * cache as at L = 128, and the scratch does not grow with the batch. */
+#define CHUNK_ROWS 16384
+
+static int chunk_B(int B, int L)
+{
+    int c = CHUNK_ROWS / L;
+    if (c < 1) c = 1;
+    return c < B ? c : B;
+}
+
+/* Any call with B <= d.B and L <= d.L has chunks of at most this many rows. */
 static size_t mamba_scratch(const LayerCfg *c, Dims d)
 {
     Geo g = geo(c, d);
-    return scr_map(&g).total;
+    size_t cap = (size_t)(CHUNK_ROWS > d.L ? CHUNK_ROWS : d.L);
+    if (cap > g.rows) cap = g.rows;
+    return scr_map(&g, cap, d.L).total;
 }
 
 /* d_inner x d_state SSM state plus the convolution's last d_conv - 1 inputs per channel. */
@@ -192,11 +206,12 @@ static void mamba_init(Layer *l, Rng *r)
 /* ---------------- elementwise passes, over rows ---------------- */
 
 typedef struct {
-    Geo g;
+    Geo g; /* of the chunk of sequences in hand */
+    ScrMap sm;
     Params p;
-    const float *xz;
+    float *xz;
     float *xc, *u, *gbuf, *delta, *dxz, *du, *scratch, *ys;
-    const float *dbc;
+    float *dbc;
 } Job;
 
 static float softplusf(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
@@ -286,7 +301,7 @@ static void conv_bwd_rows(void *ctx, size_t r0, size_t r1, int tid)
     const Job *j = ctx;
     const Geo *g = &j->g;
     int E = g->E, K = g->K;
-    Slot s = slot_at(j->scratch, g, tid);
+    Slot s = slot_at(j->scratch, &j->sm, g, tid);
     for (size_t r = r0; r < r1; r++) {
         int t = (int)(r % (size_t)g->L);
         const float *dxc = j->du + r * E, *xp = j->xz + r * 2 * E;
@@ -437,8 +452,8 @@ static void scan_bwd_seqs(void *ctx, size_t b0, size_t b1, int tid)
 {
     const Job *j = ctx;
     const Geo *g = &j->g;
-    Slot s = slot_at(j->scratch, g, tid);
-    float *ddbc = j->scratch + scr_map(g).ddbc;
+    Slot s = slot_at(j->scratch, &j->sm, g, tid);
+    float *ddbc = j->scratch + j->sm.ddbc;
     for (size_t b = b0; b < b1; b++) {
         size_t row0 = b * g->L;
         for (size_t r = row0; r < row0 + g->L; r++) memset(ddbc + r * g->P, 0, sizeof(float) * g->P);
@@ -478,22 +493,26 @@ static void colsum_add(const float *M, size_t rows, int n, int ld, float *out)
     pool_for((size_t)(n + SV - 1) / SV, colsum_cols, &a);
 }
 
-static Job job_of(Layer *l, const Geo *g)
+/* The job for sequences b0 .. b0 + nb - 1 of the call's batch (geometry g). */
+static Job job_of(Layer *l, const Geo *g, const ScrMap *sm, int b0, int nb)
 {
     ActMap am = act_map(g);
-    ScrMap sm = scr_map(g);
+    size_t r0 = (size_t)b0 * g->L, E = (size_t)g->E;
     Job j = {0};
     j.g = *g;
+    j.g.B = nb;
+    j.g.rows = (size_t)nb * g->L;
+    j.sm = *sm;
     j.p = params_at(l->params, g);
-    j.xz = l->acts + am.xz;
-    j.xc = l->acts + am.xc;
-    j.dbc = l->acts + am.dbc;
-    j.delta = l->acts + am.delta;
-    j.ys = l->acts + am.ys;
-    j.u = l->scratch + sm.u;
-    j.gbuf = l->scratch + sm.gbuf;
-    j.du = l->scratch + sm.du;
-    j.dxz = l->scratch + sm.dxz;
+    j.xz = l->acts + am.xz + r0 * 2 * E;
+    j.xc = l->acts + am.xc + r0 * E;
+    j.dbc = l->acts + am.dbc + r0 * g->P;
+    j.delta = l->acts + am.delta + r0 * E;
+    j.ys = l->acts + am.ys + r0 * E;
+    j.u = l->scratch + sm->u;
+    j.gbuf = l->scratch + sm->gbuf;
+    j.du = l->scratch + sm->du;
+    j.dxz = l->scratch + sm->dxz;
     j.scratch = l->scratch;
     return j;
 }
@@ -501,50 +520,60 @@ static Job job_of(Layer *l, const Geo *g)
 static void mamba_forward(Layer *l, const float *x, float *y, Dims dm)
 {
     Geo g = geo(&l->cfg, dm);
-    Job j = job_of(l, &g);
-    int rows = (int)g.rows, E = g.E;
-    float *xz = l->acts + act_map(&g).xz, *dbc = l->acts + act_map(&g).dbc;
-    linear_fwd(x, j.p.W_in, NULL, xz, rows, g.d, 2 * E);
-    pool_for(g.rows, conv_fwd_rows, &j);
-    linear_fwd(j.u, j.p.W_x, NULL, dbc, rows, E, g.P);
-    mm(false, false, rows, E, g.R, 1.0f, dbc, g.P, j.p.W_dt, E, 0.0f, j.delta, E);
-    pool_for(g.rows, softplus_rows, &j);
-    pool_for((size_t)g.B * n_blocks(&g), scan_fwd_items, &j);
-    pool_for(g.rows, gate_rows, &j);
-    linear_fwd(j.gbuf, j.p.W_out, NULL, y, rows, E, g.d);
+    int bc = chunk_B(g.B, g.L), E = g.E, d = g.d;
+    ScrMap sm = scr_map(&g, (size_t)bc * g.L, g.L);
+    for (int b0 = 0; b0 < g.B; b0 += bc) {
+        Job j = job_of(l, &g, &sm, b0, g.B - b0 < bc ? g.B - b0 : bc);
+        int rows = (int)j.g.rows;
+        size_t r0 = (size_t)b0 * g.L;
+        linear_fwd(x + r0 * d, j.p.W_in, NULL, j.xz, rows, d, 2 * E);
+        pool_for(j.g.rows, conv_fwd_rows, &j);
+        linear_fwd(j.u, j.p.W_x, NULL, j.dbc, rows, E, g.P);
+        mm(false, false, rows, E, g.R, 1.0f, j.dbc, g.P, j.p.W_dt, E, 0.0f, j.delta, E);
+        pool_for(j.g.rows, softplus_rows, &j);
+        pool_for((size_t)j.g.B * n_blocks(&g), scan_fwd_items, &j);
+        pool_for(j.g.rows, gate_rows, &j);
+        linear_fwd(j.gbuf, j.p.W_out, NULL, y + r0 * d, rows, E, d);
+    }
 }
 
 static void mamba_backward(Layer *l, const float *x, const float *dy, float *dx, Dims dm)
 {
     Geo g = geo(&l->cfg, dm);
-    Job j = job_of(l, &g);
     Params gp = params_at(l->grads, &g);
-    ScrMap sm = scr_map(&g);
-    int rows = (int)g.rows, E = g.E, T = pool_size();
+    int bc = chunk_B(g.B, g.L), E = g.E, d = g.d, T = pool_size();
+    ScrMap sm = scr_map(&g, (size_t)bc * g.L, g.L);
     float *ddbc = l->scratch + sm.ddbc;
-    const float *dbc = j.dbc;
     for (int t = 0; t < T; t++) memset(l->scratch + sm.slots + (size_t)t * sm.slot, 0,
                                        sizeof(float) * (sm.slot - r16((size_t)g.L * g.N * SV)));
-    /* out = gate W_out */
-    pool_for(g.rows, gate_rows, &j);
-    mm(true, false, E, g.d, rows, 1.0f, j.gbuf, E, dy, g.d, 1.0f, gp.W_out, g.d);
-    mm(false, true, rows, E, g.d, 1.0f, dy, g.d, j.p.W_out, g.d, 0.0f, j.gbuf, E);
-    pool_for(g.rows, gate_bwd_rows, &j);
-    /* the scan (u recomputed from xc) */
-    pool_for(g.rows, silu_rows, &j);
-    pool_for((size_t)g.B, scan_bwd_seqs, &j);
-    /* delta = softplus(dt W_dt + b_dt): gbuf now holds the gradient of the pre-activation */
-    colsum_add(j.gbuf, g.rows, E, E, gp.b_dt);
-    mm(true, false, g.R, E, rows, 1.0f, dbc, g.P, j.gbuf, E, 1.0f, gp.W_dt, E);
-    mm(false, true, rows, g.R, E, 1.0f, j.gbuf, E, j.p.W_dt, E, 0.0f, ddbc, g.P);
-    /* dbc = u W_x */
-    mm(true, false, E, g.P, rows, 1.0f, j.u, E, ddbc, g.P, 1.0f, gp.W_x, g.P);
-    mm(false, true, rows, E, g.P, 1.0f, ddbc, g.P, j.p.W_x, g.P, 1.0f, j.du, E);
-    /* u = silu(conv(xp)) */
-    pool_for(g.rows, silu_bwd_rows, &j);
-    pool_for(g.rows, conv_bwd_rows, &j);
+    for (int b0 = 0; b0 < g.B; b0 += bc) {
+        Job j = job_of(l, &g, &sm, b0, g.B - b0 < bc ? g.B - b0 : bc);
+        int rows = (int)j.g.rows;
+        size_t r0 = (size_t)b0 * g.L;
+        const float *dyc = dy + r0 * d;
+        /* out = gate W_out */
+        pool_for(j.g.rows, gate_rows, &j);
+        mm(true, false, E, d, rows, 1.0f, j.gbuf, E, dyc, d, 1.0f, gp.W_out, d);
+        mm(false, true, rows, E, d, 1.0f, dyc, d, j.p.W_out, d, 0.0f, j.gbuf, E);
+        pool_for(j.g.rows, gate_bwd_rows, &j);
+        /* the scan (u recomputed from xc) */
+        pool_for(j.g.rows, silu_rows, &j);
+        pool_for((size_t)j.g.B, scan_bwd_seqs, &j);
+        /* delta = softplus(dt W_dt + b_dt): gbuf now holds the gradient of the pre-activation */
+        colsum_add(j.gbuf, j.g.rows, E, E, gp.b_dt);
+        mm(true, false, g.R, E, rows, 1.0f, j.dbc, g.P, j.gbuf, E, 1.0f, gp.W_dt, E);
+        mm(false, true, rows, g.R, E, 1.0f, j.gbuf, E, j.p.W_dt, E, 0.0f, ddbc, g.P);
+        /* dbc = u W_x */
+        mm(true, false, E, g.P, rows, 1.0f, j.u, E, ddbc, g.P, 1.0f, gp.W_x, g.P);
+        mm(false, true, rows, E, g.P, 1.0f, ddbc, g.P, j.p.W_x, g.P, 1.0f, j.du, E);
+        /* u = silu(conv(xp)) */
+        pool_for(j.g.rows, silu_bwd_rows, &j);
+        pool_for(j.g.rows, conv_bwd_rows, &j);
+        linear_bwd(x + r0 * d, j.p.W_in, j.dxz, dx ? dx + r0 * d : NULL, gp.W_in, NULL, rows, d,
+                   2 * E);
+    }
     for (int t = 0; t < T; t++) {
-        Slot s = slot_at(l->scratch, &g, t);
+        Slot s = slot_at(l->scratch, &sm, &g, t);
         for (int c = 0; c < E; c++) {
             gp.D[c] += s.dD[c];
             gp.conv_b[c] += s.dcb[c];
@@ -552,7 +581,6 @@ static void mamba_backward(Layer *l, const float *x, const float *dy, float *dx,
         for (size_t i = 0; i < (size_t)E * g.N; i++) gp.A_log[i] += s.dA[i];
         for (size_t i = 0; i < (size_t)E * g.K; i++) gp.conv_w[i] += s.dcw[i];
     }
-    linear_bwd(x, j.p.W_in, j.dxz, dx, gp.W_in, NULL, rows, g.d, 2 * E);
 }
 
 const LayerKind layer_mamba = {
@@ -591,7 +619,7 @@ void mamba_scan_forward(int B, int L, int E, int N, int R, int P, const float *u
     j.p.D = (float *)D;
     j.u = (float *)u;
     j.delta = (float *)delta;
-    j.dbc = bc;
+    j.dbc = (float *)bc;
     j.ys = ys;
     pool_for((size_t)B * n_blocks(&j.g), scan_fwd_items, &j);
 }
@@ -603,14 +631,15 @@ int mamba_scan_backward(int B, int L, int E, int N, int R, int P, const float *u
 {
     Job j = {0};
     j.g = scan_geo(B, L, E, N, R, P);
-    ScrMap sm = scr_map(&j.g);
+    ScrMap sm = scr_map(&j.g, j.g.rows, L);
+    j.sm = sm;
     float *scr = arena_alloc_floats(sm.total);
     if (!scr) return -1;
     j.p.A_log = (float *)A_log;
     j.p.D = (float *)D;
     j.u = (float *)u;
     j.delta = (float *)delta;
-    j.dbc = bc;
+    j.dbc = (float *)bc;
     j.gbuf = dpre;
     j.du = du;
     j.scratch = scr;
@@ -618,7 +647,7 @@ int mamba_scan_backward(int B, int L, int E, int N, int R, int P, const float *u
     pool_for((size_t)B, scan_bwd_seqs, &j);
     memcpy(dbc, scr + sm.ddbc, sizeof(float) * j.g.rows * P);
     for (int t = 0; t < pool_size(); t++) {
-        Slot s = slot_at(scr, &j.g, t);
+        Slot s = slot_at(scr, &sm, &j.g, t);
         for (int c = 0; c < E; c++) dD[c] += s.dD[c];
         for (size_t i = 0; i < (size_t)E * N; i++) dA_log[i] += s.dA[i];
     }
