@@ -11,6 +11,9 @@ extern const LayerKind layer_sliding_attention, layer_mh_sliding_attention;
 extern const LayerKind layer_gla, layer_mh_gla;
 extern const LayerKind layer_linear_attention, layer_mh_linear_attention;
 extern const LayerKind layer_hyena, layer_mh_hyena, layer_hyena_experts, layer_moe_mlp;
+extern const LayerKind layer_mamba;
+extern const LayerKind layer_rwkv5_time_mixer, layer_rwkv6_time_mixer;
+extern const LayerKind layer_rwkv5_channel_mixer, layer_rwkv6_channel_mixer;
 
 const LayerKind *const layer_kinds[] = {
     /* sequence mixers */
@@ -18,17 +21,22 @@ const LayerKind *const layer_kinds[] = {
     &layer_mh_attention,
     &layer_sliding_attention,
     &layer_mh_sliding_attention,
-    &layer_gla,
-    &layer_mh_gla,
     &layer_linear_attention,
     &layer_mh_linear_attention,
+    &layer_gla,
+    &layer_mh_gla,
     &layer_hyena,
     &layer_mh_hyena,
     &layer_hyena_experts,
+    &layer_mamba,
+    &layer_rwkv5_time_mixer,
+    &layer_rwkv6_time_mixer,
     /* channel mixers */
     &layer_mlp,
     &layer_swiglu,
     &layer_moe_mlp,
+    &layer_rwkv5_channel_mixer,
+    &layer_rwkv6_channel_mixer,
     /* the model's fixed parts */
     &layer_embedding,
     &layer_rmsnorm,

@@ -1,0 +1,656 @@
+/* Sequence mixer: Mamba (selective state space model), as the reference's mamba_simple:
+ *
+ *   [xp z] = x W_in                                   (no bias)
+ *   xc     = causal depthwise conv of xp (kernel d_conv, with bias);  u = silu(xc)
+ *   [dt B C] = u W_x                                   (dt_rank + 2 d_state columns)
+ *   delta  = softplus(dt W_dt + b_dt)
+ *   h_t    = exp(delta_t A) h_{t-1} + delta_t B_t u_t,  A = -exp(A_log)   (per channel, d_state)
+ *   y_t    = C_t . h_t + D u_t
+ *   out    = (y * silu(z)) W_out
+ *
+ * The projections are sgemms over all B*L rows; only the recurrence is a scan. The scan takes
+ * SV channels at a time (one per vector lane, the state of d_state x SV in registers) along time,
+ * O(L) per channel, parallel over sequences and channel blocks. Its backward recomputes the
+ * block's states forward (into per-thread scratch) and then runs in reverse time with the
+ * adjoint state. B_t and C_t are shared by all channels of a row, so the backward runs one
+ * sequence per task and sums their gradients over channel blocks without races. */
+#include "config.h"
+#include "internal.h"
+#include "recurrent.h"
+
+#include <string.h>
+
+enum { K_STATE, K_EXPAND, K_CONV };
+
+#define SV 16         /* channels per scan block (vector lanes) */
+#define MAX_STATE 16  /* d_state knob limit: the block's state lives on the stack */
+
+static const KnobDesc mamba_knobs[] = {
+    {"d_state", 4, 1, MAX_STATE, "SSM state per inner channel"},
+    {"expand", 2, 1, 8, "inner width = expand x width"},
+    {"d_conv", 4, 1, 16, "causal depthwise convolution kernel length"},
+};
+
+typedef struct {
+    int B, L, d, E, N, R, K, P; /* P = R + 2N columns of x_proj */
+    size_t rows;
+} Geo;
+
+static Geo geo(const LayerCfg *c, Dims dm)
+{
+    Geo g;
+    g.B = dm.B;
+    g.L = dm.L;
+    g.d = c->width;
+    g.N = c->knob[K_STATE];
+    g.E = c->knob[K_EXPAND] * g.d;
+    g.K = c->knob[K_CONV];
+    g.R = (g.d + 15) / 16; /* dt_rank = ceil(width / 16) */
+    g.P = g.R + 2 * g.N;
+    g.rows = (size_t)g.B * g.L;
+    return g;
+}
+
+static size_t r16(size_t n) { return round_up(n, ML_ALIGN_FLOATS); }
+
+/* Parameters, in order. conv_w is stored tap-major (K x E): tap k multiplies x[t - (K-1) + k],
+ * so the convolution runs along contiguous channels. */
+typedef struct { float *W_in, *conv_w, *conv_b, *W_x, *W_dt, *b_dt, *A_log, *D, *W_out; } Params;
+
+static Params params_at(float *p, const Geo *g)
+{
+    size_t d = (size_t)g->d, E = (size_t)g->E;
+    Params q;
+    q.W_in = p, p += d * 2 * E;
+    q.conv_w = p, p += (size_t)g->K * E;
+    q.conv_b = p, p += E;
+    q.W_x = p, p += E * (size_t)g->P;
+    q.W_dt = p, p += (size_t)g->R * E;
+    q.b_dt = p, p += E;
+    q.A_log = p, p += E * (size_t)g->N;
+    q.D = p, p += E;
+    q.W_out = p;
+    return q;
+}
+
+static size_t mamba_params(const LayerCfg *c)
+{
+    Geo g = geo(c, (Dims){1, 1, NULL});
+    size_t d = (size_t)g.d, E = (size_t)g.E;
+    return d * 2 * E + (size_t)g.K * E + E + E * g.P + (size_t)g.R * E + E + E * g.N + E + E * d;
+}
+
+/* acts: xz (rows x 2E), xc (conv output before silu, rows x E), dbc (rows x P), delta (rows x E),
+ * ys (scan output with the D skip, before the gate, rows x E). */
+typedef struct { size_t xz, xc, dbc, delta, ys, total; } ActMap;
+
+static ActMap act_map(const Geo *g)
+{
+    ActMap m;
+    size_t re = r16(g->rows * g->E);
+    m.xz = 0;
+    m.xc = m.xz + r16(g->rows * 2 * g->E);
+    m.dbc = m.xc + re;
+    m.delta = m.dbc + r16(g->rows * g->P);
+    m.ys = m.delta + re;
+    m.total = m.ys + re;
+    return m;
+}
+
+/* scratch: u (rows x E), gbuf (rows x E: the gate's output, then its gradient, then dys, then
+ * d(dt_proj pre-activation)), du (rows x E), ddbc (rows x P), dxz (rows x 2E), then one slot per
+ * thread: partial gradients of D (E), A (E x N), conv weights (K x E) and bias (E), and the
+ * recomputed states of one block (L x N x SV). */
+typedef struct { size_t u, gbuf, du, ddbc, dxz, slots, slot, total; } ScrMap;
+
+static ScrMap scr_map(const Geo *g, size_t rows, int L)
+{
+    ScrMap m;
+    size_t re = r16(rows * g->E);
+    m.u = 0;
+    m.gbuf = m.u + re;
+    m.du = m.gbuf + re;
+    m.ddbc = m.du + re;
+    m.dxz = m.ddbc + r16(rows * g->P);
+    m.slots = m.dxz + r16(rows * 2 * g->E);
+    m.slot = r16((size_t)g->E) * 3 + r16((size_t)g->E * g->N) + r16((size_t)g->K * g->E) +
+             r16((size_t)L * g->N * SV);
+    m.total = m.slots + (size_t)ML_MAX_THREADS * m.slot;
+    return m;
+}
+
+typedef struct { float *dD, *dA, *dcw, *dcb, *hbuf; } Slot;
+
+static Slot slot_at(float *scratch, const ScrMap *m, const Geo *g, int tid)
+{
+    float *s = scratch + m->slots + (size_t)tid * m->slot;
+    Slot q;
+    q.dD = s, s += r16((size_t)g->E);
+    q.dA = s, s += r16((size_t)g->E * g->N);
+    q.dcw = s, s += r16((size_t)g->K * g->E);
+    q.dcb = s, s += r16((size_t)g->E);
+    q.hbuf = s + r16((size_t)g->E);
+    return q;
+}
+
+static size_t mamba_acts(const LayerCfg *c, Dims d)
+{
+    Geo g = geo(c, d);
+    return act_map(&g).total;
+}
+/* Long sequences are taken a few at a time, so that the rows of one call to the passes stay
+ * near CHUNK_ROWS whatever L is: the elementwise passes and the scan then find their inputs in
+ * cache as at L = 128, and the scratch does not grow with the batch. */
+#define CHUNK_ROWS 16384
+
+static int chunk_B(int B, int L)
+{
+    int c = CHUNK_ROWS / L;
+    if (c < 1) c = 1;
+    return c < B ? c : B;
+}
+
+/* Any call with B <= d.B and L <= d.L has chunks of at most this many rows. */
+static size_t mamba_scratch(const LayerCfg *c, Dims d)
+{
+    Geo g = geo(c, d);
+    size_t cap = (size_t)(CHUNK_ROWS > d.L ? CHUNK_ROWS : d.L);
+    if (cap > g.rows) cap = g.rows;
+    return scr_map(&g, cap, d.L).total;
+}
+
+/* d_inner x d_state SSM state plus the convolution's last d_conv - 1 inputs per channel. */
+static double mamba_state(const LayerCfg *c, int L)
+{
+    Geo g = geo(c, (Dims){1, L, NULL});
+    return (double)g.E * g.N + (double)g.E * (g.K - 1);
+}
+
+static double mamba_flops(const LayerCfg *c, int L)
+{
+    Geo g = geo(c, (Dims){1, L, NULL});
+    double d = g.d, E = g.E, N = g.N;
+    double proj = 2.0 * (d * 2 * E + E * g.P + g.R * E + E * d);
+    double conv = 2.0 * E * g.K + 4.0 * E;  /* taps, bias, silu */
+    double scan = E * N * 7.0 + E * 3.0;     /* per state: exp, 2 mul, 2 fma; D skip */
+    double rest = E * 4.0 + E * 5.0;         /* softplus; gate y * silu(z) */
+    return L * (proj + conv + scan + rest);
+}
+
+/* softplus^-1(y) = y + log(1 - exp(-y)) */
+static double softplus_inv(double y) { return y + log(-expm1(-y)); }
+
+static void mamba_init(Layer *l, Rng *r)
+{
+    Geo g = geo(&l->cfg, (Dims){1, 1, NULL});
+    Params p = params_at(l->params, &g);
+    size_t d = (size_t)g.d, E = (size_t)g.E;
+    init_uniform(p.W_in, d * 2 * E, 1.0f / sqrtf((float)d), r);
+    /* Conv1d default: fan_in = K for a depthwise filter */
+    init_uniform(p.conv_w, (size_t)g.K * E, 1.0f / sqrtf((float)g.K), r);
+    init_uniform(p.conv_b, E, 1.0f / sqrtf((float)g.K), r);
+    init_uniform(p.W_x, E * g.P, 1.0f / sqrtf((float)E), r);
+    init_uniform(p.W_dt, (size_t)g.R * E, 1.0f / sqrtf((float)g.R), r);
+    for (size_t c = 0; c < E; c++) {
+        /* dt = exp(U(ln 1e-3, ln 0.1)), clamped >= 1e-4; the bias is softplus^-1(dt) */
+        double lo = log(1e-3), hi = log(0.1);
+        double dt = exp(lo + (hi - lo) * rng_uniform(r));
+        if (dt < 1e-4) dt = 1e-4;
+        p.b_dt[c] = (float)softplus_inv(dt);
+        for (int n = 0; n < g.N; n++) p.A_log[c * g.N + n] = logf((float)(n + 1));
+        p.D[c] = 1.0f;
+    }
+    init_uniform(p.W_out, E * d, 1.0f / sqrtf((float)E), r);
+}
+
+/* ---------------- elementwise passes, over rows ---------------- */
+
+typedef struct {
+    Geo g; /* of the chunk of sequences in hand */
+    ScrMap sm;
+    Params p;
+    float *xz;
+    float *xc, *u, *gbuf, *delta, *dxz, *du, *scratch, *ys;
+    float *dbc;
+} Job;
+
+static float softplusf(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
+
+/* xc = conv(xp) + b, u = silu(xc). */
+static void conv_fwd_rows(void *ctx, size_t r0, size_t r1, int tid)
+{
+    const Job *j = ctx;
+    const Geo *g = &j->g;
+    int E = g->E, K = g->K;
+    for (size_t r = r0; r < r1; r++) {
+        int t = (int)(r % (size_t)g->L);
+        float *xc = j->xc + r * E, *u = j->u + r * E;
+        memcpy(xc, j->p.conv_b, sizeof(float) * E);
+        for (int k = 0; k < K; k++) {
+            int back = K - 1 - k;
+            if (t - back < 0) continue;
+            const float *xp = j->xz + (r - back) * 2 * E, *w = j->p.conv_w + (size_t)k * E;
+            for (int c = 0; c < E; c++) xc[c] = FMA(w[c], xp[c], xc[c]);
+        }
+        for (int c = 0; c < E; c++) u[c] = xc[c] / (1.0f + fast_expf(-xc[c]));
+    }
+}
+
+/* u = silu(xc) again, for the backward. */
+static void silu_rows(void *ctx, size_t r0, size_t r1, int tid)
+{
+    const Job *j = ctx;
+    int E = j->g.E;
+    for (size_t i = r0 * E; i < r1 * E; i++) j->u[i] = j->xc[i] / (1.0f + fast_expf(-j->xc[i]));
+}
+
+/* delta = softplus(delta + b_dt), in place. */
+static void softplus_rows(void *ctx, size_t r0, size_t r1, int tid)
+{
+    const Job *j = ctx;
+    int E = j->g.E;
+    for (size_t r = r0; r < r1; r++) {
+        float *dl = j->delta + r * E;
+        for (int c = 0; c < E; c++) dl[c] = softplusf(dl[c] + j->p.b_dt[c]);
+    }
+}
+
+/* gbuf = ys * silu(z) */
+static void gate_rows(void *ctx, size_t r0, size_t r1, int tid)
+{
+    const Job *j = ctx;
+    int E = j->g.E;
+    for (size_t r = r0; r < r1; r++) {
+        const float *y = j->ys + r * E, *z = j->xz + r * 2 * E + E;
+        float *o = j->gbuf + r * E;
+        for (int c = 0; c < E; c++) o[c] = y[c] * z[c] / (1.0f + fast_expf(-z[c]));
+    }
+}
+
+/* From dg (in gbuf): dys = dg * silu(z) (in place), dz = dg * ys * silu'(z) into dxz. */
+static void gate_bwd_rows(void *ctx, size_t r0, size_t r1, int tid)
+{
+    const Job *j = ctx;
+    int E = j->g.E;
+    for (size_t r = r0; r < r1; r++) {
+        const float *y = j->ys + r * E, *z = j->xz + r * 2 * E + E;
+        float *dg = j->gbuf + r * E, *dz = j->dxz + r * 2 * E + E;
+        for (int c = 0; c < E; c++) {
+            float s = 1.0f / (1.0f + fast_expf(-z[c]));
+            dz[c] = dg[c] * y[c] * s * (1.0f + z[c] * (1.0f - s));
+            dg[c] = dg[c] * z[c] * s;
+        }
+    }
+}
+
+/* du *= silu'(xc), in place: the gradient at the conv output. */
+static void silu_bwd_rows(void *ctx, size_t r0, size_t r1, int tid)
+{
+    const Job *j = ctx;
+    int E = j->g.E;
+    for (size_t i = r0 * E; i < r1 * E; i++) {
+        float x = j->xc[i], s = 1.0f / (1.0f + fast_expf(-x));
+        j->du[i] *= s * (1.0f + x * (1.0f - s));
+    }
+}
+
+/* dxp[s] = sum_k dxc[s + K-1-k] w_k (within the sequence), into dxz's first half; the weight
+ * and bias gradients go to the thread's slot. */
+static void conv_bwd_rows(void *ctx, size_t r0, size_t r1, int tid)
+{
+    const Job *j = ctx;
+    const Geo *g = &j->g;
+    int E = g->E, K = g->K;
+    Slot s = slot_at(j->scratch, &j->sm, g, tid);
+    for (size_t r = r0; r < r1; r++) {
+        int t = (int)(r % (size_t)g->L);
+        const float *dxc = j->du + r * E, *xp = j->xz + r * 2 * E;
+        float *dxp = j->dxz + r * 2 * E;
+        for (int c = 0; c < E; c++) s.dcb[c] += dxc[c];
+        memset(dxp, 0, sizeof(float) * E);
+        for (int k = 0; k < K; k++) {
+            int back = K - 1 - k;
+            const float *w = j->p.conv_w + (size_t)k * E;
+            float *dw = s.dcw + (size_t)k * E;
+            if (t - back >= 0) { /* xc[t] used xp[t - back] through tap k */
+                const float *xq = xp - (size_t)back * 2 * E;
+                for (int c = 0; c < E; c++) dw[c] = FMA(dxc[c], xq[c], dw[c]);
+            }
+            if (t + back < g->L) { /* xp[t] fed xc[t + back] through tap k */
+                const float *dn = dxc + (size_t)back * E;
+                for (int c = 0; c < E; c++) dxp[c] = FMA(dn[c], w[c], dxp[c]);
+            }
+        }
+    }
+}
+
+/* ---------------- the scan ---------------- */
+
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+/* Forward over one sequence (rows row0..row0+L-1) and channels c0..c0+w-1. When hbuf is not
+ * NULL, the state after each step is stored there (L x N x SV) and ys is not written. */
+ALWAYS_INLINE void scan_fwd_blk(const Job *j, size_t row0, int c0, int w, float *hbuf)
+{
+    const Geo *g = &j->g;
+    int E = g->E, N = g->N, P = g->P, R = g->R;
+    float A[MAX_STATE][SV], h[MAX_STATE][SV], Dv[SV];
+    for (int n = 0; n < N; n++)
+        for (int k = 0; k < w; k++) {
+            A[n][k] = -expf(j->p.A_log[(size_t)(c0 + k) * N + n]);
+            h[n][k] = 0.0f;
+        }
+    for (int k = 0; k < w; k++) Dv[k] = j->p.D[c0 + k];
+    for (int t = 0; t < g->L; t++) {
+        size_t r = row0 + t;
+        const float *u = j->u + r * E + c0, *dl = j->delta + r * E + c0;
+        const float *Bt = j->dbc + r * P + R, *Ct = Bt + N;
+        float y[SV], du[SV];
+        for (int k = 0; k < w; k++) y[k] = Dv[k] * u[k], du[k] = dl[k] * u[k];
+        for (int n = 0; n < N; n++) {
+            float bn = Bt[n], cn = Ct[n];
+            for (int k = 0; k < w; k++) {
+                float hn = FMA(fast_expf(dl[k] * A[n][k]), h[n][k], du[k] * bn);
+                h[n][k] = hn;
+                y[k] = FMA(cn, hn, y[k]);
+            }
+        }
+        if (hbuf) {
+            float *hs = hbuf + (size_t)t * N * SV;
+            for (int n = 0; n < N; n++)
+                for (int k = 0; k < w; k++) hs[n * SV + k] = h[n][k];
+        } else {
+            float *ys = j->ys + r * E + c0;
+            for (int k = 0; k < w; k++) ys[k] = y[k];
+        }
+    }
+}
+
+/* Reverse-time pass for one block, after scan_fwd_blk filled hbuf. Reads dys (in gbuf) and
+ * writes d(dt_proj pre-activation) over it; writes du; adds dB and dC into ddbc (rows x P, the
+ * task's own rows) and dD, dA into the thread's slot. */
+ALWAYS_INLINE void scan_bwd_blk(const Job *j, size_t row0, int c0, int w, const float *hbuf,
+                                float *ddbc, Slot *s)
+{
+    const Geo *g = &j->g;
+    int E = g->E, N = g->N, P = g->P, R = g->R;
+    float A[MAX_STATE][SV], adj[MAX_STATE][SV], dA[MAX_STATE][SV], Dv[SV], dD[SV];
+    for (int n = 0; n < N; n++)
+        for (int k = 0; k < w; k++) {
+            A[n][k] = -expf(j->p.A_log[(size_t)(c0 + k) * N + n]);
+            adj[n][k] = 0.0f; /* dL/dh_t from later steps, already multiplied by exp(delta A) */
+            dA[n][k] = 0.0f;
+        }
+    for (int k = 0; k < w; k++) Dv[k] = j->p.D[c0 + k], dD[k] = 0.0f;
+    for (int t = g->L - 1; t >= 0; t--) {
+        size_t r = row0 + t;
+        const float *u = j->u + r * E + c0, *dl = j->delta + r * E + c0;
+        const float *Bt = j->dbc + r * P + R, *Ct = Bt + N;
+        const float *hs = hbuf + (size_t)t * N * SV, *hp = t ? hs - (size_t)N * SV : NULL;
+        float *gb = j->gbuf + r * E + c0, *dur = j->du + r * E + c0;
+        float *dBt = ddbc + r * P + R, *dCt = dBt + N;
+        float dy[SV], ddl[SV], duk[SV], dlu[SV];
+        for (int k = 0; k < w; k++) {
+            dy[k] = gb[k];
+            ddl[k] = 0.0f;
+            duk[k] = dy[k] * Dv[k];
+            dD[k] = FMA(dy[k], u[k], dD[k]);
+            dlu[k] = dl[k] * u[k];
+        }
+        for (int n = 0; n < N; n++) {
+            float bn = Bt[n], cn = Ct[n], sc[SV], sb[SV];
+            for (int k = 0; k < w; k++) {
+                float gn = FMA(dy[k], cn, adj[n][k]); /* dL/dh_t */
+                float a = fast_expf(dl[k] * A[n][k]);
+                float hprev = hp ? hp[n * SV + k] : 0.0f;
+                float da = gn * hprev * a; /* dL/d(delta A) through the decay */
+                ddl[k] = FMA(da, A[n][k], FMA(gn, bn * u[k], ddl[k]));
+                dA[n][k] = FMA(da, dl[k], dA[n][k]);
+                duk[k] = FMA(gn, dl[k] * bn, duk[k]);
+                sc[k] = dy[k] * hs[n * SV + k];
+                sb[k] = gn * dlu[k];
+                adj[n][k] = gn * a;
+            }
+            float tc = 0.0f, tb = 0.0f;
+            for (int k = 0; k < w; k++) tc += sc[k], tb += sb[k];
+            dCt[n] += tc;
+            dBt[n] += tb;
+        }
+        for (int k = 0; k < w; k++) {
+            /* softplus' = sigmoid(pre) = 1 - exp(-delta) */
+            gb[k] = ddl[k] * -expm1f(-dl[k]);
+            dur[k] = duk[k];
+        }
+    }
+    for (int n = 0; n < N; n++)
+        for (int k = 0; k < w; k++) {
+            /* A = -exp(A_log): dA_log = dA * A */
+            s->dA[(size_t)(c0 + k) * N + n] += dA[n][k] * A[n][k];
+        }
+    for (int k = 0; k < w; k++) s->dD[c0 + k] += dD[k];
+}
+
+static int n_blocks(const Geo *g) { return (g->E + SV - 1) / SV; }
+
+/* Items are (sequence, channel block) pairs. */
+static void scan_fwd_items(void *ctx, size_t i0, size_t i1, int tid)
+{
+    const Job *j = ctx;
+    int nb = n_blocks(&j->g);
+    for (size_t i = i0; i < i1; i++) {
+        size_t b = i / nb;
+        int c0 = (int)(i % nb) * SV, w = j->g.E - c0 < SV ? j->g.E - c0 : SV;
+        if (w == SV)
+            scan_fwd_blk(j, b * j->g.L, c0, SV, NULL);
+        else
+            scan_fwd_blk(j, b * j->g.L, c0, w, NULL);
+    }
+}
+
+/* Items are sequences: every block of a sequence adds into the same dB, dC rows. */
+static void scan_bwd_seqs(void *ctx, size_t b0, size_t b1, int tid)
+{
+    const Job *j = ctx;
+    const Geo *g = &j->g;
+    Slot s = slot_at(j->scratch, &j->sm, g, tid);
+    float *ddbc = j->scratch + j->sm.ddbc;
+    for (size_t b = b0; b < b1; b++) {
+        size_t row0 = b * g->L;
+        for (size_t r = row0; r < row0 + g->L; r++) memset(ddbc + r * g->P, 0, sizeof(float) * g->P);
+        for (int c0 = 0; c0 < g->E; c0 += SV) {
+            int w = g->E - c0 < SV ? g->E - c0 : SV;
+            if (w == SV) {
+                scan_fwd_blk(j, row0, c0, SV, s.hbuf);
+                scan_bwd_blk(j, row0, c0, SV, s.hbuf, ddbc, &s);
+            } else {
+                scan_fwd_blk(j, row0, c0, w, s.hbuf);
+                scan_bwd_blk(j, row0, c0, w, s.hbuf, ddbc, &s);
+            }
+        }
+    }
+}
+
+/* out[c] += sum over rows of M[r][c], in blocks of SV columns, rows in order. */
+typedef struct { const float *M; size_t rows; int n, ld; float *out; } Colsum;
+
+static void colsum_cols(void *ctx, size_t b0, size_t b1, int tid)
+{
+    const Colsum *a = ctx;
+    for (size_t blk = b0; blk < b1; blk++) {
+        int lo = (int)blk * SV, w = a->n - lo < SV ? a->n - lo : SV;
+        float acc[SV] = {0};
+        for (size_t r = 0; r < a->rows; r++) {
+            const float *m = a->M + r * a->ld + lo;
+            for (int k = 0; k < w; k++) acc[k] += m[k];
+        }
+        for (int k = 0; k < w; k++) a->out[lo + k] += acc[k];
+    }
+}
+
+static void colsum_add(const float *M, size_t rows, int n, int ld, float *out)
+{
+    Colsum a = {M, rows, n, ld, out};
+    pool_for((size_t)(n + SV - 1) / SV, colsum_cols, &a);
+}
+
+/* The job for sequences b0 .. b0 + nb - 1 of the call's batch (geometry g). */
+static Job job_of(Layer *l, const Geo *g, const ScrMap *sm, int b0, int nb)
+{
+    ActMap am = act_map(g);
+    size_t r0 = (size_t)b0 * g->L, E = (size_t)g->E;
+    Job j = {0};
+    j.g = *g;
+    j.g.B = nb;
+    j.g.rows = (size_t)nb * g->L;
+    j.sm = *sm;
+    j.p = params_at(l->params, g);
+    j.xz = l->acts + am.xz + r0 * 2 * E;
+    j.xc = l->acts + am.xc + r0 * E;
+    j.dbc = l->acts + am.dbc + r0 * g->P;
+    j.delta = l->acts + am.delta + r0 * E;
+    j.ys = l->acts + am.ys + r0 * E;
+    j.u = l->scratch + sm->u;
+    j.gbuf = l->scratch + sm->gbuf;
+    j.du = l->scratch + sm->du;
+    j.dxz = l->scratch + sm->dxz;
+    j.scratch = l->scratch;
+    return j;
+}
+
+static void mamba_forward(Layer *l, const float *x, float *y, Dims dm)
+{
+    Geo g = geo(&l->cfg, dm);
+    int bc = chunk_B(g.B, g.L), E = g.E, d = g.d;
+    ScrMap sm = scr_map(&g, (size_t)bc * g.L, g.L);
+    for (int b0 = 0; b0 < g.B; b0 += bc) {
+        Job j = job_of(l, &g, &sm, b0, g.B - b0 < bc ? g.B - b0 : bc);
+        int rows = (int)j.g.rows;
+        size_t r0 = (size_t)b0 * g.L;
+        linear_fwd(x + r0 * d, j.p.W_in, NULL, j.xz, rows, d, 2 * E);
+        pool_for(j.g.rows, conv_fwd_rows, &j);
+        linear_fwd(j.u, j.p.W_x, NULL, j.dbc, rows, E, g.P);
+        mm(false, false, rows, E, g.R, 1.0f, j.dbc, g.P, j.p.W_dt, E, 0.0f, j.delta, E);
+        pool_for(j.g.rows, softplus_rows, &j);
+        pool_for((size_t)j.g.B * n_blocks(&g), scan_fwd_items, &j);
+        pool_for(j.g.rows, gate_rows, &j);
+        linear_fwd(j.gbuf, j.p.W_out, NULL, y + r0 * d, rows, E, d);
+    }
+}
+
+static void mamba_backward(Layer *l, const float *x, const float *dy, float *dx, Dims dm)
+{
+    Geo g = geo(&l->cfg, dm);
+    Params gp = params_at(l->grads, &g);
+    int bc = chunk_B(g.B, g.L), E = g.E, d = g.d, T = pool_size();
+    ScrMap sm = scr_map(&g, (size_t)bc * g.L, g.L);
+    float *ddbc = l->scratch + sm.ddbc;
+    for (int t = 0; t < T; t++) memset(l->scratch + sm.slots + (size_t)t * sm.slot, 0,
+                                       sizeof(float) * (sm.slot - r16((size_t)g.L * g.N * SV)));
+    for (int b0 = 0; b0 < g.B; b0 += bc) {
+        Job j = job_of(l, &g, &sm, b0, g.B - b0 < bc ? g.B - b0 : bc);
+        int rows = (int)j.g.rows;
+        size_t r0 = (size_t)b0 * g.L;
+        const float *dyc = dy + r0 * d;
+        /* out = gate W_out */
+        pool_for(j.g.rows, gate_rows, &j);
+        mm(true, false, E, d, rows, 1.0f, j.gbuf, E, dyc, d, 1.0f, gp.W_out, d);
+        mm(false, true, rows, E, d, 1.0f, dyc, d, j.p.W_out, d, 0.0f, j.gbuf, E);
+        pool_for(j.g.rows, gate_bwd_rows, &j);
+        /* the scan (u recomputed from xc) */
+        pool_for(j.g.rows, silu_rows, &j);
+        pool_for((size_t)j.g.B, scan_bwd_seqs, &j);
+        /* delta = softplus(dt W_dt + b_dt): gbuf now holds the gradient of the pre-activation */
+        colsum_add(j.gbuf, j.g.rows, E, E, gp.b_dt);
+        mm(true, false, g.R, E, rows, 1.0f, j.dbc, g.P, j.gbuf, E, 1.0f, gp.W_dt, E);
+        mm(false, true, rows, g.R, E, 1.0f, j.gbuf, E, j.p.W_dt, E, 0.0f, ddbc, g.P);
+        /* dbc = u W_x */
+        mm(true, false, E, g.P, rows, 1.0f, j.u, E, ddbc, g.P, 1.0f, gp.W_x, g.P);
+        mm(false, true, rows, E, g.P, 1.0f, ddbc, g.P, j.p.W_x, g.P, 1.0f, j.du, E);
+        /* u = silu(conv(xp)) */
+        pool_for(j.g.rows, silu_bwd_rows, &j);
+        pool_for(j.g.rows, conv_bwd_rows, &j);
+        linear_bwd(x + r0 * d, j.p.W_in, j.dxz, dx ? dx + r0 * d : NULL, gp.W_in, NULL, rows, d,
+                   2 * E);
+    }
+    for (int t = 0; t < T; t++) {
+        Slot s = slot_at(l->scratch, &sm, &g, t);
+        for (int c = 0; c < E; c++) {
+            gp.D[c] += s.dD[c];
+            gp.conv_b[c] += s.dcb[c];
+        }
+        for (size_t i = 0; i < (size_t)E * g.N; i++) gp.A_log[i] += s.dA[i];
+        for (size_t i = 0; i < (size_t)E * g.K; i++) gp.conv_w[i] += s.dcw[i];
+    }
+}
+
+const LayerKind layer_mamba = {
+    .name = "mamba",
+    .summary = "selective SSM (Mamba): d_state 4, expand 2, conv 4, dt_rank width/16",
+    .role = ROLE_SEQUENCE,
+    .knobs = mamba_knobs,
+    .n_knobs = 3,
+    .state_formula = "expand x width x d_state (SSM) + expand x width x (d_conv - 1) (conv)",
+    .n_params = mamba_params,
+    .n_acts = mamba_acts,
+    .n_scratch = mamba_scratch,
+    .state_size = mamba_state,
+    .flops = mamba_flops,
+    .init = mamba_init,
+    .forward = mamba_forward,
+    .backward = mamba_backward,
+};
+
+/* ---------------- the scan alone, for tests (recurrent.h) ---------------- */
+
+static Geo scan_geo(int B, int L, int E, int N, int R, int P)
+{
+    Geo g = {.B = B, .L = L, .d = E, .E = E, .N = N, .R = R, .K = 1, .P = P};
+    g.rows = (size_t)B * L;
+    return g;
+}
+
+void mamba_scan_forward(int B, int L, int E, int N, int R, int P, const float *u,
+                        const float *delta, const float *bc, const float *A_log, const float *D,
+                        float *ys)
+{
+    Job j = {0};
+    j.g = scan_geo(B, L, E, N, R, P);
+    j.p.A_log = (float *)A_log;
+    j.p.D = (float *)D;
+    j.u = (float *)u;
+    j.delta = (float *)delta;
+    j.dbc = (float *)bc;
+    j.ys = ys;
+    pool_for((size_t)B * n_blocks(&j.g), scan_fwd_items, &j);
+}
+
+int mamba_scan_backward(int B, int L, int E, int N, int R, int P, const float *u,
+                        const float *delta, const float *bc, const float *A_log, const float *D,
+                        const float *dys, float *du, float *dpre, float *dbc, float *dA_log,
+                        float *dD)
+{
+    Job j = {0};
+    j.g = scan_geo(B, L, E, N, R, P);
+    ScrMap sm = scr_map(&j.g, j.g.rows, L);
+    j.sm = sm;
+    float *scr = arena_alloc_floats(sm.total);
+    if (!scr) return -1;
+    j.p.A_log = (float *)A_log;
+    j.p.D = (float *)D;
+    j.u = (float *)u;
+    j.delta = (float *)delta;
+    j.dbc = (float *)bc;
+    j.gbuf = dpre;
+    j.du = du;
+    j.scratch = scr;
+    memcpy(dpre, dys, sizeof(float) * j.g.rows * E);
+    pool_for((size_t)B, scan_bwd_seqs, &j);
+    memcpy(dbc, scr + sm.ddbc, sizeof(float) * j.g.rows * P);
+    for (int t = 0; t < pool_size(); t++) {
+        Slot s = slot_at(scr, &sm, &j.g, t);
+        for (int c = 0; c < E; c++) dD[c] += s.dD[c];
+        for (size_t i = 0; i < (size_t)E * N; i++) dA_log[i] += s.dA[i];
+    }
+    arena_free(scr);
+    return 0;
+}
