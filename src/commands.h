@@ -7,7 +7,8 @@
 int cmd_run(int argc, char **argv);
 int cmd_layers(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
-int cmd_default(void);
+int cmd_lab(int argc, char **argv);
+int cmd_keys(void);
 void usage(FILE *to);
 
 #endif

@@ -1,0 +1,66 @@
+/* Small text helpers for the lab: numbers, teaching pages, token classes. */
+#include "config.h"
+#include "ui.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+void fmt_count(double v, char *buf, size_t n)
+{
+    double a = fabs(v);
+    if (a >= 1e9) snprintf(buf, n, "%.2fG", v / 1e9);
+    else if (a >= 1e6) snprintf(buf, n, "%.2fM", v / 1e6);
+    else if (a >= 1e3) snprintf(buf, n, "%.1fk", v / 1e3);
+    else snprintf(buf, n, "%.0f", v);
+}
+
+void fmt_bytes(double v, char *buf, size_t n)
+{
+    if (v >= 1024.0 * 1024 * 1024) snprintf(buf, n, "%.1f GiB", v / (1024.0 * 1024 * 1024));
+    else if (v >= 1024.0 * 1024) snprintf(buf, n, "%.1f MiB", v / (1024.0 * 1024));
+    else if (v >= 1024.0) snprintf(buf, n, "%.1f KiB", v / 1024.0);
+    else snprintf(buf, n, "%.0f B", v);
+}
+
+void fmt_duration(double s, char *buf, size_t n)
+{
+    if (!isfinite(s) || s < 0) snprintf(buf, n, "--");
+    else if (s < 60) snprintf(buf, n, "%.0fs", s);
+    else if (s < 3600) snprintf(buf, n, "%dm%02ds", (int)s / 60, (int)s % 60);
+    else snprintf(buf, n, "%dh%02dm", (int)(s / 3600), (int)s % 3600 / 60);
+}
+
+void layer_page(const LayerKind *k, char *buf, size_t n)
+{
+    size_t u = 0;
+#define OUT(...) do { \
+        int w_ = snprintf(buf + u, n - u, __VA_ARGS__); \
+        if (w_ > 0) u += (size_t)w_; \
+        if (u >= n) u = n - 1; \
+    } while (0)
+    if (!n) return;
+    buf[0] = 0;
+    OUT("%s (%s)\n\n%s\n\n", k->name, role_name(k->role), k->summary ? k->summary : "");
+    if (k->page) OUT("%s\n", k->page);
+    else if (k->state_formula) OUT("State at sequence length L: %s\n", k->state_formula);
+    if (k->n_knobs) {
+        OUT("\nKnobs:\n");
+        for (int i = 0; i < k->n_knobs; i++)
+            OUT("  %s = %d (%d to %d): %s\n", k->knobs[i].name, k->knobs[i].def, k->knobs[i].min,
+                k->knobs[i].max, k->knobs[i].help ? k->knobs[i].help : "");
+    }
+#undef OUT
+}
+
+/* Until the engine classifies tokens per task, mark what every task shares: scored positions,
+ * and the top-of-vocabulary bands that the recall tasks use for the copy prefix and noise. */
+UiTokenClass ui_token_class(const TaskKind *t, const TaskCfg *c, int32_t input, int32_t target)
+{
+    (void)t;
+    if (target != ML_IGNORE) return TC_SCORED;
+    int top = c->vocab - (c->multi_query ? 0 : 1);
+    if (!c->multi_query && input == c->vocab - 1) return TC_SPECIAL;
+    if (c->noise_vocab > 0 && input >= top - c->noise_vocab && input < top) return TC_NOISE;
+    return TC_PLAIN;
+}
