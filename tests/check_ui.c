@@ -161,6 +161,12 @@ START_TEST(stripe_patterns)
     /* a list of sequence mixers, one with its own channel mixer */
     ck_assert_int_eq(stripe_build("mh-attention attention/mlp", 0, "swiglu", out, sizeof out, &err), 0);
     ck_assert_str_eq(out, "mh-attention swiglu attention mlp");
+    /* a channel mixer with knobs, and sequence mixers with knobs in a list */
+    ck_assert_int_eq(stripe_build("1A", 2, "swiglu(inner=128)", out, sizeof out, &err), 0);
+    ck_assert_str_eq(out, "mh-attention swiglu(inner=128) mh-attention swiglu(inner=128)");
+    ck_assert_int_eq(stripe_build("mh-attention(heads=4)/mlp(inner=64)", 0, "", out, sizeof out, &err), 0);
+    ck_assert_str_eq(out, "mh-attention(heads=4) mlp(inner=64)");
+    ck_assert_int_eq(stack_parse(out, "t", 64, &s, &err), 0);
     /* a letter whose kind is not registered: a clear error naming it */
     const char *missing = NULL;
     for (const StripeLetter *l = stripe_letters; l->letter; l++)

@@ -1101,12 +1101,13 @@ static void draw_stack_view(void)
     fmt_count(tot_p, p, sizeof p);
     fmt_count(tot_s, s, sizeof s);
     fmt_bytes(tot_s * 4, b, sizeof b);
-    put(l.y, 1, l.w - 1, S_HEADER, "Stack %s%s width %d %s: %s params, state %s floats (%s) at L=%d",
-        A.preset[0] ? "preset " : "", A.preset, A.width, A.norm == NORM_LAYER ? "layernorm" : "rmsnorm",
-        p, s, b, L);
-    put(l.y + 1, 1, l.w - 1, S_DIM, "%3s  %-18s %-14s %7s %7s %9s", "#", "kind", "knobs", "params",
-        "state", "bytes");
-    int rows = l.h - 3;
+    put(l.y, 1, l.w - 1, S_HEADER, "Stack  %s%s  width %d, %s", A.preset[0] ? "preset " : "", A.preset,
+        A.width, A.norm == NORM_LAYER ? "layernorm" : "rmsnorm");
+    put(l.y + l.h - 1, 1, l.w - 1, S_HEADER, "total: %s params, state %s floats = %s at L=%d (%s)", p, s,
+        b, L, t->name);
+    put(l.y + 1, 1, l.w - 1, S_DIM, "%3s  %-18s %-14s %7s %7s", "#", "kind", "knobs", "params",
+        "state");
+    int rows = l.h - 4;
     if (A.stack.n == 0)
         put(l.y + 3, 3, l.w - 3, S_DIM, "empty stack: a adds a layer, s builds one from a pattern, l loads a preset");
     int first = A.cur_layer >= rows ? A.cur_layer - rows + 1 : 0;
@@ -1128,7 +1129,7 @@ static void draw_stack_view(void)
         if (sel) fill(y, 0, l.w, S_SEL);
         put(y, 1, 4, sel ? S_SEL : S_DIM, "%3d", i + 1);
         put(y, 6, 18, sel ? S_SEL : kind_style(k), "%-18s", k->name);
-        put(y, 25, l.w - 25, sel ? S_SEL : S_NORMAL, "%-14s %7s %7s %9s", knobs, p, s, b);
+        put(y, 25, l.w - 25, sel ? S_SEL : S_NORMAL, "%-14s %7s %7s", knobs, p, s);
     }
     if (A.lay.side.w > 0) {
         Rect sd = A.lay.side;
@@ -1170,15 +1171,17 @@ static void draw_task_view(void)
     x += put(sy, x, sr.w, S_SCORED, "scored") + 1;
     x += put(sy, x, sr.w, S_SPECIAL, "special") + 1;
     x += put(sy, x, sr.w, S_NOISE, "noise") + 1;
-    put(sy++, x, sr.w - x, S_NORMAL, "other  (scored: the target below)");
+    put(sy++, x, sr.w - x, S_NORMAL, "other   [scored]");
     if (A.s_err[0]) {
         put(sy, sr.x + 1, sr.w - 1, S_WARN, "%s", A.s_err);
         return;
     }
+    /* scored positions in brackets too, so they read without colour */
     x = sr.x + 1;
     for (int i = 0; i < A.s_len && sy < sr.y + sr.h; i++) {
         char tok[16];
-        int n = snprintf(tok, sizeof tok, "%d", A.s_in[i]);
+        int scored = A.s_tg[i] != ML_IGNORE;
+        int n = snprintf(tok, sizeof tok, scored ? "[%d]" : "%d", A.s_in[i]);
         if (x + n + 1 > sr.x + sr.w) {
             x = sr.x + 1;
             sy++;
@@ -1190,12 +1193,18 @@ static void draw_task_view(void)
         x += n + 1;
     }
     sy += 2;
-    if (sy < sr.y + sr.h) {
-        x = sr.x + 1;
-        x += put(sy, x, sr.w - 1, S_DIM, "targets at scored positions:");
-        for (int i = 0; i < A.s_len; i++)
-            if (A.s_tg[i] != ML_IGNORE && x < sr.x + sr.w - 8)
-                x += put(sy, x + 1, sr.w, S_SCORED, "%d->%d", i, A.s_tg[i]) + 1;
+    if (sy < sr.y + sr.h) put(sy++, sr.x + 1, sr.w - 1, S_DIM, "targets at scored positions (position:target):");
+    x = sr.x + 1;
+    for (int i = 0; i < A.s_len && sy < sr.y + sr.h; i++) {
+        if (A.s_tg[i] == ML_IGNORE) continue;
+        char t[32];
+        int n = snprintf(t, sizeof t, "%d:%d", i, A.s_tg[i]);
+        if (x + n + 1 > sr.x + sr.w) {
+            x = sr.x + 1;
+            if (++sy >= sr.y + sr.h) break;
+        }
+        put(sy, x, n, S_SCORED, "%s", t);
+        x += n + 1;
     }
 }
 
@@ -1215,6 +1224,7 @@ static void draw_chart(Rect r, const char *title, const Series *s, int ns, const
     if (cw < 4 || ch < 1) return;
     ChartScale sc;
     chart_scale(s, ns, zero_floor, &sc);
+    if (sc.xmin > 0) sc.xmin = 0; /* both charts share the step axis from 0 */
     ChartCell *cells = calloc((size_t)cw * ch, sizeof *cells);
     if (!cells) return;
     chart_render(s, ns, &sc, cw, ch, A.utf8, cells);
@@ -1340,14 +1350,18 @@ static void draw_run_view(void)
         if (A.stack.n && make_spec(&s, A.cur_task, A.epochs) == 0) draw_counters(A.lay.counters, &s);
         return;
     }
-    Hist *h = &A.hist[ids[0]];
+    /* the progress line follows the live run when it is one of those shown */
+    int pi = n > 1 && A.snap.id == ids[1] ? 1 : 0;
+    Hist *h = &A.hist[ids[pi]];
     const RunSnapshot *s = &A.snap;
-    int live = s->id == ids[0];
+    int live = s->id == ids[pi];
     int st = live ? (int)s->state : (int)h->state;
-    put(p.y, 1, p.w - 1, S_HEADER, "run #%d  %s  on %s  [%s]", ids[0] + 1, h->spec.label,
-        h->spec.train.task_name, run_state_name((RunState)st));
-    if (n > 1)
-        put(p.y, p.w - 40, 40, S_SERIES2, "  overlaid with run #%d", ids[1] + 1);
+    char other[48] = "";
+    if (n > 1) snprintf(other, sizeof other, "  + run #%d overlaid", ids[1 - pi] + 1);
+    int ow = (int)strlen(other);
+    put(p.y, 1, p.w - 1 - ow, S_HEADER, "run #%d  [%s]  %s  on %s", ids[pi] + 1,
+        run_state_name((RunState)st), h->spec.train.task_name, h->spec.label);
+    if (n > 1) put(p.y, p.w - ow - 1, ow, S_SERIES2, "%s", other);
     char el[32], eta[32], tps[32];
     if (live) {
         fmt_duration(s->elapsed_s, el, sizeof el);
@@ -1804,8 +1818,8 @@ static void demo_start(void)
     char text[1024];
     MlError err;
     /* the striped stack: attention with a recurrence if one is registered, else single-head */
-    if (stripe_build("1H:1A", 2, "swiglu", text, sizeof text, &err) != 0)
-        stripe_build("1T:1A", 2, "swiglu", text, sizeof text, &err);
+    if (stripe_build("1H:1A", 2, "swiglu(inner=128)", text, sizeof text, &err) != 0)
+        stripe_build("1T:1A", 2, "swiglu(inner=128)", text, sizeof text, &err);
     set_stack_text(text, NULL);
     if (make_spec(&b, t, A.epochs)) return;
     int ia = runner_enqueue(A.runner, &a, &err), ib = runner_enqueue(A.runner, &b, &err);
@@ -1814,6 +1828,7 @@ static void demo_start(void)
     hist_get(ia);
     hist_get(ib);
     A.view = V_RUN;
+    sample_draw();
     status(0, "%s", demo_lines[0]);
 }
 

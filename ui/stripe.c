@@ -54,10 +54,21 @@ static void put(Buf *b, const char *s)
     b->used += l;
 }
 
+/* The kind named at the start of "swiglu" or "swiglu(inner=128)" (knobs are checked later, by
+ * the stack parser). */
+static const LayerKind *kind_of(const char *text)
+{
+    char name[64];
+    size_t i = 0;
+    while (text[i] && text[i] != '(' && i + 1 < sizeof name) name[i] = text[i], i++;
+    name[i] = 0;
+    return layer_kind_find(name);
+}
+
 static int channel_ok(const char *channel, MlError *err)
 {
     if (!channel || !*channel) return 0;
-    const LayerKind *k = layer_kind_find(channel);
+    const LayerKind *k = kind_of(channel);
     if (!k || k->role != ROLE_CHANNEL) {
         ml_fail(err, "striping: '%s' is not a channel mixer (try swiglu or mlp)", channel);
         return -1;
@@ -141,7 +152,7 @@ int stripe_build(const char *pattern, int depth, const char *channel, char *out,
         char tmp[1024];
         snprintf(tmp, sizeof tmp, "%s", pattern);
         int layers = 0;
-        for (char *save, *tok = strtok_r(tmp, " \t,", &save); tok; tok = strtok_r(NULL, " \t,", &save)) {
+        for (char *save, *tok = strtok_r(tmp, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
             char *slash = strchr(tok, '/');
             const char *ch = channel;
             if (slash) {
@@ -149,7 +160,7 @@ int stripe_build(const char *pattern, int depth, const char *channel, char *out,
                 ch = slash + 1;
                 if (channel_ok(ch, err)) return -1;
             }
-            const LayerKind *k = layer_kind_find(tok);
+            const LayerKind *k = kind_of(tok);
             if (!k) return ml_fail(err, "striping: unknown layer kind '%s' (see madlab layers)", tok);
             if (k->role != ROLE_SEQUENCE)
                 return ml_fail(err, "striping: '%s' is a %s layer; list sequence mixers here", tok,
@@ -157,7 +168,7 @@ int stripe_build(const char *pattern, int depth, const char *channel, char *out,
             layers += ch && *ch ? 2 : 1;
             if (layers > ML_MAX_LAYERS)
                 return ml_fail(err, "striping: more than %d layers", ML_MAX_LAYERS);
-            put(&b, k->name);
+            put(&b, tok);
             if (ch && *ch) put(&b, ch);
         }
         if (!b.used) return ml_fail(err, "striping: no sequence mixers given");

@@ -42,7 +42,20 @@ void layer_page(const LayerKind *k, char *buf, size_t n)
     if (!n) return;
     buf[0] = 0;
     OUT("%s (%s)\n\n%s\n\n", k->name, role_name(k->role), k->summary ? k->summary : "");
-    if (k->page) OUT("%s\n", k->page);
+    if (k->page) {
+        /* pages are written with indented continuation lines; join them so that the panel's
+         * own wrapping decides where lines break */
+        for (const char *c = k->page; *c && u + 1 < n; c++) {
+            if (c[0] == '\n' && c[1] == ' ' && c[2] == ' ') {
+                buf[u++] = ' ';
+                c += 2;
+            } else {
+                buf[u++] = *c;
+            }
+        }
+        buf[u] = 0;
+        OUT("\n");
+    }
     else if (k->state_formula) OUT("State at sequence length L: %s\n", k->state_formula);
     if (k->n_knobs) {
         OUT("\nKnobs:\n");
