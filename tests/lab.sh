@@ -111,6 +111,28 @@ wait_for "Overwrite" 3 || fail "no overwrite question"
 keys n; wait_for "cancelled" 3 || fail "not cancelled"
 echo "ok: asks before overwriting"
 
+# save the stack as a preset in the user's directory
+keys w; wait_for "save the stack" 3 || fail "no save form"
+keys C-u saved-by-test Enter
+wait_for "saved preset saved-by-test" 5 || fail "preset not saved"
+grep -q "^stack: mh-attention(heads=2) swiglu(inner=64)" "$tmp/config/madlab/presets/saved-by-test.preset" ||
+    fail "saved preset lacks the stack"
+echo "ok: preset saved"
+
 keys q
 wait_for "LAB-EXITED rc=0" 10 || fail "did not exit with 0"
 echo "ok: quit with status 0"
+
+# Ctrl-C during a run: the lab ends cleanly (status 130) with the terminal restored
+$T kill-server 2>/dev/null
+$T new-session -d -s "$S" -x 100 -y 30 \
+    "cd '$tmp' && XDG_CONFIG_HOME='$tmp/config' LANG=C TERM=xterm-256color '$MADLAB' --threads 1; echo LAB-EXITED rc=\$?; stty -a | grep -o ' echo '; sleep 30"
+wait_for "Stack" 10 || fail "the lab did not start (C locale)"
+keys l; wait_for "Load a preset" 5 || fail "no preset list"
+keys Enter 2 Enter C-u 8 Down C-u 16 Down C-u 256 Down C-u 32 Enter r
+wait_for "epoch [0-9]+/10 step" 30 || fail "no progress in the C locale"
+cap | grep -Eq "^ +[|].*[.:']" || fail "no ASCII chart in the C locale"
+keys C-c
+wait_for "LAB-EXITED rc=130" 10 || fail "Ctrl-C did not end the lab with 130"
+wait_for "^ echo" 5 || fail "the terminal was not restored (echo off)"
+echo "ok: Ctrl-C restores the terminal"
