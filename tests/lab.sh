@@ -131,7 +131,7 @@ wait_for "Stack" 10 || fail "the lab did not start (C locale)"
 keys l; wait_for "Load a preset" 5 || fail "no preset list"
 keys Enter 2 Enter C-u 8 Down C-u 16 Down C-u 256 Down C-u 32 Enter r
 wait_for "epoch [0-9]+/10 step" 30 || fail "no progress in the C locale"
-cap | grep -Eq "^ +[|].*[.:']" || fail "no ASCII chart in the C locale"
+wait_for "[|] *[.:']" 10 || fail "no ASCII chart in the C locale"
 keys C-c
 wait_for "LAB-EXITED rc=130" 10 || fail "Ctrl-C did not end the lab with 130"
 wait_for "^ echo" 5 || fail "the terminal was not restored (echo off)"
