@@ -99,6 +99,7 @@ typedef struct {
     char text[256];
     const char *help;
 } Field;
+/* Typing into a field just moved to replaces its text, as in a selected input box. */
 
 typedef struct {
     FormPurpose purpose;
@@ -106,6 +107,7 @@ typedef struct {
     char title[128];
     Field f[12];
     int nf, cur;
+    int fresh; /* no key typed since the cursor came to this field */
 } Form;
 
 static struct {
@@ -781,6 +783,7 @@ static void open_form(FormPurpose p, int arg, const char *title)
     memset(&A.form, 0, sizeof A.form);
     A.form.purpose = p;
     A.form.arg = arg;
+    A.form.fresh = 1;
     snprintf(A.form.title, sizeof A.form.title, "%s", title);
     A.modal = M_FORM;
 }
@@ -1508,7 +1511,7 @@ static void draw_modal(void)
             else
                 put(y, in.x + 47, in.w - 47, S_DIM, "%s", f->f[i].help ? f->f[i].help : "");
         }
-        put(fr.y + fr.h - 2, in.x, in.w, S_DIM, "type to edit, Backspace deletes, Up/Down move, Enter applies, Escape cancels");
+        put(fr.y + fr.h - 2, in.x, in.w, S_DIM, "type to replace, Backspace deletes, Up/Down move, Enter applies, Escape cancels");
         break;
     }
     case M_CONFIRM: {
@@ -1638,12 +1641,15 @@ static void modal_key(int k)
             A.modal = M_NONE;
             status(0, "cancelled");
         } else if (k == UK_ENTER) form_apply();
-        else if (k == UK_UP) f->cur = (f->cur + f->nf - 1) % f->nf;
-        else if (k == UK_DOWN || k == '\t') f->cur = (f->cur + 1) % f->nf;
+        else if (k == UK_UP) f->cur = (f->cur + f->nf - 1) % f->nf, f->fresh = 1;
+        else if (k == UK_DOWN || k == '\t') f->cur = (f->cur + 1) % f->nf, f->fresh = 1;
         else if (k == UK_BACKSPACE) {
             if (len) x->text[len - 1] = 0;
-        } else if (k == UK_CTRL('u')) x->text[0] = 0;
+            f->fresh = 0;
+        } else if (k == UK_CTRL('u')) x->text[0] = 0, f->fresh = 0;
         else if (k >= 32 && k < 127 && len + 1 < sizeof x->text) {
+            if (f->fresh) x->text[0] = 0, len = 0;
+            f->fresh = 0;
             x->text[len] = (char)k;
             x->text[len + 1] = 0;
         }
@@ -1666,12 +1672,12 @@ static void modal_key(int k)
 static void handle_key(int k)
 {
     A.dirty = 1;
+    if (k == UK_RESIZE) return; /* the next draw lays out the new size */
     if (A.demo) { /* any key hands control back */
         A.demo = 0;
         status(0, "demo over: the lab is yours (? for help)");
         return;
     }
-    if (k == UK_RESIZE) return;
     if (A.modal != M_NONE) {
         modal_key(k);
         return;
