@@ -1925,8 +1925,13 @@ int lab_main(int demo, int threads)
 
     A.utf8 = !strcmp(nl_langinfo(CODESET), "UTF-8");
     set_escdelay(25);
-    if (!initscr()) {
-        fprintf(stderr, "madlab: cannot initialise the terminal\n");
+    /* newterm, not initscr: initscr exits on an unknown TERM, newterm lets us say why */
+    SCREEN *scr = newterm(NULL, stdout, stdin);
+    if (!scr) {
+        fprintf(stderr, "madlab: cannot use the terminal (TERM=%s); try TERM=xterm-256color, or "
+                        "madlab run headless\n", getenv("TERM") ? getenv("TERM") : "unset");
+        runner_free(A.runner);
+        pool_shutdown();
         return 1;
     }
     g_curses_on = 1;
@@ -1974,6 +1979,7 @@ int lab_main(int demo, int threads)
         demo_tick();
     }
     restore_terminal();
+    delscreen(scr);
     /* Stop the run between steps; a long step is not waited for (nothing is lost: exports are
      * explicit), the process exit ends it. */
     if (runner_shutdown(A.runner, 1.0) == 0) pool_shutdown();
