@@ -298,15 +298,23 @@ START_TEST(text_helpers)
     char tiny[10];
     layer_page(&fake, tiny, sizeof tiny);
     ck_assert(strlen(tiny) < sizeof tiny);
-    /* token classes */
+    /* token classes come from the task */
     const TaskKind *t = task_find("in-context-recall");
     TaskCfg c = t->defaults;
-    ck_assert_int_eq(ui_token_class(t, &c, 3, 5), TC_SCORED);
-    ck_assert_int_eq(ui_token_class(t, &c, 3, ML_IGNORE), TC_PLAIN);
-    c.multi_query = 0;
-    ck_assert_int_eq(ui_token_class(t, &c, c.vocab - 1, ML_IGNORE), TC_SPECIAL);
-    c.noise_vocab = 4;
-    ck_assert_int_eq(ui_token_class(t, &c, c.vocab - 2, ML_IGNORE), TC_NOISE);
+    for (int tok = 0; tok < c.vocab; tok++) {
+        TokenClass e = task_token_class(t, &c, tok);
+        UiTokenClass u = ui_token_class(t, &c, tok, ML_IGNORE);
+        ck_assert(e == TOK_KEY ? u == TC_KEY : e == TOK_VALUE ? u == TC_VALUE
+                  : e == TOK_NOISE ? u == TC_NOISE : e == TOK_SPECIAL ? u == TC_SPECIAL : 1);
+    }
+    ck_assert_int_eq(ui_token_class(t, &c, 0, ML_IGNORE), TC_KEY);
+    const TaskKind *n = task_find("noisy-in-context-recall");
+    if (n) {
+        TaskCfg nc = n->defaults;
+        int noise = 0;
+        for (int tok = 0; tok < nc.vocab; tok++) noise += ui_token_class(n, &nc, tok, 0) == TC_NOISE;
+        ck_assert_int_eq(noise, nc.noise_vocab);
+    }
 }
 END_TEST
 

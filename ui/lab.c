@@ -38,7 +38,7 @@
 enum {
     S_NORMAL, S_TITLE, S_TAB, S_TAB_ON, S_KEY, S_KEYLABEL, S_SEL, S_ATTN, S_RECUR, S_CHAN,
     S_FIXED, S_LOSS, S_TEST, S_ACC, S_SERIES2, S_WARN, S_OK, S_DIM, S_SCORED, S_NOISE, S_SPECIAL,
-    S_HEADER, S_N
+    S_HEADER, S_KEYTOK, S_VALTOK, S_N
 };
 
 static const struct { short fg, bg; attr_t extra; attr_t mono; } theme[S_N] = {
@@ -64,6 +64,8 @@ static const struct { short fg, bg; attr_t extra; attr_t mono; } theme[S_N] = {
     [S_NOISE] = {COLOR_BLUE, -1, 0, A_DIM},
     [S_SPECIAL] = {COLOR_MAGENTA, -1, A_BOLD, A_UNDERLINE},
     [S_HEADER] = {-1, -1, A_BOLD, A_BOLD},
+    [S_KEYTOK] = {COLOR_CYAN, -1, A_BOLD, A_BOLD},
+    [S_VALTOK] = {COLOR_GREEN, -1, 0, 0},
 };
 
 /* ---------------- run history kept by the UI ---------------- */
@@ -1171,10 +1173,12 @@ static void draw_task_view(void)
     int sy = sr.y;
     put(sy++, sr.x + 1, sr.w - 1, S_HEADER, "A test sequence (seed %llu)", (unsigned long long)A.s_seed);
     int x = sr.x + 1;
-    x += put(sy, x, sr.w, S_SCORED, "scored") + 1;
-    x += put(sy, x, sr.w, S_SPECIAL, "special") + 1;
+    x += put(sy, x, sr.w, S_KEYTOK, "key") + 1;
+    x += put(sy, x, sr.w, S_VALTOK, "value") + 1;
     x += put(sy, x, sr.w, S_NOISE, "noise") + 1;
-    put(sy++, x, sr.w - x, S_NORMAL, "other   [scored]");
+    x += put(sy, x, sr.w, S_SPECIAL, "special") + 1;
+    x += put(sy, x, sr.w, S_DIM, "filler") + 1;
+    put(sy++, x, sr.w - x, S_SCORED, "[scored]");
     if (A.s_err[0]) {
         put(sy, sr.x + 1, sr.w - 1, S_WARN, "%s", A.s_err);
         return;
@@ -1190,8 +1194,10 @@ static void draw_task_view(void)
             sy++;
             if (sy >= sr.y + sr.h) break;
         }
-        UiTokenClass k = ui_token_class(cur_task(), c, A.s_in[i], A.s_tg[i]);
-        int st = k == TC_SCORED ? S_SCORED : k == TC_SPECIAL ? S_SPECIAL : k == TC_NOISE ? S_NOISE : S_NORMAL;
+        static const int style[] = {[TC_PLAIN] = S_NORMAL, [TC_SPECIAL] = S_SPECIAL,
+                                    [TC_NOISE] = S_NOISE, [TC_KEY] = S_KEYTOK,
+                                    [TC_VALUE] = S_VALTOK, [TC_FILLER] = S_DIM};
+        int st = scored ? S_SCORED : style[ui_token_class(cur_task(), c, A.s_in[i], A.s_tg[i])];
         put(sy, x, n, st, "%s", tok);
         x += n + 1;
     }
@@ -1414,10 +1420,15 @@ static void draw_results_view(void)
     int y = b.y;
     put(y++, 1, b.w - 1, S_HEADER, "Results: best test accuracy per task; MAD = mean of all %d tasks "
         "(Space marks two rows to overlay, < > sort)", A.n_tasks);
+    int lx = 1;
+    for (int t = 0; t < A.n_tasks && task_kinds[t]->shorthand; t++)
+        lx += put(b.y + b.h / 2, lx, b.w - lx, S_DIM, "%s %s  ", task_kinds[t]->shorthand,
+                  task_kinds[t]->name);
     int x = 1;
     x += put(y, x, lw, A.sort_col == 0 ? S_SEL : S_HEADER, "%-*s", lw, "stack");
     for (int c = 1; c < cols && x < b.w; c++) {
-        const char *nm = c <= A.n_tasks ? task_kinds[c - 1]->name : "MAD";
+        const TaskKind *tk = c <= A.n_tasks ? task_kinds[c - 1] : NULL;
+        const char *nm = !tk ? "MAD" : tk->shorthand ? tk->shorthand : tk->name;
         char shortn[16];
         snprintf(shortn, sizeof shortn, "%.8s", nm);
         x += put(y, x + 1, 8, A.sort_col == c ? S_SEL : S_HEADER, "%8s", shortn) + 1;

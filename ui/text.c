@@ -66,14 +66,17 @@ void layer_page(const LayerKind *k, char *buf, size_t n)
 #undef OUT
 }
 
-/* Until the engine classifies tokens per task, mark what every task shares: scored positions,
- * and the top-of-vocabulary bands that the recall tasks use for the copy prefix and noise. */
+/* The task's own class of the token (engine: task_token_class); whether a position is scored
+ * is shown separately, from its target. */
 UiTokenClass ui_token_class(const TaskKind *t, const TaskCfg *c, int32_t input, int32_t target)
 {
-    (void)t;
-    if (target != ML_IGNORE) return TC_SCORED;
-    int top = c->vocab - (c->multi_query ? 0 : 1);
-    if (!c->multi_query && input == c->vocab - 1) return TC_SPECIAL;
-    if (c->noise_vocab > 0 && input >= top - c->noise_vocab && input < top) return TC_NOISE;
-    return TC_PLAIN;
+    (void)target;
+    switch (task_token_class(t, c, input)) {
+    case TOK_KEY: return TC_KEY;
+    case TOK_VALUE: return TC_VALUE;
+    case TOK_NOISE: return TC_NOISE;
+    case TOK_SPECIAL: return TC_SPECIAL;
+    case TOK_FILLER: return TC_FILLER;
+    default: return TC_PLAIN;
+    }
 }

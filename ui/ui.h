@@ -119,8 +119,8 @@ void fmt_duration(double s, char *buf, size_t n); /* "42s", "3m05s", "1h02m" */
 /* The kind's page, or one built from its summary, role, knobs and state formula. */
 void layer_page(const LayerKind *k, char *buf, size_t n);
 
-/* ---- token classes for the task sample (one place to switch to the engine's classes) ---- */
-typedef enum { TC_PLAIN, TC_SCORED, TC_SPECIAL, TC_NOISE, TC_KEY, TC_VALUE } UiTokenClass;
+/* ---- token classes for the task sample (the one place that maps the engine's classes) ---- */
+typedef enum { TC_PLAIN, TC_SPECIAL, TC_NOISE, TC_KEY, TC_VALUE, TC_FILLER } UiTokenClass;
 UiTokenClass ui_token_class(const TaskKind *t, const TaskCfg *c, int32_t input, int32_t target);
 
 #endif
