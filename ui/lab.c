@@ -840,6 +840,18 @@ static void form_apply(void)
         c.vocab = (int)v[0], c.seq_len = (int)v[1], c.n_train = (int)v[2], c.n_test = (int)v[3];
         c.frac_noise = v[4], c.noise_vocab = (int)v[5], c.k_motif = (int)v[6];
         c.v_motif = (int)v[7], c.n_copy = (int)v[8], c.multi_query = (int)v[9];
+        /* as the command line does: a knob the task does not read is refused, not ignored */
+        const TaskCfg *o = &A.task_cfg[f->arg];
+        unsigned kn = task_kinds[f->arg]->knobs;
+        const char *stray = !(kn & TASK_KNOB_FRAC_NOISE) && c.frac_noise != o->frac_noise ? "frac_noise"
+                            : !(kn & TASK_KNOB_NOISE_VOCAB) && c.noise_vocab != o->noise_vocab ? "noise_vocab"
+                            : !(kn & TASK_KNOB_K_MOTIF) && c.k_motif != o->k_motif ? "k_motif"
+                            : !(kn & TASK_KNOB_V_MOTIF) && c.v_motif != o->v_motif ? "v_motif"
+                            : !(kn & TASK_KNOB_N_COPY) && c.n_copy != o->n_copy ? "n_copy" : NULL;
+        if (stray) {
+            status(1, "%s does not read %s; leave it at its value", task_kinds[f->arg]->name, stray);
+            return;
+        }
         if (task_kinds[f->arg]->validate(&c, &err) != 0) {
             status(1, "%s", err.msg);
             return;
@@ -939,11 +951,18 @@ static void open_task_form(void)
     field(f, "seq_len", FT_INT, 2, 65536, c->seq_len, NULL, "sequence length");
     field(f, "n_train", FT_INT, 1, 1e7, c->n_train, NULL, "training sequences");
     field(f, "n_test", FT_INT, 1, 1e7, c->n_test, NULL, "test sequences");
-    field(f, "frac_noise", FT_NUM, 0, 0.99, c->frac_noise, NULL, "fraction of noise");
-    field(f, "noise_vocab", FT_INT, 0, 4096, c->noise_vocab, NULL, "noise tokens");
-    field(f, "k_motif", FT_INT, 1, 64, c->k_motif, NULL, "tokens per key (fuzzy recall)");
-    field(f, "v_motif", FT_INT, 1, 64, c->v_motif, NULL, "tokens per value (fuzzy recall)");
-    field(f, "n_copy", FT_INT, 0, 65536, c->n_copy, NULL, "tokens to copy (selective copying)");
+    unsigned kn = cur_task()->knobs;
+    const char *unread = "(not read by this task)";
+    field(f, "frac_noise", FT_NUM, 0, 0.99, c->frac_noise, NULL,
+          kn & TASK_KNOB_FRAC_NOISE ? "fraction of noise" : unread);
+    field(f, "noise_vocab", FT_INT, 0, 4096, c->noise_vocab, NULL,
+          kn & TASK_KNOB_NOISE_VOCAB ? "noise tokens" : unread);
+    field(f, "k_motif", FT_INT, 1, 64, c->k_motif, NULL,
+          kn & TASK_KNOB_K_MOTIF ? "tokens per key" : unread);
+    field(f, "v_motif", FT_INT, 1, 64, c->v_motif, NULL,
+          kn & TASK_KNOB_V_MOTIF ? "tokens per value" : unread);
+    field(f, "n_copy", FT_INT, 0, 65536, c->n_copy, NULL,
+          kn & TASK_KNOB_N_COPY ? "tokens to copy" : unread);
     field(f, "multi_query", FT_INT, 0, 1, c->multi_query, NULL, "1: every repeated key is scored");
 }
 
