@@ -561,7 +561,7 @@ static void act_run(void)
 
 static void act_queue_tasks(void)
 {
-    int n = 0;
+    int n = 0, busy = runner_busy(A.runner);
     for (int t = 0; t < A.n_tasks; t++) {
         RunSpec s;
         TaskCfg keep = A.task_cfg[t];
@@ -573,6 +573,7 @@ static void act_queue_tasks(void)
         n++;
     }
     status(0, "queued the stack on all %d tasks at their defaults, at most %d epochs each", n, A.epochs);
+    if (!busy) A.view = V_RUN;
 }
 
 static int stack_validate(const StackSpec *s, int width, MlError *err)
