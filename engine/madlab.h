@@ -61,6 +61,7 @@ typedef struct LayerKind {
     const KnobDesc *knobs;
     int n_knobs;
     const char *state_formula; /* how state_size is counted, for `madlab layers` */
+    const char *page; /* the lab's teaching page: equation, MAD strengths, state; NULL = generic */
     size_t (*n_params)(const LayerCfg *);
     size_t (*n_acts)(const LayerCfg *, Dims);    /* floats saved by forward for backward */
     size_t (*n_scratch)(const LayerCfg *, Dims); /* floats of temporaries, shared by all layers */
@@ -276,6 +277,63 @@ typedef struct {
 } BenchResult;
 double bench_peak_gflops(void); /* 1024^3 sgemm with the pool's thread count */
 int bench_run(const BenchCfg *c, BenchResult *r, MlError *err);
+
+/* ---- runs on a background thread (engine/run.c): a queue of runs executed one after another
+ * on one worker thread, publishing into a monitor that another thread (the lab) reads. ---- */
+typedef struct {
+    char label[1040]; /* what the results table calls the stack, e.g. the preset or stack text */
+    TrainCfg train;  /* train.task_name must point at a TaskKind's name (static storage) */
+} RunSpec;
+
+typedef enum { RUN_QUEUED, RUN_RUNNING, RUN_PAUSED, RUN_DONE, RUN_STOPPED, RUN_FAILED } RunState;
+const char *run_state_name(RunState s);
+
+typedef enum { MP_STEP, MP_EPOCH, MP_END } MetricKind;
+typedef struct {
+    MetricKind kind;
+    int run;          /* id from runner_enqueue */
+    long step;        /* optimizer steps so far in this run */
+    double loss;      /* MP_STEP: mean train loss so far this epoch */
+    EpochStats epoch; /* MP_EPOCH: the epoch's statistics */
+    RunState end;     /* MP_END: how the run ended */
+} MetricPoint;
+
+typedef struct {
+    int id; /* -1: nothing running or queued */
+    RunState state;
+    int epoch, epochs, step, steps; /* step within epoch */
+    long global_step;
+    double last_loss, tokens_per_s, elapsed_s, eta_s;
+    int queued; /* runs waiting behind this one */
+} RunSnapshot;
+
+typedef struct {
+    RunSpec spec;
+    RunState state;
+    TrainResult result;
+    char error[512]; /* why it failed, when state is RUN_FAILED */
+} RunRecord;
+
+typedef struct Runner Runner;
+Runner *runner_new(MlError *err);
+void runner_free(Runner *r); /* stops everything and joins the worker */
+/* Like runner_free, but waits at most timeout_s for the current step to end: -1 (nothing freed)
+ * when the worker is still busy, so a program can exit without waiting for a long step. */
+int runner_shutdown(Runner *r, double timeout_s);
+int runner_wake_fd(const Runner *r); /* readable when something was published */
+void runner_drain_wake(Runner *r);
+/* Queues a run; starts the worker when idle. Returns the run's id (>= 0) or -1. */
+int runner_enqueue(Runner *r, const RunSpec *spec, MlError *err);
+void runner_pause(Runner *r, int paused); /* blocks the trainer between steps */
+void runner_stop(Runner *r);     /* stops the current run; the queue goes on */
+void runner_stop_all(Runner *r); /* stops the current run and drops the queue */
+int runner_busy(Runner *r);      /* a run is going or queued */
+void runner_snapshot(Runner *r, RunSnapshot *out);
+/* Copies points published since *cursor (at most max); advances *cursor. *lost gets how many
+ * were overwritten in the ring before they were read. Returns the number copied. */
+int runner_read(Runner *r, uint64_t *cursor, MetricPoint *out, int max, uint64_t *lost);
+int runner_record(Runner *r, int id, RunRecord *out); /* 0 when id exists */
+int runner_count(Runner *r); /* runs ever queued (ids are 0..count-1) */
 
 /* ---- CSV out: written to NAME.tmp and renamed, so a file is whole or absent ---- */
 typedef struct CsvOut CsvOut;

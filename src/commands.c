@@ -13,6 +13,8 @@
 
 #include "commands.h"
 #include "madlab.h"
+#include "lab.h"
+#include "ui.h"
 
 void usage(FILE *to)
 {
@@ -21,7 +23,9 @@ void usage(FILE *to)
           "Train small sequence models on the MAD synthetic tasks, on the CPU.\n"
           "\n"
           "commands:\n"
-          "  (none)   run the default preset on in-context-recall (the lab is not built yet)\n"
+          "  (none)   open the lab: compose stacks, train them live, compare (needs a terminal)\n"
+          "  lab      the same, with options: madlab [lab] [--demo] [--threads N]\n"
+          "  keys     list the lab's keys\n"
           "  run      train one stack on one task:\n"
           "           madlab run --stack \"LAYERS\" | --preset NAME|FILE  --task NAME\n"
           "             [--vocab N --seq-len N --train N --test N] [--width N --norm rmsnorm|layernorm]\n"
@@ -472,13 +476,35 @@ int cmd_run(int argc, char **argv)
     return status;
 }
 
-int cmd_default(void)
+/* madlab [lab] [--demo] [--threads N]: the interactive lab (ui/lab.c). */
+int cmd_lab(int argc, char **argv)
 {
-    fprintf(stderr, "madlab: the interactive lab is not built yet; training the default preset on "
-                    "in-context-recall headless (see madlab --help)\n");
-    char *argv[] = {"run", "--preset", "default", "--task", "in-context-recall", "--epochs", "10",
-                    "--lr", "1e-3", "--wd", "0.1", NULL};
-    return cmd_run(11, argv);
+    g_cmd = "lab";
+    int demo = 0, threads = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "lab") && i == 1) continue;
+        if (!strcmp(argv[i], "--demo")) demo = 1;
+        else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
+            if (get_int("--threads", argv[++i], 1, ML_MAX_THREADS, &threads)) return 2;
+        } else {
+            fprintf(stderr, "madlab: unknown lab option '%s' (the lab takes --demo and --threads N)\n",
+                    argv[i]);
+            return 2;
+        }
+    }
+    return lab_main(demo, threads);
+}
+
+/* madlab keys: the lab's keys, from the table that dispatches them. */
+int cmd_keys(void)
+{
+    size_t n = keys_help(NULL, 0) + 1;
+    char *buf = malloc(n);
+    if (!buf) return 1;
+    keys_help(buf, n);
+    fputs(buf, stdout);
+    free(buf);
+    return 0;
 }
 
 /* ---- layers ---- */

@@ -5,11 +5,14 @@
 #include <string.h>
 
 #include "commands.h"
+#include "lab.h"
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) return cmd_default();
+    if (argc < 2) return cmd_lab(argc, argv);
     const char *cmd = argv[1];
+    if (!strcmp(cmd, "--demo") || !strcmp(cmd, "--threads") || !strcmp(cmd, "lab"))
+        return cmd_lab(argc, argv);
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         usage(stdout);
         return 0;
@@ -19,11 +22,12 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(cmd, "run")) return cmd_run(argc - 1, argv + 1);
+    if (!strcmp(cmd, "keys")) return cmd_keys();
     if (!strcmp(cmd, "layers")) return cmd_layers(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "tasks")) return cmd_tasks(argc - 1, argv + 1);
     if (!strcmp(cmd, "sample")) return cmd_sample(argc - 1, argv + 1);
-    fprintf(stderr, "madlab: unknown command '%s' (commands: run, layers, bench, tasks, sample; see madlab --help)\n",
+    fprintf(stderr, "madlab: unknown command '%s' (commands: lab, run, layers, bench, tasks, sample, keys; see madlab --help)\n",
             cmd);
     return 2;
 }

@@ -36,6 +36,9 @@ expect_ok "--version" "madlab" --version
 expect_ok "--help" "usage" --help
 expect_ok "layers lists every kind" "mh-attention" layers --width 128 --seq-len 128
 expect_fail "unknown command" "unknown command" frobnicate
+expect_fail "the lab needs a terminal" "needs a terminal" lab
+expect_fail "unknown lab option" "unknown lab option" lab --frob
+expect_ok "keys lists the lab's keys" "quit" keys
 expect_fail "unknown layer" "unknown layer" run --stack "mh-attention swigloo" --task in-context-recall
 expect_fail "unknown task" "unknown task" run --stack "$S" --task no-such-task
 expect_fail "malformed number" "not a whole number" run --stack "$S" --task in-context-recall --epochs 3x

@@ -819,6 +819,13 @@ const LayerKind layer_attention = {
     .knobs = att_knobs,
     .n_knobs = 1,
     .state_formula = "2 x L x width (the KV cache grows with L)",
+    .page = "Equation: q, k, v = x Wq, x Wk, x Wv (rotary position applied to q and k);\n"
+             "  y_t = sum_{s<=t} softmax_s(q_t . k_s / sqrt(d)) v_s, then y Wo.\n"
+             "On MAD: the reference for recall; in-context recall, noisy and fuzzy recall and\n"
+             "  selective copying are solved by an induction circuit. One head has a single\n"
+             "  attention pattern, so several keys at once are harder than for mh-attention.\n"
+             "State: the KV cache, 2 x L x width floats, grows linearly with the sequence;\n"
+             "  compare the fixed state of a recurrence (Mamba, GLA) at long L.",
     .n_params = att_params,
     .n_acts = att_acts,
     .n_scratch = att_scratch,
@@ -836,6 +843,12 @@ const LayerKind layer_mh_attention = {
     .knobs = mh_att_knobs,
     .n_knobs = 1,
     .state_formula = "2 x L x width (the KV cache grows with L)",
+    .page = "Equation: per head h, y_t^h = sum_{s<=t} softmax_s(q_t^h . k_s^h / sqrt(d/H)) v_s^h;\n"
+             "  the heads are concatenated and projected by Wo. Rotary positions on q and k.\n"
+             "On MAD: the strongest baseline on recall (CR, NR, FR) and selective copying;\n"
+             "  memorization is left to the channel mixers; compression is harder.\n"
+             "State: the KV cache, 2 x L x width floats at length L (independent of the head\n"
+             "  count), growing with L; recurrent mixers keep a fixed state instead.",
     .n_params = att_params,
     .n_acts = att_acts,
     .n_scratch = att_scratch,

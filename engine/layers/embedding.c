@@ -34,6 +34,8 @@ const LayerKind layer_embedding = {
     .summary = "token embedding table (vocab x width)",
     .role = ROLE_EMBED,
     .state_formula = "0",
+    .page = "Equation: x_t = E[token_t], a row of a vocab x width table.\n"
+             "Added by the model in front of every stack.\nState: none.",
     .n_params = emb_params,
     .n_acts = zero_floats,
     .n_scratch = zero_floats,

@@ -31,6 +31,8 @@ const LayerKind layer_head = {
     .summary = "output projection to vocabulary logits, with bias",
     .role = ROLE_HEAD,
     .state_formula = "0",
+    .page = "Equation: logits_t = norm(x_t) W + b (vocab outputs), trained with cross-entropy on\n"
+             "  the scored positions. Added by the model after every stack.\nState: none.",
     .n_params = head_params,
     .n_acts = zero_floats,
     .n_scratch = zero_floats,

@@ -79,6 +79,10 @@ const LayerKind layer_mlp = {
     .knobs = mlp_knobs,
     .n_knobs = 1,
     .state_formula = "0 (no state across positions)",
+    .page = "Equation: y = gelu(x W1 + b1) W2 + b2, position by position (inner width 4 x width).\n"
+             "On MAD: mixes channels, not positions; carries the memorization task (facts in\n"
+             "  its weights); useless alone for recall.\n"
+             "State: none; each position is computed on its own.",
     .n_params = mlp_params,
     .n_acts = mlp_acts,
     .n_scratch = mlp_scratch,
@@ -177,6 +181,10 @@ const LayerKind layer_swiglu = {
     .knobs = swiglu_knobs,
     .n_knobs = 1,
     .state_formula = "0 (no state across positions)",
+    .page = "Equation: y = (silu(x W1) * (x W3)) W2, position by position (a gated MLP).\n"
+             "On MAD: the default channel mixer of the paper; helps memorization and gives\n"
+             "  sequence mixers a per-token nonlinearity.\n"
+             "State: none; each position is computed on its own.",
     .n_params = swiglu_params,
     .n_acts = swiglu_acts,
     .n_scratch = swiglu_scratch,

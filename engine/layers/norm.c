@@ -110,6 +110,8 @@ const LayerKind layer_rmsnorm = {
     .summary = "x / sqrt(mean(x^2) + eps) * w (the default norm)",
     .role = ROLE_NORM,
     .state_formula = "0",
+    .page = "Equation: before each block, x / rms(x) * g (RMSNorm) or (x - mean) / std * g + b\n"
+             "  (LayerNorm). Pre-norm residual blocks: x + f(norm(x)).\nState: none.",
     .n_params = rms_params,
     .n_acts = norm_acts,
     .n_scratch = norm_scratch,
@@ -125,6 +127,8 @@ const LayerKind layer_layernorm = {
     .summary = "(x - mean) / sqrt(var + eps) * w + b",
     .role = ROLE_NORM,
     .state_formula = "0",
+    .page = "Equation: before each block, x / rms(x) * g (RMSNorm) or (x - mean) / std * g + b\n"
+             "  (LayerNorm). Pre-norm residual blocks: x + f(norm(x)).\nState: none.",
     .n_params = ln_params,
     .n_acts = norm_acts,
     .n_scratch = norm_scratch,

@@ -1,0 +1,335 @@
+/* The lab's terminal-free parts: layout over terminal sizes, chart scaling and braille encoding,
+ * striping patterns, the key table and the help generated from it. */
+#include "config.h"
+
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "madlab.h"
+#include "testutil.h"
+#include "ui.h"
+
+static int inside(Rect r, int cols, int rows)
+{
+    return r.x >= 0 && r.y >= 0 && r.w >= 0 && r.h >= 0 && r.x + r.w <= cols && r.y + r.h <= rows;
+}
+
+static int overlap(Rect a, Rect b)
+{
+    if (!a.w || !a.h || !b.w || !b.h) return 0;
+    return a.x < b.x + b.w && b.x < a.x + a.w && a.y < b.y + b.h && b.y < a.y + a.h;
+}
+
+START_TEST(layout_sizes)
+{
+    for (int cols = 20; cols <= 300; cols += 7)
+        for (int rows = 5; rows <= 100; rows += 3) {
+            Layout l;
+            layout_compute(cols, rows, &l);
+            if (cols < UI_MIN_COLS || rows < UI_MIN_ROWS) {
+                ck_assert_msg(l.too_small, "%dx%d should be too small", cols, rows);
+                continue;
+            }
+            ck_assert(!l.too_small);
+            Rect all[] = {l.title, l.body, l.status, l.keybar, l.list, l.side, l.progress,
+                          l.chart_loss, l.chart_acc, l.counters};
+            for (size_t i = 0; i < sizeof all / sizeof *all; i++)
+                ck_assert_msg(inside(all[i], cols, rows), "%dx%d rect %zu outside", cols, rows, i);
+            ck_assert_int_eq(l.keybar.y, rows - 1);
+            ck_assert_int_eq(l.status.y, rows - 2);
+            ck_assert(!overlap(l.title, l.body) && !overlap(l.body, l.status));
+            ck_assert(!overlap(l.chart_loss, l.chart_acc));
+            ck_assert(!overlap(l.chart_loss, l.counters) && !overlap(l.chart_acc, l.counters));
+            ck_assert(!overlap(l.progress, l.chart_loss));
+            ck_assert(!overlap(l.list, l.side));
+            ck_assert_msg(l.chart_loss.h >= 4 && l.chart_acc.h >= 3, "%dx%d charts too small", cols, rows);
+            ck_assert(l.counters.h >= 4);
+            ck_assert(l.counters.y + l.counters.h <= l.body.y + l.body.h);
+        }
+    Layout l;
+    layout_compute(120, 40, &l);
+    ck_assert(l.side.w > 0);          /* wide: a side panel */
+    ck_assert_int_eq(l.chart_loss.y, l.chart_acc.y); /* charts side by side */
+    layout_compute(80, 24, &l);
+    ck_assert_int_eq(l.side.w * l.side.h, 0);
+    ck_assert(l.chart_acc.y > l.chart_loss.y); /* stacked */
+}
+END_TEST
+
+START_TEST(braille_encoding)
+{
+    ck_assert_uint_eq(braille_char(0), 0x2800);
+    ck_assert_uint_eq(braille_char(0xff), 0x28ff);
+    /* dots 1,2,3,7 down the left column; 4,5,6,8 down the right */
+    unsigned want[4][2] = {{0x01, 0x08}, {0x02, 0x10}, {0x04, 0x20}, {0x40, 0x80}};
+    unsigned all = 0;
+    for (int y = 0; y < 4; y++)
+        for (int x = 0; x < 2; x++) {
+            ck_assert_uint_eq(braille_bit(x, y), want[y][x]);
+            all |= braille_bit(x, y);
+        }
+    ck_assert_uint_eq(all, 0xff);
+    ck_assert_uint_eq(braille_bit(2, 0), 0);
+    ck_assert_int_eq(ascii_dot_char(0), ' ');
+    ck_assert_int_eq(ascii_dot_char(1), '\'');
+    ck_assert_int_eq(ascii_dot_char(2), '.');
+    ck_assert_int_eq(ascii_dot_char(3), ':');
+}
+END_TEST
+
+START_TEST(chart_scaling)
+{
+    double x[] = {0, 1, 2, 3}, y[] = {2, NAN, 1, 0.5};
+    Series s = {x, y, 4};
+    ChartScale sc;
+    chart_scale(&s, 1, 1, &sc);
+    ck_assert(sc.xmin == 0 && sc.xmax == 3);
+    ck_assert(sc.ymin == 0);             /* zero floor for non-negative data */
+    ck_assert(sc.ymax > 2 && sc.ymax < 2.2); /* 5% headroom */
+    chart_scale(&s, 1, 0, &sc);
+    ck_assert(sc.ymin < 0.5 && sc.ymin > 0.4);
+    /* empty and constant series still give a non-empty range */
+    Series e = {x, y, 0};
+    chart_scale(&e, 1, 1, &sc);
+    ck_assert(sc.xmax > sc.xmin && sc.ymax > sc.ymin);
+    double c[] = {3, 3, 3, 3};
+    Series k = {x, c, 4};
+    chart_scale(&k, 1, 0, &sc);
+    ck_assert(sc.ymax > 3 && sc.ymin < 3);
+}
+END_TEST
+
+START_TEST(chart_render_line)
+{
+    enum { W = 10, H = 4 };
+    double x[] = {0, 9}, y[] = {0, 1};
+    Series s = {x, y, 2};
+    ChartScale sc = {0, 9, 0, 1};
+    ChartCell cells[W * H];
+    chart_render(&s, 1, &sc, W, H, 1, cells);
+    /* a rising line: bottom-left dot 7 (0x40) and top-right dot 4 (0x08) */
+    ck_assert_uint_eq(cells[(H - 1) * W + 0].ch & 0x40, 0x40);
+    ck_assert_uint_eq(cells[W - 1].ch & 0x08, 0x08);
+    ck_assert_int_eq(cells[0].series, -1); /* top-left stays empty */
+    ck_assert_uint_eq(cells[0].ch, ' ');
+    /* connected: every column has a dot */
+    for (int c = 0; c < W; c++) {
+        int any = 0;
+        for (int r = 0; r < H; r++) any |= cells[r * W + c].series == 0;
+        ck_assert_msg(any, "column %d empty", c);
+    }
+    /* a NaN leaves a gap; ASCII fallback uses ' . : */
+    double x2[] = {0, 1, 2, 3}, y2[] = {0, NAN, NAN, 0};
+    Series g = {x2, y2, 4};
+    ChartScale sc2 = {0, 3, 0, 1};
+    ChartCell a[4 * 2];
+    chart_render(&g, 1, &sc2, 4, 2, 0, a);
+    ck_assert_uint_eq(a[1 * 4 + 0].ch, '.');
+    ck_assert_uint_eq(a[1 * 4 + 3].ch, '.');
+    ck_assert_uint_eq(a[1 * 4 + 1].ch, ' ');
+    ck_assert_uint_eq(a[1 * 4 + 2].ch, ' ');
+    /* two series: the owner is the last one drawn */
+    double yb[] = {0, 0};
+    Series two[2] = {{x, y, 2}, {x, yb, 2}};
+    chart_render(two, 2, &sc, W, H, 1, cells);
+    ck_assert_int_eq(cells[(H - 1) * W + 5].series, 1);
+    char lab[16];
+    chart_label(0.25, lab, sizeof lab);
+    ck_assert_str_eq(lab, "0.25");
+    chart_label(12345, lab, sizeof lab);
+    ck_assert_str_eq(lab, "12k");
+}
+END_TEST
+
+START_TEST(stripe_patterns)
+{
+    char out[1024];
+    MlError err;
+    ck_assert_int_eq(stripe_build("1A:1T", 4, "swiglu", out, sizeof out, &err), 0);
+    ck_assert_str_eq(out, "mh-attention swiglu attention swiglu mh-attention swiglu attention swiglu");
+    ck_assert_int_eq(stripe_build("2T:1A", 0, "", out, sizeof out, &err), 0);
+    ck_assert_str_eq(out, "attention attention mh-attention");
+    ck_assert_int_eq(stripe_build("1A:3T", 5, "mlp", out, sizeof out, &err), 0);
+    ck_assert_str_eq(out, "mh-attention mlp attention mlp attention mlp attention mlp mh-attention mlp");
+    /* the result parses as a stack */
+    StackSpec s;
+    ck_assert_int_eq(stack_parse(out, "t", 128, &s, &err), 0);
+    ck_assert_int_eq(s.n, 10);
+    /* a list of sequence mixers, one with its own channel mixer */
+    ck_assert_int_eq(stripe_build("mh-attention attention/mlp", 0, "swiglu", out, sizeof out, &err), 0);
+    ck_assert_str_eq(out, "mh-attention swiglu attention mlp");
+    /* a channel mixer with knobs, and sequence mixers with knobs in a list */
+    ck_assert_int_eq(stripe_build("1A", 2, "swiglu(inner=128)", out, sizeof out, &err), 0);
+    ck_assert_str_eq(out, "mh-attention swiglu(inner=128) mh-attention swiglu(inner=128)");
+    ck_assert_int_eq(stripe_build("mh-attention(heads=4)/mlp(inner=64)", 0, "", out, sizeof out, &err), 0);
+    ck_assert_str_eq(out, "mh-attention(heads=4) mlp(inner=64)");
+    ck_assert_int_eq(stack_parse(out, "t", 64, &s, &err), 0);
+    /* a letter whose kind is not registered: a clear error naming it */
+    const char *missing = NULL;
+    for (const StripeLetter *l = stripe_letters; l->letter; l++)
+        if (!stripe_letter_kind(l->letter, NULL, 0)) {
+            char pat[8];
+            snprintf(pat, sizeof pat, "1A:3%c", l->letter);
+            ck_assert_int_eq(stripe_build(pat, 4, "swiglu", out, sizeof out, &err), -1);
+            ck_assert_msg(strstr(err.msg, l->names[0]) && strstr(err.msg, "not a registered"),
+                          "%s", err.msg);
+            missing = l->names[0];
+        }
+    (void)missing;
+    ck_assert(stripe_letter_kind('A', NULL, 0) == layer_kind_find("mh-attention"));
+    ck_assert(stripe_letter_kind('a', NULL, 0) == layer_kind_find("mh-attention"));
+    /* bad input */
+    ck_assert_int_eq(stripe_build("1Z", 2, "swiglu", out, sizeof out, &err), -1);
+    ck_assert(strstr(err.msg, "unknown letter 'Z'"));
+    ck_assert_int_eq(stripe_build("1A:", 2, "frob", out, sizeof out, &err), -1);
+    ck_assert(strstr(err.msg, "not a channel mixer"));
+    ck_assert_int_eq(stripe_build("0A", 2, "swiglu", out, sizeof out, &err), -1);
+    ck_assert_int_eq(stripe_build("1A:2", 2, "swiglu", out, sizeof out, &err), -1);
+    ck_assert_int_eq(stripe_build("swiglu", 2, "swiglu", out, sizeof out, &err), -1);
+    ck_assert(strstr(err.msg, "sequence mixers"));
+    ck_assert_int_eq(stripe_build("hyenaa", 2, "swiglu", out, sizeof out, &err), -1);
+    ck_assert(strstr(err.msg, "unknown layer kind"));
+    ck_assert_int_eq(stripe_build("1A", 33, "swiglu", out, sizeof out, &err), -1);
+    ck_assert_int_eq(stripe_build("1A", 32, "swiglu", out, 20, &err), -1);
+}
+END_TEST
+
+START_TEST(key_bindings)
+{
+    /* no key does two things in one view */
+    for (int v = 1; v <= 8; v <<= 1)
+        for (int i = 0; i < key_table_n; i++)
+            for (int j = i + 1; j < key_table_n; j++) {
+                if (!(key_table[i].views & key_table[j].views & v)) continue;
+                for (int a = 0; a < 3 && key_table[i].keys[a]; a++)
+                    for (int b = 0; b < 3 && key_table[j].keys[b]; b++)
+                        ck_assert_msg(key_table[i].keys[a] != key_table[j].keys[b],
+                                      "key %d bound twice in view %d", key_table[i].keys[a], v);
+            }
+    ck_assert_int_eq(key_action('q', V_RUN), ACT_QUIT);
+    ck_assert_int_eq(key_action(UK_F(10), V_STACK), ACT_QUIT);
+    ck_assert_int_eq(key_action('r', V_TASK), ACT_RUN);
+    ck_assert_int_eq(key_action(UK_F(5), V_RESULTS), ACT_RUN);
+    ck_assert_int_eq(key_action('?', V_STACK), ACT_HELP);
+    ck_assert_int_eq(key_action(UK_F(1), V_RUN), ACT_HELP);
+    ck_assert_int_eq(key_action('a', V_STACK), ACT_ADD);
+    ck_assert_int_eq(key_action('a', V_RUN), ACT_NONE);
+    ck_assert_int_eq(key_action(' ', V_RESULTS), ACT_MARK);
+    char n[16];
+    ui_key_name(UK_F(5), n, sizeof n);
+    ck_assert_str_eq(n, "F5");
+    ui_key_name(UK_ENTER, n, sizeof n);
+    ck_assert_str_eq(n, "Enter");
+    ui_key_name(UK_CTRL('l'), n, sizeof n);
+    ck_assert_str_eq(n, "^L");
+    ui_key_name('[', n, sizeof n);
+    ck_assert_str_eq(n, "[");
+}
+END_TEST
+
+START_TEST(help_from_key_table)
+{
+    size_t need = keys_help(NULL, 0);
+    ck_assert(need > 500);
+    char *h = malloc(need + 1);
+    ck_assert_uint_eq(keys_help(h, need + 1), need);
+    ck_assert_uint_eq(strlen(h), need);
+    ck_assert(strstr(h, "quit"));
+    for (int i = 0; i < key_table_n; i++) ck_assert_msg(strstr(h, key_table[i].help), "%s", key_table[i].help);
+    ck_assert(strstr(h, "F5"));
+    /* truncated output stays terminated */
+    char small[40];
+    keys_help(small, sizeof small);
+    ck_assert_uint_eq(strlen(small), sizeof small - 1);
+    /* the man page lists every key: its key list is copied from this table */
+    const char *src = getenv("top_srcdir");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/man/madlab.1", src ? src : ".");
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    static char man[1 << 17];
+    size_t n = fread(man, 1, sizeof man - 1, f);
+    man[n] = 0;
+    fclose(f);
+    /* roff writes - as \- */
+    char *w = man;
+    for (char *r = man; *r; r++) {
+        if (r[0] == '\\' && r[1] == '-') continue;
+        *w++ = *r;
+    }
+    *w = 0;
+    for (int i = 0; i < key_table_n; i++)
+        ck_assert_msg(strstr(man, key_table[i].help), "man/madlab.1 lacks the key help '%s'",
+                      key_table[i].help);
+    free(h);
+}
+END_TEST
+
+START_TEST(text_helpers)
+{
+    char b[64];
+    fmt_count(1234, b, sizeof b);
+    ck_assert_str_eq(b, "1.2k");
+    fmt_count(2.5e6, b, sizeof b);
+    ck_assert_str_eq(b, "2.50M");
+    fmt_bytes(4096, b, sizeof b);
+    ck_assert_str_eq(b, "4.0 KiB");
+    fmt_duration(185, b, sizeof b);
+    ck_assert_str_eq(b, "3m05s");
+    fmt_duration(NAN, b, sizeof b);
+    ck_assert_str_eq(b, "--");
+    /* every kind has a page; ones without their own get a generic page */
+    for (const LayerKind *const *k = layer_kinds; *k; k++) {
+        char page[4096];
+        layer_page(*k, page, sizeof page);
+        ck_assert(strstr(page, (*k)->name));
+        ck_assert(strlen(page) > 40);
+    }
+    char page[4096];
+    layer_page(layer_kind_find("mh-attention"), page, sizeof page);
+    ck_assert(strstr(page, "KV cache"));
+    LayerKind fake = *layer_kind_find("mlp");
+    fake.page = NULL;
+    layer_page(&fake, page, sizeof page);
+    ck_assert(strstr(page, "State at sequence length L"));
+    char tiny[10];
+    layer_page(&fake, tiny, sizeof tiny);
+    ck_assert(strlen(tiny) < sizeof tiny);
+    /* token classes come from the task */
+    const TaskKind *t = task_find("in-context-recall");
+    TaskCfg c = t->defaults;
+    for (int tok = 0; tok < c.vocab; tok++) {
+        TokenClass e = task_token_class(t, &c, tok);
+        UiTokenClass u = ui_token_class(t, &c, tok, ML_IGNORE);
+        ck_assert(e == TOK_KEY ? u == TC_KEY : e == TOK_VALUE ? u == TC_VALUE
+                  : e == TOK_NOISE ? u == TC_NOISE : e == TOK_SPECIAL ? u == TC_SPECIAL : 1);
+    }
+    ck_assert_int_eq(ui_token_class(t, &c, 0, ML_IGNORE), TC_KEY);
+    const TaskKind *n = task_find("noisy-in-context-recall");
+    if (n) {
+        TaskCfg nc = n->defaults;
+        int noise = 0;
+        for (int tok = 0; tok < nc.vocab; tok++) noise += ui_token_class(n, &nc, tok, 0) == TC_NOISE;
+        ck_assert_int_eq(noise, nc.noise_vocab);
+    }
+}
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("ui");
+    TCase *tc = tcase_create("pure");
+    tcase_add_test(tc, layout_sizes);
+    tcase_add_test(tc, braille_encoding);
+    tcase_add_test(tc, chart_scaling);
+    tcase_add_test(tc, chart_render_line);
+    tcase_add_test(tc, stripe_patterns);
+    tcase_add_test(tc, key_bindings);
+    tcase_add_test(tc, help_from_key_table);
+    tcase_add_test(tc, text_helpers);
+    suite_add_tcase(s, tc);
+    return run_suite(s);
+}

@@ -1,0 +1,138 @@
+#!/bin/bash
+# The lab in a real terminal (tmux): load a preset, set small task settings, start a run, check
+# that the loss curve and the state-size counters appear and change while keys still answer,
+# resize during the run, stop it, export, check the CSV (one row per epoch), quit with status 0.
+: "${MADLAB:=./madlab}"
+command -v tmux >/dev/null 2>&1 || { echo "tmux not installed: skipped"; exit 77; }
+MADLAB=$(cd "$(dirname "$MADLAB")" && pwd)/$(basename "$MADLAB")
+tmp=$(mktemp -d)
+S=madlab-labtest-$$
+T="tmux -L $S -f /dev/null"
+cleanup() { $T kill-server 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+fail() { echo "FAIL: $*"; echo "---- screen ----"; cap; exit 1; }
+cap() { $T capture-pane -p -t "$S" 2>/dev/null; }
+keys() { $T send-keys -t "$S" "$@"; }
+# wait_for PATTERN [SECONDS]: until the screen matches (grep -E)
+wait_for() {
+    local i
+    for ((i = 0; i < ${2:-10} * 10; i++)); do
+        cap | grep -Eq -- "$1" && return 0
+        sleep 0.1
+    done
+    return 1
+}
+
+mkdir -p "$tmp/config/madlab/presets"
+cat >"$tmp/config/madlab/presets/aaa-labtest.preset" <<'P'
+description: small stack for the lab test
+stack: mh-attention(heads=2) swiglu(inner=64)
+width: 32
+norm: rmsnorm
+P
+$T new-session -d -s "$S" -x 120 -y 40 \
+    "cd '$tmp' && XDG_CONFIG_HOME='$tmp/config' LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=xterm-256color '$MADLAB' --threads 1; echo LAB-EXITED rc=\$?; sleep 30"
+wait_for "Stack" 10 || fail "the lab did not start"
+echo "ok: started"
+
+# load the preset (sorted first)
+keys l; wait_for "Load a preset" 5 || fail "no preset list"
+keys Enter; wait_for "loaded preset aaa-labtest" 5 || fail "preset not loaded"
+wait_for "mh-attention +heads=2" 3 || fail "the stack of the preset is not shown"
+echo "ok: preset loaded"
+
+# small task: vocab 8, seq_len 16, 256 train, 32 test
+keys 2; wait_for "Tasks" 3 || fail "no task view"
+keys Enter; wait_for "difficulty of" 3 || fail "no difficulty form"
+keys C-u 8 Down C-u 16 Down C-u 256 Down C-u 32 Enter
+wait_for "difficulty set" 3 || fail "difficulty not set"
+# many epochs at batch 16: stopped by hand below
+keys o; wait_for "run options" 3 || fail "no options form"
+keys C-u 500 Down C-u 16 Enter
+wait_for "500 epochs, batch 16" 3 || fail "options not set"
+echo "ok: task and options set"
+
+keys r
+wait_for "epoch [0-9]+/500 step" 30 || fail "the run shows no progress"
+wait_for "epoch ([2-9]|[1-9][0-9]+)/500" 30 || fail "no second epoch"
+a=$(cap); sleep 1.5; b=$(cap)
+[[ "$a" != "$b" ]] || fail "the screen did not change during the run"
+for s in "$a" "$b"; do
+    grep -q "loss" <<<"$s" || fail "no loss on screen"
+    grep -q "state" <<<"$s" || fail "no state on screen"
+    grep -q "state@L" <<<"$s" || fail "no state-size counters"
+    grep -q "total (all layers)" <<<"$s" || fail "no state total"
+done
+grep -q $'\xe2\xa0' <<<"$b" || grep -q $'\xe2\xa1' <<<"$b" || grep -q $'\xe2\xa2' <<<"$b" ||
+    grep -q $'\xe2\xa3' <<<"$b" || fail "no braille curve"
+echo "ok: curve and counters live"
+
+# keys answer while training
+t0=$(date +%s%N); keys "?"; wait_for "Help: keys" 2 || fail "help did not open during the run"
+t1=$(date +%s%N); echo "ok: help opened in $(((t1 - t0) / 1000000)) ms (poll granularity 100 ms)"
+grep -qi quit <<<"$(cap)" || fail "help lacks quit"
+keys Escape; sleep 0.3
+cap | grep -q "Help: keys" && fail "Escape did not close help"
+
+# resize during the run and back
+$T resize-window -t "$S" -x 80 -y 24; sleep 1
+c=$(cap)
+grep -q "loss" <<<"$c" || fail "no loss at 80x24"
+grep -q "state" <<<"$c" || fail "no state at 80x24"
+$T resize-window -t "$S" -x 50 -y 12; sleep 1
+cap | grep -q "needs a terminal of at least" || fail "no too-small message"
+$T resize-window -t "$S" -x 120 -y 40; sleep 1
+wait_for "total \(all layers\)" 3 || fail "not redrawn at 120x40"
+echo "ok: resized while training"
+
+# stop; the epochs done stay
+keys x
+wait_for "stopped after [0-9]+ epochs" 30 || fail "the run did not stop"
+n=$(cap | grep -Eo "stopped after [0-9]+ epochs" | grep -Eo "[0-9]+")
+echo "ok: stopped after $n epochs"
+
+# export, then the same prefix again: asks before overwriting
+keys e; wait_for "export run logs" 3 || fail "no export form"
+keys C-u "$tmp/out" Enter
+wait_for "exported 2 files" 5 || fail "export failed"
+[[ -f $tmp/out-results.csv && -f $tmp/out-run1.csv ]] || fail "missing CSV files"
+head -1 "$tmp/out-run1.csv" | grep -qx "epoch,train_loss,test_loss,train_acc,test_acc,test_acc_micro,lr,seconds,tokens_per_s" ||
+    fail "bad header: $(head -1 "$tmp/out-run1.csv")"
+rows=$(($(wc -l <"$tmp/out-run1.csv") - 1))
+[[ $rows -eq $n ]] || fail "run log has $rows rows for $n epochs"
+awk -F, 'NR > 1 && (NF != 9 || $1 != NR - 1) { bad = 1 } END { exit bad }' "$tmp/out-run1.csv" ||
+    fail "run log rows malformed"
+head -1 "$tmp/out-results.csv" | grep -q "^stack,in-context-recall" || fail "bad results header"
+[[ $(wc -l <"$tmp/out-results.csv") -eq 2 ]] || fail "results table should have one row"
+echo "ok: exported $rows epochs"
+keys e; wait_for "export run logs" 3 || fail "no export form"
+keys C-u "$tmp/out" Enter
+wait_for "Overwrite" 3 || fail "no overwrite question"
+keys n; wait_for "cancelled" 3 || fail "not cancelled"
+echo "ok: asks before overwriting"
+
+# save the stack as a preset in the user's directory
+keys w; wait_for "save the stack" 3 || fail "no save form"
+keys C-u saved-by-test Enter
+wait_for "saved preset saved-by-test" 5 || fail "preset not saved"
+grep -q "^stack: mh-attention(heads=2) swiglu(inner=64)" "$tmp/config/madlab/presets/saved-by-test.preset" ||
+    fail "saved preset lacks the stack"
+echo "ok: preset saved"
+
+keys q
+wait_for "LAB-EXITED rc=0" 10 || fail "did not exit with 0"
+echo "ok: quit with status 0"
+
+# Ctrl-C during a run: the lab ends cleanly (status 130) with the terminal restored
+$T kill-server 2>/dev/null
+$T new-session -d -s "$S" -x 100 -y 30 \
+    "cd '$tmp' && XDG_CONFIG_HOME='$tmp/config' LANG=C TERM=xterm-256color '$MADLAB' --threads 1; echo LAB-EXITED rc=\$?; stty -a | grep -o ' echo '; sleep 30"
+wait_for "Stack" 10 || fail "the lab did not start (C locale)"
+keys l; wait_for "Load a preset" 5 || fail "no preset list"
+keys Enter 2 Enter C-u 8 Down C-u 16 Down C-u 256 Down C-u 32 Enter r
+wait_for "epoch [0-9]+/10 step" 30 || fail "no progress in the C locale"
+wait_for "[|] *[.:']" 10 || fail "no ASCII chart in the C locale"
+keys C-c
+wait_for "LAB-EXITED rc=130" 10 || fail "Ctrl-C did not end the lab with 130"
+wait_for "^ echo" 5 || fail "the terminal was not restored (echo off)"
+echo "ok: Ctrl-C restores the terminal"

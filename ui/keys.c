@@ -1,0 +1,116 @@
+/* The key table: the lab dispatches keys through it and the help screen (and the man page's key
+ * list, checked by tests/check_ui) is generated from it, so the two cannot drift. */
+#include "config.h"
+#include "ui.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define VS V_STACK
+#define VT V_TASK
+#define VR V_RUN
+#define VX V_RESULTS
+
+const KeyBinding key_table[] = {
+    /* everywhere */
+    {{'?', UK_F(1)}, ACT_HELP, V_ALL, "Help", "show this help (Escape closes it)"},
+    {{'1', UK_F(2)}, ACT_VIEW_STACK, V_ALL, "Stack", "stack view: compose the layers"},
+    {{'2', UK_F(3)}, ACT_VIEW_TASK, V_ALL, "Task", "task view: pick a task, set its difficulty, see a sample"},
+    {{'3', UK_F(4)}, ACT_VIEW_RUN, V_ALL, "Watch", "run view: live loss, accuracy, progress, state size"},
+    {{'\t'}, ACT_NEXT_VIEW, V_ALL, NULL, "next view"},
+    {{'r', UK_F(5)}, ACT_RUN, V_ALL, "Run", "run the current stack on the current task (queued if busy)"},
+    {{'4', UK_F(6)}, ACT_VIEW_RESULTS, V_ALL, "Results", "results view: one row per stack, one column per task"},
+    {{'p'}, ACT_PAUSE, V_ALL, "Pause", "pause or resume the run"},
+    {{'x'}, ACT_STOP, V_ALL, NULL, "stop the current run (the queue goes on)"},
+    {{'X'}, ACT_STOP_ALL, V_ALL, NULL, "stop the current run and empty the queue"},
+    {{'Q'}, ACT_QUEUE_TASKS, V_ALL, NULL, "queue the current stack on every task at its defaults (epoch cap from options)"},
+    {{'o'}, ACT_OPTIONS, V_ALL, NULL, "run options: epochs, batch, learning rate, weight decay, seed"},
+    {{'l'}, ACT_LOAD, V_ALL, NULL, "load a preset"},
+    {{'w'}, ACT_SAVE, V_ALL, NULL, "save the stack as a preset"},
+    {{'e'}, ACT_EXPORT, V_ALL, NULL, "export run logs and the results table to CSV"},
+    {{UK_CTRL('l')}, ACT_REDRAW, V_ALL, NULL, "redraw the screen"},
+    {{'q', UK_F(10)}, ACT_QUIT, V_ALL, "Quit", "quit (asks first while a run is going; y confirms)"},
+    /* lists */
+    {{UK_UP, 'k'}, ACT_UP, VS | VT | VX, NULL, "move up"},
+    {{UK_DOWN, 'j'}, ACT_DOWN, VS | VT | VX, NULL, "move down"},
+    {{UK_HOME, 'g'}, ACT_TOP, VS | VT | VX, NULL, "first row"},
+    {{UK_END, 'G'}, ACT_BOTTOM, VS | VT | VX, NULL, "last row"},
+    /* stack */
+    {{'a', UK_INS}, ACT_ADD, VS, NULL, "add a layer from the picker (every kind, with its summary)"},
+    {{'d', UK_DEL}, ACT_DELETE, VS, NULL, "delete the layer"},
+    {{'['}, ACT_MOVE_UP, VS, NULL, "move the layer up"},
+    {{']'}, ACT_MOVE_DOWN, VS, NULL, "move the layer down"},
+    {{UK_ENTER, 'E'}, ACT_EDIT, VS | VT, NULL, "edit the layer's knobs / the task's difficulty"},
+    {{'W'}, ACT_WIDTH, VS, NULL, "change the model width"},
+    {{'s'}, ACT_STRIPE, VS, NULL, "striping: build a stack from a pattern such as 1A:3H"},
+    {{'i'}, ACT_TEACH, VS, NULL, "teaching page of the layer kind"},
+    /* task */
+    {{'n'}, ACT_RESAMPLE, VT, NULL, "draw another sample sequence"},
+    /* results */
+    {{' '}, ACT_MARK, VX, NULL, "mark a row (two marked rows overlay their curves)"},
+    {{'>', UK_RIGHT}, ACT_SORT_NEXT, VX, NULL, "sort by the next column"},
+    {{'<', UK_LEFT}, ACT_SORT_PREV, VX, NULL, "sort by the previous column"},
+    {{'I'}, ACT_SORT_REVERSE, VX, NULL, "reverse the sort order"},
+};
+const int key_table_n = (int)(sizeof key_table / sizeof key_table[0]);
+
+Action key_action(int key, int view)
+{
+    for (int i = 0; i < key_table_n; i++) {
+        if (!(key_table[i].views & view)) continue;
+        for (int j = 0; j < 3 && key_table[i].keys[j]; j++)
+            if (key_table[i].keys[j] == key) return key_table[i].action;
+    }
+    return ACT_NONE;
+}
+
+void ui_key_name(int key, char *buf, size_t n)
+{
+    static const struct { int key; const char *name; } names[] = {
+        {UK_UP, "Up"}, {UK_DOWN, "Down"}, {UK_LEFT, "Left"}, {UK_RIGHT, "Right"},
+        {UK_PGUP, "PgUp"}, {UK_PGDN, "PgDn"}, {UK_HOME, "Home"}, {UK_END, "End"},
+        {UK_DEL, "Delete"}, {UK_INS, "Insert"}, {UK_BACKSPACE, "Backspace"}, {UK_ENTER, "Enter"},
+        {UK_ESC, "Escape"}, {'\t', "Tab"}, {' ', "Space"},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (names[i].key == key) {
+            snprintf(buf, n, "%s", names[i].name);
+            return;
+        }
+    if (key > UK_F0 && key <= UK_F0 + 24) snprintf(buf, n, "F%d", key - UK_F0);
+    else if (key > 0 && key < 32) snprintf(buf, n, "^%c", key + '@');
+    else if (key >= 32 && key < 127) snprintf(buf, n, "%c", key);
+    else snprintf(buf, n, "#%d", key);
+}
+
+size_t keys_help(char *buf, size_t n)
+{
+    static const struct { int mask; const char *title; } groups[] = {
+        {V_ALL, "Everywhere"}, {VS | VT | VX, "Lists"}, {VS, "Stack view"}, {VS | VT, "Stack and task views"},
+        {VT, "Task view"}, {VX, "Results view"},
+    };
+    size_t used = 0;
+    if (n) buf[0] = 0;
+#define OUT(...) do { \
+        int w_ = snprintf(buf ? buf + (used < n ? used : n) : NULL, used < n ? n - used : 0, __VA_ARGS__); \
+        if (w_ > 0) used += (size_t)w_; \
+    } while (0)
+    for (size_t g = 0; g < sizeof groups / sizeof *groups; g++) {
+        int any = 0;
+        for (int i = 0; i < key_table_n; i++) {
+            if (key_table[i].views != groups[g].mask) continue;
+            if (!any) OUT("%s%s\n", used ? "\n" : "", groups[g].title);
+            any = 1;
+            char keys[48] = "";
+            for (int j = 0; j < 3 && key_table[i].keys[j]; j++) {
+                char k[16];
+                ui_key_name(key_table[i].keys[j], k, sizeof k);
+                size_t l = strlen(keys);
+                snprintf(keys + l, sizeof keys - l, "%s%s", j ? " " : "", k);
+            }
+            OUT("  %-14s %s\n", keys, key_table[i].help);
+        }
+    }
+#undef OUT
+    return used;
+}

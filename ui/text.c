@@ -1,0 +1,82 @@
+/* Small text helpers for the lab: numbers, teaching pages, token classes. */
+#include "config.h"
+#include "ui.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+void fmt_count(double v, char *buf, size_t n)
+{
+    double a = fabs(v);
+    if (a >= 1e9) snprintf(buf, n, "%.2fG", v / 1e9);
+    else if (a >= 1e6) snprintf(buf, n, "%.2fM", v / 1e6);
+    else if (a >= 1e3) snprintf(buf, n, "%.1fk", v / 1e3);
+    else snprintf(buf, n, "%.0f", v);
+}
+
+void fmt_bytes(double v, char *buf, size_t n)
+{
+    if (v >= 1024.0 * 1024 * 1024) snprintf(buf, n, "%.1f GiB", v / (1024.0 * 1024 * 1024));
+    else if (v >= 1024.0 * 1024) snprintf(buf, n, "%.1f MiB", v / (1024.0 * 1024));
+    else if (v >= 1024.0) snprintf(buf, n, "%.1f KiB", v / 1024.0);
+    else snprintf(buf, n, "%.0f B", v);
+}
+
+void fmt_duration(double s, char *buf, size_t n)
+{
+    if (!isfinite(s) || s < 0) snprintf(buf, n, "--");
+    else if (s < 60) snprintf(buf, n, "%.0fs", s);
+    else if (s < 3600) snprintf(buf, n, "%dm%02ds", (int)s / 60, (int)s % 60);
+    else snprintf(buf, n, "%dh%02dm", (int)(s / 3600), (int)s % 3600 / 60);
+}
+
+void layer_page(const LayerKind *k, char *buf, size_t n)
+{
+    size_t u = 0;
+#define OUT(...) do { \
+        int w_ = snprintf(buf + u, n - u, __VA_ARGS__); \
+        if (w_ > 0) u += (size_t)w_; \
+        if (u >= n) u = n - 1; \
+    } while (0)
+    if (!n) return;
+    buf[0] = 0;
+    OUT("%s (%s)\n\n%s\n\n", k->name, role_name(k->role), k->summary ? k->summary : "");
+    if (k->page) {
+        /* pages are written with indented continuation lines; join them so that the panel's
+         * own wrapping decides where lines break */
+        for (const char *c = k->page; *c && u + 1 < n; c++) {
+            if (c[0] == '\n' && c[1] == ' ' && c[2] == ' ') {
+                buf[u++] = ' ';
+                c += 2;
+            } else {
+                buf[u++] = *c;
+            }
+        }
+        buf[u] = 0;
+        OUT("\n");
+    }
+    else if (k->state_formula) OUT("State at sequence length L: %s\n", k->state_formula);
+    if (k->n_knobs) {
+        OUT("\nKnobs:\n");
+        for (int i = 0; i < k->n_knobs; i++)
+            OUT("  %s = %d (%d to %d): %s\n", k->knobs[i].name, k->knobs[i].def, k->knobs[i].min,
+                k->knobs[i].max, k->knobs[i].help ? k->knobs[i].help : "");
+    }
+#undef OUT
+}
+
+/* The task's own class of the token (engine: task_token_class); whether a position is scored
+ * is shown separately, from its target. */
+UiTokenClass ui_token_class(const TaskKind *t, const TaskCfg *c, int32_t input, int32_t target)
+{
+    (void)target;
+    switch (task_token_class(t, c, input)) {
+    case TOK_KEY: return TC_KEY;
+    case TOK_VALUE: return TC_VALUE;
+    case TOK_NOISE: return TC_NOISE;
+    case TOK_SPECIAL: return TC_SPECIAL;
+    case TOK_FILLER: return TC_FILLER;
+    default: return TC_PLAIN;
+    }
+}
