@@ -174,9 +174,9 @@ START_TEST(stripe_patterns)
             char pat[8];
             snprintf(pat, sizeof pat, "1A:3%c", l->letter);
             ck_assert_int_eq(stripe_build(pat, 4, "swiglu", out, sizeof out, &err), -1);
-            ck_assert_msg(strstr(err.msg, l->names[0]) && strstr(err.msg, "not a registered"),
+            ck_assert_msg(strstr(err.msg, l->kind) && strstr(err.msg, "not a registered"),
                           "%s", err.msg);
-            missing = l->names[0];
+            missing = l->kind;
         }
     (void)missing;
     ck_assert(stripe_letter_kind('A', NULL, 0) == layer_kind_find("mh-attention"));

@@ -10,27 +10,27 @@
 #include <string.h>
 
 const StripeLetter stripe_letters[] = {
-    {'A', {"mh-attention", "attention", NULL}},
-    {'T', {"attention", NULL}},
-    {'H', {"hyena", "mh-hyena", NULL}},
-    {'Y', {"mh-hyena", NULL}},
-    {'E', {"hyena-experts", NULL}},
-    {'M', {"mamba", NULL}},
-    {'G', {"gla", "mh-gla", "gated-linear-attention", "mh-gated-linear-attention"}},
-    {'R', {"rwkv6-time-mixer", "rwkv5-time-mixer", "rwkv6", "rwkv5"}},
-    {0, {NULL}},
+    {'A', "mh-attention"},
+    {'T', "attention"},
+    {'S', "mh-sliding-attention"},
+    {'L', "mh-linear-attention"},
+    {'G', "mh-gated-linear-attention"},
+    {'H', "hyena"},
+    {'Y', "mh-hyena"},
+    {'E', "hyena-experts"},
+    {'M', "mamba"},
+    {'R', "rwkv6-time-mixer"},
+    {'W', "rwkv5-time-mixer"},
+    {0, NULL},
 };
 
 const LayerKind *stripe_letter_kind(char letter, const char **tried, size_t n)
 {
     for (const StripeLetter *s = stripe_letters; s->letter; s++) {
         if (s->letter != toupper((unsigned char)letter)) continue;
-        if (tried && n) tried[0] = s->names[0];
-        for (int i = 0; i < 4 && s->names[i]; i++) {
-            const LayerKind *k = layer_kind_find(s->names[i]);
-            if (k && k->role == ROLE_SEQUENCE) return k;
-        }
-        return NULL;
+        if (tried && n) tried[0] = s->kind;
+        const LayerKind *k = layer_kind_find(s->kind);
+        return k && k->role == ROLE_SEQUENCE ? k : NULL;
     }
     if (tried && n) tried[0] = NULL;
     return NULL;
@@ -81,7 +81,7 @@ static int letter_list(char *msg, size_t n)
     size_t u = 0;
     msg[0] = 0;
     for (const StripeLetter *s = stripe_letters; s->letter && u + 32 < n; s++)
-        u += (size_t)snprintf(msg + u, n - u, "%s%c=%s", u ? ", " : "", s->letter, s->names[0]);
+        u += (size_t)snprintf(msg + u, n - u, "%s%c=%s", u ? ", " : "", s->letter, s->kind);
     return 0;
 }
 

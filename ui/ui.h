@@ -60,7 +60,7 @@ void chart_label(double v, char *buf, size_t n);
 /* ---- striping: build a stack from a pattern over depth ---- */
 typedef struct {
     char letter;
-    const char *names[4]; /* candidate kind names, first registered wins; NULL-terminated */
+    const char *kind; /* a sequence mixer, looked up by name when used */
 } StripeLetter;
 extern const StripeLetter stripe_letters[]; /* ends with letter 0 */
 const LayerKind *stripe_letter_kind(char letter, const char **tried, size_t n);
