@@ -1130,8 +1130,8 @@ static void draw_stack_view(void)
         A.width, A.norm == NORM_LAYER ? "layernorm" : "rmsnorm");
     put(l.y + l.h - 1, 1, l.w - 1, S_HEADER, "total: %s params, state %s floats = %s at L=%d (%s)", p, s,
         b, L, t->name);
-    put(l.y + 1, 1, l.w - 1, S_DIM, "%3s  %-18s %-14s %7s %7s", "#", "kind", "knobs", "params",
-        "state");
+    /* numbers before knobs: the knob list is the one column whose length varies */
+    put(l.y + 1, 1, l.w - 1, S_DIM, "%3s  %-25s %7s %7s  %s", "#", "kind", "params", "state", "knobs");
     int rows = l.h - 4;
     if (A.stack.n == 0)
         put(l.y + 3, 3, l.w - 3, S_DIM, "empty stack: a adds a layer, s builds one from a pattern, l loads a preset");
@@ -1153,8 +1153,8 @@ static void draw_stack_view(void)
         int sel = i == A.cur_layer && A.view == V_STACK;
         if (sel) fill(y, 0, l.w, S_SEL);
         put(y, 1, 4, sel ? S_SEL : S_DIM, "%3d", i + 1);
-        put(y, 6, 18, sel ? S_SEL : kind_style(k), "%-18s", k->name);
-        put(y, 25, l.w - 25, sel ? S_SEL : S_NORMAL, "%-14s %7s %7s", knobs, p, s);
+        put(y, 6, 25, sel ? S_SEL : kind_style(k), "%-25s", k->name);
+        put(y, 32, l.w - 32, sel ? S_SEL : S_NORMAL, "%7s %7s  %s", p, s, knobs);
     }
     if (A.lay.side.w > 0) {
         Rect sd = A.lay.side;
