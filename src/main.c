@@ -21,7 +21,8 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "run")) return cmd_run(argc - 1, argv + 1);
     if (!strcmp(cmd, "layers")) return cmd_layers(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
-    fprintf(stderr, "madlab: unknown command '%s' (commands: run, layers, bench; see madlab --help)\n",
+    if (!strcmp(cmd, "mad")) return cmd_mad(argc - 1, argv + 1);
+    fprintf(stderr, "madlab: unknown command '%s' (commands: run, mad, layers, bench; see madlab --help)\n",
             cmd);
     return 2;
 }
