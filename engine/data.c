@@ -49,13 +49,18 @@ int task_generate(const TaskKind *t, const TaskCfg *c, uint64_t seed, Dataset *t
         dataset_free(train);
         return -1;
     }
-    /* One stream, train first, as the reference's shared default_rng(seed). */
-    Rng r;
+    /* One stream, train first, as the reference's shared default_rng(seed). The second stream
+     * stands in for numpy's global generator, which the reference seeds once per run and also
+     * shares between train and test (selective copying draws its blank positions from it). */
+    Rng r, aux;
     rng_seed(&r, seed);
+    rng_seed(&aux, seed ^ 0x6a09e667f3bcc909ull);
     for (int i = 0; i < train->n; i++)
-        t->instance(c, &r, 0, train->inputs + (size_t)i * len, train->targets + (size_t)i * len);
+        t->instance(c, &r, &aux, 0, train->inputs + (size_t)i * len,
+                    train->targets + (size_t)i * len);
     for (int i = 0; i < test->n; i++)
-        t->instance(c, &r, 1, test->inputs + (size_t)i * len, test->targets + (size_t)i * len);
+        t->instance(c, &r, &aux, 1, test->inputs + (size_t)i * len,
+                    test->targets + (size_t)i * len);
     return 0;
 }
 

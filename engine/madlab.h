@@ -98,6 +98,9 @@ int stack_format(const StackSpec *s, char *buf, size_t n); /* back to text; knob
 
 /* ---- presets: small text files, see man/madlab.5 ---- */
 typedef enum { NORM_RMS, NORM_LAYER } NormKind;
+/* The language model (every task but compression) or the reference's AutoEncoder: the same
+ * encoder stack pooled at the last position, then an MLP decoder per position (compression). */
+typedef enum { BACKBONE_LM, BACKBONE_AUTOENCODER } Backbone;
 typedef struct {
     char name[64];
     char description[256];
@@ -119,6 +122,7 @@ typedef struct {
     int max_batch, max_len;
     NormKind norm;
     StackSpec stack;
+    Backbone backbone; /* 0 = BACKBONE_LM */
 } ModelCfg;
 
 typedef struct Model Model;
@@ -137,6 +141,8 @@ double model_forward(Model *m, const int32_t *tokens, const int32_t *targets, in
 void model_backward(Model *m); /* after model_forward with targets */
 void model_zero_grad(Model *m);
 const float *model_logits(const Model *m);
+/* The whole parameter and gradient arenas (n floats each, padding included), for tests. */
+size_t model_arena(Model *m, float **params, float **grads);
 /* AdamW, decay on every parameter (as the reference). t counts from 1. */
 void model_adamw(Model *m, float lr, float wd, float beta1, float beta2, float eps, int t);
 
@@ -167,17 +173,47 @@ typedef struct {
     int32_t *targets; /* n*len, ML_IGNORE where not scored */
 } Dataset;
 
+/* What a token is, for display (madlab sample, the lab). */
+typedef enum {
+    TOK_KEY,     /* a key (or key motif token) of a recall task, a memorization key */
+    TOK_VALUE,   /* a value; the tokens to copy or compress */
+    TOK_NOISE,   /* noise tokens */
+    TOK_SPECIAL, /* copy prefix, copy token, insert token, compression token */
+    TOK_FILLER,  /* padding and blanks */
+    TOK_OTHER,   /* anything else (out of range) */
+    TOK_N_CLASSES
+} TokenClass;
+
+/* Which TaskCfg knobs a task reads besides vocab, seq_len, n_train and n_test. */
+enum {
+    TASK_KNOB_FRAC_NOISE = 1 << 0,
+    TASK_KNOB_NOISE_VOCAB = 1 << 1,
+    TASK_KNOB_K_MOTIF = 1 << 2,
+    TASK_KNOB_V_MOTIF = 1 << 3,
+    TASK_KNOB_N_COPY = 1 << 4,
+};
+
 typedef struct TaskKind {
     const char *name, *summary;
+    const char *shorthand; /* the reference's data-path code: CR, NR, FR, SC, C, M */
     TaskCfg defaults;
+    unsigned knobs;        /* TASK_KNOB_* bits */
+    Backbone backbone;     /* the model this task trains (compression: the autoencoder) */
     int (*validate)(const TaskCfg *, MlError *);
     int (*seq_len_out)(const TaskCfg *); /* length of model input */
-    /* One sequence; test != 0 for the test form of targets. Writes len tokens each. */
-    void (*instance)(const TaskCfg *, Rng *, int test, int32_t *inputs, int32_t *targets);
+    /* One sequence; test != 0 for the test form of targets. Writes len tokens each. aux is a
+     * second stream (seeded from the same seed) for draws the reference takes from numpy's
+     * global generator rather than from the data generator (selective copying). */
+    void (*instance)(const TaskCfg *, Rng *r, Rng *aux, int test, int32_t *inputs,
+                     int32_t *targets);
+    TokenClass (*token_class)(const TaskCfg *, int32_t token);
 } TaskKind;
 
 extern const TaskKind *const task_kinds[]; /* NULL-terminated */
 const TaskKind *task_find(const char *name);
+/* Class of a token under this task's settings; TOK_OTHER outside [0, vocab). */
+TokenClass task_token_class(const TaskKind *t, const TaskCfg *c, int32_t token);
+const char *token_class_name(TokenClass k); /* "key", "value", "noise", ... */
 /* Train set then test set from one stream seeded with seed, as the reference. */
 int task_generate(const TaskKind *t, const TaskCfg *c, uint64_t seed, Dataset *train,
                   Dataset *test, MlError *err);

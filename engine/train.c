@@ -79,7 +79,7 @@ int train_run(const TrainCfg *c, const TrainHooks *h, TrainResult *res, MlError 
     int L = train.len, V = c->task.vocab;
     int B = c->batch < train.n ? c->batch : train.n;
     ModelCfg mc = {.width = c->width, .vocab = V, .max_batch = B, .max_len = L, .norm = c->norm,
-                   .stack = c->stack};
+                   .stack = c->stack, .backbone = task->backbone};
     if (!(m = model_new(&mc, err))) goto out;
     model_init(m, c->seed);
     tok = malloc(sizeof(int32_t) * B * L);

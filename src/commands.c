@@ -25,12 +25,17 @@ void usage(FILE *to)
           "  run      train one stack on one task:\n"
           "           madlab run --stack \"LAYERS\" | --preset NAME|FILE  --task NAME\n"
           "             [--vocab N --seq-len N --train N --test N] [--width N --norm rmsnorm|layernorm]\n"
+          "             [--frac-noise X --noise-vocab N --k-motif N --v-motif N --n-copy N]\n"
           "             [--epochs N --batch N --lr X --wd X --seed N --threads N --csv FILE]\n"
           "             [--result FILE]   (the run's result file, as madlab mad reads it)\n"
           "  mad      the MAD protocol: every task setting x (lr, wd), then the MAD score:\n"
           "           madlab mad --stack \"LAYERS\" | --preset NAME  --out DIR\n"
           "             [--protocol full|quick] [--width N --norm X --threads N] [--emit-jobs]\n"
           "           madlab mad --collect DIR   (score what has finished, list what is missing)\n"
+          "  tasks    the six MAD tasks, their knobs and defaults\n"
+          "  sample   print generated sequences: madlab sample --task NAME [task options]\n"
+          "             [--n N --seed N --test --color auto|always|never]\n"
+          "             (--test: the test form, as scored; task options as for run, but no --test N)\n"
           "  layers   table of layer kinds: madlab layers [--width N --seq-len N]\n"
           "  bench    time training steps: madlab bench --stack \"LAYERS\" | --preset NAME\n"
           "             [--batch N --seq-len N --steps N --warmup N --threads N --width N --vocab N]\n"
@@ -88,6 +93,129 @@ static int get_u64(const char *opt, const char *s, uint64_t *out)
     unsigned long long v = strtoull(s, &end, 10);
     if (!*s || *end || errno || *s == '-') return bad("%s: '%s' is not a whole number", opt, s);
     *out = v;
+    return 0;
+}
+
+/* ---- task options shared by run and sample: a knob given on the command line replaces the
+ * task's default; one the task does not read is refused ---- */
+
+enum { OPT_FRAC_NOISE = 1000, OPT_NOISE_VOCAB, OPT_K_MOTIF, OPT_V_MOTIF, OPT_N_COPY };
+
+/* sample uses --test as a flag (show the test form), so --test N is listed apart. */
+#define TASK_LONG_OPTS TASK_LONG_OPTS_BUT_TEST, {"test", required_argument, 0, 'T'}
+#define TASK_LONG_OPTS_BUT_TEST                                                          \
+    {"vocab", required_argument, 0, 'V'}, {"seq-len", required_argument, 0, 'L'},        \
+    {"train", required_argument, 0, 'N'},                                               \
+    {"frac-noise", required_argument, 0, OPT_FRAC_NOISE},                               \
+    {"noise-vocab", required_argument, 0, OPT_NOISE_VOCAB},                             \
+    {"k-motif", required_argument, 0, OPT_K_MOTIF},                                     \
+    {"v-motif", required_argument, 0, OPT_V_MOTIF},                                     \
+    {"n-copy", required_argument, 0, OPT_N_COPY}
+
+typedef struct {
+    int vocab, seq_len, n_train, n_test, noise_vocab, k_motif, v_motif, n_copy;
+    double frac_noise;
+    unsigned given; /* TASK_KNOB_* bits of the knob options given */
+} TaskOpts;
+
+/* 1 if o is a task option (parsed into t, or -1 on a bad value), 0 if not. */
+static int task_opt(int o, const char *arg, TaskOpts *t)
+{
+    int r;
+    switch (o) {
+    case 'V': r = get_int("--vocab", arg, 2, 1 << 20, &t->vocab); break;
+    case 'L': r = get_int("--seq-len", arg, 2, 1 << 16, &t->seq_len); break;
+    case 'N': r = get_int("--train", arg, 1, 1 << 24, &t->n_train); break;
+    case 'T': r = get_int("--test", arg, 1, 1 << 24, &t->n_test); break;
+    case OPT_FRAC_NOISE:
+        r = get_double("--frac-noise", arg, 0, 1, &t->frac_noise);
+        t->given |= TASK_KNOB_FRAC_NOISE;
+        break;
+    case OPT_NOISE_VOCAB:
+        r = get_int("--noise-vocab", arg, 0, 1 << 20, &t->noise_vocab);
+        t->given |= TASK_KNOB_NOISE_VOCAB;
+        break;
+    case OPT_K_MOTIF:
+        r = get_int("--k-motif", arg, 1, 64, &t->k_motif);
+        t->given |= TASK_KNOB_K_MOTIF;
+        break;
+    case OPT_V_MOTIF:
+        r = get_int("--v-motif", arg, 1, 64, &t->v_motif);
+        t->given |= TASK_KNOB_V_MOTIF;
+        break;
+    case OPT_N_COPY:
+        r = get_int("--n-copy", arg, 1, 1 << 15, &t->n_copy);
+        t->given |= TASK_KNOB_N_COPY;
+        break;
+    default: return 0;
+    }
+    return r ? -1 : 1;
+}
+
+static const struct {
+    unsigned bit;
+    const char *opt;
+} knob_opts[] = {{TASK_KNOB_FRAC_NOISE, "--frac-noise"}, {TASK_KNOB_NOISE_VOCAB, "--noise-vocab"},
+                 {TASK_KNOB_K_MOTIF, "--k-motif"},       {TASK_KNOB_V_MOTIF, "--v-motif"},
+                 {TASK_KNOB_N_COPY, "--n-copy"}};
+
+/* "--frac-noise 0.2 --noise-vocab 16": the task's own knobs with their defaults. */
+static void knob_defaults(const TaskKind *t, char *buf, size_t n)
+{
+    const TaskCfg *d = &t->defaults;
+    size_t u = (size_t)snprintf(buf, n, "--vocab %d --seq-len %d --train %d --test %d", d->vocab,
+                                d->seq_len, d->n_train, d->n_test);
+    for (size_t i = 0; i < sizeof knob_opts / sizeof *knob_opts && u < n; i++) {
+        if (!(t->knobs & knob_opts[i].bit)) continue;
+        unsigned b = knob_opts[i].bit;
+        if (b == TASK_KNOB_FRAC_NOISE) u += (size_t)snprintf(buf + u, n - u, " %s %g", knob_opts[i].opt, d->frac_noise);
+        else
+            u += (size_t)snprintf(buf + u, n - u, " %s %d", knob_opts[i].opt,
+                                  b == TASK_KNOB_NOISE_VOCAB ? d->noise_vocab
+                                  : b == TASK_KNOB_K_MOTIF   ? d->k_motif
+                                  : b == TASK_KNOB_V_MOTIF   ? d->v_motif
+                                                             : d->n_copy);
+    }
+}
+
+static const TaskKind *find_task_or_say(const char *name)
+{
+    const TaskKind *task = name ? task_find(name) : NULL;
+    if (task) return task;
+    if (name) fprintf(stderr, "madlab %s: unknown task '%s' (tasks:", g_cmd, name);
+    else fprintf(stderr, "madlab %s: no task: give --task NAME (tasks:", g_cmd);
+    for (const TaskKind *const *t = task_kinds; *t; t++) fprintf(stderr, " %s", (*t)->name);
+    fprintf(stderr, ")\n");
+    return NULL;
+}
+
+/* The task's defaults, then the options given; validated. */
+static int task_cfg_from_opts(const TaskKind *task, const TaskOpts *o, TaskCfg *c)
+{
+    unsigned stray = o->given & ~task->knobs;
+    for (size_t i = 0; i < sizeof knob_opts / sizeof *knob_opts; i++)
+        if (stray & knob_opts[i].bit) {
+            char d[256];
+            knob_defaults(task, d, sizeof d);
+            fprintf(stderr, "madlab %s: %s does not apply to %s (its options: %s)\n", g_cmd,
+                    knob_opts[i].opt, task->name, d);
+            return -1;
+        }
+    *c = task->defaults;
+    if (o->vocab) c->vocab = o->vocab;
+    if (o->seq_len) c->seq_len = o->seq_len;
+    if (o->n_train) c->n_train = o->n_train;
+    if (o->n_test) c->n_test = o->n_test;
+    if (o->given & TASK_KNOB_FRAC_NOISE) c->frac_noise = o->frac_noise;
+    if (o->given & TASK_KNOB_NOISE_VOCAB) c->noise_vocab = o->noise_vocab;
+    if (o->given & TASK_KNOB_K_MOTIF) c->k_motif = o->k_motif;
+    if (o->given & TASK_KNOB_V_MOTIF) c->v_motif = o->v_motif;
+    if (o->given & TASK_KNOB_N_COPY) c->n_copy = o->n_copy;
+    MlError err;
+    if (task->validate(c, &err) != 0) {
+        fprintf(stderr, "madlab %s: %s: %s\n", g_cmd, task->name, err.msg);
+        return -1;
+    }
     return 0;
 }
 
@@ -238,9 +366,8 @@ int cmd_run(int argc, char **argv)
     g_cmd = "run";
     static const struct option opts[] = {
         {"stack", required_argument, 0, 's'}, {"preset", required_argument, 0, 'p'},
-        {"task", required_argument, 0, 't'},  {"vocab", required_argument, 0, 'V'},
-        {"seq-len", required_argument, 0, 'L'}, {"train", required_argument, 0, 'N'},
-        {"test", required_argument, 0, 'T'},  {"epochs", required_argument, 0, 'e'},
+        {"task", required_argument, 0, 't'},  TASK_LONG_OPTS,
+        {"epochs", required_argument, 0, 'e'},
         {"batch", required_argument, 0, 'b'}, {"lr", required_argument, 0, 'l'},
         {"wd", required_argument, 0, 'w'},    {"seed", required_argument, 0, 'S'},
         {"threads", required_argument, 0, 'j'}, {"csv", required_argument, 0, 'c'},
@@ -251,20 +378,21 @@ int cmd_run(int argc, char **argv)
     train_cfg_default(&c);
     ModelOpts mo = {0};
     const char *task_name = NULL, *csv_path = NULL, *result_path = NULL;
-    int vocab = 0, seq_len = 0, n_train = 0, n_test = 0, threads = 0;
+    TaskOpts to = {0};
+    int threads = 0;
     int o;
     optind = 1;
     opterr = 0;
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        int r = 0;
+        int r = task_opt(o, optarg, &to);
+        if (r) {
+            if (r < 0) return 2;
+            continue;
+        }
         switch (o) {
         case 's': mo.stack = optarg; break;
         case 'p': mo.preset = optarg; break;
         case 't': task_name = optarg; break;
-        case 'V': r = get_int("--vocab", optarg, 2, 1 << 20, &vocab); break;
-        case 'L': r = get_int("--seq-len", optarg, 2, 1 << 16, &seq_len); break;
-        case 'N': r = get_int("--train", optarg, 1, 1 << 24, &n_train); break;
-        case 'T': r = get_int("--test", optarg, 1, 1 << 24, &n_test); break;
         case 'e': r = get_int("--epochs", optarg, 1, 100000, &c.epochs); break;
         case 'b': r = get_int("--batch", optarg, 1, 1 << 16, &c.batch); break;
         case 'l': r = get_double("--lr", optarg, 1e-12, 10, &c.lr); break;
@@ -287,25 +415,11 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "madlab run: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
-    const TaskKind *task = task_name ? task_find(task_name) : NULL;
-    if (!task) {
-        if (task_name) fprintf(stderr, "madlab run: unknown task '%s' (tasks:", task_name);
-        else fprintf(stderr, "madlab run: no task: give --task NAME (tasks:");
-        for (const TaskKind *const *t = task_kinds; *t; t++) fprintf(stderr, " %s", (*t)->name);
-        fprintf(stderr, ")\n");
-        return 2;
-    }
+    const TaskKind *task = find_task_or_say(task_name);
+    if (!task) return 2;
     c.task_name = task->name;
-    c.task = task->defaults;
-    if (vocab) c.task.vocab = vocab;
-    if (seq_len) c.task.seq_len = seq_len;
-    if (n_train) c.task.n_train = n_train;
-    if (n_test) c.task.n_test = n_test;
+    if (task_cfg_from_opts(task, &to, &c.task) != 0) return 2;
     MlError err;
-    if (task->validate(&c.task, &err) != 0) {
-        fprintf(stderr, "madlab run: %s\n", err.msg);
-        return 2;
-    }
     char label[1024] = "";
     if (resolve_model(&mo, &c.stack, &c.width, &c.norm, label, sizeof label) != 0) return 2;
     if (start_threads(threads) != 0) return 1;
@@ -320,8 +434,15 @@ int cmd_run(int argc, char **argv)
             csv_out_text(v.csv, csv_header[i]);
         csv_out_end_row(v.csv);
     }
-    printf("task %s  vocab %d  seq_len %d  train %d  test %d\n", task->name, c.task.vocab,
+    printf("task %s  vocab %d  seq_len %d  train %d  test %d", task->name, c.task.vocab,
            c.task.seq_len, c.task.n_train, c.task.n_test);
+    if (task->knobs & TASK_KNOB_FRAC_NOISE) printf("  frac_noise %g", c.task.frac_noise);
+    if (task->knobs & TASK_KNOB_NOISE_VOCAB) printf("  noise_vocab %d", c.task.noise_vocab);
+    if (task->knobs & TASK_KNOB_K_MOTIF) printf("  k_motif %d", c.task.k_motif);
+    if (task->knobs & TASK_KNOB_V_MOTIF) printf("  v_motif %d", c.task.v_motif);
+    if (task->knobs & TASK_KNOB_N_COPY) printf("  n_copy %d", c.task.n_copy);
+    if (task->backbone == BACKBONE_AUTOENCODER) printf("  backbone autoencoder");
+    printf("\n");
     printf("stack %s  width %d  norm %s  epochs %d  batch %d  lr %g  wd %g  seed %llu  threads %d\n",
            label, c.width, c.norm == NORM_LAYER ? "layernorm" : "rmsnorm", c.epochs, c.batch, c.lr,
            c.wd, (unsigned long long)c.seed, pool_size());
@@ -497,5 +618,165 @@ int cmd_bench(int argc, char **argv)
            r.ms_per_step, r.tokens_per_s, r.gflops, r.peak_gflops, r.mfu, r.flops_per_step / 1e9,
            pool_size());
     pool_shutdown();
+    return 0;
+}
+
+/* ---- tasks ---- */
+
+int cmd_tasks(int argc, char **argv)
+{
+    g_cmd = "tasks";
+    if (argc > 1) {
+        if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+            usage(stdout);
+            return 0;
+        }
+        fprintf(stderr, "madlab tasks: unexpected argument '%s' (tasks takes no options)\n", argv[1]);
+        return 2;
+    }
+    printf("MAD synthetic tasks (madlab run --task NAME; options override the defaults shown)\n");
+    for (const TaskKind *const *t = task_kinds; *t; t++) {
+        char d[256];
+        knob_defaults(*t, d, sizeof d);
+        printf("\n%-24s %s\n", (*t)->name, (*t)->summary);
+        printf("  %-22s %s\n", "defaults:", d);
+        printf("  %-22s %s, model input %d tokens%s\n", "shorthand, length:", (*t)->shorthand,
+               (*t)->seq_len_out(&(*t)->defaults),
+               (*t)->backbone == BACKBONE_AUTOENCODER ? ", trains the autoencoder backbone" : "");
+    }
+    printf("\nmadlab sample --task NAME shows generated sequences with their scored positions.\n");
+    return 0;
+}
+
+/* ---- sample ---- */
+
+static const char *const class_mark[TOK_N_CLASSES] = {"k", "v", "~", "#", "_", "?"};
+/* ANSI colours: key blue, value green, noise grey, special magenta, filler dim, other red */
+static const char *const class_colour[TOK_N_CLASSES] = {"\033[1;34m", "\033[32m", "\033[90m",
+                                                        "\033[35m", "\033[2m", "\033[31m"};
+
+/* "key 0-7, value 8-15, noise 16-31": runs of equal class over the vocabulary. */
+static void print_layout(const TaskKind *t, const TaskCfg *c)
+{
+    printf("vocabulary:");
+    int start = 0;
+    for (int tok = 1; tok <= c->vocab; tok++) {
+        TokenClass k = task_token_class(t, c, start);
+        if (tok < c->vocab && task_token_class(t, c, tok) == k) continue;
+        if (start == tok - 1) printf(" %s %d", token_class_name(k), start);
+        else printf(" %s %d-%d", token_class_name(k), start, tok - 1);
+        printf(tok < c->vocab ? "," : "\n");
+        start = tok;
+    }
+}
+
+static void print_sequence(const TaskKind *t, const TaskCfg *c, const int32_t *in,
+                           const int32_t *tg, int len, int colour)
+{
+    const int wrap = 96;
+    int col = 0;
+    char cell[64];
+    for (int p = 0; p < len; p++) {
+        TokenClass k = task_token_class(t, c, in[p]);
+        int n;
+        if (tg[p] != ML_IGNORE) n = snprintf(cell, sizeof cell, "%s%d[=%d]", class_mark[k], in[p], tg[p]);
+        else n = snprintf(cell, sizeof cell, "%s%d", class_mark[k], in[p]);
+        if (col == 0 || col + 1 + n > wrap) {
+            if (col) putchar('\n');
+            col = printf("  %4d:", p);
+        }
+        putchar(' ');
+        if (colour) {
+            printf("%s%s%d\033[0m", class_colour[k], class_mark[k], in[p]);
+            if (tg[p] != ML_IGNORE) printf("\033[1;33m[=%d]\033[0m", tg[p]);
+        } else {
+            fputs(cell, stdout);
+        }
+        col += 1 + n;
+    }
+    putchar('\n');
+}
+
+int cmd_sample(int argc, char **argv)
+{
+    g_cmd = "sample";
+    static const struct option opts[] = {
+        {"task", required_argument, 0, 't'}, TASK_LONG_OPTS_BUT_TEST,
+        {"n", required_argument, 0, 'n'},    {"seed", required_argument, 0, 'S'},
+        {"test", no_argument, 0, 'f'},       {"test-form", no_argument, 0, 'f'},  {"color", required_argument, 0, 'c'},
+        {"colour", required_argument, 0, 'c'}, {"help", no_argument, 0, 'h'},
+        {0, 0, 0, 0}};
+    TaskOpts to = {0};
+    const char *task_name = NULL, *when = "auto";
+    int n = 3, test_form = 0, o;
+    uint64_t seed = 12345;
+    optind = 1;
+    opterr = 0;
+    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        int r = task_opt(o, optarg, &to);
+        if (r) {
+            if (r < 0) return 2;
+            continue;
+        }
+        switch (o) {
+        case 't': task_name = optarg; break;
+        case 'n': r = get_int("--n", optarg, 1, 1000, &n); break;
+        case 'S': r = get_u64("--seed", optarg, &seed); break;
+        case 'f': test_form = 1; break;
+        case 'c': when = optarg; break;
+        case 'h': usage(stdout); return 0;
+        default:
+            fprintf(stderr, "madlab sample: unknown or incomplete option '%s' (see madlab --help)\n",
+                    argv[optind - 1]);
+            return 2;
+        }
+        if (r) return 2;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "madlab sample: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    int colour;
+    if (!strcmp(when, "always")) colour = 1;
+    else if (!strcmp(when, "never")) colour = 0;
+    else if (!strcmp(when, "auto")) colour = isatty(1) && !getenv("NO_COLOR");
+    else return bad("%s: '%s' is not auto, always or never", "--color", when);
+    const TaskKind *task = find_task_or_say(task_name);
+    if (!task) return 2;
+    TaskCfg c;
+    if (task_cfg_from_opts(task, &to, &c) != 0) return 2;
+    /* The same sequences a run with this seed trains and tests on: the test set follows the whole
+     * training set in the stream, so --test generates that first. */
+    if (test_form) c.n_test = n;
+    else c.n_train = n, c.n_test = 1;
+    Dataset tr, te;
+    MlError err;
+    if (task_generate(task, &c, seed, &tr, &te, &err) != 0) {
+        fprintf(stderr, "madlab sample: %s\n", err.msg);
+        return 1;
+    }
+    const Dataset *d = test_form ? &te : &tr;
+    printf("task %s  vocab %d  seq_len %d", task->name, c.vocab, c.seq_len);
+    if (task->knobs & TASK_KNOB_FRAC_NOISE) printf("  frac_noise %g", c.frac_noise);
+    if (task->knobs & TASK_KNOB_NOISE_VOCAB) printf("  noise_vocab %d", c.noise_vocab);
+    if (task->knobs & TASK_KNOB_K_MOTIF) printf("  k_motif %d", c.k_motif);
+    if (task->knobs & TASK_KNOB_V_MOTIF) printf("  v_motif %d", c.v_motif);
+    if (task->knobs & TASK_KNOB_N_COPY) printf("  n_copy %d", c.n_copy);
+    printf("  seed %llu\n", (unsigned long long)seed);
+    print_layout(task, &c);
+    printf("%s form: the first %d of %d %s sequences, %d input tokens each\n",
+           test_form ? "test" : "training", n, test_form ? c.n_test : c.n_train,
+           test_form ? "test" : "training", d->len);
+    printf("legend: kN key  vN value  ~N noise  #N special  _N padding/blank  ?N other;\n"
+           "        N[=T]: a scored position, where the model must predict T\n");
+    for (int s = 0; s < d->n; s++) {
+        const int32_t *tg = d->targets + (size_t)s * d->len;
+        int scored = 0;
+        for (int p = 0; p < d->len; p++) scored += tg[p] != ML_IGNORE;
+        printf("\nsequence %d (%d scored)\n", s + 1, scored);
+        print_sequence(task, &c, d->inputs + (size_t)s * d->len, tg, d->len, colour);
+    }
+    dataset_free(&tr);
+    dataset_free(&te);
     return 0;
 }

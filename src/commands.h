@@ -8,6 +8,8 @@ int cmd_run(int argc, char **argv);
 int cmd_layers(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_mad(int argc, char **argv);
+int cmd_tasks(int argc, char **argv);
+int cmd_sample(int argc, char **argv);
 int cmd_default(void);
 void usage(FILE *to);
 

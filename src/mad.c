@@ -80,22 +80,24 @@ static void emit_job(FILE *to, const char *exe, const char *dir, const Protocol 
     protocol_run_at(p, i, &si, &lr, &wd);
     const ProtoSetting *s = &p->settings[si];
     const TaskKind *tk = task_find(s->task);
-    const TaskCfg *c = &s->cfg, *d = tk ? &tk->defaults : NULL;
+    const TaskCfg *c = &s->cfg;
     char id[256], num[64];
     protocol_run_id(s, lr, wd, id, sizeof id);
     sh_word(to, exe);
     fprintf(to, " run --task %s --vocab %d --seq-len %d --train %d --test %d", s->task, c->vocab,
             c->seq_len, c->n_train, c->n_test);
-    /* The knobs a task does not take are left at its defaults (they are the protocol's too);
-     * a task this build does not know gets them all. */
-    if (!d || c->frac_noise != d->frac_noise) {
+    /* Every knob the task reads, explicitly; madlab run refuses the others, which stay at the
+     * task's defaults (the protocol's values too: check_protocol checks that). A task this
+     * build does not know gets them all. */
+    unsigned k = tk ? tk->knobs : ~0u;
+    if (k & TASK_KNOB_FRAC_NOISE) {
         exact_num(num, sizeof num, c->frac_noise);
         fprintf(to, " --frac-noise %s", num);
     }
-    if (!d || c->noise_vocab != d->noise_vocab) fprintf(to, " --noise-vocab %d", c->noise_vocab);
-    if (!d || c->k_motif != d->k_motif) fprintf(to, " --k-motif %d", c->k_motif);
-    if (!d || c->v_motif != d->v_motif) fprintf(to, " --v-motif %d", c->v_motif);
-    if (!d || c->n_copy != d->n_copy) fprintf(to, " --n-copy %d", c->n_copy);
+    if (k & TASK_KNOB_NOISE_VOCAB) fprintf(to, " --noise-vocab %d", c->noise_vocab);
+    if (k & TASK_KNOB_K_MOTIF) fprintf(to, " --k-motif %d", c->k_motif);
+    if (k & TASK_KNOB_V_MOTIF) fprintf(to, " --v-motif %d", c->v_motif);
+    if (k & TASK_KNOB_N_COPY) fprintf(to, " --n-copy %d", c->n_copy);
     fputs(" --stack ", to);
     sh_word(to, stack);
     fprintf(to, " --width %d --norm %s --epochs %d --batch %d", width,

@@ -22,7 +22,9 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "layers")) return cmd_layers(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "mad")) return cmd_mad(argc - 1, argv + 1);
-    fprintf(stderr, "madlab: unknown command '%s' (commands: run, mad, layers, bench; see madlab --help)\n",
+    if (!strcmp(cmd, "tasks")) return cmd_tasks(argc - 1, argv + 1);
+    if (!strcmp(cmd, "sample")) return cmd_sample(argc - 1, argv + 1);
+    fprintf(stderr, "madlab: unknown command '%s' (commands: run, mad, layers, bench, tasks, sample; see madlab --help)\n",
             cmd);
     return 2;
 }

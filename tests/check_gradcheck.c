@@ -221,6 +221,68 @@ START_TEST(whole_model_gradient)
 }
 END_TEST
 
+/* The autoencoder backbone: every parameter of the model, decoder and encoder, against central
+ * differences; its loss reaches the encoder only through the last position. */
+START_TEST(autoencoder_gradient)
+{
+    const char *stacks[] = {"mh-attention swiglu", "attention mlp(inner=16)"};
+    for (int s = 0; s < 2; s++) {
+        for (int norm = 0; norm < 2; norm++) {
+            MlError err;
+            ModelCfg mc = {.width = GC_WIDTH, .vocab = GC_VOCAB, .max_batch = 3, .max_len = 6,
+                           .norm = norm ? NORM_LAYER : NORM_RMS, .backbone = BACKBONE_AUTOENCODER};
+            ck_assert_msg(stack_parse(stacks[s], "test", GC_WIDTH, &mc.stack, &err) == 0, "%s",
+                          err.msg);
+            Model *m = model_new(&mc, &err);
+            ck_assert_msg(m != NULL, "%s", err.msg);
+            model_init(m, 11);
+            /* larger weights than the N(0, 0.02) init, so every path carries a visible gradient */
+            float *p, *g;
+            size_t np = model_arena(m, &p, &g);
+            Rng rng;
+            rng_seed(&rng, 5);
+            for (size_t i = 0; i < np; i++) p[i] += 0.2f * rng_normal(&rng);
+            int32_t tok[18], tgt[18];
+            for (int i = 0; i < 18; i++) {
+                tok[i] = (int32_t)rng_below(&rng, GC_VOCAB);
+                tgt[i] = i % 4 == 1 ? ML_IGNORE : (int32_t)rng_below(&rng, GC_VOCAB);
+            }
+            for (int shape = 0; shape < 2; shape++) {
+                int B = shape ? 2 : 3, L = shape ? 4 : 6;
+                model_zero_grad(m);
+                double base = model_forward(m, tok, tgt, B, L);
+                ck_assert(isfinite(base));
+                model_backward(m);
+                int checked = 0;
+                for (int k = 0; k < 400; k++) {
+                    size_t i = rng_below(&rng, (uint32_t)np);
+                    float keep = p[i];
+                    p[i] = keep + 1e-2f;
+                    double up = model_forward(m, tok, tgt, B, L);
+                    p[i] = keep - 1e-2f;
+                    double down = model_forward(m, tok, tgt, B, L);
+                    p[i] = keep;
+                    double num = (up - down) / 2e-2, ana = g[i];
+                    checked += num != 0;
+                    ck_assert_msg(fabs(num - ana) <= 2e-3 + 3e-2 * fabs(num),
+                                  "autoencoder %s norm %d param %zu of %zu: analytic %g numeric %g",
+                                  stacks[s], norm, i, np, ana, num);
+                }
+                ck_assert_int_gt(checked, 100);
+            }
+            model_free(m);
+        }
+    }
+    /* an odd width cannot carry the sin/cos code */
+    MlError err;
+    ModelCfg bad = {.width = 33, .vocab = GC_VOCAB, .max_batch = 1, .max_len = 4,
+                    .backbone = BACKBONE_AUTOENCODER};
+    ck_assert(stack_parse("mlp", "test", 33, &bad.stack, &err) == 0);
+    ck_assert_ptr_null(model_new(&bad, &err));
+    ck_assert_msg(strstr(err.msg, "even width") != NULL, "%s", err.msg);
+}
+END_TEST
+
 int main(void)
 {
     pool_init(1);
@@ -231,6 +293,7 @@ int main(void)
     tcase_add_test(tc, every_layer_kind_two_threads);
     tcase_add_test(tc, cross_entropy_gradient);
     tcase_add_test(tc, whole_model_gradient);
+    tcase_add_test(tc, autoencoder_gradient);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

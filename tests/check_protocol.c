@@ -22,6 +22,26 @@ static const ProtoSetting *find(const Protocol *p, const char *task, const char 
     return NULL;
 }
 
+/* Settings pass their task's validation, and the knobs a task does not read are at its
+ * defaults: madlab run (and so an --emit-jobs line) can only set the knobs a task reads. */
+static void check_against_tasks(const Protocol *p)
+{
+    for (int i = 0; i < p->n_settings; i++) {
+        const ProtoSetting *s = &p->settings[i];
+        const TaskKind *t = task_find(s->task);
+        ck_assert_msg(t != NULL, "task %s is not registered", s->task);
+        MlError err;
+        ck_assert_msg(t->validate(&s->cfg, &err) == 0, "%s %s: %s", s->task, s->name, err.msg);
+        const TaskCfg *c = &s->cfg, *d = &t->defaults;
+        ck_assert(c->multi_query == d->multi_query);
+        if (!(t->knobs & TASK_KNOB_FRAC_NOISE)) ck_assert(c->frac_noise == d->frac_noise);
+        if (!(t->knobs & TASK_KNOB_NOISE_VOCAB)) ck_assert(c->noise_vocab == d->noise_vocab);
+        if (!(t->knobs & TASK_KNOB_K_MOTIF)) ck_assert(c->k_motif == d->k_motif);
+        if (!(t->knobs & TASK_KNOB_V_MOTIF)) ck_assert(c->v_motif == d->v_motif);
+        if (!(t->knobs & TASK_KNOB_N_COPY)) ck_assert(c->n_copy == d->n_copy);
+    }
+}
+
 START_TEST(full_grid_is_the_reference)
 {
     const Protocol *p = protocol_find("full");
@@ -96,13 +116,7 @@ START_TEST(full_grid_is_the_reference)
     }
     free(ids);
 
-    /* the settings of tasks this build has pass their validation */
-    for (int i = 0; i < p->n_settings; i++) {
-        const TaskKind *t = task_find(p->settings[i].task);
-        MlError err;
-        if (t) ck_assert_msg(t->validate(&p->settings[i].cfg, &err) == 0, "%s %s: %s",
-                             p->settings[i].task, p->settings[i].name, err.msg);
-    }
+    check_against_tasks(p);
 }
 END_TEST
 
@@ -114,11 +128,7 @@ START_TEST(quick_protocol_is_small)
     ck_assert_int_le(protocol_n_runs(p), 12);
     ck_assert_int_le(p->epochs, 50);
     ck_assert_ptr_null(protocol_find("fast"));
-    MlError err;
-    for (int i = 0; i < p->n_settings; i++) {
-        const TaskKind *t = task_find(p->settings[i].task);
-        if (t) ck_assert_msg(t->validate(&p->settings[i].cfg, &err) == 0, "%s", err.msg);
-    }
+    check_against_tasks(p);
 }
 END_TEST
 

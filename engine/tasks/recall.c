@@ -32,7 +32,7 @@
 
 #include <stdint.h>
 
-extern const TaskKind task_in_context_recall;
+extern const TaskKind task_in_context_recall, task_noisy_in_context_recall;
 
 /* Keys are token ids below n_keys, so a plain table indexed by key holds a sequence's map;
  * bounding the vocabulary keeps that table on the stack. */
@@ -115,7 +115,8 @@ static void emit(Out *o, int32_t tok, int32_t test_target)
     o->pos++;
 }
 
-static void recall_instance(const TaskCfg *c, Rng *r, int test, int32_t *inputs, int32_t *targets)
+static void recall_instance(const TaskCfg *c, Rng *r, Rng *aux, int test, int32_t *inputs,
+                            int32_t *targets)
 {
     Layout lay;
     layout(c, &lay);
@@ -154,16 +155,45 @@ static void recall_instance(const TaskCfg *c, Rng *r, int test, int32_t *inputs,
     }
 }
 
+static TokenClass recall_token_class(const TaskCfg *c, int32_t t)
+{
+    Layout lay;
+    layout(c, &lay);
+    if (t < lay.n_keys) return TOK_KEY;
+    if (t < lay.noise0) return TOK_VALUE;
+    if (t < lay.noise0 + lay.n_noise) return TOK_NOISE;
+    if (!c->multi_query && t == lay.copy_prefix) return TOK_SPECIAL;
+    return TOK_OTHER; /* reserved but never drawn */
+}
+
 const TaskKind task_in_context_recall = {
     .name = "in-context-recall",
     .summary = "recall the value paired with a key earlier in the sequence",
+    .shorthand = "CR",
     .defaults = {.vocab = 16, .seq_len = 128, .n_train = 12800, .n_test = 1280,
                  .frac_noise = 0, .noise_vocab = 0, .k_motif = 1, .v_motif = 1, .n_copy = 0,
                  .multi_query = 1},
+    .knobs = TASK_KNOB_FRAC_NOISE | TASK_KNOB_NOISE_VOCAB,
+    .backbone = BACKBONE_LM,
     .validate = recall_validate,
     .seq_len_out = recall_seq_len_out,
     .instance = recall_instance,
+    .token_class = recall_token_class,
 };
 
-/* noisy-in-context-recall will be a second TaskKind here with the same three functions and the
- * defaults vocab 32, noise_vocab 16, frac_noise 0.2 (spec 2.2). */
+/* The same generator with noise: with the defaults (vocab 32, noise_vocab 16) keys are 0-7,
+ * values 8-15 and noise 16-31, and a fifth of the pair slots are two noise tokens (spec 2.2). */
+const TaskKind task_noisy_in_context_recall = {
+    .name = "noisy-in-context-recall",
+    .summary = "in-context recall with pairs of noise tokens between the key-value pairs",
+    .shorthand = "NR",
+    .defaults = {.vocab = 32, .seq_len = 128, .n_train = 12800, .n_test = 1280,
+                 .frac_noise = 0.2, .noise_vocab = 16, .k_motif = 1, .v_motif = 1, .n_copy = 0,
+                 .multi_query = 1},
+    .knobs = TASK_KNOB_FRAC_NOISE | TASK_KNOB_NOISE_VOCAB,
+    .backbone = BACKBONE_LM,
+    .validate = recall_validate,
+    .seq_len_out = recall_seq_len_out,
+    .instance = recall_instance,
+    .token_class = recall_token_class,
+};

@@ -6,11 +6,19 @@
 #include <string.h>
 
 extern const TaskKind task_in_context_recall;
+extern const TaskKind task_noisy_in_context_recall;
+extern const TaskKind task_fuzzy_in_context_recall;
+extern const TaskKind task_selective_copying;
+extern const TaskKind task_compression;
+extern const TaskKind task_memorization;
 
-/* The other five MAD tasks (noisy-in-context-recall, fuzzy-in-context-recall, selective-copying,
- * compression, memorization) register here as they are written. */
 const TaskKind *const task_kinds[] = {
     &task_in_context_recall,
+    &task_fuzzy_in_context_recall,
+    &task_noisy_in_context_recall,
+    &task_selective_copying,
+    &task_compression,
+    &task_memorization,
     NULL,
 };
 
@@ -20,4 +28,17 @@ const TaskKind *task_find(const char *name)
     for (int i = 0; task_kinds[i]; i++)
         if (strcmp(task_kinds[i]->name, name) == 0) return task_kinds[i];
     return NULL;
+}
+
+TokenClass task_token_class(const TaskKind *t, const TaskCfg *c, int32_t token)
+{
+    if (!t || !c || token < 0 || token >= c->vocab || !t->token_class) return TOK_OTHER;
+    return t->token_class(c, token);
+}
+
+const char *token_class_name(TokenClass k)
+{
+    static const char *const names[TOK_N_CLASSES] = {"key", "value", "noise", "special", "filler",
+                                                     "other"};
+    return (unsigned)k < TOK_N_CLASSES ? names[k] : "other";
 }
