@@ -18,9 +18,12 @@
 #include "madlab.h"
 
 static volatile int g_mad_stop;
+/* The first Ctrl-C stops between steps; a second one leaves at once (a half-written result is
+ * only ever a .tmp file, which is never read). */
 static void on_mad_signal(int sig)
 {
     (void)sig;
+    if (g_mad_stop) _exit(130);
     g_mad_stop = 1;
 }
 
