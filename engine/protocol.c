@@ -567,8 +567,18 @@ static int claim_read(const char *dir, DirClaim *c, int *missing, MlError *err)
 int proto_dir_claim(const char *dir, const char *protocol, const char *stack, int width,
                     NormKind norm, MlError *err)
 {
-    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
-        return ml_fail(err, "cannot create directory %s: %s", dir, strerror(errno));
+    /* mkdir -p */
+    char part[4096];
+    snprintf(part, sizeof part, "%s", dir);
+    for (char *q = part + 1;; q++) {
+        if (*q != '/' && *q != '\0') continue;
+        char c = *q;
+        *q = '\0';
+        if (mkdir(part, 0777) != 0 && errno != EEXIST)
+            return ml_fail(err, "cannot create directory %s: %s", part, strerror(errno));
+        *q = c;
+        if (!c) break;
+    }
     struct stat st;
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
         return ml_fail(err, "%s is not a directory", dir);

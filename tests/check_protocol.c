@@ -363,7 +363,7 @@ START_TEST(directory_claim)
     make_dir();
     MlError err;
     char sub[300];
-    snprintf(sub, sizeof sub, "%s/out", g_dir);
+    snprintf(sub, sizeof sub, "%s/runs/out", g_dir); /* made with its parent */
     ck_assert_msg(proto_dir_claim(sub, "quick", STACK_TEXT, 32, NORM_RMS, &err) == 0, "%s", err.msg);
     ck_assert(proto_dir_claim(sub, "quick", STACK_TEXT, 32, NORM_RMS, &err) == 0);
     ck_assert(proto_dir_claim(sub, "full", STACK_TEXT, 32, NORM_RMS, &err) != 0);
