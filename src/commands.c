@@ -222,8 +222,8 @@ static int task_cfg_from_opts(const TaskKind *task, const TaskOpts *o, TaskCfg *
 /* ---- the model options shared by run, bench and mad ---- */
 
 /* Resolves --stack / --preset / --width / --norm into a stack, a width and a norm. */
-int resolve_model(const ModelOpts *o, StackSpec *stack, int *width, NormKind *norm,
-                         char *label, size_t label_n)
+int resolve_model(const ModelOpts *o, StackSpec *stack, int *width, NormKind *norm, char *label,
+                  size_t label_n)
 {
     MlError err;
     if (o->stack && o->preset) {
