@@ -740,7 +740,10 @@ int cmd_sample(int argc, char **argv)
     if (!strcmp(when, "always")) colour = 1;
     else if (!strcmp(when, "never")) colour = 0;
     else if (!strcmp(when, "auto")) colour = isatty(1) && !getenv("NO_COLOR");
-    else return bad("%s: '%s' is not auto, always or never", "--color", when);
+    else {
+        bad("%s: '%s' is not auto, always or never", "--color", when);
+        return 2;
+    }
     const TaskKind *task = find_task_or_say(task_name);
     if (!task) return 2;
     TaskCfg c;

@@ -79,5 +79,49 @@ fi
 # The bench summary names its figures.
 expect_ok "bench summary" "mfu=" bench --stack "mh-attention swiglu" --width 32 --batch 4 --seq-len 16 --steps 1 --warmup 0 --threads 1
 
+# The six tasks: listed, sampled, refused when a combination cannot be generated, trained briefly.
+"$MADLAB" tasks >"$tmp/tasks" 2>"$tmp/err"
+for t in in-context-recall noisy-in-context-recall fuzzy-in-context-recall selective-copying \
+         compression memorization; do
+    if grep -q "^$t " "$tmp/tasks"; then echo "ok: tasks lists $t"; else
+        echo "FAIL: tasks does not list $t"; fails=$((fails + 1)); fi
+done
+expect_ok "tasks shows defaults" "--n-copy 16" tasks
+expect_ok "sample in-context-recall" "sequence 3" sample --task in-context-recall --color never
+expect_ok "sample noisy-in-context-recall" "~" sample --task noisy-in-context-recall --n 2
+expect_ok "sample fuzzy-in-context-recall" "_15" sample --task fuzzy-in-context-recall --test --train 50
+expect_ok "sample selective-copying" "#15" sample --task selective-copying --n 1 --seq-len 40 --n-copy 8
+expect_ok "sample compression" "\[=" sample --task compression --n 1 --test --train 10
+expect_ok "sample memorization" "#8191\[=" sample --task memorization --vocab 8192 --n 1
+expect_ok "sample colour" "$(printf '\033')" sample --task in-context-recall --n 1 --seq-len 8 --color always
+expect_fail "selective-copying too short" "seq_len > 2\*n_copy+1 = 33" sample --task selective-copying --seq-len 32
+expect_fail "recall odd length" "odd" sample --task in-context-recall --seq-len 9
+expect_fail "fuzzy motifs too big" "k_motif" run --stack "$S" --task fuzzy-in-context-recall --vocab 8 --k-motif 4
+expect_fail "knob of another task" "does not apply" run --stack "$S" --task in-context-recall --n-copy 4
+expect_fail "malformed frac-noise" "not a number" run --stack "$S" --task noisy-in-context-recall --frac-noise 0.2x
+expect_fail "noise without noise tokens" "noise_vocab" run --stack "$S" --task in-context-recall --frac-noise 0.2
+expect_fail "sample unknown task" "unknown task" sample --task nope
+expect_fail "sample bad colour" "auto, always or never" sample --task compression --color pink
+
+smoke() {
+    name=$1
+    shift
+    if "$MADLAB" run --stack "mh-attention swiglu" --width 32 --train 64 --test 16 --epochs 2 \
+        --batch 16 --threads 1 "$@" >"$tmp/out" 2>"$tmp/err" && grep -q "epochs=2" "$tmp/out"; then
+        echo "ok: smoke run $name: $(grep summary "$tmp/out")"
+    else
+        echo "FAIL: smoke run $name"; cat "$tmp/out" "$tmp/err"; fails=$((fails + 1))
+    fi
+}
+smoke noisy-in-context-recall --task noisy-in-context-recall --vocab 12 --noise-vocab 4 --seq-len 16
+smoke fuzzy-in-context-recall --task fuzzy-in-context-recall --seq-len 32
+smoke selective-copying --task selective-copying --seq-len 24 --n-copy 4
+smoke compression --task compression --seq-len 8
+smoke memorization --task memorization --vocab 32 --seq-len 8
+"$MADLAB" run --stack "mlp" --width 32 --task compression --seq-len 8 --train 16 --test 8 \
+    --epochs 1 --batch 8 --threads 1 >"$tmp/out" 2>&1
+if grep -q "backbone autoencoder" "$tmp/out"; then echo "ok: compression trains the autoencoder"; else
+    echo "FAIL: compression does not say it trains the autoencoder"; cat "$tmp/out"; fails=$((fails + 1)); fi
+
 echo "cli: $fails failed"
 [ "$fails" -eq 0 ]
