@@ -684,7 +684,7 @@ int proto_scan(const Protocol *p, const char *dir, const char *stack, int width,
                 s->n_done++;
                 continue;
             }
-            snprintf(e.msg, sizeof e.msg, "%.300s: malformed: %s differ from run %.100s", path, why, id);
+            snprintf(e.msg, sizeof e.msg, "%.300s: not this run's result: %s differ from run %.100s", path, why, id);
         }
         if (!missing) {
             s->n_bad++;
