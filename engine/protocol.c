@@ -107,7 +107,7 @@ static void build_full(void)
 static const ProtoSetting quick_settings[] = {
     /*                                        vocab seq train test noise nv  k  v copy */
     {"in-context-recall", "quick", CFG(16, 32, 3200, 256, 0, 0, 1, 1, 0)},
-    {"fuzzy-in-context-recall", "quick", CFG(16, 64, 1600, 256, 0, 0, 2, 2, 0)},
+    {"fuzzy-in-context-recall", "quick", CFG(16, 32, 3200, 256, 0, 0, 2, 2, 0)},
     {"noisy-in-context-recall", "quick", CFG(32, 32, 3200, 256, 0.2, 16, 1, 1, 0)},
     {"selective-copying", "quick", CFG(16, 48, 2048, 256, 0, 0, 1, 1, 8)},
     {"compression", "quick", CFG(16, 16, 3200, 256, 0, 0, 1, 1, 0)},

@@ -361,7 +361,8 @@ int cmd_mad(int argc, char **argv)
         sigaction(SIGTERM, &old_term, NULL);
         if (v.tty) fputs("\r\033[K", stderr);
         pool_shutdown();
-        printf("%d runs in %.0fs\n", todo, ml_now() - v.t0);
+        printf("%d of %d runs finished in %.0fs\n", s.n_done - (s.n_runs - todo), todo,
+               ml_now() - v.t0);
         if (rc < 0) {
             fprintf(stderr, "madlab mad: %s\n", err.msg);
             proto_scan_free(&s);
