@@ -111,7 +111,7 @@ static const ProtoSetting quick_settings[] = {
     {"noisy-in-context-recall", "quick", CFG(32, 32, 3200, 256, 0.2, 16, 1, 1, 0)},
     {"selective-copying", "quick", CFG(16, 48, 2048, 256, 0, 0, 1, 1, 8)},
     {"compression", "quick", CFG(16, 16, 3200, 256, 0, 0, 1, 1, 0)},
-    {"memorization", "quick", CFG(1024, 32, 1024, 256, 0, 0, 1, 1, 0)},
+    {"memorization", "quick", CFG(2048, 32, 256, 256, 0, 0, 1, 1, 0)},
 };
 
 static const Protocol protocols[] = {
