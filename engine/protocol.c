@@ -101,11 +101,11 @@ static void build_full(void)
 /* The quick protocol: one reduced setting per task, lr 1e-3, wd 0.1, batch 32, at most 25
  * epochs with the early stop, 256 test sequences. The pilots behind it (madlab(1), QUICK
  * PROTOCOL): induction heads form after a number of optimizer steps more than of examples (in
- * the same tokens, batch 32 reached 1.0 on recall where batch 128 had not left 0.42), so the
+ * half the tokens, batch 32 reached 1.0 on recall where batch 128 had not left 0.42), so the
  * quick protocol takes small batches, short sequences and a few thousand sequences per task,
  * about 12M training tokens at most in all. */
 static const ProtoSetting quick_settings[] = {
-    /*                                        vocab seq train test noise nv  k  v copy */
+    /* CFG(vocab, seq_len, train, test, frac_noise, noise_vocab, k_motif, v_motif, n_copy) */
     {"in-context-recall", "quick", CFG(16, 32, 3200, 256, 0, 0, 1, 1, 0)},
     {"fuzzy-in-context-recall", "quick", CFG(16, 32, 3200, 256, 0, 0, 2, 2, 0)},
     {"noisy-in-context-recall", "quick", CFG(32, 32, 3200, 256, 0.2, 16, 1, 1, 0)},
