@@ -372,7 +372,8 @@ int proto_dir_read(const char *dir, char *protocol, size_t pn, char *stack, size
                    NormKind *norm, MlError *err);
 
 /* Runs every run of p that s (from proto_scan) lacks, writing DIR/<id>.result as each ends and
- * marking it done in s. A run whose training fails for another reason than divergence is
+ * marking it done in s; a run whose valid result appeared since the scan (another process on
+ * the same DIR) is skipped. A run whose training fails for another reason than divergence is
  * reported through on_end and skipped. Returns 0 when every run was tried, 1 when the hooks'
  * stop flag ended it (the run in progress is lost), -1 (err set) if a result cannot be written. */
 typedef int (*ProtoTrainFn)(const TrainCfg *, const TrainHooks *, TrainResult *, MlError *);

@@ -809,6 +809,19 @@ int proto_run(const Protocol *p, const char *dir, const StackSpec *stack, int wi
         char id[256], path[4096];
         protocol_run_id(&p->settings[si], lr, wd, id, sizeof id);
         snprintf(path, sizeof path, "%s/%s.result", dir, id);
+        /* Another process (a second madlab mad, or --emit-jobs lines run elsewhere on the same
+         * directory) may have finished it since the scan. */
+        RunResult prev;
+        MlError ignore;
+        char text[1024];
+        stack_format(stack, text, sizeof text);
+        if (access(path, F_OK) == 0 && run_result_read(path, &prev, &ignore) == 0 &&
+            !mismatch(p, &p->settings[si], lr, wd, &prev, text, width, norm)) {
+            s->done[i] = 1;
+            s->results[i] = prev;
+            s->n_done++;
+            continue;
+        }
         TrainCfg c;
         protocol_train_cfg(p, i, stack, width, norm, &c);
         k++;

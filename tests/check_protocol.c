@@ -442,13 +442,37 @@ START_TEST(resume_skips_done_runs)
     ck_assert_str_eq(g_trained[1], "in-context-recall/16/0.0005");
     ck_assert_str_eq(g_trained[2], "memorization/32/0.001");
     ck_assert_str_eq(g_trained[3], "memorization/32/0.0005");
+    /* a result that appears after the scan (another process) is not run again */
+    {
+        StackSpec st;
+        ck_assert(stack_parse(STACK_TEXT, "t", 32, &st, NULL) == 0);
+        char path[512];
+        for (int i = 3; i < 6; i++) {
+            path_of(i, path, sizeof path);
+            ck_assert_int_eq(remove(path), 0);
+        }
+        ProtoScan s2;
+        ck_assert(proto_scan(&tiny, g_dir, STACK_TEXT, 32, NORM_RMS, NULL, NULL, &s2, &err) == 0);
+        ck_assert_int_eq(s2.n_done, 3);
+        write_result(4, 0.7); /* finished elsewhere meanwhile */
+        g_calls = 0;
+        g_stop = 0;
+        g_interrupt_at = 0;
+        TrainHooks h = {.stop = &g_stop};
+        ProtoDriver d = {.train = fake_train, .hooks = &h};
+        ck_assert_int_eq(proto_run(&tiny, g_dir, &st, 32, NORM_RMS, &s2, &d, &err), 0);
+        ck_assert_int_eq(g_calls, 2);
+        ck_assert_int_eq(s2.n_done, 6);
+        ck_assert(s2.results[4].best_test_acc == 0.7);
+        proto_scan_free(&s2);
+    }
     /* third call: nothing left */
     ck_assert_int_eq(run_missing(0), 0);
     ck_assert_int_eq(g_calls, 0);
     ck_assert(proto_scan(&tiny, g_dir, STACK_TEXT, 32, NORM_RMS, NULL, NULL, &s, &err) == 0);
     ck_assert_int_eq(s.n_done, 6);
     ck_assert_double_eq_tol(s.setting[0].acc, 0.6, 1e-12); /* the earlier result was kept */
-    ck_assert_double_eq_tol(s.setting[2].acc, 0.32 + 0.1, 1e-12);
+    ck_assert_double_eq_tol(s.setting[2].acc, 0.7, 1e-12); /* the other process's result */
     proto_scan_free(&s);
     remove_dir();
 }
