@@ -31,6 +31,11 @@ void usage(FILE *to)
           "             [--vocab N --seq-len N --train N --test N] [--width N --norm rmsnorm|layernorm]\n"
           "             [--frac-noise X --noise-vocab N --k-motif N --v-motif N --n-copy N]\n"
           "             [--epochs N --batch N --lr X --wd X --seed N --threads N --csv FILE]\n"
+          "             [--result FILE]   (the run's result file, as madlab mad reads it)\n"
+          "  mad      the MAD protocol: every task setting x (lr, wd), then the MAD score:\n"
+          "           madlab mad --stack \"LAYERS\" | --preset NAME  --out DIR\n"
+          "             [--protocol full|quick] [--width N --norm X --threads N] [--emit-jobs]\n"
+          "           madlab mad --collect DIR   (score what has finished, list what is missing)\n"
           "  tasks    the six MAD tasks, their knobs and defaults\n"
           "  sample   print generated sequences: madlab sample --task NAME [task options]\n"
           "             [--n N --seed N --test --color auto|always|never]\n"
@@ -47,7 +52,7 @@ void usage(FILE *to)
 
 /* ---- option values: whole strings only, with ranges, errors naming the option ---- */
 
-static const char *g_cmd = "madlab";
+const char *g_cmd = "madlab";
 
 static int bad(const char *fmt, const char *opt, const char *val)
 {
@@ -57,7 +62,7 @@ static int bad(const char *fmt, const char *opt, const char *val)
     return -1;
 }
 
-static int get_int(const char *opt, const char *s, long lo, long hi, int *out)
+int get_int(const char *opt, const char *s, long lo, long hi, int *out)
 {
     char *end;
     errno = 0;
@@ -71,7 +76,7 @@ static int get_int(const char *opt, const char *s, long lo, long hi, int *out)
     return 0;
 }
 
-static int get_double(const char *opt, const char *s, double lo, double hi, double *out)
+int get_double(const char *opt, const char *s, double lo, double hi, double *out)
 {
     char *end;
     errno = 0;
@@ -218,16 +223,11 @@ static int task_cfg_from_opts(const TaskKind *task, const TaskOpts *o, TaskCfg *
     return 0;
 }
 
-/* ---- the model options shared by run and bench ---- */
-
-typedef struct {
-    const char *stack, *preset, *norm;
-    int width;
-} ModelOpts;
+/* ---- the model options shared by run, bench and mad ---- */
 
 /* Resolves --stack / --preset / --width / --norm into a stack, a width and a norm. */
-static int resolve_model(const ModelOpts *o, StackSpec *stack, int *width, NormKind *norm,
-                         char *label, size_t label_n)
+int resolve_model(const ModelOpts *o, StackSpec *stack, int *width, NormKind *norm, char *label,
+                  size_t label_n)
 {
     MlError err;
     if (o->stack && o->preset) {
@@ -270,7 +270,7 @@ static int resolve_model(const ModelOpts *o, StackSpec *stack, int *width, NormK
     return 0;
 }
 
-static int start_threads(int threads)
+int start_threads(int threads)
 {
     if (pool_init(threads) != 0) {
         fprintf(stderr, "madlab %s: could not start %d threads\n", g_cmd, threads);
@@ -351,6 +351,28 @@ static const char *const csv_header[] = {"epoch", "train_loss", "test_loss", "tr
                                          "test_acc", "test_acc_micro", "lr", "seconds",
                                          "tokens_per_s"};
 
+/* The result file of madlab mad (see protocol.c), named by the setting of the full or quick
+ * protocol these knobs are, or "custom". */
+static int write_run_result(const char *path, const TrainCfg *c, const TrainResult *res)
+{
+    const char *setting = "custom";
+    for (const char *const *n = protocol_names; *n; n++) {
+        const ProtoSetting *s = protocol_match(protocol_find(*n), c->task_name, &c->task);
+        if (s) {
+            setting = s->name;
+            break;
+        }
+    }
+    RunResult r;
+    MlError err;
+    run_result_fill(&r, c, res, setting);
+    if (run_result_write(path, &r, &err) != 0) {
+        fprintf(stderr, "madlab run: --result: %s\n", err.msg);
+        return -1;
+    }
+    return 0;
+}
+
 int cmd_run(int argc, char **argv)
 {
     g_cmd = "run";
@@ -362,11 +384,12 @@ int cmd_run(int argc, char **argv)
         {"wd", required_argument, 0, 'w'},    {"seed", required_argument, 0, 'S'},
         {"threads", required_argument, 0, 'j'}, {"csv", required_argument, 0, 'c'},
         {"width", required_argument, 0, 'W'}, {"norm", required_argument, 0, 'n'},
+        {"result", required_argument, 0, 'R'},
         {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
     TrainCfg c;
     train_cfg_default(&c);
     ModelOpts mo = {0};
-    const char *task_name = NULL, *csv_path = NULL;
+    const char *task_name = NULL, *csv_path = NULL, *result_path = NULL;
     TaskOpts to = {0};
     int threads = 0;
     int o;
@@ -389,6 +412,7 @@ int cmd_run(int argc, char **argv)
         case 'S': r = get_u64("--seed", optarg, &c.seed); break;
         case 'j': r = get_int("--threads", optarg, 1, ML_MAX_THREADS, &threads); break;
         case 'c': csv_path = optarg; break;
+        case 'R': result_path = optarg; break;
         case 'W': r = get_int("--width", optarg, 8, 4096, &mo.width); break;
         case 'n': mo.norm = optarg; break;
         case 'h': usage(stdout); return 0;
@@ -468,10 +492,14 @@ int cmd_run(int argc, char **argv)
                       : res.stopped_early ? "reached_stop_acc" : "max_epochs";
     if (res.epochs_run > 0 || rc == 0)
         printf("summary task=%s best_test_acc=%.4f best_test_acc_micro=%.4f best_epoch=%d "
-               "epochs=%d final_test_loss=%.4f seconds=%.1f stop=%s\n",
+               "max_test_acc=%.4f epochs=%d final_test_loss=%.4f seconds=%.1f stop=%s\n",
                task->name, res.best_test_acc, res.best_test_acc_micro, res.best_epoch,
-               res.epochs_run, res.final_test_loss, res.seconds, why);
+               res.max_test_acc, res.epochs_run, res.final_test_loss, res.seconds, why);
     if (!status && res.interrupted && g_stop) status = 130;
+    /* --result: only a finished (or diverged) run leaves one; an interrupted run has none. */
+    if (result_path && !res.interrupted && (rc == 0 || res.diverged) &&
+        write_run_result(result_path, &c, &res) != 0)
+        status = 1;
     pool_shutdown();
     return status;
 }
