@@ -28,8 +28,7 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "mad")) return cmd_mad(argc - 1, argv + 1);
     if (!strcmp(cmd, "tasks")) return cmd_tasks(argc - 1, argv + 1);
     if (!strcmp(cmd, "sample")) return cmd_sample(argc - 1, argv + 1);
-    fprintf(stderr, "madlab: unknown command '%s' (commands: lab, run, mad, layers, bench, tasks, sample, keys; see madlab --help)
-",
+    fprintf(stderr, "madlab: unknown command '%s' (commands: lab, run, mad, layers, bench, tasks, sample, keys; see madlab --help)\n",
             cmd);
     return 2;
 }

@@ -38,7 +38,7 @@ echo "ok: started"
 # load the preset (sorted first)
 keys l; wait_for "Load a preset" 5 || fail "no preset list"
 keys Enter; wait_for "loaded preset aaa-labtest" 5 || fail "preset not loaded"
-wait_for "mh-attention +heads=2" 3 || fail "the stack of the preset is not shown"
+wait_for "mh-attention .*heads=2" 3 || fail "the stack of the preset is not shown"
 echo "ok: preset loaded"
 
 # small task: vocab 8, seq_len 16, 256 train, 32 test
