@@ -41,10 +41,11 @@ keys Enter; wait_for "loaded preset aaa-labtest" 5 || fail "preset not loaded"
 wait_for "mh-attention .*heads=2" 3 || fail "the stack of the preset is not shown"
 echo "ok: preset loaded"
 
-# small task: vocab 8, seq_len 16, 256 train, 32 test
+# small task: vocab 8, seq_len 16, 4096 train (enough that 500 epochs outlast the checks below
+# on a fast idle machine: about 65k tokens an epoch), 32 test
 keys 2; wait_for "Tasks" 3 || fail "no task view"
 keys Enter; wait_for "difficulty of" 3 || fail "no difficulty form"
-keys C-u 8 Down C-u 16 Down C-u 256 Down C-u 32 Enter
+keys C-u 8 Down C-u 16 Down C-u 4096 Down C-u 32 Enter
 wait_for "difficulty set" 3 || fail "difficulty not set"
 # many epochs at batch 16: stopped by hand below
 keys o; wait_for "run options" 3 || fail "no options form"
@@ -124,7 +125,10 @@ wait_for "LAB-EXITED rc=0" 10 || fail "did not exit with 0"
 echo "ok: quit with status 0"
 
 # Ctrl-C during a run: the lab ends cleanly (status 130) with the terminal restored
+# (a fresh tmux server: a new session on the socket just killed can race its shutdown)
 $T kill-server 2>/dev/null
+S=$S-c
+T="tmux -L $S -f /dev/null"
 $T new-session -d -s "$S" -x 100 -y 30 \
     "cd '$tmp' && XDG_CONFIG_HOME='$tmp/config' LANG=C TERM=xterm-256color '$MADLAB' --threads 1; echo LAB-EXITED rc=\$?; stty -a | grep -o ' echo '; sleep 30"
 wait_for "Stack" 10 || fail "the lab did not start (C locale)"
