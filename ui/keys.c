@@ -23,7 +23,7 @@ const KeyBinding key_table[] = {
     {{'p'}, ACT_PAUSE, V_ALL, "Pause", "pause or resume the run"},
     {{'x'}, ACT_STOP, V_ALL, NULL, "stop the current run (the queue goes on)"},
     {{'X'}, ACT_STOP_ALL, V_ALL, NULL, "stop the current run and empty the queue"},
-    {{'Q'}, ACT_QUEUE_TASKS, V_ALL, NULL, "queue the current stack on every task at its defaults (epoch cap from options)"},
+    {{'Q'}, ACT_QUEUE_TASKS, V_ALL, NULL, "queue the quick MAD protocol for the current stack (six runs)"},
     {{'o'}, ACT_OPTIONS, V_ALL, NULL, "run options: epochs, batch, learning rate, weight decay, seed"},
     {{'l'}, ACT_LOAD, V_ALL, NULL, "load a preset"},
     {{'w'}, ACT_SAVE, V_ALL, NULL, "save the stack as a preset"},

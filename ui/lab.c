@@ -559,20 +559,21 @@ static void act_run(void)
     if (!busy) A.view = V_RUN;
 }
 
+/* The quick MAD protocol (engine/protocol.c) for the current stack: its six runs fill one row
+ * of the results table, whose MAD column is then the quick protocol's MAD score. */
 static void act_queue_tasks(void)
 {
+    const Protocol *p = protocol_find("quick");
     int n = 0, busy = runner_busy(A.runner);
-    for (int t = 0; t < A.n_tasks; t++) {
+    for (int i = 0; p && i < protocol_n_runs(p); i++) {
         RunSpec s;
-        TaskCfg keep = A.task_cfg[t];
-        A.task_cfg[t] = task_kinds[t]->defaults;
-        int rc = make_spec(&s, t, A.epochs);
-        A.task_cfg[t] = keep;
-        if (rc) return;
+        if (make_spec(&s, 0, p->epochs)) return; /* the label and checks; train is set below */
+        protocol_train_cfg(p, i, &A.stack, A.width, A.norm, &s.train);
         enqueue(&s);
         n++;
     }
-    status(0, "queued the stack on all %d tasks at their defaults, at most %d epochs each", n, A.epochs);
+    status(0, "queued the quick MAD protocol for the stack: %d runs (see madlab(1), --protocol quick)",
+           n);
     if (!busy) A.view = V_RUN;
 }
 
@@ -1455,7 +1456,7 @@ static void draw_results_view(void)
     }
     y++;
     int table_h = b.h / 2 - 2;
-    if (A.nrows == 0) put(y, 2, b.w - 2, S_DIM, "no results yet: finished runs fill this table (Q queues all tasks)");
+    if (A.nrows == 0) put(y, 2, b.w - 2, S_DIM, "no results yet: finished runs fill this table (Q queues the quick protocol)");
     int first = A.cur_row >= table_h ? A.cur_row - table_h + 1 : 0;
     for (int r = first; r < A.nrows && r - first < table_h; r++, y++) {
         int sel = r == A.cur_row, mk = r == A.marked[0] ? 1 : r == A.marked[1] ? 2 : 0;
@@ -1831,7 +1832,7 @@ static const char *const demo_lines[] = {
     "demo: attention keeps a KV cache of 2 x L x width floats: it grows with L (see state@8L)",
     "demo: hyena's long filter spans the sequence (L states); mh-hyena, Mamba, GLA keep a fixed state",
     "demo: the loss chart overlays both runs: train loss per step, test loss per epoch",
-    "demo: 4 shows the results table, one row per stack; Q queues all six tasks for a stack",
+    "demo: 4 shows the results table, one row per stack; Q queues the quick MAD protocol for a stack",
 };
 
 static void demo_start(void)
