@@ -27,6 +27,9 @@ void linear_fwd(const float *x, const float *W, const float *b, float *y, int ro
 /* dx = dy W^T (if dx), dW += x^T dy, db += colsum(dy) (if db). */
 void linear_bwd(const float *x, const float *W, const float *dy, float *dx, float *dW, float *db,
                 int rows, int in, int out);
+/* out[c] += sum over rows of M[r * ld + c], c < n: over the pool (not from inside a pool task),
+ * each column in row order (bias gradients and the like). */
+void colsum_add(const float *M, size_t rows, int n, int ld, float *out);
 
 /* Mean cross-entropy over rows whose target is not ML_IGNORE. When dlogits is not NULL it gets
  * the gradient of that mean. row_loss: rows doubles of workspace. */

@@ -83,9 +83,33 @@ void linear_bwd(const float *x, const float *W, const float *dy, float *dx, floa
 {
     if (dx) mm(false, true, rows, in, out, 1.0f, dy, out, W, out, 0.0f, dx, in);
     mm(true, false, in, out, rows, 1.0f, x, in, dy, out, 1.0f, dW, out);
-    if (db)
-        for (int r = 0; r < rows; r++) {
-            const float *d = dy + (size_t)r * out;
-            for (int c = 0; c < out; c++) db[c] += d[c];
+    if (db) colsum_add(dy, (size_t)rows, out, out, db);
+}
+
+/* Blocks of COLSUM_BLOCK columns, one task each; every column is summed in row order, so the
+ * result is the same for any thread count. */
+#define COLSUM_BLOCK 16
+typedef struct { const float *M; size_t rows; int n, ld; float *out; } Colsum;
+
+static void colsum_cols(void *ctx, size_t b0, size_t b1, int tid)
+{
+    const Colsum *a = ctx;
+    for (size_t blk = b0; blk < b1; blk++) {
+        int lo = (int)blk * COLSUM_BLOCK, w = a->n - lo < COLSUM_BLOCK ? a->n - lo : COLSUM_BLOCK;
+        float acc[COLSUM_BLOCK] = {0};
+        for (size_t r = 0; r < a->rows; r++) {
+            const float *m = a->M + r * a->ld + lo;
+            if (w == COLSUM_BLOCK)
+                for (int k = 0; k < COLSUM_BLOCK; k++) acc[k] += m[k];
+            else
+                for (int k = 0; k < w; k++) acc[k] += m[k];
         }
+        for (int k = 0; k < w; k++) a->out[lo + k] += acc[k];
+    }
+}
+
+void colsum_add(const float *M, size_t rows, int n, int ld, float *out)
+{
+    Colsum a = {M, rows, n, ld, out};
+    pool_for((size_t)(n + COLSUM_BLOCK - 1) / COLSUM_BLOCK, colsum_cols, &a);
 }

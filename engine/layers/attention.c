@@ -730,11 +730,10 @@ static Core core_job(Layer *l, const Geo *g, float *slots)
     return j;
 }
 
-/* The output projection's bias, added and differentiated here over the pool: y[r] += b, and
- * db[c] += sum over rows of dy[r][c] in blocks of VL columns, each summed in row order. */
+/* The output projection's bias, added over the pool: y[r] += b (its gradient is colsum_add). */
 typedef struct {
-    float *y, *db;
-    const float *b, *dy;
+    float *y;
+    const float *b;
     size_t rows;
     int n;
 } Bias;
@@ -751,23 +750,6 @@ static void bias_add_rows(void *ctx, size_t r0, size_t r1, int tid)
 {
     const Bias *a = ctx;
     for (size_t r = r0; r < r1; r++) add_row(a->y + r * a->n, a->b, a->n);
-}
-
-static void bias_grad_cols(void *ctx, size_t c0, size_t c1, int tid)
-{
-    const Bias *a = ctx;
-    for (size_t blk = c0; blk < c1; blk++) {
-        int lo = (int)blk * VL, w = a->n - lo < VL ? a->n - lo : VL;
-        float acc[VL] = {0};
-        for (size_t r = 0; r < a->rows; r++) {
-            const float *restrict dy = a->dy + r * a->n + lo;
-            if (w == VL)
-                for (int k = 0; k < VL; k++) acc[k] += dy[k];
-            else
-                for (int k = 0; k < w; k++) acc[k] += dy[k];
-        }
-        for (int k = 0; k < w; k++) a->db[lo + k] += acc[k];
-    }
 }
 
 /* The activations are kept channel-major (transposed, B*L positions per channel) so that the
@@ -796,11 +778,10 @@ static void att_backward(Layer *l, const float *x, const float *dy, float *dx, D
     float *dWqkv = l->grads, *dbqkv = dWqkv + 3 * (size_t)d * d, *dWout = dbqkv + 3 * d;
     float *dqkvT = l->scratch, *doutT = dqkvT + r16(g.rows * 3 * d);
     Core j = core_job(l, &g, l->scratch + scratch_slots(&g));
-    Bias bo = {.db = dWout + (size_t)d * d, .dy = dy, .rows = g.rows, .n = d};
     size_t db_at = slot_map(&g).db;
     j.doutT = doutT;
     j.dqkvT = dqkvT;
-    pool_for(round_up((size_t)d, VL) / VL, bias_grad_cols, &bo);
+    colsum_add(dy, g.rows, d, d, dWout + (size_t)d * d);
     mm(false, false, d, d, rows, 1.0f, j.oT, rows, dy, d, 1.0f, dWout, d);     /* dWout += o^T dy */
     mm(false, true, d, rows, d, 1.0f, Wout, d, dy, d, 0.0f, doutT, rows);      /* do^T = Wout dy^T */
     pool_for((size_t)j.n_slots, core_slots, &j);

@@ -470,28 +470,6 @@ static void scan_bwd_seqs(void *ctx, size_t b0, size_t b1, int tid)
     }
 }
 
-/* out[c] += sum over rows of M[r][c], in blocks of SV columns, rows in order. */
-typedef struct { const float *M; size_t rows; int n, ld; float *out; } Colsum;
-
-static void colsum_cols(void *ctx, size_t b0, size_t b1, int tid)
-{
-    const Colsum *a = ctx;
-    for (size_t blk = b0; blk < b1; blk++) {
-        int lo = (int)blk * SV, w = a->n - lo < SV ? a->n - lo : SV;
-        float acc[SV] = {0};
-        for (size_t r = 0; r < a->rows; r++) {
-            const float *m = a->M + r * a->ld + lo;
-            for (int k = 0; k < w; k++) acc[k] += m[k];
-        }
-        for (int k = 0; k < w; k++) a->out[lo + k] += acc[k];
-    }
-}
-
-static void colsum_add(const float *M, size_t rows, int n, int ld, float *out)
-{
-    Colsum a = {M, rows, n, ld, out};
-    pool_for((size_t)(n + SV - 1) / SV, colsum_cols, &a);
-}
 
 /* The job for sequences b0 .. b0 + nb - 1 of the call's batch (geometry g). */
 static Job job_of(Layer *l, const Geo *g, const ScrMap *sm, int b0, int nb)

@@ -31,36 +31,12 @@
 #define HS 16 /* head size */
 #define CH 16 /* steps between stored states */
 #define GN_EPS 64e-5f
-#define VB 16 /* columns per task in column sums */
 
 static size_t r16(size_t n) { return round_up(n, ML_ALIGN_FLOATS); }
 static int n_heads(int d) { return (d + HS - 1) / HS; }
 static int head_size(int d, int h) { return d - h * HS < HS ? d - h * HS : HS; }
 
 /* ---------------- shared helpers ---------------- */
-
-typedef struct { const float *M; size_t rows; int n, ld; float *out; } Colsum;
-
-static void colsum_cols(void *ctx, size_t b0, size_t b1, int tid)
-{
-    const Colsum *a = ctx;
-    for (size_t blk = b0; blk < b1; blk++) {
-        int lo = (int)blk * VB, w = a->n - lo < VB ? a->n - lo : VB;
-        float acc[VB] = {0};
-        for (size_t r = 0; r < a->rows; r++) {
-            const float *m = a->M + r * a->ld + lo;
-            for (int k = 0; k < w; k++) acc[k] += m[k];
-        }
-        for (int k = 0; k < w; k++) a->out[lo + k] += acc[k];
-    }
-}
-
-/* out[c] += sum over rows of M[r][c], rows in order (the same for any thread count). */
-static void colsum_add(const float *M, size_t rows, int n, int ld, float *out)
-{
-    Colsum a = {M, rows, n, ld, out};
-    pool_for((size_t)(n + VB - 1) / VB, colsum_cols, &a);
-}
 
 /* Linear token-shift mixing: X_s = x alpha_s + xs (1 - alpha_s), s < n, and its backward:
  * dx[t] = sum_s dX_s[t] alpha_s + dX_s[t+1] (1 - alpha_s); dalpha_s += dX_s (x - xs), per thread. */
