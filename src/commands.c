@@ -54,6 +54,21 @@ void usage(FILE *to)
 
 const char *g_cmd = "madlab";
 
+/* The two ways a command line goes wrong after getopt_long, said the same way by every command. */
+int option_unknown(char **argv)
+{
+    fprintf(stderr, "madlab %s: unknown or incomplete option '%s' (see madlab --help)\n", g_cmd,
+            argv[optind - 1]);
+    return 2;
+}
+
+int arguments_left(int argc, char **argv)
+{
+    if (optind >= argc) return 0;
+    fprintf(stderr, "madlab %s: unexpected argument '%s'\n", g_cmd, argv[optind]);
+    return 2;
+}
+
 static int bad(const char *fmt, const char *opt, const char *val)
 {
     fprintf(stderr, "madlab %s: ", g_cmd);
@@ -416,17 +431,11 @@ int cmd_run(int argc, char **argv)
         case 'W': r = get_int("--width", optarg, 8, 4096, &mo.width); break;
         case 'n': mo.norm = optarg; break;
         case 'h': usage(stdout); return 0;
-        default:
-            fprintf(stderr, "madlab run: unknown or incomplete option '%s' (see madlab --help)\n",
-                    argv[optind - 1]);
-            return 2;
+        default: return option_unknown(argv);
         }
         if (r) return 2;
     }
-    if (optind < argc) {
-        fprintf(stderr, "madlab run: unexpected argument '%s'\n", argv[optind]);
-        return 2;
-    }
+    if (arguments_left(argc, argv)) return 2;
     const TaskKind *task = find_task_or_say(task_name);
     if (!task) return 2;
     c.task_name = task->name;
@@ -563,12 +572,11 @@ int cmd_layers(int argc, char **argv)
         case 'L': r = get_int("--seq-len", optarg, 1, 1 << 16, &L); break;
         case 'V': r = get_int("--vocab", optarg, 2, 1 << 20, &vocab); break;
         case 'h': usage(stdout); return 0;
-        default:
-            fprintf(stderr, "madlab layers: unknown or incomplete option '%s'\n", argv[optind - 1]);
-            return 2;
+        default: return option_unknown(argv);
         }
         if (r) return 2;
     }
+    if (arguments_left(argc, argv)) return 2;
     printf("layer kinds at width %d, sequence length %d (vocab %d for embedding and head)\n\n",
            width, L, vocab);
     printf("%-26s %-9s %10s %12s %12s  %s\n", "kind", "role", "params", "state", "flops/token",
@@ -628,12 +636,11 @@ int cmd_bench(int argc, char **argv)
         case 'V': r = get_int("--vocab", optarg, 2, 1 << 20, &c.vocab); break;
         case 'N': mo.norm = optarg; break;
         case 'h': usage(stdout); return 0;
-        default:
-            fprintf(stderr, "madlab bench: unknown or incomplete option '%s'\n", argv[optind - 1]);
-            return 2;
+        default: return option_unknown(argv);
         }
         if (r) return 2;
     }
+    if (arguments_left(argc, argv)) return 2;
     char label[1024] = "";
     if (resolve_model(&mo, &c.stack, &c.width, &c.norm, label, sizeof label) != 0) return 2;
     if (start_threads(threads) != 0) return 1;
@@ -759,17 +766,11 @@ int cmd_sample(int argc, char **argv)
         case 'f': test_form = 1; break;
         case 'c': when = optarg; break;
         case 'h': usage(stdout); return 0;
-        default:
-            fprintf(stderr, "madlab sample: unknown or incomplete option '%s' (see madlab --help)\n",
-                    argv[optind - 1]);
-            return 2;
+        default: return option_unknown(argv);
         }
         if (r) return 2;
     }
-    if (optind < argc) {
-        fprintf(stderr, "madlab sample: unexpected argument '%s'\n", argv[optind]);
-        return 2;
-    }
+    if (arguments_left(argc, argv)) return 2;
     int colour;
     if (!strcmp(when, "always")) colour = 1;
     else if (!strcmp(when, "never")) colour = 0;

@@ -17,6 +17,8 @@ void usage(FILE *to);
 /* Shared by the commands (commands.c). */
 #include "madlab.h"
 extern const char *g_cmd; /* "run", "mad"...: the word in error messages */
+int option_unknown(char **argv);          /* the getopt default case: says so, returns 2 */
+int arguments_left(int argc, char **argv); /* 2 (and says so) when words follow the options */
 int get_int(const char *opt, const char *s, long lo, long hi, int *out);
 int get_double(const char *opt, const char *s, double lo, double hi, double *out);
 typedef struct {

@@ -270,17 +270,11 @@ int cmd_mad(int argc, char **argv)
         case 'E': emit = 1; break;
         case 'C': collect_dir = optarg; break;
         case 'h': usage(stdout); return 0;
-        default:
-            fprintf(stderr, "madlab mad: unknown or incomplete option '%s' (see madlab --help)\n",
-                    argv[optind - 1]);
-            return 2;
+        default: return option_unknown(argv);
         }
         if (r) return 2;
     }
-    if (optind < argc) {
-        fprintf(stderr, "madlab mad: unexpected argument '%s'\n", argv[optind]);
-        return 2;
-    }
+    if (arguments_left(argc, argv)) return 2;
     if (collect_dir) {
         if (out || mo.stack || mo.preset || emit) {
             fprintf(stderr, "madlab mad: --collect DIR takes no other options (the model and "

@@ -51,6 +51,9 @@ expect_fail "unknown preset" "no-such-preset" run --preset no-such-preset --task
 printf 'description: broken\nstack: mh-attention swiglu\nwidht: 64\n' >"$tmp/bad.preset"
 expect_fail "bad preset line" "bad.preset:3" run --preset "$tmp/bad.preset" --task in-context-recall
 expect_fail "unknown option" "unknown" run --stack "$S" --task in-context-recall --frobnicate 1
+expect_fail "stray word after bench options" "unexpected argument 'extra'" bench --stack "$S" extra
+expect_fail "stray word after layers options" "unexpected argument 'extra'" layers --width 32 extra
+expect_fail "unknown option of layers" "madlab layers: unknown or incomplete option" layers --frob
 expect_fail "bench without a model" "no model" bench
 
 # A short real run writes the CSV with one row per epoch and the summary line.
