@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 
 #define ML_IGNORE (-100) /* target that the loss and the metrics skip */
@@ -117,6 +118,8 @@ typedef struct {
     NormKind norm;
     StackSpec stack;
 } Preset;
+const char *norm_name(NormKind n);               /* "rmsnorm", "layernorm" */
+int norm_parse(const char *word, NormKind *out); /* 0 for one of those words, else -1 */
 int preset_load(const char *name_or_path, Preset *p, MlError *err);
 int preset_parse(const char *text, const char *filename, Preset *p, MlError *err);
 int preset_find(const char *name, char *path, size_t n); /* 0 when found */
@@ -256,7 +259,11 @@ typedef struct {
     /* after each optimizer step: step within epoch, steps per epoch, mean train loss so far */
     void (*on_step)(void *ctx, int epoch, int step, int steps, double loss);
     int (*on_epoch)(void *ctx, const EpochStats *s); /* non-zero stops the run */
-    volatile int *stop; /* set from another thread to stop between steps */
+    /* Read by the trainer before each step; non-zero stops the run there. Set it on the
+     * training thread only: from a signal handler (madlab run, madlab mad) or from the hooks
+     * (the runner, engine/run.c, sets it in on_step when asked to stop). Another thread must
+     * not write it: it is not an atomic, and the runner passes requests under its mutex. */
+    volatile sig_atomic_t *stop;
 } TrainHooks;
 
 /* The accuracy a run reports (best_test_acc) is the test accuracy of its epoch with the lowest

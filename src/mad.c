@@ -15,11 +15,11 @@
 #include <unistd.h>
 
 #include "commands.h"
-#include "madlab.h"
+#include "options.h"
 
-static volatile int g_mad_stop;
+static volatile sig_atomic_t g_mad_stop;
 /* The first Ctrl-C stops between steps; a second one leaves at once (a half-written result is
- * only ever a .tmp file, which is never read). */
+ * only ever a temporary file, which is never read). */
 static void on_mad_signal(int sig)
 {
     (void)sig;
@@ -104,7 +104,7 @@ static void emit_job(FILE *to, const char *exe, const char *dir, const Protocol 
     fputs(" --stack ", to);
     sh_word(to, stack);
     fprintf(to, " --width %d --norm %s --epochs %d --batch %d", width,
-            norm == NORM_LAYER ? "layernorm" : "rmsnorm", p->epochs, p->batch);
+            norm_name(norm), p->epochs, p->batch);
     exact_num(num, sizeof num, lr);
     fprintf(to, " --lr %s", num);
     exact_num(num, sizeof num, wd);
@@ -219,7 +219,7 @@ static int collect(const char *dir)
         rc = 1;
     }
     printf("protocol %s  stack %s  width %d  norm %s\n", p->name, stack, width,
-           norm == NORM_LAYER ? "layernorm" : "rmsnorm");
+           norm_name(norm));
     print_table(&s, stdout);
     if (s.n_done < s.n_runs) {
         printf("partial: %d of %d runs done; scores are over the finished runs only (%s/mad.csv "
@@ -244,7 +244,6 @@ static int collect(const char *dir)
 
 int cmd_mad(int argc, char **argv)
 {
-    g_cmd = "mad";
     static const struct option opts[] = {
         {"stack", required_argument, 0, 's'},   {"preset", required_argument, 0, 'p'},
         {"width", required_argument, 0, 'W'},   {"norm", required_argument, 0, 'n'},
@@ -332,7 +331,7 @@ int cmd_mad(int argc, char **argv)
     int todo = s.n_runs - s.n_done, status = 0;
     printf("mad: protocol %s (%s)\n", p->name, p->summary);
     printf("stack %s  width %d  norm %s  out %s: %d runs, %d done, %d to run\n", text, width,
-           norm == NORM_LAYER ? "layernorm" : "rmsnorm", out, s.n_runs, s.n_done, todo);
+           norm_name(norm), out, s.n_runs, s.n_done, todo);
     fflush(stdout);
     if (todo > 0) {
         if (start_threads(threads) != 0) {
@@ -346,13 +345,10 @@ int cmd_mad(int argc, char **argv)
                          .on_end = mad_on_end};
         /* Ctrl-C and kill stop between steps; the run in progress is dropped (it has no result
          * file yet), every finished one is kept. */
-        struct sigaction sa = {0}, old_int, old_term;
-        sa.sa_handler = on_mad_signal;
-        sigaction(SIGINT, &sa, &old_int);
-        sigaction(SIGTERM, &sa, &old_term);
+        SavedSignals saved;
+        stop_signals_catch(on_mad_signal, &saved);
         int rc = proto_run(p, out, &stack, width, norm, &s, &d, &err);
-        sigaction(SIGINT, &old_int, NULL);
-        sigaction(SIGTERM, &old_term, NULL);
+        stop_signals_restore(&saved);
         if (v.tty) fputs("\r\033[K", stderr);
         pool_shutdown();
         printf("%d of %d runs finished in %.0fs\n", s.n_done - (s.n_runs - todo), todo,
