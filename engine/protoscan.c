@@ -14,6 +14,15 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Run i of p: its setting, lr and wd, its id and DIR/<id>.result. */
+static void run_file(const Protocol *p, int i, const char *dir, int *si, double *lr, double *wd,
+                     char *id, size_t idn, char *path, size_t pathn)
+{
+    protocol_run_at(p, i, si, lr, wd);
+    protocol_run_id(&p->settings[*si], *lr, *wd, id, idn);
+    snprintf(path, pathn, "%s/%s.result", dir, id);
+}
+
 void proto_scan_free(ProtoScan *s)
 {
     free(s->done);
@@ -55,10 +64,8 @@ int proto_scan(const Protocol *p, const char *dir, const char *stack, int width,
     for (int i = 0; i < s->n_runs; i++) {
         int si;
         double lr, wd;
-        protocol_run_at(p, i, &si, &lr, &wd);
         char id[256], path[4096];
-        protocol_run_id(&p->settings[si], lr, wd, id, sizeof id);
-        snprintf(path, sizeof path, "%s/%s.result", dir, id);
+        run_file(p, i, dir, &si, &lr, &wd, id, sizeof id, path, sizeof path);
         MlError e;
         int missing = 0;
         if (access(path, F_OK) != 0 && errno == ENOENT) missing = 1;
@@ -190,10 +197,8 @@ int proto_run(const Protocol *p, const char *dir, const StackSpec *stack, int wi
         if (h && h->stop && *h->stop) return 1;
         int si;
         double lr, wd;
-        protocol_run_at(p, i, &si, &lr, &wd);
         char id[256], path[4096];
-        protocol_run_id(&p->settings[si], lr, wd, id, sizeof id);
-        snprintf(path, sizeof path, "%s/%s.result", dir, id);
+        run_file(p, i, dir, &si, &lr, &wd, id, sizeof id, path, sizeof path);
         /* Another process (a second madlab mad, or --emit-jobs lines run elsewhere on the same
          * directory) may have finished it since the scan. */
         RunResult prev;

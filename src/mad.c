@@ -185,10 +185,11 @@ static void mad_on_end(void *ctx, int k, int todo, const char *id, const RunResu
         v->failed++;
         return;
     }
-    printf("[%d/%d] %s: test_acc %.4f (epoch %d of %d%s), %.0fs\n", k, todo, id, r->best_test_acc,
+    char took[32];
+    format_duration(r->seconds, took, sizeof took);
+    printf("[%d/%d] %s: test_acc %.4f (epoch %d of %d%s), %s\n", k, todo, id, r->best_test_acc,
            r->best_epoch, r->epochs_run,
-           r->diverged ? ", diverged" : r->stopped_early ? ", reached stop accuracy" : "",
-           r->seconds);
+           r->diverged ? ", diverged" : r->stopped_early ? ", reached stop accuracy" : "", took);
     fflush(stdout);
 }
 
@@ -351,8 +352,9 @@ int cmd_mad(int argc, char **argv)
         stop_signals_restore(&saved);
         if (v.tty) fputs("\r\033[K", stderr);
         pool_shutdown();
-        printf("%d of %d runs finished in %.0fs\n", s.n_done - (s.n_runs - todo), todo,
-               ml_now() - v.t0);
+        char took[32];
+        format_duration(ml_now() - v.t0, took, sizeof took);
+        printf("%d of %d runs finished in %s\n", s.n_done - (s.n_runs - todo), todo, took);
         if (rc < 0) {
             fprintf(stderr, "madlab mad: %s\n", err.msg);
             proto_scan_free(&s);
