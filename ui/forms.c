@@ -237,7 +237,7 @@ const FormDef form_stripe = {"striping: a stack from a pattern or a list", strip
 /* ---------------- save the stack as a preset ---------------- */
 
 static const FieldDef save_fields[] = {
-    {"name", FT_TEXT, 0, 0, 0, "saved in $XDG_CONFIG_HOME/madlab/presets"},
+    {"name", FT_TEXT, 0, 0, 0, "saved in $XDG_CONFIG_HOME (absolute) or ~/.config: madlab/presets"},
 };
 
 static void save_load(void *rec, int arg, char *title, size_t tn)

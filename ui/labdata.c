@@ -2,12 +2,10 @@
 #include "config.h"
 #include "labdata.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 void labdata_init(LabData *d)
 {
@@ -235,22 +233,10 @@ void export_results_rows(const LabData *d, CsvOut *c)
     }
 }
 
-static const char *const log_header[] = {"epoch", "train_loss", "test_loss", "train_acc",
-                                         "test_acc", "test_acc_micro", "lr", "seconds",
-                                         "tokens_per_s"};
-
 void export_run_rows(const RunHist *h, CsvOut *c)
 {
-    for (size_t i = 0; i < sizeof log_header / sizeof *log_header; i++) csv_out_text(c, log_header[i]);
-    csv_out_end_row(c);
-    for (int e = 0; e < h->ne; e++) {
-        const EpochStats *s = &h->ep[e];
-        csv_out_int(c, s->epoch);
-        double cols[] = {s->train_loss, s->test_loss, s->train_acc, s->test_acc,
-                         s->test_acc_micro, s->lr, s->seconds, s->tokens_per_s};
-        for (size_t i = 0; i < sizeof cols / sizeof *cols; i++) csv_out_num(c, cols[i]);
-        csv_out_end_row(c);
-    }
+    epoch_csv_header(c);
+    for (int e = 0; e < h->ne; e++) epoch_csv_row(c, &h->ep[e]);
 }
 
 int export_write(const LabData *d, const char *prefix, MlError *err)
@@ -302,33 +288,14 @@ void preset_list_collect(PresetList *l)
     preset_list(preset_cb, l);
 }
 
-static void user_preset_dir(char *buf, size_t n)
-{
-    const char *x = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
-    if (x && *x) snprintf(buf, n, "%s/madlab/presets", x);
-    else snprintf(buf, n, "%s/.config/madlab/presets", home ? home : ".");
-}
-
-static int mkdir_p(const char *dir)
-{
-    char tmp[1024];
-    snprintf(tmp, sizeof tmp, "%s", dir);
-    for (char *p = tmp + 1; *p; p++)
-        if (*p == '/') {
-            *p = 0;
-            if (mkdir(tmp, 0755) != 0 && errno != EEXIST) return -1;
-            *p = '/';
-        }
-    return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
-}
-
 int lab_preset_path(const char *name, char *buf, size_t n, MlError *err)
 {
     if (!name[0] || strchr(name, '/') || name[0] == '.')
         return ml_fail(err, "preset name '%s': use letters, digits and - (no / or leading .)", name);
     char dir[1024];
-    user_preset_dir(dir, sizeof dir);
-    snprintf(buf, n, "%s/%s.preset", dir, name);
+    if (preset_user_dir(dir, sizeof dir, err) != 0) return -1;
+    if ((size_t)snprintf(buf, n, "%s/%s.preset", dir, name) >= n)
+        return ml_fail(err, "preset path too long: %s/%s.preset", dir, name);
     return 0;
 }
 
@@ -345,7 +312,6 @@ int lab_preset_save(const char *path, const char *name, const StackSpec *s, int 
     p.norm = norm;
     p.stack = *s;
     char dir[1024];
-    user_preset_dir(dir, sizeof dir);
-    if (mkdir_p(dir) != 0) return ml_fail(err, "cannot create %s: %s", dir, strerror(errno));
+    if (preset_user_dir(dir, sizeof dir, err) != 0 || make_dirs(dir, err) != 0) return -1;
     return preset_save(&p, path, err);
 }

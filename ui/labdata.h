@@ -82,7 +82,8 @@ typedef struct {
     int n;
 } PresetList;
 void preset_list_collect(PresetList *l); /* every preset once, the user's copy first */
-/* The user's file for a preset name (checked: no '/' and no leading '.'). */
+/* The user's file for a preset name (checked: no '/' and no leading '.'), in preset_user_dir,
+ * where --preset finds it. */
 int lab_preset_path(const char *name, char *buf, size_t n, MlError *err);
 /* Saves the stack to path as preset name, creating the user's preset directory. */
 int lab_preset_save(const char *path, const char *name, const StackSpec *s, int width,

@@ -124,15 +124,15 @@ static void draw_run_view(void)
     if (n > 1) put(p.y, p.w - ow - 1, ow, S_SERIES2, "%s", other);
     char el[32], eta[32], tps[32];
     if (live) {
-        fmt_duration(s->elapsed_s, el, sizeof el);
-        fmt_duration(s->eta_s, eta, sizeof eta);
+        format_duration(s->elapsed_s, el, sizeof el);
+        format_duration(s->eta_s, eta, sizeof eta);
         fmt_count(s->tokens_per_s, tps, sizeof tps);
         double frac = s->epochs && s->steps
                           ? ((s->epoch - 1) * (double)s->steps + s->step) / ((double)s->epochs * s->steps)
                           : 0;
         int x = 1;
         if (s->steps == 0) {
-            fmt_duration(s->elapsed_s > 0 ? s->elapsed_s : 0, el, sizeof el);
+            format_duration(s->elapsed_s > 0 ? s->elapsed_s : 0, el, sizeof el);
             put(p.y + 1, x, p.w - x, S_NORMAL, "generating the data and building the model... "
                 "(loss and state show below)");
             goto charts;
