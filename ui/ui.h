@@ -1,6 +1,6 @@
 /* The lab's terminal-free parts: layout, charts, striping, the key table and its help text,
- * number formatting. Nothing here includes curses, so tests/check_ui links it without a terminal;
- * ui/lab.c holds all the curses code. */
+ * number formatting (labdata.h has the lab's data). Nothing here includes curses, so
+ * tests/check_ui links it without a terminal; the curses side is declared in labui.h. */
 #ifndef MADLAB_UI_H
 #define MADLAB_UI_H
 
