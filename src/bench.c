@@ -8,30 +8,25 @@
 int cmd_bench(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"stack", required_argument, 0, 's'},   {"preset", required_argument, 0, 'p'},
+        MODEL_LONG_OPTS,
         {"batch", required_argument, 0, 'b'},   {"seq-len", required_argument, 0, 'L'},
         {"steps", required_argument, 0, 'n'},   {"warmup", required_argument, 0, 'u'},
-        {"threads", required_argument, 0, 'j'}, {"width", required_argument, 0, 'W'},
-        {"vocab", required_argument, 0, 'V'},   {"norm", required_argument, 0, 'N'},
+        {"threads", required_argument, 0, 'j'}, {"vocab", required_argument, 0, 'V'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     BenchCfg c = {.batch = 128, .seq_len = 128, .steps = 10, .warmup = 2, .vocab = 16};
     ModelOpts mo = {0};
     int threads = 0, o;
-    optind = 1;
-    opterr = 0;
-    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    options_start();
+    while ((o = next_option(argc, argv, opts, NULL, &mo)) != -1) {
         int r = 0;
         switch (o) {
-        case 's': mo.stack = optarg; break;
-        case 'p': mo.preset = optarg; break;
+        case OPT_BAD: return 2;
         case 'b': r = get_int("--batch", optarg, 1, 1 << 16, &c.batch); break;
         case 'L': r = get_int("--seq-len", optarg, 2, 1 << 16, &c.seq_len); break;
         case 'n': r = get_int("--steps", optarg, 1, 100000, &c.steps); break;
         case 'u': r = get_int("--warmup", optarg, 0, 100000, &c.warmup); break;
         case 'j': r = get_int("--threads", optarg, 1, ML_MAX_THREADS, &threads); break;
-        case 'W': r = get_int("--width", optarg, 8, 4096, &mo.width); break;
         case 'V': r = get_int("--vocab", optarg, 2, 1 << 20, &c.vocab); break;
-        case 'N': mo.norm = optarg; break;
         case 'h': usage(stdout); return 0;
         default: return option_unknown(argv);
         }

@@ -22,9 +22,8 @@ int cmd_layers(int argc, char **argv)
                                          {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int width = 128, L = 128, vocab = 16, o;
-    optind = 1;
-    opterr = 0;
-    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    options_start();
+    while ((o = next_option(argc, argv, opts, NULL, NULL)) != -1) {
         int r = 0;
         switch (o) {
         case 'W': r = get_int("--width", optarg, 8, 4096, &width); break;

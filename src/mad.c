@@ -246,8 +246,7 @@ static int collect(const char *dir)
 int cmd_mad(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"stack", required_argument, 0, 's'},   {"preset", required_argument, 0, 'p'},
-        {"width", required_argument, 0, 'W'},   {"norm", required_argument, 0, 'n'},
+        MODEL_LONG_OPTS,
         {"protocol", required_argument, 0, 'P'}, {"out", required_argument, 0, 'o'},
         {"threads", required_argument, 0, 'j'}, {"emit-jobs", no_argument, 0, 'E'},
         {"collect", required_argument, 0, 'C'}, {"help", no_argument, 0, 'h'},
@@ -255,15 +254,11 @@ int cmd_mad(int argc, char **argv)
     ModelOpts mo = {0};
     const char *pname = "full", *out = NULL, *collect_dir = NULL;
     int threads = 0, emit = 0, o;
-    optind = 1;
-    opterr = 0;
-    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    options_start();
+    while ((o = next_option(argc, argv, opts, NULL, &mo)) != -1) {
         int r = 0;
         switch (o) {
-        case 's': mo.stack = optarg; break;
-        case 'p': mo.preset = optarg; break;
-        case 'W': r = get_int("--width", optarg, 8, 4096, &mo.width); break;
-        case 'n': mo.norm = optarg; break;
+        case OPT_BAD: return 2;
         case 'P': pname = optarg; break;
         case 'o': out = optarg; break;
         case 'j': r = get_int("--threads", optarg, 1, ML_MAX_THREADS, &threads); break;

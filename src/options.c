@@ -73,7 +73,8 @@ int get_u64(const char *opt, const char *s, uint64_t *out)
 
 /* ---- task options ---- */
 
-int task_opt(int o, const char *arg, TaskOpts *t)
+/* 1 if o is a task option (parsed into t), -1 on a bad value, 0 if o is another option. */
+static int task_opt(int o, const char *arg, TaskOpts *t)
 {
     int r;
     switch (o) {
@@ -193,6 +194,35 @@ int task_cfg_from_opts(const TaskKind *task, const TaskOpts *o, TaskCfg *c)
 }
 
 /* ---- the model ---- */
+
+static int model_opt(int o, const char *arg, ModelOpts *m)
+{
+    switch (o) {
+    case OPT_STACK: m->stack = arg; return 1;
+    case OPT_PRESET: m->preset = arg; return 1;
+    case OPT_WIDTH: return get_int("--width", arg, 8, 4096, &m->width) ? -1 : 1;
+    case OPT_NORM: m->norm = arg; return 1;
+    default: return 0;
+    }
+}
+
+void options_start(void)
+{
+    optind = 1;
+    opterr = 0; /* option_unknown says it, once */
+}
+
+int next_option(int argc, char **argv, const struct option *opts, TaskOpts *t, ModelOpts *m)
+{
+    int o;
+    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        int r = t ? task_opt(o, optarg, t) : 0;
+        if (!r && m) r = model_opt(o, optarg, m);
+        if (r < 0) return OPT_BAD;
+        if (r == 0) return o;
+    }
+    return -1;
+}
 
 int resolve_model(const ModelOpts *o, StackSpec *stack, int *width, NormKind *norm, char *label,
                   size_t label_n)

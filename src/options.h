@@ -44,8 +44,6 @@ typedef struct {
     unsigned given; /* TASK_KNOB_* bits of the knob options given */
 } TaskOpts;
 
-/* 1 if o is a task option (parsed into t), -1 on a bad value, 0 if o is another option. */
-int task_opt(int o, const char *arg, TaskOpts *t);
 /* "--vocab 16 ... --frac-noise 0.2": the options of a task with their defaults. */
 void knob_defaults(const TaskKind *t, char *buf, size_t n);
 /* The task of that name, or NULL after one line listing the tasks. */
@@ -56,10 +54,23 @@ int task_cfg_from_opts(const TaskKind *task, const TaskOpts *o, TaskCfg *c);
 void print_task_knobs(const TaskKind *task, const TaskCfg *c);
 
 /* ---- the model options, shared by run, bench and mad ---- */
+enum { OPT_STACK = 1100, OPT_PRESET, OPT_WIDTH, OPT_NORM };
+#define MODEL_LONG_OPTS                                                                   \
+    {"stack", required_argument, 0, OPT_STACK}, {"preset", required_argument, 0, OPT_PRESET}, \
+    {"width", required_argument, 0, OPT_WIDTH}, {"norm", required_argument, 0, OPT_NORM}
+
 typedef struct {
     const char *stack, *preset, *norm;
     int width;
 } ModelOpts;
+
+/* getopt_long over argv (options_start first), taking the task options (TASK_LONG_OPTS) into t
+ * and the model options (MODEL_LONG_OPTS) into m as they come; either may be NULL for a command
+ * without them. Returns the next option of the command's own (optarg set), OPT_BAD after one
+ * line about a bad value, -1 at the end. */
+enum { OPT_BAD = -2 };
+void options_start(void);
+int next_option(int argc, char **argv, const struct option *opts, TaskOpts *t, ModelOpts *m);
 /* --stack / --preset / --width / --norm into a stack, width and norm; label gets the stack text. */
 int resolve_model(const ModelOpts *o, StackSpec *stack, int *width, NormKind *norm, char *label,
                   size_t label_n);

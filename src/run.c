@@ -95,13 +95,11 @@ static int write_run_result(const char *path, const TrainCfg *c, const TrainResu
 int cmd_run(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"stack", required_argument, 0, 's'}, {"preset", required_argument, 0, 'p'},
-        {"task", required_argument, 0, 't'},  TASK_LONG_OPTS,
+        MODEL_LONG_OPTS, {"task", required_argument, 0, 't'}, TASK_LONG_OPTS,
         {"epochs", required_argument, 0, 'e'},
         {"batch", required_argument, 0, 'b'}, {"lr", required_argument, 0, 'l'},
         {"wd", required_argument, 0, 'w'},    {"seed", required_argument, 0, 'S'},
         {"threads", required_argument, 0, 'j'}, {"csv", required_argument, 0, 'c'},
-        {"width", required_argument, 0, 'W'}, {"norm", required_argument, 0, 'n'},
         {"result", required_argument, 0, 'R'},
         {"help", no_argument, 0, 'h'},        {0, 0, 0, 0}};
     TrainCfg c;
@@ -111,17 +109,11 @@ int cmd_run(int argc, char **argv)
     TaskOpts to = {0};
     int threads = 0;
     int o;
-    optind = 1;
-    opterr = 0;
-    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        int r = task_opt(o, optarg, &to);
-        if (r) {
-            if (r < 0) return 2;
-            continue;
-        }
+    options_start();
+    while ((o = next_option(argc, argv, opts, &to, &mo)) != -1) {
+        int r = 0;
         switch (o) {
-        case 's': mo.stack = optarg; break;
-        case 'p': mo.preset = optarg; break;
+        case OPT_BAD: return 2;
         case 't': task_name = optarg; break;
         case 'e': r = get_int("--epochs", optarg, 1, 100000, &c.epochs); break;
         case 'b': r = get_int("--batch", optarg, 1, 1 << 16, &c.batch); break;
@@ -131,8 +123,6 @@ int cmd_run(int argc, char **argv)
         case 'j': r = get_int("--threads", optarg, 1, ML_MAX_THREADS, &threads); break;
         case 'c': csv_path = optarg; break;
         case 'R': result_path = optarg; break;
-        case 'W': r = get_int("--width", optarg, 8, 4096, &mo.width); break;
-        case 'n': mo.norm = optarg; break;
         case 'h': usage(stdout); return 0;
         default: return option_unknown(argv);
         }

@@ -68,15 +68,11 @@ int cmd_sample(int argc, char **argv)
     const char *task_name = NULL, *when = "auto";
     int n = 3, test_form = 0, o;
     uint64_t seed = 12345;
-    optind = 1;
-    opterr = 0;
-    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-        int r = task_opt(o, optarg, &to);
-        if (r) {
-            if (r < 0) return 2;
-            continue;
-        }
+    options_start();
+    while ((o = next_option(argc, argv, opts, &to, NULL)) != -1) {
+        int r = 0;
         switch (o) {
+        case OPT_BAD: return 2;
         case 't': task_name = optarg; break;
         case 'n': r = get_int("--n", optarg, 1, 1000, &n); break;
         case 'S': r = get_u64("--seed", optarg, &seed); break;
