@@ -32,7 +32,6 @@
 #define CH 16 /* steps between stored states */
 #define GN_EPS 64e-5f
 
-static size_t r16(size_t n) { return round_up(n, ML_ALIGN_FLOATS); }
 static int n_heads(int d) { return (d + HS - 1) / HS; }
 static int head_size(int d, int h) { return d - h * HS < HS ? d - h * HS : HS; }
 
