@@ -208,7 +208,7 @@ static int kv_parse(char *text, const char *path, const char *magic, const KvFie
         }
     }
     if (!ended) {
-        ml_fail(err, "%s:%d: truncated: the file ends without an \"end\" line", path, lines);
+        ml_fail(err, "%s:%d: truncated: no \"end\" line after the last line", path, lines);
         goto out;
     }
     for (size_t i = 0; i < nf; i++)

@@ -257,9 +257,11 @@ for shell in bash sh; do
     fi
 done
 # a diverged run with --result: the result is written and counted, status 0
-"$MADLAB" run --stack "$STACK" "${TINY[@]}" --epochs 2 --lr 10 --result "$tmp/div.result" >"$tmp/out" 2>"$tmp/err"
+# (lr 10 with wd 10: each step scales the weights by 1 - 100, so they overflow within an epoch)
+"$MADLAB" run --stack mlp --width 32 --task in-context-recall --vocab 8 --seq-len 16 --train 256 \
+    --test 16 --batch 8 --threads 1 --epochs 3 --lr 10 --wd 10 --result "$tmp/div.result" >"$tmp/out" 2>"$tmp/err"
 rc=$?
-if grep -q "stop=diverged" "$tmp/out"; then
+if grep -q "diverged" "$tmp/err" || [ $rc -ne 0 ]; then
     [ $rc -eq 0 ] && grep -q "^diverged 1" "$tmp/div.result" && grep -q "madlab mad counts" "$tmp/err" \
         && ok "diverged --result: written, status 0" || fail "diverged --result: status $rc"
 else
@@ -268,12 +270,15 @@ fi
 
 # ---- the lab's terminal ----
 if command -v tmux >/dev/null 2>&1; then
-    lab() { # lab TERM COLS ROWS: start the lab in a fresh session
+    n_lab=0
+    lab() { # lab TERM COLS ROWS: start the lab in a fresh server (reusing one races its exit)
         $T kill-server 2>/dev/null
+        n_lab=$((n_lab + 1))
+        T="tmux -L $S-$n_lab -f /dev/null"
         $T new-session -d -s "$S" -x "$2" -y "$3" \
             "TERM=$1 LANG=C.UTF-8 '$MADLAB' --threads 1; rc=\$?; stty -a; echo LAB-EXITED rc=\$rc; sleep 30"
     }
-    cap() { $T capture-pane -p -S -200 -t "$S" 2>/dev/null; }
+    cap() { $T capture-pane -p -J -S -200 -t "$S" 2>/dev/null; }
     wait_for() {
         local i
         for ((i = 0; i < ${2:-10} * 10; i++)); do

@@ -215,7 +215,7 @@ int lab_main(int demo, int threads)
     SCREEN *scr = newterm(NULL, stdout, stdin);
     /* Refused like other usage errors (status 2): a terminal curses does not know, one that
      * cannot move the cursor (TERM=dumb: every frame would be garbage), or one too small. */
-    const char *why = NULL;
+    const char *why = NULL, *hint = "try TERM=xterm-256color";
     char small[96];
     if (scr) {
         const char *cup = tigetstr("cup");
@@ -228,6 +228,7 @@ int lab_main(int demo, int threads)
             snprintf(small, sizeof small, "is %dx%d; the lab needs at least %dx%d", cols, rows,
                      UI_MIN_COLS, UI_MIN_ROWS);
             why = small;
+            hint = "enlarge it";
         }
         if (why) {
             endwin();
@@ -235,9 +236,8 @@ int lab_main(int demo, int threads)
         }
     }
     if (!scr || why) {
-        fprintf(stderr, "madlab: the terminal (TERM=%s) %s; try TERM=xterm-256color, or madlab "
-                        "run headless\n", getenv("TERM") ? getenv("TERM") : "unset",
-                why ? why : "is unknown");
+        fprintf(stderr, "madlab: the terminal (TERM=%s) %s; %s, or use madlab run headless\n",
+                getenv("TERM") ? getenv("TERM") : "unset", why ? why : "is unknown", hint);
         runner_free(lab.runner);
         pool_shutdown();
         return 2;
