@@ -226,8 +226,12 @@ static void do_export(void)
         lab_status(1, "export: %s", err.msg);
         return;
     }
-    lab_status(0, "exported %d file%s: %s-results.csv%s", written, written == 1 ? "" : "s",
-               lab.pending, written > 1 ? " and the run logs beside it" : "");
+    int going = 0;
+    for (int i = 0; i < lab.data.nruns; i++)
+        going += lab.data.runs[i].used && !lab.data.runs[i].exported && lab.data.runs[i].ne > 0;
+    lab_status(0, "exported %d file%s: %s-results.csv and %d new run log%s (a run is exported once%s)",
+               written, written == 1 ? "" : "s", lab.pending, written - 1, written == 2 ? "" : "s",
+               going ? "; one still going waits for the next export" : "");
 }
 
 void export_to(const char *prefix)
