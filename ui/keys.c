@@ -51,6 +51,11 @@ const KeyBinding key_table[] = {
     {{'>', UK_RIGHT}, ACT_SORT_NEXT, VX, NULL, "sort by the next column"},
     {{'<', UK_LEFT}, ACT_SORT_PREV, VX, NULL, "sort by the previous column"},
     {{'I'}, ACT_SORT_REVERSE, VX, NULL, "reverse the sort order"},
+    /* the demo (madlab --demo); any other key ends it and does its usual job */
+    {{' ', UK_ENTER, UK_RIGHT}, ACT_DEMO_NEXT, V_DEMO, NULL, "demo: the next step of the tour"},
+    {{UK_BACKSPACE, UK_LEFT}, ACT_DEMO_BACK, V_DEMO, NULL, "demo: the step before"},
+    {{'t'}, ACT_DEMO_TIMER, V_DEMO, NULL, "demo: step on by itself every 20 seconds, or stop doing so"},
+    {{UK_ESC, 'q'}, ACT_DEMO_END, V_DEMO, NULL, "demo: end the tour, keep the lab"},
 };
 const int key_table_n = (int)(sizeof key_table / sizeof key_table[0]);
 
@@ -87,7 +92,7 @@ size_t keys_help(char *buf, size_t n)
 {
     static const struct { int mask; const char *title; } groups[] = {
         {V_ALL, "Everywhere"}, {VS | VT | VX, "Lists"}, {VS, "Stack view"}, {VS | VT, "Stack and task views"},
-        {VT, "Task view"}, {VX, "Results view"},
+        {VT, "Task view"}, {VX, "Results view"}, {V_DEMO, "Demo (madlab --demo)"},
     };
     size_t used = 0;
     if (n) buf[0] = 0;

@@ -88,6 +88,7 @@ static void draw(void)
         return;
     }
     current_view()->draw();
+    demo_draw();
     if (lab.modal) {
         Rect b = lab.lay.body;
         int w = b.w - 8 < 100 ? b.w - 8 : 100, h = b.h - 2;
@@ -128,11 +129,7 @@ static void handle_key(int k)
 {
     lab.dirty = 1;
     if (k == UK_RESIZE) return; /* the next draw lays out the new size */
-    if (lab.demo) { /* any key hands control back */
-        lab.demo = 0;
-        lab_status(0, "demo over: the lab is yours (? for help)");
-        return;
-    }
+    if (lab.demo && demo_key(k)) return;
     if (lab.modal) {
         lab.modal->key(k);
         return;

@@ -122,8 +122,9 @@ typedef struct {
     char status[512];
     int status_err;
     /* demo */
-    int demo;
-    double demo_t0;
+    int demo;       /* the tour is playing */
+    int demo_timer; /* it steps on by itself */
+    double demo_t0; /* when its step began */
     int demo_step;
     double last_draw;
     int dirty;
@@ -175,5 +176,8 @@ void task_sample_draw(void);               /* view_task.c: a new sample sequence
 void run_charts(Rect loss, Rect acc, const int *ids, int n); /* view_run.c */
 void demo_start(void);                     /* demo.c */
 void demo_tick(void);
+void demo_draw(void);  /* its caption, over the body's last lines */
+int demo_key(int k);   /* 1 when the demo took the key; any other key also ends it */
+void demo_end(void);
 
 #endif

@@ -83,7 +83,8 @@ enum {
 #define UK_CTRL(c) ((c) & 0x1f)
 
 typedef enum {
-    V_STACK = 1, V_TASK = 2, V_RUN = 4, V_RESULTS = 8, V_ALL = 15
+    V_STACK = 1, V_TASK = 2, V_RUN = 4, V_RESULTS = 8, V_ALL = 15,
+    V_DEMO = 16 /* the demo's keys, before the view's while it plays */
 } ViewMask;
 
 typedef enum {
@@ -91,6 +92,7 @@ typedef enum {
     ACT_RUN, ACT_PAUSE, ACT_STOP, ACT_STOP_ALL, ACT_QUEUE_TASKS, ACT_OPTIONS, ACT_LOAD, ACT_SAVE, ACT_EXPORT,
     ACT_UP, ACT_DOWN, ACT_TOP, ACT_BOTTOM, ACT_ADD, ACT_DELETE, ACT_MOVE_UP, ACT_MOVE_DOWN, ACT_EDIT, ACT_WIDTH,
     ACT_STRIPE, ACT_TEACH, ACT_RESAMPLE, ACT_MARK, ACT_SORT_NEXT, ACT_SORT_PREV, ACT_SORT_REVERSE, ACT_REDRAW,
+    ACT_DEMO_NEXT, ACT_DEMO_BACK, ACT_DEMO_TIMER, ACT_DEMO_END,
     ACT_N
 } Action;
 
