@@ -62,6 +62,36 @@ START_TEST(layout_sizes)
 }
 END_TEST
 
+/* 80x24 keeps charts of five plotted rows each; 200x60 puts the run's details beside a state
+ * table of readable width; a task's page says its setting and what is scored */
+START_TEST(layout_small_and_wide)
+{
+    Layout l;
+    layout_compute(80, 24, &l);
+    ck_assert_int_ge(l.chart_loss.h, 7);
+    ck_assert_int_ge(l.chart_acc.h, 7);
+    ck_assert_int_eq(l.details.w, 0);
+    ck_assert_int_eq(l.side.w, 0);
+    layout_compute(200, 60, &l);
+    ck_assert_int_eq(l.counters.w, 100);
+    ck_assert(l.details.w > 80 && l.details.h == l.counters.h && l.details.x > l.counters.x + 99);
+    ck_assert(l.details.x + l.details.w <= 200);
+    char page[4096];
+    TaskCfg c = task_kinds[0]->defaults;
+    c.seq_len = 24;
+    task_page(task_kinds[0], &c, page, sizeof page);
+    ck_assert_msg(strstr(page, task_kinds[0]->name) && strstr(page, "seq_len 24") &&
+                  strstr(page, "[x]") && strstr(page, "On MAD"), "%s", page);
+    /* the layer pages of hyena and mh-hyena have an equation and On MAD, as attention's */
+    const char *kinds[] = {"hyena", "mh-hyena", "mh-attention"};
+    for (int i = 0; i < 3; i++) {
+        layer_page(layer_kind_find(kinds[i]), page, sizeof page);
+        ck_assert_msg(strstr(page, "Equation:") && strstr(page, "On MAD:") && strstr(page, "State:"),
+                      "%s: %s", kinds[i], page);
+    }
+}
+END_TEST
+
 START_TEST(braille_encoding)
 {
     ck_assert_uint_eq(braille_char(0), 0x2800);
@@ -124,6 +154,17 @@ START_TEST(chart_render_line)
         for (int r = 0; r < H; r++) any |= cells[r * W + c].series == 0;
         ck_assert_msg(any, "column %d empty", c);
     }
+    /* dashed: two cells drawn, two left out; marks: a glyph at each point */
+    double xf[] = {0, 9}, yf[] = {0.5, 0.5};
+    Series d = {xf, yf, 2, 1, 'o'};
+    chart_render(&d, 1, &sc, W, H, 1, cells);
+    int on[W] = {0};
+    for (int c = 0; c < W; c++)
+        for (int r = 0; r < H; r++) on[c] |= cells[r * W + c].series == 0;
+    for (int c = 1; c < W - 1; c++) ck_assert_msg(on[c] == ((c / 2) % 2 == 0), "dash at column %d", c);
+    int marks = 0;
+    for (int i = 0; i < W * H; i++) marks += cells[i].ch == 'o';
+    ck_assert_int_eq(marks, 2);
     /* a NaN leaves a gap; ASCII fallback uses ' . : */
     double x2[] = {0, 1, 2, 3}, y2[] = {0, NAN, NAN, 0};
     Series g = {x2, y2, 4};
@@ -691,6 +732,7 @@ int main(void)
     Suite *s = suite_create("ui");
     TCase *tc = tcase_create("pure");
     tcase_add_test(tc, layout_sizes);
+    tcase_add_test(tc, layout_small_and_wide);
     tcase_add_test(tc, braille_encoding);
     tcase_add_test(tc, chart_scaling);
     tcase_add_test(tc, chart_render_line);

@@ -74,9 +74,10 @@ void lab_pull(void)
             else results_add(&lab.data, p->run);
             if (h->state == RUN_FAILED) lab_status(1, "run #%d failed: %s", p->run + 1, h->error);
             else if (h->state == RUN_DONE)
-                lab_status(0, "run #%d (%s) done: best test accuracy %.3f after %d epochs",
-                           p->run + 1, h->spec.train.task_name, h->result.best_test_acc,
-                           h->result.epochs_run);
+                lab_status(0, "run #%d (%s) done after %d epochs: test accuracy %.3f at epoch %d, "
+                           "its lowest test loss (the results table's score)",
+                           p->run + 1, h->spec.train.task_name, h->result.epochs_run,
+                           h->result.best_test_acc, h->result.best_epoch);
             else if (h->ne || h->ns)
                 lab_status(0, "run #%d stopped after %d epochs", p->run + 1, h->result.epochs_run);
         }
@@ -85,6 +86,8 @@ void lab_pull(void)
     if (lost) lab_status(1, "the display missed %llu points (the ring was full)", (unsigned long long)lost);
     RunSnapshot s;
     runner_snapshot(lab.runner, &s);
+    if (s.id >= 0 && s.state == RUN_PAUSED && lab.snap.state != RUN_PAUSED)
+        lab_status(0, "run #%d paused: p resumes (paused time is not counted in elapsed or ETA)", s.id + 1);
     if (memcmp(&s, &lab.snap, sizeof s)) lab.dirty = 1;
     lab.snap = s;
 }
@@ -162,7 +165,7 @@ static void act_pause(void)
     if (lab.snap.id >= 0 && (lab.snap.state == RUN_RUNNING || lab.snap.state == RUN_PAUSED)) {
         int p = lab.snap.state != RUN_PAUSED;
         runner_pause(lab.runner, p);
-        lab_status(0, p ? "pausing between steps (p resumes)" : "resumed");
+        lab_status(0, p ? "pausing after the current step..." : "resumed");
     } else {
         runner_pause(lab.runner, 0);
         lab_status(0, "no run is going");

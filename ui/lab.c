@@ -59,6 +59,7 @@ void lab_status(int err, const char *fmt, ...)
     vsnprintf(lab.status, sizeof lab.status, fmt, ap);
     va_end(ap);
     lab.status_err = err;
+    lab.status_t = ml_now();
     lab.dirty = 1;
 }
 
@@ -224,7 +225,6 @@ int lab_main(int demo, int threads)
     curs_set(0);
     theme_init();
     task_sample_draw();
-    lab_status(0, "? help  r run  a add layer  s stripe  l load preset  2 task  q quit");
     if (demo) demo_start();
     lab.dirty = 1;
 

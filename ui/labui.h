@@ -115,12 +115,14 @@ typedef struct {
     Form form;
     PresetList presets;
     const LayerKind *teach;
+    int teach_task; /* the teaching page is the current task's, not teach's */
     char confirm_q[600];
     void (*confirm_yes)(void);
     char pending[512], pending_name[256]; /* what a confirmed export or save writes */
     /* status line */
     char status[512];
     int status_err;
+    double status_t; /* when it was set: after a while the view's key hints come back */
     /* demo */
     int demo;       /* the tour is playing */
     int demo_timer; /* it steps on by itself */
@@ -138,7 +140,7 @@ void lab_open(const Modal *m); /* m_cur and m_scroll from the top */
 enum {
     S_NORMAL, S_TITLE, S_TAB, S_TAB_ON, S_KEY, S_KEYLABEL, S_SEL, S_ATTN, S_RECUR, S_CHAN,
     S_FIXED, S_LOSS, S_TEST, S_ACC, S_SERIES2, S_WARN, S_OK, S_DIM, S_SCORED, S_NOISE, S_SPECIAL,
-    S_HEADER, S_KEYTOK, S_VALTOK, S_N
+    S_HEADER, S_KEYTOK, S_VALTOK, S_FILLER, S_N
 };
 void theme_init(void); /* colour pairs, or monochrome when there are no colours or NO_COLOR */
 /* Formatted ASCII text at (y, x), at most w columns. Returns columns written. */
