@@ -33,10 +33,22 @@ for size in "80 24" "120 40"; do
     start $size
     wait_for "Stack" 10 || fail "the lab did not start at $size"
     wait_for "r trains this stack on in-context-recall" 3 || fail "first screen at $size: no first step"
-    keys 2; sleep 0.3; keys 1; sleep 0.3
-    wait_for "r trains this stack on in-context-recall" 3 || fail "the key hints did not come back at $size"
-    echo "ok: the first screen names the task at $size"
+    [[ $size != "80 24" ]] && continue
+    keys p; wait_for "no run is going" 3 || fail "no message for p"
+    wait_for "r trains this stack on in-context-recall" 12 || fail "the key hints did not come back at $size"
+    # the task form lists the settings selective copying reads (n_copy) before those it does not
+    keys 2 j j j Enter; wait_for "difficulty of selective-copying" 3 || fail "no task form"
+    c=$(cap)
+    a=$(grep -n " n_copy " <<<"$c" | head -1 | cut -d: -f1); b=$(grep -n " frac_noise " <<<"$c" | head -1 | cut -d: -f1)
+    [[ -n $a && -n $b && $a -lt $b ]] || fail "the task form does not list the settings read first"
+    keys Escape
+    # i: the task's teaching page, n steps to the next task
+    keys i; wait_for "Task 4 of 6" 3 || fail "i shows no task page"
+    grep -q "seq_len" <<<"$(cap)" || fail "the task page lacks the setting"
+    keys n; wait_for "Task 5 of 6" 3 || fail "n does not step to the next task"
+    keys Escape 1
 done
+echo "ok: the first screen names the task and its first step; the hints come back after a message"
 
 # 80x24: a small stack at two settings; the title keeps the run state, the progress line is whole
 start 80 24
@@ -63,7 +75,9 @@ c=$(cap)
 grep -q "seq_len 16" <<<"$c" && grep -q "seq_len 24" <<<"$c" || fail "the two settings are not two labelled rows"
 grep -Eq "[0-9]\.[0-9]+ #1" <<<"$c" && grep -Eq "[0-9]\.[0-9]+ #2" <<<"$c" || fail "the cells lack their run ids"
 echo "ok: two settings, two labelled rows with run ids"
-keys q; wait_for "LAB-EXITED rc=0" 10 || fail "did not quit"
+keys q; wait_for "not saved as a preset" 3 || fail "q did not warn about the unsaved stack (width changed)"
+keys y; wait_for "LAB-EXITED rc=0" 10 || fail "did not quit"
+echo "ok: q warns about an unsaved stack"
 
 # the demo: Space steps on, through the stack, the task, the runs, to the results table
 start 100 30 --demo

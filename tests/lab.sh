@@ -35,9 +35,11 @@ $T new-session -d -s "$S" -x 120 -y 40 \
 wait_for "Stack" 10 || fail "the lab did not start"
 echo "ok: started"
 
-# load the preset (sorted first)
+# load the preset (sorted first; the list opens on the loaded one, default; g goes to the top)
 keys l; wait_for "Load a preset" 5 || fail "no preset list"
-keys Enter; wait_for "loaded preset aaa-labtest" 5 || fail "preset not loaded"
+wait_for "default .*\(loaded\)" 3 || fail "the preset list does not mark the loaded preset"
+wait_for "aaa-labtest +mh-attention\(heads=2\) swiglu\(inner=64\) @32" 3 || fail "the preset list lacks the layers"
+keys g Enter; wait_for "loaded preset aaa-labtest" 5 || fail "preset not loaded"
 wait_for "mh-attention .*heads=2" 3 || fail "the stack of the preset is not shown"
 echo "ok: preset loaded"
 
@@ -144,7 +146,7 @@ $T new-session -d -s "$S" -x 100 -y 30 \
     "cd '$tmp' && XDG_CONFIG_HOME='$tmp/config' LANG=C TERM=xterm-256color '$MADLAB' --threads 1; echo LAB-EXITED rc=\$?; stty -a | grep -o ' echo '; sleep 30"
 wait_for "Stack" 10 || fail "the lab did not start (C locale)"
 keys l; wait_for "Load a preset" 5 || fail "no preset list"
-keys Enter 2 Enter C-u 8 Down C-u 16 Down C-u 256 Down C-u 32 Enter r
+keys g Enter 2 Enter C-u 8 Down C-u 16 Down C-u 256 Down C-u 32 Enter r
 wait_for "epoch [0-9]+/10 step" 30 || fail "no progress in the C locale"
 wait_for "[|] *[.:']" 10 || fail "no ASCII chart in the C locale"
 keys C-c

@@ -46,6 +46,7 @@ void set_stack_text(const char *text, const char *preset)
     lab.stack = s;
     lab.cur_layer = 0;
     snprintf(lab.preset, sizeof lab.preset, "%s", preset ? preset : "");
+    lab.demo_stack = 0;
 }
 
 /* ---------------- runs ---------------- */
@@ -282,10 +283,17 @@ int lab_action(Action a)
 {
     switch (a) {
     case ACT_HELP: lab_open(&modal_help); break;
-    case ACT_QUIT:
-        if (runner_busy(lab.runner)) confirm_ask("A run is going. Quit and stop it? (y/n)", quit_now);
+    case ACT_QUIT: {
+        /* a stack that is not a preset as it stands would be lost */
+        int unsaved = lab.stack.n > 0 && !lab.preset[0] && !lab.demo_stack;
+        if (runner_busy(lab.runner))
+            confirm_ask(unsaved ? "A run is going and the stack is not saved (w saves it). Quit and stop it? (y/n)"
+                                : "A run is going. Quit and stop it? (y/n)", quit_now);
+        else if (unsaved)
+            confirm_ask("The stack is not saved as a preset (w saves it). Quit anyway? (y/n)", quit_now);
         else quit_now();
         break;
+    }
     case ACT_VIEW_STACK: lab.view = V_STACK; break;
     case ACT_VIEW_TASK: lab.view = V_TASK; break;
     case ACT_VIEW_RUN: lab.view = V_RUN; break;
@@ -313,6 +321,8 @@ int lab_action(Action a)
     case ACT_LOAD:
         preset_list_collect(&lab.presets);
         lab_open(&modal_presets);
+        if (preset_list_index(&lab.presets, lab.preset) >= 0) /* on the loaded one */
+            lab.m_cur = preset_list_index(&lab.presets, lab.preset);
         break;
     case ACT_SAVE: form_open(&form_save, 0); break;
     case ACT_EXPORT: form_open(&form_export, 0); break;

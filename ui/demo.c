@@ -82,6 +82,7 @@ static void demo_show(int s)
     lab.view = demo_caption(s, cap, sizeof cap);
     /* the stack view shows the stack the step is about */
     if (s <= 1) set_stack_text(demo_stacks[s].stack, NULL);
+    lab.demo_stack = 1;
     if (lab.view == V_RESULTS && lab.data.nrows) lab.cur_row = lab.data.nrows - 1;
     lab.dirty = 1;
 }
@@ -111,6 +112,7 @@ void demo_start(void)
         if (demo_ids[i] >= 0 && runner_record(lab.runner, demo_ids[i], &rec) == 0)
             history_open(&lab.data, demo_ids[i], &rec);
     }
+    lab.demo_stack = 1;
     task_sample_draw();
     demo_show(0);
 }
@@ -160,4 +162,5 @@ void demo_draw(void)
     snprintf(lab.status, sizeof lab.status, "demo: Space next  Backspace back  t timer %s  Esc ends "
              "the tour", lab.demo_timer ? "on (20 s a step)" : "off");
     lab.status_err = 0;
+    lab.status_t = ml_now();
 }

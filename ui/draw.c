@@ -258,12 +258,10 @@ static void view_hint(char *buf, size_t n)
     const char *task = lab_task()->name;
     switch (lab.view) {
     case V_STACK:
-        snprintf(buf, n, "r trains this stack on %s  a add  Enter knobs  s stripe  l load  2 task  ? help  q quit",
-                 task);
+        snprintf(buf, n, "r trains this stack on %s  a add  s stripe  l load  ? help", task);
         break;
     case V_TASK:
-        snprintf(buf, n, "r trains the stack on %s  Enter its difficulty  n another sample  i about it  ? help",
-                 task);
+        snprintf(buf, n, "r trains the stack on %s  Enter difficulty  i explains  ? help", task);
         break;
     case V_RUN:
         snprintf(buf, n, lab.snap.id >= 0 ? "p pauses  x stops  4 results  e exports  ? help"
@@ -273,14 +271,11 @@ static void view_hint(char *buf, size_t n)
     }
 }
 
-#define STATUS_KEEP_S 8.0  /* a message stays this long, an error twice as long */
-
 static void draw_status(void)
 {
     Rect r = lab.lay.status;
     fill(r.y, 0, r.w, S_NORMAL);
-    double age = ml_now() - lab.status_t;
-    if (lab.status[0] && (lab.demo || age < (lab.status_err ? 2 : 1) * STATUS_KEEP_S)) {
+    if (lab.status[0]) {
         put(r.y, 1, r.w - 2, lab.status_err ? S_WARN : S_NORMAL, "%s", lab.status);
         return;
     }

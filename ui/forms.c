@@ -79,13 +79,17 @@ static int task_unread(int task, int i)
     return task_fields[i].knob && !(task_kinds[task]->knobs & task_fields[i].knob);
 }
 
+/* The fields the task reads first, then those it does not (shown, so the form's shape stays). */
 static int task_form_fields(int task, FieldDef *out, int max)
 {
     int n = 0;
-    for (; n < N_FIELDS(task_fields) && n < max; n++) {
-        out[n] = task_fields[n].f;
-        if (task_unread(task, n)) out[n].help = "(not read by this task)";
-    }
+    for (int unread = 0; unread < 2; unread++)
+        for (int i = 0; i < N_FIELDS(task_fields) && n < max; i++) {
+            if (task_unread(task, i) != unread) continue;
+            out[n] = task_fields[i].f;
+            if (unread) out[n].help = "(not read by this task)";
+            n++;
+        }
     return n;
 }
 
@@ -179,6 +183,7 @@ static int width_apply(void *rec, int arg)
         lab_status(1, "%s", err.msg);
         return -1;
     }
+    if (w != lab.width) lab.preset[0] = 0, lab.demo_stack = 0; /* no longer the preset */
     lab.width = w;
     lab_status(0, "width %d", lab.width);
     return 0;
@@ -226,7 +231,7 @@ static int stripe_apply(void *rec, int arg)
     }
     lab.stack = s;
     lab.cur_layer = 0;
-    lab.preset[0] = 0;
+    lab.preset[0] = 0, lab.demo_stack = 0;
     lab_status(0, "striped stack: %s", text);
     return 0;
 }

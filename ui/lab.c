@@ -258,6 +258,11 @@ int lab_main(int demo, int threads)
             if (lab.quit) break;
         }
         demo_tick();
+        /* a message stays STATUS_KEEP_S (an error twice as long); then the hints come back */
+        if (lab.status[0] && ml_now() - lab.status_t >= (lab.status_err ? 2 : 1) * STATUS_KEEP_S) {
+            lab.status[0] = 0;
+            lab.dirty = 1;
+        }
     }
     restore_terminal();
     delscreen(scr);

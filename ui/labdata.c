@@ -337,6 +337,21 @@ void preset_list_collect(PresetList *l)
 {
     l->n = 0;
     preset_list(preset_cb, l);
+    for (int i = 0; i < l->n; i++) {
+        Preset p;
+        MlError err;
+        if (preset_load(l->path[i], &p, &err) == 0)
+            snprintf(l->stack[i], sizeof l->stack[i], "%.200s @%d", p.stack_text, p.width);
+        else
+            snprintf(l->stack[i], sizeof l->stack[i], "(does not load: %.200s)", err.msg);
+    }
+}
+
+int preset_list_index(const PresetList *l, const char *name)
+{
+    for (int i = 0; i < l->n; i++)
+        if (!strcmp(l->name[i], name)) return i;
+    return -1;
 }
 
 int lab_preset_path(const char *name, char *buf, size_t n, MlError *err)

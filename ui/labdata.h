@@ -91,9 +91,11 @@ int export_write(LabData *d, const char *prefix, MlError *err);
 typedef struct {
     char name[64][64];
     char path[64][512];
+    char stack[64][256]; /* its layers (stack text and width), or why it does not load */
     int n;
 } PresetList;
 void preset_list_collect(PresetList *l); /* every preset once, the user's copy first */
+int preset_list_index(const PresetList *l, const char *name); /* -1 when not listed */
 /* The user's file for a preset name (checked: no '/' and no leading '.'), in preset_user_dir,
  * where --preset finds it. */
 int lab_preset_path(const char *name, char *buf, size_t n, MlError *err);

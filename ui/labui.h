@@ -90,6 +90,7 @@ typedef struct {
     int width;
     NormKind norm;
     char preset[64]; /* the preset it came from, "" once edited */
+    int demo_stack;  /* the stack is the demo's own (not worth a warning on quit) */
     int cur_layer;
     /* tasks and the sample sequence of the current one */
     int cur_task;
@@ -123,6 +124,7 @@ typedef struct {
     char status[512];
     int status_err;
     double status_t; /* when it was set: after a while the view's key hints come back */
+#define STATUS_KEEP_S 8.0
     /* demo */
     int demo;       /* the tour is playing */
     int demo_timer; /* it steps on by itself */

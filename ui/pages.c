@@ -14,7 +14,7 @@ static void teach_step(int d)
         if (lab.cur_task < 0) lab.cur_task = 0;
         if (lab.cur_task >= lab.data.n_tasks) lab.cur_task = lab.data.n_tasks - 1;
         if (old != lab.cur_task) task_sample_draw();
-    } else if (lab.stack.n) {
+    } else if (lab.stack.n && lab.cur_layer < lab.stack.n && lab.teach == lab.stack.kind[lab.cur_layer]) {
         lab.cur_layer += d;
         if (lab.cur_layer < 0) lab.cur_layer = 0;
         if (lab.cur_layer >= lab.stack.n) lab.cur_layer = lab.stack.n - 1;

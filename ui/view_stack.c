@@ -106,7 +106,7 @@ void stack_insert(const LayerKind *k)
     }
     lab.stack = s;
     lab.cur_layer = at_i;
-    lab.preset[0] = 0;
+    lab.preset[0] = 0, lab.demo_stack = 0;
     lab_status(0, "added %s as layer %d", k->name, at_i + 1);
 }
 
@@ -121,7 +121,7 @@ static void swap_layers(int a, int b)
     memcpy(lab.stack.knob[a], lab.stack.knob[b], sizeof t);
     memcpy(lab.stack.knob[b], t, sizeof t);
     lab.cur_layer = b;
-    lab.preset[0] = 0;
+    lab.preset[0] = 0, lab.demo_stack = 0;
 }
 
 static void delete_layer(void)
