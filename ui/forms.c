@@ -208,6 +208,20 @@ static const FieldDef stripe_fields[] = {
     {"channel", FT_TEXT, offsetof(StripeRec, channel), 0, 0, "channel mixer after each (empty: none)"},
 };
 
+/* The pattern's help: what the letters stand for, from stripe_letters. */
+static int stripe_form_fields(int arg, FieldDef *out, int max)
+{
+    static char help[512];
+    int u = snprintf(help, sizeof help, "1A:3H = 1 attention per 3 Hyena, or names: mh-attention hyena/mlp. Letters:");
+    for (const StripeLetter *l = stripe_letters; l->letter && u < (int)sizeof help; l++)
+        u += snprintf(help + u, sizeof help - u, " %c %s%s", l->letter, l->kind, l[1].letter ? "," : "");
+    int n = 0;
+    (void)arg;
+    for (; n < N_FIELDS(stripe_fields) && n < max; n++) out[n] = stripe_fields[n];
+    out[0].help = help;
+    return n;
+}
+
 static void stripe_load(void *rec, int arg, char *title, size_t tn)
 {
     StripeRec *r = rec;
@@ -237,7 +251,7 @@ static int stripe_apply(void *rec, int arg)
 }
 
 const FormDef form_stripe = {"striping: a stack from a pattern or a list", stripe_fields,
-                             N_FIELDS(stripe_fields), NULL, stripe_load, stripe_apply};
+                             N_FIELDS(stripe_fields), stripe_form_fields, stripe_load, stripe_apply};
 
 /* ---------------- save the stack as a preset ---------------- */
 
