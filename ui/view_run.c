@@ -133,7 +133,8 @@ static void draw_run_view(void)
     int pi = n > 1 && lab.snap.id == ids[1] ? 1 : 0;
     RunHist *h = &lab.data.runs[ids[pi]];
     const RunSnapshot *s = &lab.snap;
-    int live = s->id == ids[pi];
+    /* live: the runner's current run, still going; an ended one shows how it ended */
+    int live = s->id == ids[pi] && (s->state == RUN_RUNNING || s->state == RUN_PAUSED || s->state == RUN_QUEUED);
     int st = live ? (int)s->state : (int)h->state;
     char other[48] = "";
     if (n > 1) snprintf(other, sizeof other, "  + run #%d overlaid", ids[1 - pi] + 1);
