@@ -19,7 +19,7 @@ const KeyBinding key_table[] = {
     {{'3', UK_F(4)}, ACT_VIEW_RUN, V_ALL, "Watch", "run view: live loss, accuracy, progress, state size"},
     {{'\t'}, ACT_NEXT_VIEW, V_ALL, NULL, "next view"},
     {{'r', UK_F(5)}, ACT_RUN, V_ALL, "Run", "run the current stack on the current task (queued if busy)"},
-    {{'4', UK_F(6)}, ACT_VIEW_RESULTS, V_ALL, "Results", "results view: one row per stack, one column per task"},
+    {{'4', UK_F(6)}, ACT_VIEW_RESULTS, V_ALL, "Results", "results view: one row per stack and task setting, one column per task"},
     {{'p'}, ACT_PAUSE, V_ALL, "Pause", "pause or resume the run"},
     {{'x'}, ACT_STOP, V_ALL, NULL, "stop the current run (the queue goes on)"},
     {{'X'}, ACT_STOP_ALL, V_ALL, NULL, "stop the current run and empty the queue"},

@@ -1,5 +1,5 @@
 /* The lab's data that is not curses (ui/labdata.c): the history of runs as the runner published
- * them, the results table (one row per stack, best test accuracy per task, MAD) with its sort
+ * them, the results table (one row per stack and task setting, best test accuracy per task, MAD) with its sort
  * order and marks, the CSV export, and the user's presets. tests/check_ui links it without a
  * terminal. */
 #ifndef MADLAB_LABDATA_H
