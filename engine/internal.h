@@ -72,7 +72,7 @@ static inline float fast_expf(float x)
     union { float f; uint32_t u; } b = {.f = nb}, e;
     e.u = (b.u - 0x4B400000u + 127u) << 23;
     float y = p * e.f;
-    return x < -87.0f ? 0.0f : y;
+    return y * (x < -87.0f ? 0.0f : 1.0f); /* a 0/1 factor, not a branch: see scan.h's sc_log1pf */
 }
 
 /* tanh through fast_expf, so that loops of it vectorise (libm's tanhf does not). */
