@@ -7,6 +7,9 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+/* Every field of the two task settings equal (protocol.c). */
+int task_cfg_equal(const TaskCfg *a, const TaskCfg *b);
+
 /* "disk full" for ENOSPC, strerror otherwise: the reason in a write error. */
 const char *io_error_text(int e);
 /* How atomic_open opens its temporary (open(2) by default); tests point it elsewhere, e.g. at
