@@ -92,6 +92,9 @@ static inline size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * 
 #define ML_ALIGN_FLOATS 16 /* 64-byte slices inside arenas */
 
 float *arena_alloc_floats(size_t n); /* zeroed, 64-byte aligned; NULL on failure */
+/* Physical memory in bytes (0 if unknown). Sizes past it are refused before allocating: such an
+ * allocation fails late or not at all (overcommit), and ASan aborts on it. */
+double ml_memory_bytes(void);
 void arena_free(float *p);
 
 /* ---- loops in fixed chunks of 16, which -O2's cheap vectoriser accepts (it refuses loops that
