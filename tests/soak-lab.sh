@@ -41,7 +41,7 @@ wait_for() {
 }
 lab_pid() { cat "$tmp/pid" 2>/dev/null; }
 alive() { local p; p=$(lab_pid) && [ -n "$p" ] && kill -0 "$p" 2>/dev/null; }
-# Sanitizer reports go to files (the terminal is curses'): print them; status 1 if any.
+# Sanitizer reports go to files (the terminal is curses'): print them; status 0 if any.
 san_reports() {
     local f found=1
     for f in "$tmp"/san.*; do
@@ -50,7 +50,7 @@ san_reports() {
         cat "$f"
         found=0
     done
-    return $((!found))
+    return $found
 }
 
 echo "soak of the lab for $SOAK_SECONDS s, seed $SOAK_SEED"
@@ -58,14 +58,17 @@ RANDOM=$SOAK_SEED
 mkdir -p "$tmp/config/madlab/presets"
 san="log_path=$tmp/san"
 $T new-session -d -s "$S" -x 120 -y 40 \
-    "cd '$tmp' && echo \$\$ >pid && XDG_CONFIG_HOME='$tmp/config' LANG=C.UTF-8 LC_ALL=C.UTF-8 \
+    "cd '$tmp' && XDG_CONFIG_HOME='$tmp/config' LANG=C.UTF-8 LC_ALL=C.UTF-8 \
      TERM=xterm-256color ASAN_OPTIONS='${ASAN_OPTIONS:+$ASAN_OPTIONS:}$san' \
      UBSAN_OPTIONS='${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}$san' \
-     TSAN_OPTIONS='${TSAN_OPTIONS:+$TSAN_OPTIONS:}$san' exec '$MADLAB' --threads 1; \
-     echo LAB-EXITED rc=\$?; stty -a | tr ' ' '\n' | grep -x -e echo -e icanon | tr '\n' ' '; \
+     TSAN_OPTIONS='${TSAN_OPTIONS:+$TSAN_OPTIONS:}$san' '$MADLAB' --threads 1; \
+     echo LAB-EXITED rc=\$?; stty -a | tr ' ' '\n' | grep -x -e echo -e icanon | sort | tr '\n' ' '; \
      echo; sleep 60"
 wait_for "Stack" 20 || fail "the lab did not start"
-# (the shell execs the lab, so its pid is the lab's)
+# the lab is the only child of the pane's shell
+shell_pid=$($T list-panes -t "$S" -F '#{pane_pid}')
+ps -o pid= --ppid "$shell_pid" | tr -d ' ' >"$tmp/pid"
+alive || fail "cannot find the lab's process"
 
 # A small task and many epochs, so that a run is going whenever one is queued.
 keys 2; wait_for "Tasks" 5 || fail "no task view"

@@ -30,13 +30,23 @@ static inline char *fuzz_text(const uint8_t *data, size_t size)
     return s;
 }
 
-/* An engine error is one non-empty line that starts with the place it names. */
-static inline void fuzz_check_error(const MlError *e, const char *where)
+/* A control character (C0, DEL, or C1 in UTF-8) at s, which a terminal might act on. */
+static inline int fuzz_is_control(const char *s)
+{
+    unsigned char c = (unsigned char)s[0], c1 = c ? (unsigned char)s[1] : 0;
+    return c < 0x20 || c == 0x7F || (c == 0xC2 && c1 >= 0x80 && c1 <= 0x9F);
+}
+
+/* An engine error is one non-empty line that starts with the place it names; with
+ * quoted_escaped, the text it quotes from the input carries no control character. */
+static inline void fuzz_check_error(const MlError *e, const char *where, int quoted_escaped)
 {
     size_t n = strnlen(e->msg, sizeof e->msg);
     FUZZ_ASSERT(n > 0 && n < sizeof e->msg);
     FUZZ_ASSERT(strchr(e->msg, '\n') == NULL);
     FUZZ_ASSERT(strncmp(e->msg, where, strlen(where)) == 0);
+    if (quoted_escaped)
+        for (size_t i = 0; i < n; i++) FUZZ_ASSERT(!fuzz_is_control(e->msg + i));
 }
 
 #endif
