@@ -25,6 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         MlError e;
         if (stack_parse(text, "fuzz", widths[w], &s, &e) != 0) {
             fuzz_check_error(&e, "fuzz:", 1);
+            /* width checks only add errors: what fails without a width fails at every width */
+            if (widths[w] == 0) break;
             continue;
         }
         FUZZ_ASSERT(s.n >= 1 && s.n <= ML_MAX_LAYERS);
