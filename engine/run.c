@@ -25,6 +25,7 @@ struct Runner {
     pthread_cond_t resume; /* pause lifted, or stop */
     pthread_t thread;
     int thread_started;
+    int detached; /* runner_shutdown gave up waiting: the worker is left to the process exit */
     int pipe_fd[2];
     RunRecord *runs;
     int n_runs, cap_runs, next;
@@ -362,8 +363,9 @@ void runner_free(Runner *r)
     if (!r) return;
     pthread_mutex_lock(&r->mu);
     request_quit(r);
-    int started = r->thread_started;
+    int started = r->thread_started, detached = r->detached;
     pthread_mutex_unlock(&r->mu);
+    if (detached) return; /* the worker may still use r */
     if (started) pthread_join(r->thread, NULL);
     destroy(r);
 }
@@ -383,8 +385,14 @@ int runner_shutdown(Runner *r, double timeout_s)
             if (pthread_cond_timedwait(&r->done, &r->mu, &ts) != 0) break;
     }
     int finished = !r->thread_started || r->worker_done;
+    if (!finished && !r->detached) {
+        /* still inside a step: left to the process exit, so nobody will join it */
+        pthread_detach(r->thread);
+        r->detached = 1;
+    }
+    int detached = r->detached;
     pthread_mutex_unlock(&r->mu);
-    if (!finished) return -1; /* still inside a step: left to the process exit */
+    if (detached) return -1; /* a detached worker may still use r: nothing is freed */
     if (r->thread_started) pthread_join(r->thread, NULL);
     destroy(r);
     return 0;
