@@ -1,7 +1,7 @@
 /* Data sets: generation of the train and test sets of a task, and the leakage check the reference
  * runs (it warns when more than 0.1% of test inputs also occur in the train set). */
 #include "config.h"
-#include "madlab.h"
+#include "internal.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -23,6 +23,10 @@ static int dataset_alloc(Dataset *d, int n, int len, const char *which, MlError 
     if (tokens / (size_t)len != (size_t)n || tokens > SIZE_MAX / sizeof(int32_t))
         return ml_fail(err, "the %s set of %d sequences x %d tokens is too large to address", which,
                        n, len);
+    double have = ml_memory_bytes(), need = 2.0 * sizeof(int32_t) * (double)tokens;
+    if (have > 0 && need > have)
+        return ml_fail(err, "out of memory for the %s set: %d sequences x %d tokens need %.1f GB, "
+                            "the machine has %.1f GB", which, n, len, need / 1e9, have / 1e9);
     d->inputs = malloc(tokens * sizeof(int32_t));
     d->targets = malloc(tokens * sizeof(int32_t));
     if (!d->inputs || !d->targets) {

@@ -111,6 +111,13 @@ static inline size_t r16(size_t n) { return round_up(n, ML_ALIGN_FLOATS); }
 #define ML_COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 float *arena_alloc_floats(size_t n); /* zeroed, 64-byte aligned; NULL on failure */
+/* Physical memory in bytes (0 if unknown). Sizes past it are refused before allocating: such an
+ * allocation fails late or not at all (overcommit), and ASan aborts on it. */
+double ml_memory_bytes(void);
+/* Copies at most len bytes of s (up to a NUL) into out (n bytes, always terminated), each
+ * control character (C0, DEL, C1) as \xHH, so user text quoted in a message cannot drive the
+ * terminal. Returns out. */
+const char *ml_escape(char *out, size_t n, const char *s, size_t len);
 void arena_free(float *p);
 
 /* ---- loops in fixed chunks of 16, which -O2's cheap vectoriser accepts (it refuses loops that

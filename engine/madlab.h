@@ -343,8 +343,9 @@ typedef struct {
 typedef struct Runner Runner;
 Runner *runner_new(MlError *err);
 void runner_free(Runner *r); /* stops everything and joins the worker */
-/* Like runner_free, but waits at most timeout_s for the current step to end: -1 (nothing freed)
- * when the worker is still busy, so a program can exit without waiting for a long step. */
+/* Like runner_free, but waits at most timeout_s for the current step to end: -1 when the worker
+ * is still busy, so a program can exit without waiting for a long step (the worker, detached,
+ * frees r if it returns first; r must not be used again either way). */
 int runner_shutdown(Runner *r, double timeout_s);
 int runner_wake_fd(const Runner *r); /* readable when something was published */
 void runner_drain_wake(Runner *r);

@@ -174,6 +174,16 @@ Model *model_new(const ModelCfg *cfg, MlError *err)
     size_t nlog = round_up(rows * V, ML_ALIGN_FLOATS);
     size_t npos = round_up((size_t)cfg->max_len * d, ML_ALIGN_FLOATS);
     size_t nbuf = 2 * (size_t)(m->n + 1) * stream + 3 * stream + 2 * nlog + (ae ? 8 * stream + npos : 0);
+    /* params, grads and the two moments; activations and buffers; scratch; per-row losses */
+    double bytes = sizeof(float) * (4.0 * (double)np + (double)na + (double)nbuf + (double)ns) +
+                   sizeof(double) * (double)rows, have = ml_memory_bytes();
+    if (have > 0 && bytes > have) {
+        ml_fail(err, "out of memory building the model (batch %d x length %d, width %d): it needs "
+                     "%.1f GiB, the machine has %.1f GiB", cfg->max_batch, cfg->max_len,
+                cfg->width, bytes / (1u << 30), have / (1u << 30));
+        model_free(m);
+        return NULL;
+    }
     m->n_params = np;
     m->params = arena_alloc_floats(np);
     m->grads = arena_alloc_floats(np);

@@ -100,6 +100,7 @@ int preset_parse(const char *text, const char *filename, Preset *p, MlError *err
     int stack_line = 0;
     char *stack_line_text = NULL; /* the stack line with "stack:" blanked, for columns */
     int line = 0;
+    char q[4 * 60 + 1]; /* quoted text, control characters escaped (ml_escape) */
 
     const char *s = text ? text : "";
     if ((unsigned char)s[0] == 0xEF && (unsigned char)s[1] == 0xBB && (unsigned char)s[2] == 0xBF)
@@ -127,9 +128,9 @@ int preset_parse(const char *text, const char *filename, Preset *p, MlError *err
         const char *colon = memchr(b, ':', (size_t)(e - b));
         if (!colon) {
             free(stack_line_text);
-            return ml_fail(err, "%s:%d: missing ':' in '%.*s'; lines are 'key: value' (keys: "
+            return ml_fail(err, "%s:%d: missing ':' in '%s'; lines are 'key: value' (keys: "
                                 "description, stack, width, norm)",
-                           file, line, (int)(e - b > 60 ? 60 : e - b), b);
+                           file, line, ml_escape(q, sizeof q, b, (size_t)(e - b > 60 ? 60 : e - b)));
         }
         const char *ke = colon;
         while (ke > b && is_blank((unsigned char)ke[-1])) ke--;
@@ -142,8 +143,8 @@ int preset_parse(const char *text, const char *filename, Preset *p, MlError *err
             if (ke == b)
                 return ml_fail(err, "%s:%d: missing key before ':'; lines are 'key: value' (keys: "
                                     "description, stack, width, norm)", file, line);
-            return ml_fail(err, "%s:%d: unknown key '%.*s'; keys are description, stack, width, norm",
-                           file, line, (int)(ke - b > 40 ? 40 : ke - b), b);
+            return ml_fail(err, "%s:%d: unknown key '%s'; keys are description, stack, width, norm",
+                           file, line, ml_escape(q, sizeof q, b, (size_t)(ke - b > 40 ? 40 : ke - b)));
         }
         if (seen[key]) {
             free(stack_line_text);
@@ -200,8 +201,8 @@ int preset_parse(const char *text, const char *filename, Preset *p, MlError *err
             }
             if (!ok || w < PRESET_MIN_WIDTH || w > PRESET_MAX_WIDTH) {
                 free(stack_line_text);
-                return ml_fail(err, "%s:%d: width '%.*s' is %s; use a whole number in %d..%d",
-                               file, line, (int)(vlen > 40 ? 40 : vlen), v,
+                return ml_fail(err, "%s:%d: width '%s' is %s; use a whole number in %d..%d",
+                               file, line, ml_escape(q, sizeof q, v, vlen > 40 ? 40 : vlen),
                                ok ? "out of range" : "not an integer", PRESET_MIN_WIDTH,
                                PRESET_MAX_WIDTH);
             }
@@ -213,8 +214,8 @@ int preset_parse(const char *text, const char *filename, Preset *p, MlError *err
             else if (vlen == 9 && strncmp(v, "layernorm", 9) == 0) r.norm = NORM_LAYER;
             else {
                 free(stack_line_text);
-                return ml_fail(err, "%s:%d: unknown norm '%.*s'; use rmsnorm or layernorm", file,
-                               line, (int)(vlen > 40 ? 40 : vlen), v);
+                return ml_fail(err, "%s:%d: unknown norm '%s'; use rmsnorm or layernorm", file,
+                               line, ml_escape(q, sizeof q, v, vlen > 40 ? 40 : vlen));
             }
             break;
         }

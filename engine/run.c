@@ -25,6 +25,7 @@ struct Runner {
     pthread_cond_t resume; /* pause lifted, or stop */
     pthread_t thread;
     int thread_started;
+    int detached; /* runner_shutdown gave up waiting: the worker frees r when it returns */
     int pipe_fd[2];
     RunRecord *runs;
     int n_runs, cap_runs, next;
@@ -200,6 +201,8 @@ static void execute(Runner *r, int id, const RunSpec *spec)
     wake(r);
 }
 
+static void destroy(Runner *r);
+
 static void *worker(void *arg)
 {
     Runner *r = arg;
@@ -223,7 +226,9 @@ static void *worker(void *arg)
     }
     r->worker_done = 1;
     pthread_cond_broadcast(&r->done);
+    int detached = r->detached;
     pthread_mutex_unlock(&r->mu);
+    if (detached) destroy(r); /* runner_shutdown gave r up to this thread */
     return NULL;
 }
 
@@ -389,8 +394,14 @@ int runner_shutdown(Runner *r, double timeout_s)
             if (pthread_cond_timedwait(&r->done, &r->mu, &ts) != 0) break;
     }
     int finished = !r->thread_started || r->worker_done;
+    if (!finished) {
+        /* still inside a step: nobody will join it, and it frees r if it returns before the
+         * process exits */
+        pthread_detach(r->thread);
+        r->detached = 1;
+    }
     pthread_mutex_unlock(&r->mu);
-    if (!finished) return -1; /* still inside a step: left to the process exit */
+    if (!finished) return -1;
     if (r->thread_started) pthread_join(r->thread, NULL);
     destroy(r);
     return 0;

@@ -70,6 +70,14 @@ static int char_len(const char *s)
     return n;
 }
 
+/* User text quoted in a message: at most len bytes, control characters escaped. */
+#define SHOWN_MAX 40
+typedef char Shown[4 * SHOWN_MAX + 1];
+static const char *shown(Shown q, const char *s, size_t len)
+{
+    return ml_escape(q, sizeof(Shown), s, len);
+}
+
 /* 1-based column of text + off, counting UTF-8 characters. */
 static int column(const char *text, size_t off)
 {
@@ -175,6 +183,7 @@ int stack_parse(const char *text, const char *where, int width, StackSpec *out, 
     sb_init(&m, mbuf, sizeof mbuf);
     StackSpec s;
     memset(&s, 0, sizeof s);
+    Shown shown_buf;
     if (!text) text = "";
 
     size_t i = 0;
@@ -193,8 +202,8 @@ int stack_parse(const char *text, const char *where, int width, StackSpec *out, 
             else if (text[i] == ')')
                 sb_add(&m, "')' without a matching '('");
             else
-                sb_add(&m, "unexpected '%.*s'; a stack is layer names separated by spaces, e.g. ",
-                       char_len(text + i), text + i);
+                sb_add(&m, "unexpected '%s'; a stack is layer names separated by spaces, e.g. ",
+                       shown(shown_buf, text + i, (size_t)char_len(text + i)));
             if (text[i] != '(' && text[i] != ')') example_stack(&m);
             return fail_at(err, where, text, i, &m);
         }
@@ -215,8 +224,8 @@ int stack_parse(const char *text, const char *where, int width, StackSpec *out, 
                 sb_add(&m, "unexpected '%c' after '%s'; separate layers with spaces, not '%c'",
                        text[i], name, text[i]);
             else
-                sb_add(&m, "unexpected '%.*s' after '%s'; layer names are letters, digits and '-'",
-                       char_len(text + i), text + i, name);
+                sb_add(&m, "unexpected '%s' after '%s'; layer names are letters, digits and '-'",
+                       shown(shown_buf, text + i, (size_t)char_len(text + i)), name);
             return fail_at(err, where, text, i, &m);
         }
 
@@ -280,8 +289,8 @@ int stack_parse(const char *text, const char *where, int width, StackSpec *out, 
                 while (is_name_char((unsigned char)text[p])) p++;
                 size_t kn_len = p - kn_at;
                 if (kn_len == 0) {
-                    sb_add(&m, "expected a knob name in '%s(...)', found '%.*s'; write knob=value",
-                           name, char_len(text + p), text + p);
+                    sb_add(&m, "expected a knob name in '%s(...)', found '%s'; write knob=value",
+                           name, shown(shown_buf, text + p, (size_t)char_len(text + p)));
                     return fail_at(err, where, text, p, &m);
                 }
                 int ki = -1;
@@ -340,9 +349,9 @@ int stack_parse(const char *text, const char *where, int width, StackSpec *out, 
                     }
                 }
                 if (!ok) {
-                    sb_add(&m, "%s: %s=%.*s is not an integer; use a whole number in %d..%d",
-                           name, kd->name, (int)(v_len > 40 ? 40 : v_len), text + v_at, kd->min,
-                           kd->max);
+                    sb_add(&m, "%s: %s=%s is not an integer; use a whole number in %d..%d",
+                           name, kd->name, shown(shown_buf, text + v_at, v_len > 40 ? 40 : v_len),
+                           kd->min, kd->max);
                     return fail_at(err, where, text, v_at, &m);
                 }
                 if (v < kd->min || v > kd->max) {
@@ -356,8 +365,8 @@ int stack_parse(const char *text, const char *where, int width, StackSpec *out, 
                 while (is_space((unsigned char)text[p])) p++;
                 if (p == rparen) break;
                 if (text[p] != ',') {
-                    sb_add(&m, "%s: expected ',' or ')' after %s=%ld, found '%.*s'", name,
-                           kd->name, v, char_len(text + p), text + p);
+                    sb_add(&m, "%s: expected ',' or ')' after %s=%ld, found '%s'", name,
+                           kd->name, v, shown(shown_buf, text + p, (size_t)char_len(text + p)));
                     return fail_at(err, where, text, p, &m);
                 }
                 p++;
@@ -369,8 +378,8 @@ int stack_parse(const char *text, const char *where, int width, StackSpec *out, 
             }
             i = rparen + 1;
             if (text[i] && !is_space((unsigned char)text[i])) {
-                sb_add(&m, "expected a space after '%s(...)', found '%.*s'", name,
-                       char_len(text + i), text + i);
+                sb_add(&m, "expected a space after '%s(...)', found '%s'", name,
+                       shown(shown_buf, text + i, (size_t)char_len(text + i)));
                 return fail_at(err, where, text, i, &m);
             }
         }

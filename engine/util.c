@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 int ml_fail(MlError *err, const char *fmt, ...)
 {
@@ -77,6 +78,32 @@ double ml_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+const char *ml_escape(char *out, size_t n, const char *s, size_t len)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len && s[i] && n > 0; i++) {
+        unsigned char c = (unsigned char)s[i], c1 = i + 1 < len ? (unsigned char)s[i + 1] : 0;
+        int c1_control = c == 0xC2 && c1 >= 0x80 && c1 <= 0x9F; /* U+0080..U+009F in UTF-8 */
+        if (c < 0x20 || c == 0x7F || c1_control) {
+            if (o + 4 >= n) break;
+            snprintf(out + o, n - o, "\\x%02x", c1_control ? c1 : c);
+            o += 4;
+            i += c1_control;
+        } else {
+            if (o + 1 >= n) break;
+            out[o++] = (char)c;
+        }
+    }
+    if (n > 0) out[o < n ? o : n - 1] = '\0';
+    return out;
+}
+
+double ml_memory_bytes(void)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+    return pages > 0 && size > 0 ? (double)pages * (double)size : 0;
 }
 
 float *arena_alloc_floats(size_t n)

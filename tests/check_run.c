@@ -239,6 +239,27 @@ START_TEST(free_while_running)
 }
 END_TEST
 
+/* A shutdown that times out leaves the worker to the process exit. The worker then returns on its
+ * own: it must be detached, or ThreadSanitizer reports a leaked thread at exit (the lab's quit
+ * during a run did, in the soak of tests/soak-lab.sh on the --enable-tsan build), and it must
+ * free the runner, or LeakSanitizer reports it. */
+START_TEST(shutdown_timeout_detaches)
+{
+    pool_init(1);
+    MlError err;
+    Runner *r = runner_new(&err);
+    RunSpec s;
+    small_spec(&s, 10000);
+    int id = runner_enqueue(r, &s, &err);
+    Seen seen = {0};
+    ck_assert(pump(r, &seen, 60, stepped, &id));
+    if (runner_shutdown(r, 0.0) == 0) return; /* the step ended in time: joined and freed */
+    /* let the worker finish its step and return (freeing r: LeakSanitizer checks) before exit */
+    struct timespec ts = {2, 0};
+    nanosleep(&ts, NULL);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("run");
@@ -249,6 +270,7 @@ int main(void)
     tcase_add_test(tc, queue_runs_in_order);
     tcase_add_test(tc, errors_come_back_as_status);
     tcase_add_test(tc, free_while_running);
+    tcase_add_test(tc, shutdown_timeout_detaches);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -291,8 +291,15 @@ int lab_main(int demo, int threads)
     restore_terminal();
     delscreen(scr);
     /* Stop the run between steps; a long step is not waited for (nothing is lost: exports are
-     * explicit), the process exit ends it. */
-    if (runner_shutdown(lab.runner, 1.0) == 0) pool_shutdown();
+     * explicit). If the step outlasts the wait, leave at once with _exit: exit()'s handlers
+     * would tear down OpenBLAS under the worker still inside a product. The terminal is already
+     * restored above. */
+    if (runner_shutdown(lab.runner, 1.0) != 0) {
+        fflush(stdout);
+        fflush(stderr);
+        _exit(lab.rc);
+    }
+    pool_shutdown();
     lab.runner = NULL;
     labdata_free(&lab.data);
     free(lab.s_in);

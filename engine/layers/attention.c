@@ -157,7 +157,7 @@ static double att_flops(const LayerCfg *c, int L)
 /* As att_flops, with the keys query t sees counted as min(t, window) + 1. */
 static double slide_flops(const LayerCfg *c, int L)
 {
-    double d = c->width, w = c->knob[K_WINDOW], keys = L * (L + 1) / 2.0;
+    double d = c->width, w = c->knob[K_WINDOW], keys = (double)L * (L + 1) / 2.0;
     if (w > 0 && w < L) keys = (w + 1) * (w + 2) / 2.0 + (L - w - 1) * (w + 1);
     return 2.0 * L * d * 3 * d + 2.0 * L * d * d + 2.0 * 2.0 * d * keys;
 }
