@@ -501,9 +501,11 @@ int cmd_run(int argc, char **argv)
                       : res.stopped_early ? "reached_stop_acc" : "max_epochs";
     if (res.epochs_run > 0 || rc == 0)
         printf("summary task=%s best_test_acc=%.4f best_test_acc_micro=%.4f best_epoch=%d "
-               "max_test_acc=%.4f epochs=%d final_test_loss=%.4f seconds=%.1f stop=%s\n",
+               "best_test_ppl=%.4f max_test_acc=%.4f epochs=%d final_test_loss=%.4f seconds=%.1f "
+               "stop=%s\n",
                task->name, res.best_test_acc, res.best_test_acc_micro, res.best_epoch,
-               res.max_test_acc, res.epochs_run, res.final_test_loss, res.seconds, why);
+               res.best_test_ppl, res.max_test_acc, res.epochs_run, res.final_test_loss,
+               res.seconds, why);
     if (!status && res.interrupted && g_stop) status = 130;
     /* --result: only a finished (or diverged) run leaves one; an interrupted run has none. */
     if (result_path && !res.interrupted && (rc == 0 || res.diverged) &&
@@ -584,16 +586,35 @@ int cmd_layers(int argc, char **argv)
     for (const LayerKind *const *k = layer_kinds; *k; k++) {
         LayerCfg cfg;
         layer_cfg_default(*k, width, vocab, L, &cfg);
-        char p[32], s[32], f[32], knobs[128] = "";
+        char p[32], s[32], f[32], knobs[160] = "";
         human(p, sizeof p, (double)(*k)->n_params(&cfg));
         human(s, sizeof s, (*k)->state_size(&cfg, L));
         human(f, sizeof f, (*k)->flops(&cfg, L) / L);
         for (int i = 0; i < (*k)->n_knobs; i++) {
             size_t used = strlen(knobs);
-            snprintf(knobs + used, sizeof knobs - used, "%s%s=%d", i ? "," : "", (*k)->knobs[i].name,
-                     cfg.knob[i]);
+            const KnobDesc *kd = &(*k)->knobs[i];
+            char v[48]; /* an enumerated knob shows all its words: routing=reference|topk */
+            if (kd->words) knob_range_text(kd, v, sizeof v);
+            else knob_text(kd, cfg.knob[i], v, sizeof v);
+            snprintf(knobs + used, sizeof knobs - used, "%s%s=%s", i ? "," : "", kd->name, v);
         }
         printf("%-26s %-9s %10s %12s %12s  %s\n", (*k)->name, role_name((*k)->role), p, s, f, knobs);
+        /* the kind's line is at its defaults; each other word of an enumerated knob gets a line */
+        for (int i = 0; i < (*k)->n_knobs; i++) {
+            const KnobDesc *kd = &(*k)->knobs[i];
+            if (!kd->words) continue;
+            for (int v = kd->min; v <= kd->max; v++) {
+                if (v == kd->def) continue;
+                LayerCfg c2 = cfg;
+                c2.knob[i] = v;
+                char name[64];
+                snprintf(name, sizeof name, "  %s=%s", kd->name, kd->words[v - kd->min]);
+                human(p, sizeof p, (double)(*k)->n_params(&c2));
+                human(s, sizeof s, (*k)->state_size(&c2, L));
+                human(f, sizeof f, (*k)->flops(&c2, L) / L);
+                printf("%-26s %-9s %10s %12s %12s\n", name, role_name((*k)->role), p, s, f);
+            }
+        }
     }
     printf("\nstate: floats of inference state per layer at length %d\n", L);
     for (const LayerKind *const *k = layer_kinds; *k; k++)

@@ -1145,7 +1145,9 @@ static void draw_stack_view(void)
         char knobs[64] = "";
         for (int j = 0; j < k->n_knobs; j++) {
             size_t u = strlen(knobs);
-            snprintf(knobs + u, sizeof knobs - u, "%s%s=%d", j ? "," : "", k->knobs[j].name, c.knob[j]);
+            char v[64];
+            knob_text(&k->knobs[j], c.knob[j], v, sizeof v);
+            snprintf(knobs + u, sizeof knobs - u, "%s%s=%s", j ? "," : "", k->knobs[j].name, v);
         }
         fmt_count((double)k->n_params(&c), p, sizeof p);
         double st = k->state_size(&c, L);

@@ -92,8 +92,8 @@ static void mix_bwd_rows(void *ctx, size_t r0, size_t r1, int tid)
 
 enum { K_MIXR, K_DECR };
 static const KnobDesc rwkv6_knobs[] = {
-    {"mix_rank", 32, 1, 1024, "rank of the data-dependent token-shift mixing"},
-    {"decay_rank", 64, 1, 1024, "rank of the data-dependent decay"},
+    {"mix_rank", 32, 1, 1024, "rank of the data-dependent token-shift mixing", NULL},
+    {"decay_rank", 64, 1, 1024, "rank of the data-dependent decay", NULL},
 };
 
 typedef struct {
@@ -781,7 +781,7 @@ const LayerKind layer_rwkv6_time_mixer = {
 /* ---------------- channel mixers ---------------- */
 
 enum { K_EXPAND };
-static const KnobDesc cm_knobs[] = {{"expand", 4, 1, 16, "inner width = expand x width"}};
+static const KnobDesc cm_knobs[] = {{"expand", 4, 1, 16, "inner width = expand x width", NULL}};
 
 /* params: mu_k, mu_r (d each), Wk (d x h), Wv (h x d), Wr (d x d) */
 static size_t cm_params(const LayerCfg *c)
