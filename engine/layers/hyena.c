@@ -838,6 +838,16 @@ const LayerKind layer_hyena_experts = {
     .knobs = ex_knobs,
     .n_knobs = 5,
     .state_formula = "experts x inner x L (the long filter is a FIR over the sequence)",
+    .page = "Equation: a Hyena operator over experts x inner channels, y_c = x0_c *\n"
+            "  (h_c conv (v_c * x1_c) + D_c v_c x1_c); then the router's weighted sum over the\n"
+            "  experts of each inner channel, o_i = sum_e p_e y_(i,e), and o Wout.\n"
+            "Routing (knob routing): reference, the default and the paper's model: scores below\n"
+            "  the top_k-th largest set to 0, softmax over all experts, every expert mixed in.\n"
+            "  topk: softmax over the top_k scores only. The convolutions run over every\n"
+            "  channel either way, so the two cost about the same here.\n"
+            "On MAD: striped with attention and moe-mlp, the paper's best Hyena design (0.783\n"
+            "  against 0.774 with mh-hyena in its place).\n"
+            "State: experts x inner x L (a long FIR filter, as hyena).",
     .n_params = ex_params,
     .n_acts = ex_acts,
     .n_scratch = ex_scratch,

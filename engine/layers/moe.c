@@ -398,6 +398,17 @@ const LayerKind layer_moe_mlp = {
     .knobs = moe_knobs,
     .n_knobs = 4,
     .state_formula = "0 (no state across positions)",
+    .page = "Equation: h = (x W1) * gelu(x W2) (shared, inner x experts channels); expert e's\n"
+            "  output z_e = h Wd_e; y = sum_e p_e z_e, p from the router's scores s = x Wr + b.\n"
+            "Routing (knob routing): reference, the default and the paper's model: the scores\n"
+            "  below the top_k-th largest are set to 0 (not -inf), then p = softmax over all\n"
+            "  experts, so every expert is computed and contributes, the top k the most.\n"
+            "  topk: p = softmax over the top_k scores only, 0 elsewhere, and only those experts\n"
+            "  are computed: top_k/experts of the down projections' FLOPs, but less capacity\n"
+            "  per token and not the model the paper measured.\n"
+            "On MAD: in the paper, striped MH Hyena with it scores 0.774 against 0.766 with\n"
+            "  SwiGLU; more parameters per FLOP for storing facts (memorization).\n"
+            "State: none; each position is computed on its own.",
     .n_params = moe_params,
     .n_acts = moe_acts,
     .n_scratch = moe_scratch,
