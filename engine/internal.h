@@ -7,6 +7,9 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+/* Every field of the two task settings equal (protocol.c). */
+int task_cfg_equal(const TaskCfg *a, const TaskCfg *b);
+
 /* "disk full" for ENOSPC, strerror otherwise: the reason in a write error. */
 const char *io_error_text(int e);
 /* How atomic_open opens its temporary (open(2) by default); tests point it elsewhere, e.g. at
@@ -37,6 +40,9 @@ void linear_bwd(const float *x, const float *W, const float *dy, float *dx, floa
 /* out[c] += sum over rows of M[r * ld + c], c < n: over the pool (not from inside a pool task),
  * each column in row order (bias gradients and the like). */
 void colsum_add(const float *M, size_t rows, int n, int ld, float *out);
+/* out[i] += scale * part_t[i], i < n, for the n_parts per-thread partial sums part_t = parts +
+ * t * stride, added in thread order (so the result depends only on the thread count). */
+void parts_add(float *out, const float *parts, int n_parts, size_t stride, size_t n, float scale);
 
 /* Mean cross-entropy over rows whose target is not ML_IGNORE. When dlogits is not NULL it gets
  * the gradient of that mean. row_loss: rows doubles of workspace. */
@@ -76,7 +82,7 @@ static inline float fast_expf(float x)
     union { float f; uint32_t u; } b = {.f = nb}, e;
     e.u = (b.u - 0x4B400000u + 127u) << 23;
     float y = p * e.f;
-    return x < -87.0f ? 0.0f : y;
+    return y * (x < -87.0f ? 0.0f : 1.0f); /* a 0/1 factor, not a branch: see scan.h's sc_log1pf */
 }
 
 /* tanh through fast_expf, so that loops of it vectorise (libm's tanhf does not). */
@@ -92,11 +98,17 @@ static inline float gelu_tanh_grad(float x) {
     float t = fast_tanhf(u);
     return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * c * (1.0f + 3.0f * 0.044715f * x * x);
 }
-static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+/* through fast_expf, so that loops of it vectorise (libm's expf does not) */
+static inline float sigmoidf(float x) { return 1.0f / (1.0f + fast_expf(-x)); }
 static inline float siluf(float x) { return x * sigmoidf(x); }
 
 static inline size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
 #define ML_ALIGN_FLOATS 16 /* 64-byte slices inside arenas */
+/* n floats rounded up to whole 64-byte slices: the size of each block carved out of an arena */
+static inline size_t r16(size_t n) { return round_up(n, ML_ALIGN_FLOATS); }
+
+/* entries of an array whose size the compiler knows (knob tables and the like) */
+#define ML_COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 float *arena_alloc_floats(size_t n); /* zeroed, 64-byte aligned; NULL on failure */
 void arena_free(float *p);

@@ -6,10 +6,14 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 
 #define ML_IGNORE (-100) /* target that the loss and the metrics skip */
 #define ML_MAX_LAYERS 64
+/* The longest stack text (stack_format) madlab stores or shows, with its NUL: result files,
+ * mad.run, presets and labels. check_stack_text (below) is the one check. */
+#define ML_STACK_TEXT_MAX 1024
 #define ML_MAX_KNOBS 5
 
 typedef struct { char msg[512]; } MlError;
@@ -110,6 +114,9 @@ typedef struct {
 /* where: prefix for errors ("--stack" or "presets/x.preset:3"); errors add ":col". */
 int stack_parse(const char *text, const char *where, int width, StackSpec *out, MlError *err);
 int stack_format(const StackSpec *s, char *buf, size_t n); /* back to text; knobs only if changed */
+/* stack_format into buf[ML_STACK_TEXT_MAX]; -1 with the one "too long" message if it does not
+ * fit (a stack of many layers with knobs can exceed it well within ML_MAX_LAYERS). */
+int stack_text_checked(const StackSpec *s, char buf[ML_STACK_TEXT_MAX], MlError *err);
 
 /* ---- presets: small text files, see man/madlab.5 ---- */
 typedef enum { NORM_RMS, NORM_LAYER } NormKind;
@@ -119,11 +126,13 @@ typedef enum { BACKBONE_LM, BACKBONE_AUTOENCODER } Backbone;
 typedef struct {
     char name[64];
     char description[256];
-    char stack_text[1024];
+    char stack_text[ML_STACK_TEXT_MAX];
     int width;
     NormKind norm;
     StackSpec stack;
 } Preset;
+const char *norm_name(NormKind n);               /* "rmsnorm", "layernorm" */
+int norm_parse(const char *word, NormKind *out); /* 0 for one of those words, else -1 */
 int preset_load(const char *name_or_path, Preset *p, MlError *err);
 int preset_parse(const char *text, const char *filename, Preset *p, MlError *err);
 int preset_find(const char *name, char *path, size_t n); /* 0 when found */
@@ -146,6 +155,8 @@ typedef struct {
 
 typedef struct Model Model;
 Model *model_new(const ModelCfg *cfg, MlError *err);
+/* The widths a backbone takes (the autoencoder's: even, >= 4); model_new checks it too. */
+int model_width_check(int width, Backbone backbone, MlError *err);
 void model_free(Model *m);
 void model_init(Model *m, uint64_t seed);
 size_t model_n_params(const Model *m);           /* all of them */
@@ -266,7 +277,11 @@ typedef struct {
     /* after each optimizer step: step within epoch, steps per epoch, mean train loss so far */
     void (*on_step)(void *ctx, int epoch, int step, int steps, double loss);
     int (*on_epoch)(void *ctx, const EpochStats *s); /* non-zero stops the run */
-    volatile int *stop; /* set from another thread to stop between steps */
+    /* Read by the trainer before each step; non-zero stops the run there. Set it on the
+     * training thread only: from a signal handler (madlab run, madlab mad) or from the hooks
+     * (the runner, engine/run.c, sets it in on_step when asked to stop). Another thread must
+     * not write it: it is not an atomic, and the runner passes requests under its mutex. */
+    volatile sig_atomic_t *stop;
 } TrainHooks;
 
 /* The accuracy a run reports (best_test_acc) is the test accuracy of its epoch with the lowest
@@ -358,6 +373,39 @@ int runner_read(Runner *r, uint64_t *cursor, MetricPoint *out, int max, uint64_t
 int runner_record(Runner *r, int id, RunRecord *out); /* 0 when id exists */
 int runner_count(Runner *r); /* runs ever queued (ids are 0..count-1) */
 
+/* ---- key-value files (engine/kvfile.c): one flat record per file, as result files and mad.run
+ * are. A magic first line names the format and its version ("madlab-result 1"), then a line
+ * "key value" per field in the order of the field table, then "end". The value runs to the end
+ * of its line (strings may hold spaces, not line breaks). ---- */
+typedef enum {
+    KV_STR,  /* char array of size bytes */
+    KV_INT,  /* int in [lo, hi] */
+    KV_U64,  /* uint64_t */
+    KV_DBL,  /* finite double, "%.17g" with '.' whatever the locale */
+    KV_NORM, /* NormKind as rmsnorm or layernorm */
+} KvType;
+typedef struct {
+    const char *key;
+    KvType type;
+    size_t off, size; /* where in the struct, and the size of the member */
+    long lo, hi;      /* range of a KV_INT */
+} KvField;
+/* A field table entry for MEMBER of STRUCT: KV_FIELD(RunResult, "lr", KV_DBL, lr, 0, 0). */
+#define KV_FIELD(STRUCT, KEY, TYPE, MEMBER, LO, HI) \
+    {KEY, TYPE, offsetof(STRUCT, MEMBER), sizeof(((STRUCT *)0)->MEMBER), LO, HI}
+/* Writes the record at base atomically (AtomicFile). */
+int kv_write(const char *path, const char *magic, const KvField *f, size_t nf, const void *base,
+             MlError *err);
+/* The same, only if path does not exist yet (atomic_commit_new): 0, 1 it exists, -1 error. */
+int kv_create(const char *path, const char *magic, const KvField *f, size_t nf, const void *base,
+              MlError *err);
+/* Reads a record strictly: the magic line, every key exactly once with a valid value, "end" last
+ * and nothing after it, at most max_bytes. Fields are written into base as they are read, so
+ * base is only whole on success. *missing (may be NULL) is 1 when the file does not exist. err
+ * names the file, the line and what is wrong ("truncated: ..." or "malformed: ..."). */
+int kv_read(const char *path, size_t max_bytes, const char *magic, const KvField *f, size_t nf,
+            void *base, int *missing, MlError *err);
+
 /* ---- the MAD protocol (engine/protocol.c): a grid of task settings x (lr, wd) runs ---- */
 #define PROTO_MAX_TASKS 8
 #define PROTO_RESULT_VERSION 1
@@ -393,14 +441,16 @@ const ProtoSetting *protocol_match(const Protocol *p, const char *task, const Ta
 void protocol_train_cfg(const Protocol *p, int i, const StackSpec *stack, int width, NormKind norm,
                         TrainCfg *out);
 
-/* One finished run, as stored in its result file (key value lines, "end" last). */
+/* ---- result files and mad.run (engine/results.c): key-value files ---- */
+
+/* One finished run, as stored in its result file ("madlab-result 1", see kv_read). */
 typedef struct {
     char task[64], setting[40];
     TaskCfg cfg;
     double lr, wd, stop_acc;
     int epochs, batch; /* the run's epoch cap and batch size */
     uint64_t seed;
-    char stack[1024]; /* stack_format text */
+    char stack[ML_STACK_TEXT_MAX]; /* stack_format text */
     int width;
     NormKind norm;
     double best_test_acc, best_test_acc_micro, best_test_loss, max_test_acc, seconds;
@@ -411,6 +461,16 @@ void run_result_fill(RunResult *r, const TrainCfg *c, const TrainResult *t, cons
 int run_result_write(const char *path, const RunResult *r, MlError *err); /* atomic */
 /* Strict: every key once, known values, "end" last. err names the file and what is wrong. */
 int run_result_read(const char *path, RunResult *r, MlError *err);
+
+/* DIR/mad.run: which protocol and model a directory belongs to. write makes it if absent;
+ * check fails with a message if DIR was made for another protocol or model. */
+int proto_dir_claim(const char *dir, const char *protocol, const char *stack, int width,
+                    NormKind norm, MlError *err);
+/* Reads DIR/mad.run back (for --collect). */
+int proto_dir_read(const char *dir, char *protocol, size_t pn, char *stack, size_t sn, int *width,
+                   NormKind *norm, MlError *err);
+
+/* ---- a directory of result files (engine/protoscan.c) ---- */
 
 /* What a directory of result files holds for one protocol and model. */
 typedef struct {
@@ -428,6 +488,7 @@ typedef struct {
 typedef struct {
     const Protocol *p;
     int n_runs, n_done, n_bad;
+    int n_foreign;              /* of n_bad: whole result files of another model or protocol */
     unsigned char *done;        /* per run: 1 if its result file is valid */
     RunResult *results;         /* per run, valid where done */
     ProtoSettingScore *setting; /* per setting */
@@ -444,14 +505,6 @@ int proto_scan(const Protocol *p, const char *dir, const char *stack, int width,
 void proto_scan_free(ProtoScan *s);
 /* DIR/mad.csv (task,score,settings; then a "mad" row) and DIR/settings.csv, atomically. */
 int proto_write_csv(const ProtoScan *s, const char *dir, MlError *err);
-
-/* DIR/mad.run: which protocol and model a directory belongs to. write makes it if absent;
- * check fails with a message if DIR was made for another protocol or model. */
-int proto_dir_claim(const char *dir, const char *protocol, const char *stack, int width,
-                    NormKind norm, MlError *err);
-/* Reads DIR/mad.run back (for --collect). */
-int proto_dir_read(const char *dir, char *protocol, size_t pn, char *stack, size_t sn, int *width,
-                   NormKind *norm, MlError *err);
 
 /* Runs every run of p that s (from proto_scan) lacks, writing DIR/<id>.result as each ends and
  * marking it done in s; a run whose valid result appeared since the scan (another process on
@@ -479,9 +532,21 @@ typedef struct AtomicFile AtomicFile;
 AtomicFile *atomic_open(const char *path, MlError *err);
 FILE *atomic_stream(AtomicFile *f);             /* write here; a failed write shows at commit */
 int atomic_commit(AtomicFile *f, MlError *err); /* flush, fsync, rename, fsync dir; frees f */
+/* The same, but only if path does not exist yet: 0 written, 1 something was there (the
+ * temporary is removed), -1 error. Two processes creating one file: exactly one gets 0. */
+int atomic_commit_new(AtomicFile *f, MlError *err);
+/* Would atomic_open(path) work? (creates and removes a temporary): check outputs before work */
+int atomic_check(const char *path, MlError *err);
 void atomic_abort(AtomicFile *f);               /* unlinks the temporary; frees f */
 int atomic_write_text(const char *path, const char *text, MlError *err); /* open, write, commit */
 int make_dirs(const char *dir, MlError *err);   /* mkdir -p; fails unless dir ends a directory */
+/* Every file madlab reads is opened here: without blocking (a FIFO must not hang madlab), and
+ * refused unless a regular file ("PATH: not a regular file"). A descriptor in blocking mode, or
+ * -1 with err set; *missing (may be NULL): 1 when absent. */
+int file_open_regular(const char *path, int *missing, MlError *err);
+/* A whole file of at most max bytes, NUL-terminated (malloc'd; NULL with err set when it is
+ * absent, unreadable, larger, or holds a NUL byte). *missing (may be NULL): 1 when absent. */
+char *file_read_small(const char *path, size_t max, int *missing, MlError *err);
 
 /* "42s", "3m05s", "1h02m"; "--" for a negative or non-finite time. */
 void format_duration(double seconds, char *buf, size_t n);
@@ -497,9 +562,29 @@ int csv_out_flush(CsvOut *c, MlError *err);  /* pushes rows so far to disk */
 int csv_out_commit(CsvOut *c, MlError *err); /* atomic_commit; frees c */
 void csv_out_abort(CsvOut *c);               /* removes the temporary; frees c */
 
-/* The per-epoch run log: one header and one row format, used by madlab run --csv and the lab's
- * export, so both write the same bytes for the same run. */
+/* What describes a run in every CSV that holds it (the run log and the lab's results table):
+ * run_id, stack, task, the task settings (vocab, seq_len, n_train, n_test, frac_noise,
+ * noise_vocab, k_motif, v_motif, n_copy: empty when the task does not read it; multi_query),
+ * lr, wd, batch, seed, status. One place, so the files can be pasted together. */
+typedef struct {
+    int id;                /* the run's number: #N in the lab, 1 for madlab run */
+    const char *stack;     /* the stack as the run names it (preset name or stack text) */
+    const TrainCfg *train; /* task, its settings, lr, wd, batch, seed */
+    const char *status;    /* run_status_word */
+} RunCsvMeta;
+void run_csv_meta_header(CsvOut *c); /* the columns above; the row goes on */
+void run_csv_meta_row(CsvOut *c, const RunCsvMeta *m);
+/* "done", "stopped", "diverged" (a non-finite loss), "failed"; else the state's name. */
+const char *run_status_word(RunState s, const TrainResult *r);
+/* The knobs a task reads, in words: "vocab 16 seq_len 32 n_train 1024 n_test 128 n_copy 4". */
+void task_setting_text(const TaskKind *t, const TaskCfg *c, char *buf, size_t n);
+/* The same for the knobs that differ from the task's defaults: "seq_len 16"; "" when none. */
+void task_setting_diff(const TaskKind *t, const TaskCfg *c, char *buf, size_t n);
+
+/* The per-epoch run log: the run's columns, then epoch, train_loss, test_loss, train_acc,
+ * test_acc, test_acc_micro, lr_now, seconds, tokens_per_s. One header and one row format, used
+ * by madlab run --csv and the lab's export, so both write the same bytes for the same run. */
 void epoch_csv_header(CsvOut *c);
-void epoch_csv_row(CsvOut *c, const EpochStats *s);
+void epoch_csv_row(CsvOut *c, const RunCsvMeta *m, const EpochStats *s);
 
 #endif

@@ -15,11 +15,11 @@
 #include <unistd.h>
 
 #include "commands.h"
-#include "madlab.h"
+#include "options.h"
 
-static volatile int g_mad_stop;
+static volatile sig_atomic_t g_mad_stop;
 /* The first Ctrl-C stops between steps; a second one leaves at once (a half-written result is
- * only ever a .tmp file, which is never read). */
+ * only ever a temporary file, which is never read). */
 static void on_mad_signal(int sig)
 {
     (void)sig;
@@ -50,12 +50,30 @@ static void print_table(const ProtoScan *s, FILE *to)
 
 /* ---- --emit-jobs ---- */
 
-/* One shell word: single-quoted unless it is plainly safe. */
+/* One shell word on one line: single-quoted unless it is plainly safe. A word holding a control
+ * character (a newline would split the job in two) is written "$(printf 'a\012b')", which every
+ * POSIX shell reads (dash has no $'...'); the words here (paths ending in a file name) never end
+ * in a newline, which command substitution would drop. */
 static void sh_word(FILE *to, const char *s)
 {
     if (*s && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+=.,/:@%") ==
                   strlen(s)) {
         fputs(s, to);
+        return;
+    }
+    int control = 0;
+    for (const char *c = s; *c; c++) control |= (unsigned char)*c < 0x20 || *c == 0x7f;
+    if (control) {
+        fputs("\"$(printf '", to);
+        for (; *s; s++) {
+            unsigned char c = (unsigned char)*s;
+            if (c == '\'') fputs("'\\''", to);
+            else if (c == '\\') fputs("\\\\", to);
+            else if (c == '%') fputs("%%", to);
+            else if (c < 0x20 || c == 0x7f) fprintf(to, "\\%03o", c);
+            else fputc(c, to);
+        }
+        fputs("')\"", to);
         return;
     }
     fputc('\'', to);
@@ -104,7 +122,7 @@ static void emit_job(FILE *to, const char *exe, const char *dir, const Protocol 
     fputs(" --stack ", to);
     sh_word(to, stack);
     fprintf(to, " --width %d --norm %s --epochs %d --batch %d", width,
-            norm == NORM_LAYER ? "layernorm" : "rmsnorm", p->epochs, p->batch);
+            norm_name(norm), p->epochs, p->batch);
     exact_num(num, sizeof num, lr);
     fprintf(to, " --lr %s", num);
     exact_num(num, sizeof num, wd);
@@ -185,16 +203,17 @@ static void mad_on_end(void *ctx, int k, int todo, const char *id, const RunResu
         v->failed++;
         return;
     }
-    printf("[%d/%d] %s: test_acc %.4f (epoch %d of %d%s), %.0fs\n", k, todo, id, r->best_test_acc,
+    char took[32];
+    format_duration(r->seconds, took, sizeof took);
+    printf("[%d/%d] %s: test_acc %.4f (epoch %d of %d%s), %s\n", k, todo, id, r->best_test_acc,
            r->best_epoch, r->epochs_run,
-           r->diverged ? ", diverged" : r->stopped_early ? ", reached stop accuracy" : "",
-           r->seconds);
+           r->diverged ? ", diverged" : r->stopped_early ? ", reached stop accuracy" : "", took);
     fflush(stdout);
 }
 
 static int collect(const char *dir)
 {
-    char pname[32], stack[1024];
+    char pname[32], stack[ML_STACK_TEXT_MAX];
     int width;
     NormKind norm;
     MlError err;
@@ -213,17 +232,30 @@ static int collect(const char *dir)
         fprintf(stderr, "madlab mad: %s\n", err.msg);
         return 1;
     }
+    /* Result files that all disagree with mad.run: mad.run is damaged (or was replaced), so
+     * scoring against it would replace a good mad.csv with empty rows. */
+    if (s.n_done == 0 && s.n_foreign > 0) {
+        fprintf(stderr, "madlab mad: --collect: %s/mad.run (protocol %s, stack '%s', width %d, %s) "
+                        "matches none of the %d result files in %s; is it damaged? nothing "
+                        "written\n", dir, p->name, stack, width, norm_name(norm), s.n_foreign, dir);
+        proto_scan_free(&s);
+        return 1;
+    }
     int rc = 0;
-    if (proto_write_csv(&s, dir, &err) != 0) {
+    /* nothing finished: nothing to score, and an existing mad.csv stays as it is */
+    if (s.n_done > 0 && proto_write_csv(&s, dir, &err) != 0) {
         fprintf(stderr, "madlab mad: %s\n", err.msg);
         rc = 1;
     }
     printf("protocol %s  stack %s  width %d  norm %s\n", p->name, stack, width,
-           norm == NORM_LAYER ? "layernorm" : "rmsnorm");
+           norm_name(norm));
     print_table(&s, stdout);
     if (s.n_done < s.n_runs) {
-        printf("partial: %d of %d runs done; scores are over the finished runs only (%s/mad.csv "
-               "and %s/settings.csv are partial)\n", s.n_done, s.n_runs, dir, dir);
+        if (s.n_done > 0)
+            printf("partial: %d of %d runs done; scores are over the finished runs only (%s/mad.csv "
+                   "and %s/settings.csv are partial)\n", s.n_done, s.n_runs, dir, dir);
+        else
+            printf("partial: 0 of %d runs done; nothing to score (no CSV written)\n", s.n_runs);
         printf("missing (%d):\n", s.n_runs - s.n_done);
         for (int i = 0; i < s.n_runs; i++) {
             if (s.done[i]) continue;
@@ -244,27 +276,21 @@ static int collect(const char *dir)
 
 int cmd_mad(int argc, char **argv)
 {
-    g_cmd = "mad";
     static const struct option opts[] = {
-        {"stack", required_argument, 0, 's'},   {"preset", required_argument, 0, 'p'},
-        {"width", required_argument, 0, 'W'},   {"norm", required_argument, 0, 'n'},
+        MODEL_LONG_OPTS,
         {"protocol", required_argument, 0, 'P'}, {"out", required_argument, 0, 'o'},
         {"threads", required_argument, 0, 'j'}, {"emit-jobs", no_argument, 0, 'E'},
         {"collect", required_argument, 0, 'C'}, {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     ModelOpts mo = {0};
     const char *pname = "full", *out = NULL, *collect_dir = NULL;
-    int threads = 0, emit = 0, o;
-    optind = 1;
-    opterr = 0;
-    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    int threads = 0, emit = 0, protocol_given = 0, o;
+    options_start();
+    while ((o = next_option(argc, argv, opts, NULL, &mo)) != -1) {
         int r = 0;
         switch (o) {
-        case 's': mo.stack = optarg; break;
-        case 'p': mo.preset = optarg; break;
-        case 'W': r = get_int("--width", optarg, 8, 4096, &mo.width); break;
-        case 'n': mo.norm = optarg; break;
-        case 'P': pname = optarg; break;
+        case OPT_BAD: return 2;
+        case 'P': pname = optarg, protocol_given = 1; break;
         case 'o': out = optarg; break;
         case 'j': r = get_int("--threads", optarg, 1, ML_MAX_THREADS, &threads); break;
         case 'E': emit = 1; break;
@@ -276,7 +302,8 @@ int cmd_mad(int argc, char **argv)
     }
     if (arguments_left(argc, argv)) return 2;
     if (collect_dir) {
-        if (out || mo.stack || mo.preset || emit) {
+        if (out || mo.stack || mo.preset || mo.width || mo.norm || emit || threads ||
+            protocol_given) {
             fprintf(stderr, "madlab mad: --collect DIR takes no other options (the model and "
                             "protocol are read from DIR/mad.run)\n");
             return 2;
@@ -297,12 +324,9 @@ int cmd_mad(int argc, char **argv)
     StackSpec stack;
     int width;
     NormKind norm;
-    char label[1024] = "", text[1024];
+    char label[ML_STACK_TEXT_MAX] = "", text[ML_STACK_TEXT_MAX];
     if (resolve_model(&mo, &stack, &width, &norm, label, sizeof label) != 0) return 2;
-    if (stack_format(&stack, text, sizeof text) < 0 || strchr(text, '\n')) {
-        fprintf(stderr, "madlab mad: the stack is too long to store\n");
-        return 2;
-    }
+    stack_format(&stack, text, sizeof text); /* fits: resolve_model checked */
     MlError err;
     if (proto_dir_claim(out, p->name, text, width, norm, &err) != 0) {
         fprintf(stderr, "madlab mad: %s\n", err.msg);
@@ -323,6 +347,10 @@ int cmd_mad(int argc, char **argv)
         int rc = jobs_expressible(p);
         for (int i = 0; rc == 0 && i < s.n_runs; i++)
             if (!s.done[i]) emit_job(stdout, exe, dir, p, i, text, width, norm, threads ? threads : 1);
+        if (stdout_check() != 0) { /* not "N runs to do" over a lost job list */
+            proto_scan_free(&s);
+            return 1;
+        }
         fprintf(stderr, "madlab mad: %d of %d runs to do; when they are done: madlab mad --collect %s\n",
                 s.n_runs - s.n_done, s.n_runs, dir);
         proto_scan_free(&s);
@@ -332,7 +360,7 @@ int cmd_mad(int argc, char **argv)
     int todo = s.n_runs - s.n_done, status = 0;
     printf("mad: protocol %s (%s)\n", p->name, p->summary);
     printf("stack %s  width %d  norm %s  out %s: %d runs, %d done, %d to run\n", text, width,
-           norm == NORM_LAYER ? "layernorm" : "rmsnorm", out, s.n_runs, s.n_done, todo);
+           norm_name(norm), out, s.n_runs, s.n_done, todo);
     fflush(stdout);
     if (todo > 0) {
         if (start_threads(threads) != 0) {
@@ -346,17 +374,15 @@ int cmd_mad(int argc, char **argv)
                          .on_end = mad_on_end};
         /* Ctrl-C and kill stop between steps; the run in progress is dropped (it has no result
          * file yet), every finished one is kept. */
-        struct sigaction sa = {0}, old_int, old_term;
-        sa.sa_handler = on_mad_signal;
-        sigaction(SIGINT, &sa, &old_int);
-        sigaction(SIGTERM, &sa, &old_term);
+        SavedSignals saved;
+        stop_signals_catch(on_mad_signal, &saved);
         int rc = proto_run(p, out, &stack, width, norm, &s, &d, &err);
-        sigaction(SIGINT, &old_int, NULL);
-        sigaction(SIGTERM, &old_term, NULL);
+        stop_signals_restore(&saved);
         if (v.tty) fputs("\r\033[K", stderr);
         pool_shutdown();
-        printf("%d of %d runs finished in %.0fs\n", s.n_done - (s.n_runs - todo), todo,
-               ml_now() - v.t0);
+        char took[32];
+        format_duration(ml_now() - v.t0, took, sizeof took);
+        printf("%d of %d runs finished in %s\n", s.n_done - (s.n_runs - todo), todo, took);
         if (rc < 0) {
             fprintf(stderr, "madlab mad: %s\n", err.msg);
             proto_scan_free(&s);

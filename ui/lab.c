@@ -59,6 +59,7 @@ void lab_status(int err, const char *fmt, ...)
     vsnprintf(lab.status, sizeof lab.status, fmt, ap);
     va_end(ap);
     lab.status_err = err;
+    lab.status_t = ml_now();
     lab.dirty = 1;
 }
 
@@ -88,6 +89,7 @@ static void draw(void)
         return;
     }
     current_view()->draw();
+    demo_draw();
     if (lab.modal) {
         Rect b = lab.lay.body;
         int w = b.w - 8 < 100 ? b.w - 8 : 100, h = b.h - 2;
@@ -128,11 +130,7 @@ static void handle_key(int k)
 {
     lab.dirty = 1;
     if (k == UK_RESIZE) return; /* the next draw lays out the new size */
-    if (lab.demo) { /* any key hands control back */
-        lab.demo = 0;
-        lab_status(0, "demo over: the lab is yours (? for help)");
-        return;
-    }
+    if (lab.demo && demo_key(k)) return;
     if (lab.modal) {
         lab.modal->key(k);
         return;
@@ -157,6 +155,7 @@ static void defaults(void)
     lab.wd = 0.1;
     lab.seed = 12345;
     lab.overlay[0] = lab.overlay[1] = -1;
+    lab.snap.id = -1; /* no run yet: the first frame shows no run line */
     labdata_init(&lab.data);
     lab.s_seed = 1;
     for (int i = 0; i < lab.data.n_tasks; i++) lab.task_cfg[i] = task_kinds[i]->defaults;
@@ -205,18 +204,41 @@ int lab_main(int demo, int threads)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGQUIT, &sa, NULL); /* Ctrl-\ too leaves through restore_terminal */
     atexit(restore_terminal);
 
     lab.utf8 = !strcmp(nl_langinfo(CODESET), "UTF-8");
     set_escdelay(25);
     /* newterm, not initscr: initscr exits on an unknown TERM, newterm lets us say why */
     SCREEN *scr = newterm(NULL, stdout, stdin);
-    if (!scr) {
-        fprintf(stderr, "madlab: cannot use the terminal (TERM=%s); try TERM=xterm-256color, or "
-                        "madlab run headless\n", getenv("TERM") ? getenv("TERM") : "unset");
+    /* Refused like other usage errors (status 2): a terminal curses does not know, one that
+     * cannot move the cursor (TERM=dumb: every frame would be garbage), or one too small. */
+    const char *why = NULL, *hint = "try TERM=xterm-256color";
+    char small[96];
+    if (scr) {
+        const char *cup = tigetstr("cup");
+        int rows, cols;
+        getmaxyx(stdscr, rows, cols);
+        Layout lay;
+        layout_compute(cols, rows, &lay);
+        if (!cup || cup == (char *)-1) why = "cannot move the cursor";
+        else if (lay.too_small) {
+            snprintf(small, sizeof small, "is %dx%d; the lab needs at least %dx%d", cols, rows,
+                     UI_MIN_COLS, UI_MIN_ROWS);
+            why = small;
+            hint = "enlarge it";
+        }
+        if (why) {
+            endwin();
+            delscreen(scr);
+        }
+    }
+    if (!scr || why) {
+        fprintf(stderr, "madlab: the terminal (TERM=%s) %s; %s, or use madlab run headless\n",
+                getenv("TERM") ? getenv("TERM") : "unset", why ? why : "is unknown", hint);
         runner_free(lab.runner);
         pool_shutdown();
-        return 1;
+        return 2;
     }
     g_curses_on = 1;
     cbreak();
@@ -227,7 +249,6 @@ int lab_main(int demo, int threads)
     curs_set(0);
     theme_init();
     task_sample_draw();
-    lab_status(0, "? help  r run  a add layer  s stripe  l load preset  2 task  q quit");
     if (demo) demo_start();
     lab.dirty = 1;
 
@@ -261,6 +282,11 @@ int lab_main(int demo, int threads)
             if (lab.quit) break;
         }
         demo_tick();
+        /* a message stays STATUS_KEEP_S (an error twice as long); then the hints come back */
+        if (lab.status[0] && ml_now() - lab.status_t >= (lab.status_err ? 2 : 1) * STATUS_KEEP_S) {
+            lab.status[0] = 0;
+            lab.dirty = 1;
+        }
     }
     restore_terminal();
     delscreen(scr);

@@ -31,7 +31,6 @@ static Moe geo(const LayerCfg *c)
     return g;
 }
 
-static size_t r16(size_t n) { return round_up(n, ML_ALIGN_FLOATS); }
 
 /* params: Wup (d x 2C: W1 | W2), Wd (E x C x d), Wr (d x E), br (E) */
 static size_t moe_params(const LayerCfg *c)
@@ -396,7 +395,7 @@ const LayerKind layer_moe_mlp = {
                "(reference: dense, every expert; topk: sparse)",
     .role = ROLE_CHANNEL,
     .knobs = moe_knobs,
-    .n_knobs = 4,
+    .n_knobs = ML_COUNT(moe_knobs),
     .state_formula = "0 (no state across positions)",
     .page = "Equation: h = (x W1) * gelu(x W2) (shared, inner x experts channels); expert e's\n"
             "  output z_e = h Wd_e; y = sum_e p_e z_e, p from the router's scores s = x Wr + b.\n"
