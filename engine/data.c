@@ -60,10 +60,10 @@ int task_generate(const TaskKind *t, const TaskCfg *c, uint64_t seed, Dataset *t
     rng_seed(&r, seed);
     rng_seed(&aux, seed ^ 0x6a09e667f3bcc909ull);
     for (int i = 0; i < train->n; i++)
-        t->instance(c, &r, &aux, 0, train->inputs + (size_t)i * len,
+        t->instance(c, seed, &r, &aux, 0, train->inputs + (size_t)i * len,
                     train->targets + (size_t)i * len);
     for (int i = 0; i < test->n; i++)
-        t->instance(c, &r, &aux, 1, test->inputs + (size_t)i * len,
+        t->instance(c, seed, &r, &aux, 1, test->inputs + (size_t)i * len,
                     test->targets + (size_t)i * len);
     return 0;
 }

@@ -216,8 +216,25 @@ void longconv_bwd(LcMode mode, int nc, int B, int L, size_t cs, const float *u, 
                   const float *D, const float *dy, float *du, float *dh, float *dD, float *work);
 double longconv_flops(int L); /* per channel and sequence, on the path lc_choose(L) takes */
 
-/* ---- sparse top-k routing (router.c) ---- */
+/* ---- routing of the mixtures of experts (router.c) ---- */
 #define ML_MAX_EXPERTS 64
+/* The routing knob's values (moe-mlp, hyena-experts) and their words. */
+enum { ROUTING_REFERENCE, ROUTING_TOPK };
+extern const char *const routing_words[]; /* "reference", "topk" */
+#define ROUTING_KNOB                                                                              \
+    {"routing", ROUTING_REFERENCE, ROUTING_REFERENCE, ROUTING_TOPK,                               \
+     "reference (0): every expert, weights = softmax over all experts of the scores with those "  \
+     "below the k-th largest set to 0; topk (1): only the top-k experts, softmax over their "    \
+     "scores", routing_words}
+/* The reference's dense routing: p (rows x E) = softmax over all E of the scores, those below the
+ * k-th largest replaced by 0 (not -inf: every expert keeps some weight); keep (rows x E) is 1
+ * where the score was kept (ties at the k-th largest are all kept), else 0. */
+void router_dense(const float *scores, int rows, int E, int k, float *p, float *keep);
+/* ds (rows x E) given dp (rows x E): the softmax's gradient, through the kept scores only (a
+ * replaced score is the constant 0). */
+void router_dense_bwd(const float *p, const float *keep, const float *dp, int rows, int E, float *ds);
+/* frac[e] = mean routing weight of expert e over the rows (sums to 1). */
+void router_mean_weight(const float *p, int rows, int E, float *frac);
 /* idx (rows x k): the k best experts per row, best first, ties to the lower index; p (rows x k):
  * softmax over those k scores. */
 void router_topk(const float *scores, int rows, int E, int k, int32_t *idx, float *p);

@@ -14,7 +14,7 @@
 /* The longest stack text (stack_format) madlab stores or shows, with its NUL: result files,
  * mad.run, presets and labels. check_stack_text (below) is the one check. */
 #define ML_STACK_TEXT_MAX 1024
-#define ML_MAX_KNOBS 4
+#define ML_MAX_KNOBS 5
 
 typedef struct { char msg[512]; } MlError;
 int ml_fail(MlError *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -43,7 +43,14 @@ typedef struct {
     const char *name; /* "heads" */
     int def, min, max;
     const char *help;
+    /* NULL for a number; otherwise the words for the values min..max (an enumerated knob, e.g.
+     * routing=reference|topk), which stacks, listings and forms use in place of the number. */
+    const char *const *words;
 } KnobDesc;
+/* The text of value v: its word for an enumerated knob, else the number. */
+int knob_text(const KnobDesc *kd, int v, char *buf, size_t n);
+/* "reference|topk" for an enumerated knob, "1..16" for a number. */
+int knob_range_text(const KnobDesc *kd, char *buf, size_t n);
 
 typedef struct {
     int width;             /* model width d */
@@ -227,7 +234,9 @@ typedef struct TaskKind {
     /* One sequence; test != 0 for the test form of targets. Writes len tokens each. aux is a
      * second stream (seeded from the same seed) for draws the reference takes from numpy's
      * global generator rather than from the data generator (selective copying). */
-    void (*instance)(const TaskCfg *, Rng *r, Rng *aux, int test, int32_t *inputs,
+    /* One sequence. seed is the run's seed, for structure fixed across sequences that the
+     * reference builds from its task config's seed (memorization's key-value map). */
+    void (*instance)(const TaskCfg *, uint64_t seed, Rng *r, Rng *aux, int test, int32_t *inputs,
                      int32_t *targets);
     TokenClass (*token_class)(const TaskCfg *, int32_t token);
 } TaskKind;
@@ -247,6 +256,7 @@ void dataset_free(Dataset *d);
 typedef struct {
     int epoch;
     double train_loss, test_loss, train_acc, test_acc, test_acc_micro;
+    double test_ppl; /* batch-size-weighted mean of each test batch's exp(mean cross-entropy) */
     double lr, seconds, tokens_per_s;
     const Model *model; /* the model being trained, valid during on_epoch only */
 } EpochStats;
@@ -275,13 +285,15 @@ typedef struct {
 } TrainHooks;
 
 /* The accuracy a run reports (best_test_acc) is the test accuracy of its epoch with the lowest
- * test loss, as the reference reports it (it reloads its lowest-perplexity checkpoint after
- * fit); max_test_acc is the highest epoch accuracy, kept for comparison. A run that reaches
- * stop_acc stops there, so both usually name its last epoch. */
+ * test perplexity (EpochStats.test_ppl), as the reference reports it (it reloads its
+ * lowest-perplexity checkpoint after fit); max_test_acc is the highest epoch accuracy, kept for
+ * comparison. A run whose test accuracy exceeds stop_acc stops there, so both usually name its
+ * last epoch. */
 typedef struct {
     int epochs_run;
-    int best_epoch; /* the epoch best_test_acc comes from (lowest test loss) */
-    double best_test_acc, best_test_acc_micro, best_test_loss, final_test_loss, seconds;
+    int best_epoch; /* the epoch best_test_acc comes from (lowest test perplexity) */
+    double best_test_acc, best_test_acc_micro, best_test_loss, best_test_ppl, final_test_loss,
+        seconds;
     double max_test_acc;
     int max_epoch;
     int diverged;      /* stopped on a non-finite loss */

@@ -1,10 +1,63 @@
-/* The sparse top-k router of the mixtures of experts: each row goes to its k highest-scoring
- * experts, weighted by a softmax over those k scores only (the others get exactly 0, unlike the
- * reference, which zeroes the other scores and takes the softmax over all E). */
+/* The routers of the mixtures of experts (moe-mlp, hyena-experts), chosen by their routing knob:
+ *   reference  the reference's: every expert is used; the scores below the k-th largest are set
+ *              to 0 (not -inf) and a softmax runs over all E, so the top k get more weight;
+ *   topk       sparse: each row goes to its k highest-scoring experts, weighted by a softmax over
+ *              those k scores only (the others get exactly 0 and need no compute). */
 #include "config.h"
 #include "internal.h"
 
+#include <math.h>
 #include <stdio.h>
+
+const char *const routing_words[] = {"reference", "topk"};
+
+void router_dense(const float *scores, int rows, int E, int k, float *p, float *keep)
+{
+    for (int r = 0; r < rows; r++) {
+        const float *s = scores + (size_t)r * E;
+        float *pr = p + (size_t)r * E, *kr = keep + (size_t)r * E;
+        /* the k-th largest score: the smallest of a descending list of the k best */
+        float best[ML_MAX_EXPERTS];
+        int n = 0;
+        for (int e = 0; e < E; e++) {
+            float v = s[e];
+            if (n == k && !(v > best[k - 1])) continue;
+            int pos = n < k ? n++ : k - 1;
+            while (pos > 0 && v > best[pos - 1]) {
+                best[pos] = best[pos - 1];
+                pos--;
+            }
+            best[pos] = v;
+        }
+        float thr = best[k - 1], mx = -INFINITY, sum = 0;
+        for (int e = 0; e < E; e++) {
+            kr[e] = s[e] >= thr ? 1.0f : 0.0f;
+            pr[e] = s[e] >= thr ? s[e] : 0.0f;
+            if (pr[e] > mx) mx = pr[e];
+        }
+        for (int e = 0; e < E; e++) sum += pr[e] = expf(pr[e] - mx);
+        for (int e = 0; e < E; e++) pr[e] /= sum;
+    }
+}
+
+void router_dense_bwd(const float *p, const float *keep, const float *dp, int rows, int E, float *ds)
+{
+    for (int r = 0; r < rows; r++) {
+        const float *pr = p + (size_t)r * E, *dr = dp + (size_t)r * E, *kr = keep + (size_t)r * E;
+        float *d = ds + (size_t)r * E, dot = 0;
+        for (int e = 0; e < E; e++) dot += pr[e] * dr[e];
+        for (int e = 0; e < E; e++) d[e] = kr[e] * pr[e] * (dr[e] - dot);
+    }
+}
+
+void router_mean_weight(const float *p, int rows, int E, float *frac)
+{
+    for (int e = 0; e < E; e++) frac[e] = 0;
+    if (rows <= 0) return;
+    for (int r = 0; r < rows; r++)
+        for (int e = 0; e < E; e++) frac[e] += p[(size_t)r * E + e];
+    for (int e = 0; e < E; e++) frac[e] /= (float)rows;
+}
 
 void router_topk(const float *scores, int rows, int E, int k, int32_t *idx, float *p)
 {

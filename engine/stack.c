@@ -3,7 +3,7 @@
  *   stack  := word { space word }
  *   word   := name [ space* "(" knobs ")" ]
  *   knobs  := [ knob { "," knob } ]        spaces allowed around every token
- *   knob   := name "=" integer
+ *   knob   := name "=" ( integer | word )   (a word for an enumerated knob, e.g. routing=topk)
  *
  * Only sequence and channel mixers may appear; the model adds embedding, norms and head. Every
  * error is one line "WHERE:COL: what is wrong; what would work", COL counting characters (not
@@ -120,9 +120,12 @@ static void list_stack_kinds(Sb *b)
 
 static void list_knobs(Sb *b, const LayerKind *k)
 {
-    for (int i = 0; i < k->n_knobs; i++)
-        sb_add(b, "%s%s (%d..%d, default %d)", i ? ", " : "", k->knobs[i].name, k->knobs[i].min,
-               k->knobs[i].max, k->knobs[i].def);
+    for (int i = 0; i < k->n_knobs; i++) {
+        char range[128], def[64];
+        knob_range_text(&k->knobs[i], range, sizeof range);
+        knob_text(&k->knobs[i], k->knobs[i].def, def, sizeof def);
+        sb_add(b, "%s%s (%s, default %s)", i ? ", " : "", k->knobs[i].name, range, def);
+    }
 }
 
 /* An example stack from the table: the first sequence mixer and the first channel mixer. */
@@ -316,9 +319,12 @@ int stack_parse(const char *text, const char *where, int width, StackSpec *out, 
                     return fail_at(err, where, text, kn_at, &m);
                 }
                 while (is_space((unsigned char)text[p])) p++;
+                char def[64], range[128];
+                knob_text(kd, kd->def, def, sizeof def);
+                knob_range_text(kd, range, sizeof range);
                 if (text[p] != '=') {
-                    sb_add(&m, "%s: expected '=' after knob %s; write %s=%d", name, kd->name,
-                           kd->name, kd->def);
+                    sb_add(&m, "%s: expected '=' after knob %s; write %s=%s", name, kd->name,
+                           kd->name, def);
                     return fail_at(err, where, text, p, &m);
                 }
                 p++;
@@ -327,14 +333,29 @@ int stack_parse(const char *text, const char *where, int width, StackSpec *out, 
                 while (p < rparen && text[p] != ',' && !is_space((unsigned char)text[p])) p++;
                 size_t v_len = p - v_at;
                 if (v_len == 0) {
-                    sb_add(&m, "%s: knob %s has no value; write %s=N with N in %d..%d", name,
-                           kd->name, kd->name, kd->min, kd->max);
+                    if (kd->words)
+                        sb_add(&m, "%s: knob %s has no value; write %s=WORD with WORD one of %s",
+                               name, kd->name, kd->name, range);
+                    else
+                        sb_add(&m, "%s: knob %s has no value; write %s=N with N in %d..%d", name,
+                               kd->name, kd->name, kd->min, kd->max);
                     return fail_at(err, where, text, v_at, &m);
                 }
                 char vbuf[32];
                 int ok = v_len < sizeof vbuf;
                 long v = 0;
-                if (ok) {
+                if (kd->words) { /* an enumerated knob takes one of its words, not a number */
+                    v = kd->min - 1;
+                    for (int q = kd->min; q <= kd->max; q++)
+                        if (strlen(kd->words[q - kd->min]) == v_len &&
+                            strncmp(kd->words[q - kd->min], text + v_at, v_len) == 0)
+                            v = q;
+                    if (v < kd->min) {
+                        sb_add(&m, "%s: %s=%s is not a choice; use one of %s", name, kd->name,
+                               shown(shown_buf, text + v_at, v_len > 40 ? 40 : v_len), range);
+                        return fail_at(err, where, text, v_at, &m);
+                    }
+                } else if (ok) {
                     memcpy(vbuf, text + v_at, v_len);
                     vbuf[v_len] = '\0';
                     char *end;
@@ -348,7 +369,7 @@ int stack_parse(const char *text, const char *where, int width, StackSpec *out, 
                         return fail_at(err, where, text, v_at, &m);
                     }
                 }
-                if (!ok) {
+                if (!ok && !kd->words) {
                     sb_add(&m, "%s: %s=%s is not an integer; use a whole number in %d..%d",
                            name, kd->name, shown(shown_buf, text + v_at, v_len > 40 ? 40 : v_len),
                            kd->min, kd->max);
@@ -365,8 +386,10 @@ int stack_parse(const char *text, const char *where, int width, StackSpec *out, 
                 while (is_space((unsigned char)text[p])) p++;
                 if (p == rparen) break;
                 if (text[p] != ',') {
-                    sb_add(&m, "%s: expected ',' or ')' after %s=%ld, found '%s'", name,
-                           kd->name, v, shown(shown_buf, text + p, (size_t)char_len(text + p)));
+                    char vt[64];
+                    knob_text(kd, (int)v, vt, sizeof vt);
+                    sb_add(&m, "%s: expected ',' or ')' after %s=%s, found '%s'", name,
+                           kd->name, vt, shown(shown_buf, text + p, (size_t)char_len(text + p)));
                     return fail_at(err, where, text, p, &m);
                 }
                 p++;
@@ -431,7 +454,9 @@ int stack_format(const StackSpec *s, char *buf, size_t n)
         int has_knobs = 0;
         for (int j = 0; j < k->n_knobs && j < ML_MAX_KNOBS; j++) {
             if (s->knob[i][j] == k->knobs[j].def) continue;
-            sb_add(&b, "%s%s=%d", has_knobs ? "," : "(", k->knobs[j].name, s->knob[i][j]);
+            char vt[64];
+            knob_text(&k->knobs[j], s->knob[i][j], vt, sizeof vt);
+            sb_add(&b, "%s%s=%s", has_knobs ? "," : "(", k->knobs[j].name, vt);
             has_knobs = 1;
         }
         if (has_knobs) sb_add(&b, ")");

@@ -42,16 +42,35 @@ int cmd_layers(int argc, char **argv)
     for (const LayerKind *const *k = layer_kinds; *k; k++) {
         LayerCfg cfg;
         layer_cfg_default(*k, width, vocab, L, &cfg);
-        char p[32], s[32], f[32], knobs[128] = "";
+        char p[32], s[32], f[32], knobs[160] = "";
         human(p, sizeof p, (double)(*k)->n_params(&cfg));
         human(s, sizeof s, (*k)->state_size(&cfg, L));
         human(f, sizeof f, (*k)->flops(&cfg, L) / L);
         for (int i = 0; i < (*k)->n_knobs; i++) {
             size_t used = strlen(knobs);
-            snprintf(knobs + used, sizeof knobs - used, "%s%s=%d", i ? "," : "", (*k)->knobs[i].name,
-                     cfg.knob[i]);
+            const KnobDesc *kd = &(*k)->knobs[i];
+            char v[48]; /* an enumerated knob shows all its words: routing=reference|topk */
+            if (kd->words) knob_range_text(kd, v, sizeof v);
+            else knob_text(kd, cfg.knob[i], v, sizeof v);
+            snprintf(knobs + used, sizeof knobs - used, "%s%s=%s", i ? "," : "", kd->name, v);
         }
         printf("%-26s %-9s %10s %12s %12s  %s\n", (*k)->name, role_name((*k)->role), p, s, f, knobs);
+        /* the kind's line is at its defaults; each other word of an enumerated knob gets a line */
+        for (int i = 0; i < (*k)->n_knobs; i++) {
+            const KnobDesc *kd = &(*k)->knobs[i];
+            if (!kd->words) continue;
+            for (int v = kd->min; v <= kd->max; v++) {
+                if (v == kd->def) continue;
+                LayerCfg c2 = cfg;
+                c2.knob[i] = v;
+                char name[64];
+                snprintf(name, sizeof name, "  %s=%s", kd->name, kd->words[v - kd->min]);
+                human(p, sizeof p, (double)(*k)->n_params(&c2));
+                human(s, sizeof s, (*k)->state_size(&c2, L));
+                human(f, sizeof f, (*k)->flops(&c2, L) / L);
+                printf("%-26s %-9s %10s %12s %12s\n", name, role_name((*k)->role), p, s, f);
+            }
+        }
     }
     printf("\nstate: floats of inference state per layer at length %d\n", L);
     for (const LayerKind *const *k = layer_kinds; *k; k++)

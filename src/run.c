@@ -215,9 +215,11 @@ int cmd_run(int argc, char **argv)
                       : res.stopped_early ? "reached_stop_acc" : "max_epochs";
     if (res.epochs_run > 0 || rc == 0)
         printf("summary task=%s best_test_acc=%.4f best_test_acc_micro=%.4f best_epoch=%d "
-               "max_test_acc=%.4f epochs=%d final_test_loss=%.4f seconds=%.1f stop=%s\n",
+               "best_test_ppl=%.4f max_test_acc=%.4f epochs=%d final_test_loss=%.4f seconds=%.1f "
+               "stop=%s\n",
                task->name, res.best_test_acc, res.best_test_acc_micro, res.best_epoch,
-               res.max_test_acc, res.epochs_run, res.final_test_loss, res.seconds, why);
+               res.best_test_ppl, res.max_test_acc, res.epochs_run, res.final_test_loss,
+               res.seconds, why);
     if (!status && res.interrupted && g_stop) status = 130;
     /* --result: only a finished (or diverged) run leaves one; an interrupted run has none. */
     if (result_path && !res.interrupted && (rc == 0 || res.diverged)) {

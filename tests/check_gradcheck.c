@@ -22,13 +22,15 @@ typedef struct {
 
 static float *fvec(size_t n) { return arena_alloc_floats(n); }
 
-static void probe_new(Probe *p, const LayerKind *k, uint64_t seed)
+/* knobs: the layer's knob values, or NULL for its defaults */
+static void probe_new(Probe *p, const LayerKind *k, const int *knobs, uint64_t seed)
 {
     Rng rng;
     rng_seed(&rng, seed);
     memset(p, 0, sizeof *p);
     p->l.kind = k;
     layer_cfg_default(k, GC_WIDTH, GC_VOCAB, GC_L, &p->l.cfg);
+    if (knobs) memcpy(p->l.cfg.knob, knobs, sizeof p->l.cfg.knob);
     for (int i = 0; i < GC_B * GC_L; i++) p->tokens[i] = (int32_t)rng_below(&rng, GC_VOCAB);
     p->dm = (Dims){GC_B, GC_L, p->tokens};
     p->np = k->n_params(&p->l.cfg);
@@ -109,10 +111,10 @@ static int compare(Probe *p, float *v, const float *analytic, size_t n, const ch
     return bad;
 }
 
-static void check_kind(const LayerKind *k)
+static void check_kind_knobs(const LayerKind *k, const int *knobs)
 {
     Probe p;
-    probe_new(&p, k, 1234);
+    probe_new(&p, k, knobs, 1234);
     Rng rng;
     rng_seed(&rng, 99);
     probe_loss(&p);
@@ -135,6 +137,8 @@ static void check_kind(const LayerKind *k)
     probe_free(&p);
 }
 
+static void check_kind(const LayerKind *k) { check_kind_knobs(k, NULL); }
+
 START_TEST(every_layer_kind)
 {
     int n = 0;
@@ -149,6 +153,21 @@ START_TEST(every_layer_kind_two_threads)
     pool_init(2);
     for (const LayerKind *const *k = layer_kinds; *k; k++) check_kind(*k);
     pool_init(1);
+}
+END_TEST
+
+/* Both routings of the mixtures of experts (the loop above checks the default, reference). */
+START_TEST(every_routing)
+{
+    const char *stacks[] = {"moe-mlp(routing=reference)", "moe-mlp(routing=topk)",
+                            "hyena-experts(routing=reference)", "hyena-experts(routing=topk)",
+                            "moe-mlp(routing=reference,top_k=1)", "hyena-experts(routing=topk,top_k=3)"};
+    for (size_t i = 0; i < sizeof stacks / sizeof *stacks; i++) {
+        StackSpec sp;
+        MlError err;
+        ck_assert_msg(stack_parse(stacks[i], "test", GC_WIDTH, &sp, &err) == 0, "%s", err.msg);
+        check_kind_knobs(sp.kind[0], sp.knob[0]);
+    }
 }
 END_TEST
 
@@ -304,6 +323,7 @@ int main(void)
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, every_layer_kind);
     tcase_add_test(tc, every_layer_kind_two_threads);
+    tcase_add_test(tc, every_routing);
     tcase_add_test(tc, cross_entropy_gradient);
     tcase_add_test(tc, whole_model_gradient);
     tcase_add_test(tc, autoencoder_gradient);

@@ -1,10 +1,13 @@
 /* Long causal convolutions (direct and FFT paths) against a naive O(L^2) loop, forward and
- * backward, and the sparse top-k router. */
+ * backward; the routers (reference and top-k); and moe-mlp and hyena-experts under both
+ * routings against the routing formula computed densely in double. */
 #include "config.h"
 #include "internal.h"
 #include "testutil.h"
 
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* y[c][b][t] = sum_{s<=t} h[c][t-s] u[c][b][s] + D[c] u[c][b][t], in double. */
@@ -188,6 +191,324 @@ START_TEST(router_backward)
 }
 END_TEST
 
+/* ---- the reference routing and the mixtures of experts, against double precision ---- */
+
+/* Routing weights of one row in double: reference = softmax over all E of the scores with those
+ * below the k-th largest set to 0; topk = softmax over the k largest only, 0 elsewhere. */
+static void naive_route(const double *s, int E, int k, int topk, double *p)
+{
+    double sorted[ML_MAX_EXPERTS], z[ML_MAX_EXPERTS], mx = -INFINITY, sum = 0;
+    memcpy(sorted, s, sizeof(double) * E);
+    for (int i = 0; i < E; i++) /* selection sort, descending */
+        for (int j = i + 1; j < E; j++)
+            if (sorted[j] > sorted[i]) {
+                double t = sorted[i];
+                sorted[i] = sorted[j], sorted[j] = t;
+            }
+    double thr = sorted[k - 1];
+    for (int e = 0; e < E; e++) {
+        z[e] = s[e] >= thr ? s[e] : topk ? -INFINITY : 0.0;
+        if (z[e] > mx) mx = z[e];
+    }
+    for (int e = 0; e < E; e++) sum += p[e] = exp(z[e] - mx);
+    for (int e = 0; e < E; e++) p[e] /= sum;
+}
+
+START_TEST(router_dense_matches_formula)
+{
+    enum { R = 5, E = 6, K = 2 };
+    Rng rng;
+    rng_seed(&rng, 11);
+    float s[R * E], p[R * E], keep[R * E], dp[R * E], ds[R * E];
+    for (int i = 0; i < R * E; i++) s[i] = 2 * rng_normal(&rng), dp[i] = rng_normal(&rng);
+    s[E + 1] = -3.0f; /* a kept score below 0: it keeps its value, the others become 0 */
+    router_dense(s, R, E, K, p, keep);
+    for (int r = 0; r < R; r++) {
+        double sd[E], pd[E], sum = 0;
+        int kept = 0;
+        for (int e = 0; e < E; e++) sd[e] = s[r * E + e];
+        naive_route(sd, E, K, 0, pd);
+        for (int e = 0; e < E; e++) {
+            ck_assert_msg(fabs(p[r * E + e] - pd[e]) < 1e-6, "row %d expert %d: %g vs %g", r, e,
+                          p[r * E + e], pd[e]);
+            ck_assert(p[r * E + e] > 0); /* every expert keeps some weight */
+            kept += keep[r * E + e] != 0;
+            sum += p[r * E + e];
+        }
+        ck_assert_int_eq(kept, K);
+        ck_assert(fabs(sum - 1) < 1e-6);
+    }
+    /* a tie at the k-th largest keeps both, as the reference's comparison with the minimum */
+    float tie[4] = {1.0f, 3.0f, 1.0f, 0.5f}, pt[4], kt[4];
+    router_dense(tie, 1, 4, 2, pt, kt);
+    ck_assert(kt[0] == 1 && kt[1] == 1 && kt[2] == 1 && kt[3] == 0);
+    /* mean weight per expert sums to 1 */
+    float frac[E];
+    router_mean_weight(p, R, E, frac);
+    double tot = 0;
+    for (int e = 0; e < E; e++) tot += frac[e];
+    ck_assert(fabs(tot - 1) < 1e-6);
+    /* backward: finite differences of sum(dp * p) in double through the formula */
+    router_dense_bwd(p, keep, dp, R, E, ds);
+    for (int i = 0; i < R * E; i++) {
+        int r = i / E;
+        double f[2];
+        for (int sgn = 0; sgn < 2; sgn++) {
+            double sd[E], pd[E];
+            for (int e = 0; e < E; e++) sd[e] = s[r * E + e];
+            sd[i % E] += sgn ? -1e-6 : 1e-6;
+            naive_route(sd, E, K, 0, pd);
+            f[sgn] = 0;
+            for (int e = 0; e < E; e++) f[sgn] += dp[r * E + e] * pd[e];
+        }
+        double num = (f[0] - f[1]) / 2e-6;
+        ck_assert_msg(fabs(num - ds[i]) < 1e-5, "ds[%d] %g vs %g", i, ds[i], num);
+    }
+}
+END_TEST
+
+/* A layer of the first kind of `stack` at width d, B x L, parameters initialised and moved off
+ * their initial constants. */
+typedef struct {
+    Layer l;
+    Dims dm;
+    size_t np, nx;
+} TL;
+
+static void tl_new(TL *t, const char *stack, int d, int B, int L, uint64_t seed)
+{
+    StackSpec sp;
+    MlError err;
+    ck_assert_msg(stack_parse(stack, "test", d, &sp, &err) == 0, "%s", err.msg);
+    memset(t, 0, sizeof *t);
+    t->l.kind = sp.kind[0];
+    layer_cfg_default(t->l.kind, d, 5, L, &t->l.cfg);
+    memcpy(t->l.cfg.knob, sp.knob[0], sizeof t->l.cfg.knob);
+    t->dm = (Dims){B, L, NULL};
+    t->np = t->l.kind->n_params(&t->l.cfg);
+    t->nx = (size_t)B * L * d;
+    t->l.params = arena_alloc_floats(t->np);
+    t->l.grads = arena_alloc_floats(t->np);
+    t->l.acts = arena_alloc_floats(t->l.kind->n_acts(&t->l.cfg, t->dm));
+    t->l.scratch = arena_alloc_floats(t->l.kind->n_scratch(&t->l.cfg, t->dm));
+    Rng rng;
+    rng_seed(&rng, seed);
+    t->l.kind->init(&t->l, &rng);
+    for (size_t i = 0; i < t->np; i++) t->l.params[i] += 0.3f * rng_normal(&rng);
+}
+
+static void tl_free(TL *t)
+{
+    arena_free(t->l.params), arena_free(t->l.grads), arena_free(t->l.acts), arena_free(t->l.scratch);
+}
+
+static double gelu_d(double x) { return 0.5 * x * (1 + tanh(0.7978845608028654 * (x + 0.044715 * x * x * x))); }
+
+/* moe-mlp in double, as the reference writes it: h = (x W1) gelu(x W2), z_e = h Wd_e, scores
+ * x Wr + br, y = sum_e p_e z_e. Parameters: Wup (d x 2C), Wd (E x C x d), Wr (d x E), br (E). */
+static void naive_moe(const double *P, const double *x, int rows, int d, int E, int k, int C,
+                      int topk, double *y)
+{
+    const double *Wup = P, *Wd = Wup + (size_t)d * 2 * C, *Wr = Wd + (size_t)E * C * d,
+                 *br = Wr + (size_t)d * E;
+    double h[256], s[ML_MAX_EXPERTS], p[ML_MAX_EXPERTS];
+    for (int r = 0; r < rows; r++) {
+        const double *xr = x + (size_t)r * d;
+        for (int c = 0; c < C; c++) {
+            double u1 = 0, u2 = 0;
+            for (int i = 0; i < d; i++) u1 += xr[i] * Wup[i * 2 * C + c], u2 += xr[i] * Wup[i * 2 * C + C + c];
+            h[c] = u1 * gelu_d(u2);
+        }
+        for (int e = 0; e < E; e++) {
+            s[e] = br[e];
+            for (int i = 0; i < d; i++) s[e] += xr[i] * Wr[i * E + e];
+        }
+        naive_route(s, E, k, topk, p);
+        for (int j = 0; j < d; j++) {
+            double v = 0;
+            for (int e = 0; e < E; e++) {
+                double z = 0;
+                for (int c = 0; c < C; c++) z += h[c] * Wd[((size_t)e * C + c) * d + j];
+                v += p[e] * z;
+            }
+            y[(size_t)r * d + j] = v;
+        }
+    }
+}
+
+static double naive_moe_loss(const double *P, const double *x, const double *w, int rows, int d,
+                             int E, int k, int C, int topk, double *y)
+{
+    naive_moe(P, x, rows, d, E, k, C, topk, y);
+    double L = 0;
+    for (int i = 0; i < rows * d; i++) L += w[i] * y[i];
+    return L;
+}
+
+/* The layer's forward equals the formula, and its gradients equal central differences of the
+ * double formula (steps of 1e-6, so they are exact to about 1e-9). */
+static void check_moe_naive(const char *stack, int E, int k, int inner, int topk)
+{
+    enum { D = 8, B = 2, L = 5 };
+    TL t;
+    tl_new(&t, stack, D, B, L, 21);
+    int rows = B * L, C = E * inner;
+    double *P = malloc(sizeof(double) * t.np), *x = malloc(sizeof(double) * t.nx),
+           *w = malloc(sizeof(double) * t.nx), *y = malloc(sizeof(double) * t.nx);
+    float *xf = arena_alloc_floats(t.nx), *yf = arena_alloc_floats(t.nx),
+          *wf = arena_alloc_floats(t.nx), *dx = arena_alloc_floats(t.nx);
+    Rng rng;
+    rng_seed(&rng, 5);
+    for (size_t i = 0; i < t.np; i++) P[i] = t.l.params[i];
+    for (size_t i = 0; i < t.nx; i++) xf[i] = rng_normal(&rng), x[i] = xf[i];
+    for (size_t i = 0; i < t.nx; i++) wf[i] = rng_normal(&rng), w[i] = wf[i];
+    t.l.kind->forward(&t.l, xf, yf, t.dm);
+    naive_moe(P, x, rows, D, E, k, C, topk, y);
+    for (size_t i = 0; i < t.nx; i++)
+        ck_assert_msg(fabs(yf[i] - y[i]) < 1e-5 + 1e-4 * fabs(y[i]), "%s: y[%zu] %g vs %g", stack,
+                      i, yf[i], y[i]);
+    memset(t.l.grads, 0, sizeof(float) * t.np);
+    t.l.kind->backward(&t.l, xf, wf, dx, t.dm);
+    for (int pass = 0; pass < 2; pass++) {
+        double *v = pass ? x : P;
+        const float *g = pass ? dx : t.l.grads;
+        size_t n = pass ? t.nx : t.np;
+        for (size_t i = 0; i < n; i++) {
+            double keep = v[i];
+            v[i] = keep + 1e-6;
+            double up = naive_moe_loss(P, x, w, rows, D, E, k, C, topk, y);
+            v[i] = keep - 1e-6;
+            double down = naive_moe_loss(P, x, w, rows, D, E, k, C, topk, y);
+            v[i] = keep;
+            double num = (up - down) / 2e-6;
+            ck_assert_msg(fabs(num - g[i]) < 1e-4 + 1e-4 * fabs(num), "%s: d/d%s[%zu] %g vs %g",
+                          stack, pass ? "x" : "param", i, g[i], num);
+        }
+    }
+    free(P), free(x), free(w), free(y);
+    arena_free(xf), arena_free(yf), arena_free(wf), arena_free(dx);
+    tl_free(&t);
+}
+
+START_TEST(moe_matches_formula)
+{
+    check_moe_naive("moe-mlp(experts=4,top_k=2,inner=3)", 4, 2, 3, 0); /* reference, the default */
+    check_moe_naive("moe-mlp(experts=4,top_k=2,inner=3,routing=reference)", 4, 2, 3, 0);
+    check_moe_naive("moe-mlp(experts=5,top_k=3,inner=2,routing=reference)", 5, 3, 2, 0);
+    check_moe_naive("moe-mlp(experts=4,top_k=2,inner=3,routing=topk)", 4, 2, 3, 1);
+    check_moe_naive("moe-mlp(experts=5,top_k=1,inner=2,routing=topk)", 5, 1, 2, 1);
+}
+END_TEST
+
+/* hyena-experts: y = bout + sum_e p_e (y_e - bout), where y_e is the layer's output with every
+ * token sent to expert e alone (routing=topk, top_k=1, the router's bias forcing e) and p_e the
+ * routing formula in double from the router's scores. The backward is the same sum: each forced
+ * expert's backward with upstream p_e dy, plus the router's part from the formula's gradient
+ * over the scores in double. */
+static void check_experts_naive(const char *stack, const char *one, int E, int k, int inner, int topk)
+{
+    enum { D = 8, B = 2, L = 6 };
+    TL t, t1;
+    tl_new(&t, stack, D, B, L, 31);
+    tl_new(&t1, one, D, B, L, 31);
+    ck_assert_int_eq(t.np, t1.np);
+    int rows = B * L;
+    size_t o_bout = t.np - D, o_Wout = o_bout - (size_t)inner * D, o_br = o_Wout - E,
+           o_Wr = o_br - (size_t)D * E;
+    float *x = arena_alloc_floats(t.nx), *y = arena_alloc_floats(t.nx), *w = arena_alloc_floats(t.nx),
+          *dx = arena_alloc_floats(t.nx), *ye = arena_alloc_floats(t.nx * E),
+          *dy1 = arena_alloc_floats(t.nx), *dx1 = arena_alloc_floats(t.nx);
+    double *p = malloc(sizeof(double) * rows * E), *ds = malloc(sizeof(double) * rows * E),
+           *gref = calloc(t.np, sizeof(double)), *dxref = calloc(t.nx, sizeof(double));
+    Rng rng;
+    rng_seed(&rng, 6);
+    for (size_t i = 0; i < t.nx; i++) x[i] = rng_normal(&rng), w[i] = rng_normal(&rng);
+    const float *P = t.l.params, *bout = P + o_bout;
+    /* the routing formula over the scores, and its gradient by differences in double */
+    for (int r = 0; r < rows; r++) {
+        double s[ML_MAX_EXPERTS];
+        for (int e = 0; e < E; e++) {
+            s[e] = P[o_br + e];
+            for (int i = 0; i < D; i++) s[e] += (double)x[r * D + i] * P[o_Wr + (size_t)i * E + e];
+        }
+        naive_route(s, E, k, topk, p + (size_t)r * E);
+    }
+    /* each expert alone */
+    memset(t1.l.grads, 0, sizeof(float) * t1.np);
+    for (int e = 0; e < E; e++) {
+        memcpy(t1.l.params, P, sizeof(float) * t.np);
+        for (int q = 0; q < E; q++) t1.l.params[o_br + q] = q == e ? 1e4f : -1e4f;
+        t1.l.kind->forward(&t1.l, x, ye + (size_t)e * t.nx, t1.dm);
+        for (int r = 0; r < rows; r++)
+            for (int j = 0; j < D; j++) dy1[r * D + j] = (float)(p[(size_t)r * E + e] * w[r * D + j]);
+        t1.l.kind->backward(&t1.l, x, dy1, dx1, t1.dm); /* grads add up over the experts */
+        for (size_t i = 0; i < t.nx; i++) dxref[i] += dx1[i];
+    }
+    for (size_t i = 0; i < t.np; i++) gref[i] = t1.l.grads[i];
+    for (int r = 0; r < rows; r++) {
+        double s[ML_MAX_EXPERTS];
+        for (int e = 0; e < E; e++) {
+            s[e] = P[o_br + e];
+            for (int i = 0; i < D; i++) s[e] += (double)x[r * D + i] * P[o_Wr + (size_t)i * E + e];
+        }
+        for (int e = 0; e < E; e++) { /* d/ds_e of sum_j w_j sum_q p_q (y_q - bout)_j */
+            double f[2];
+            for (int sgn = 0; sgn < 2; sgn++) {
+                double s2[ML_MAX_EXPERTS], p2[ML_MAX_EXPERTS];
+                memcpy(s2, s, sizeof s2);
+                s2[e] += sgn ? -1e-6 : 1e-6;
+                naive_route(s2, E, k, topk, p2);
+                f[sgn] = 0;
+                for (int q = 0; q < E; q++)
+                    for (int j = 0; j < D; j++)
+                        f[sgn] += w[r * D + j] * p2[q] * (ye[(size_t)q * t.nx + r * D + j] - bout[j]);
+            }
+            ds[(size_t)r * E + e] = (f[0] - f[1]) / 2e-6;
+        }
+        for (int e = 0; e < E; e++) {
+            gref[o_br + e] += ds[(size_t)r * E + e];
+            for (int i = 0; i < D; i++) {
+                gref[o_Wr + (size_t)i * E + e] += x[r * D + i] * ds[(size_t)r * E + e];
+                dxref[r * D + i] += ds[(size_t)r * E + e] * P[o_Wr + (size_t)i * E + e];
+            }
+        }
+    }
+    /* forward */
+    t.l.kind->forward(&t.l, x, y, t.dm);
+    for (int r = 0; r < rows; r++)
+        for (int j = 0; j < D; j++) {
+            double v = bout[j];
+            for (int e = 0; e < E; e++)
+                v += p[(size_t)r * E + e] * ((double)ye[(size_t)e * t.nx + r * D + j] - bout[j]);
+            ck_assert_msg(fabs(y[r * D + j] - v) < 1e-5 + 1e-4 * fabs(v), "%s: y[%d][%d] %g vs %g",
+                          stack, r, j, y[r * D + j], v);
+        }
+    /* backward */
+    memset(t.l.grads, 0, sizeof(float) * t.np);
+    t.l.kind->backward(&t.l, x, w, dx, t.dm);
+    for (size_t i = 0; i < t.np; i++)
+        ck_assert_msg(fabs(t.l.grads[i] - gref[i]) < 1e-4 + 1e-3 * fabs(gref[i]),
+                      "%s: d/dparam[%zu] %g vs %g", stack, i, t.l.grads[i], gref[i]);
+    for (size_t i = 0; i < t.nx; i++)
+        ck_assert_msg(fabs(dx[i] - dxref[i]) < 1e-4 + 1e-3 * fabs(dxref[i]), "%s: d/dx[%zu] %g vs %g",
+                      stack, i, dx[i], dxref[i]);
+    free(p), free(ds), free(gref), free(dxref);
+    arena_free(x), arena_free(y), arena_free(w), arena_free(dx), arena_free(ye), arena_free(dy1),
+        arena_free(dx1);
+    tl_free(&t), tl_free(&t1);
+}
+
+START_TEST(experts_match_formula)
+{
+    const char *one = "hyena-experts(experts=4,top_k=1,inner=2,filter=3,routing=topk)";
+    check_experts_naive("hyena-experts(experts=4,top_k=2,inner=2,filter=3)", one, 4, 2, 2, 0);
+    check_experts_naive("hyena-experts(experts=4,top_k=3,inner=2,filter=3,routing=reference)", one,
+                        4, 3, 2, 0);
+    check_experts_naive("hyena-experts(experts=4,top_k=2,inner=2,filter=3,routing=topk)", one, 4, 2,
+                        2, 1);
+}
+END_TEST
+
 /* Every parameter and input of the new kinds at a small size (the shared gradient check samples
  * a few entries, which can miss small parameter groups such as the filter's frequencies). */
 static double loss_of(Layer *l, const float *x, float *y, const float *r, Dims dm, size_t ny)
@@ -250,7 +571,11 @@ START_TEST(new_kinds_every_gradient)
 {
     const char *stacks[] = {"hyena(expand=1,filter=3)", "mh-hyena(head=4,filter=2)",
                             "hyena-experts(experts=4,top_k=2,inner=2,filter=3)",
-                            "moe-mlp(experts=4,top_k=2,inner=3)", "moe-mlp(experts=3,top_k=1,inner=2)"};
+                            "moe-mlp(experts=4,top_k=2,inner=3)", "moe-mlp(experts=3,top_k=1,inner=2)",
+                            "hyena-experts(experts=4,top_k=2,inner=2,filter=3,routing=topk)",
+                            "moe-mlp(experts=4,top_k=2,inner=3,routing=topk)",
+                            "moe-mlp(experts=3,top_k=1,inner=2,routing=topk)",
+                            "hyena-experts(experts=3,top_k=1,inner=2,filter=3,routing=reference)"};
     for (size_t i = 0; i < sizeof stacks / sizeof *stacks; i++) {
         int bad = full_check(stacks[i], 8, 2, 6);
         ck_assert_msg(bad == 0, "%s: %d gradient entries disagree", stacks[i], bad);
@@ -269,6 +594,9 @@ int main(void)
     tcase_add_test(tc, two_threads);
     tcase_add_test(tc, router_selects_top_k);
     tcase_add_test(tc, router_backward);
+    tcase_add_test(tc, router_dense_matches_formula);
+    tcase_add_test(tc, moe_matches_formula);
+    tcase_add_test(tc, experts_match_formula);
     tcase_add_test(tc, new_kinds_every_gradient);
     suite_add_tcase(s, tc);
     return run_suite(s);

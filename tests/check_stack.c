@@ -187,6 +187,41 @@ START_TEST(error_keeps_output)
 }
 END_TEST
 
+/* The routing knob takes a word: reference (the default) or topk; numbers and other words are
+ * refused with the choices. */
+START_TEST(enumerated_knob)
+{
+    StackSpec s;
+    MlError e = {{0}};
+    ck_assert_int_eq(stack_parse("moe-mlp hyena-experts( routing = topk ) moe-mlp(routing=reference)",
+                                 "--stack", 128, &s, &e), 0);
+    ck_assert_str_eq(s.kind[1]->knobs[4].name, "routing");
+    ck_assert_int_eq(s.knob[0][3], 0); /* reference */
+    ck_assert_int_eq(s.knob[1][4], 1); /* topk */
+    ck_assert_int_eq(s.knob[2][3], 0);
+    char buf[256];
+    ck_assert_int_eq(stack_format(&s, buf, sizeof buf), 0);
+    ck_assert_str_eq(buf, "moe-mlp hyena-experts(routing=topk) moe-mlp");
+    expect_error("moe-mlp(routing=sparse)", 128, "--stack:17:", "routing=sparse", "reference|topk", NULL);
+    expect_error("moe-mlp(routing=1)", 128, "--stack:17:", "not a choice", "reference|topk", NULL);
+    expect_error("moe-mlp(routing=)", 128, "--stack:17:", "no value", "reference|topk", NULL);
+    expect_error("moe-mlp(routing=topkk)", 128, "--stack:17:", "topkk", NULL);
+    expect_error("moe-mlp(rooting=topk)", 128, "--stack:9:", "routing (reference|topk, default reference)",
+                 NULL);
+    /* the texts of a knob's values and range */
+    const LayerKind *k = layer_kind_find("moe-mlp");
+    char t[64];
+    knob_text(&k->knobs[3], 1, t, sizeof t);
+    ck_assert_str_eq(t, "topk");
+    knob_range_text(&k->knobs[3], t, sizeof t);
+    ck_assert_str_eq(t, "reference|topk");
+    knob_text(&k->knobs[0], 8, t, sizeof t);
+    ck_assert_str_eq(t, "8");
+    knob_range_text(&k->knobs[0], t, sizeof t);
+    ck_assert_str_eq(t, "1..64");
+}
+END_TEST
+
 START_TEST(format_round_trip)
 {
     static const char *const texts[] = {
@@ -194,6 +229,7 @@ START_TEST(format_round_trip)
         "mh-attention(heads=4) swiglu",
         "mh-attention(heads=8) swiglu(inner=256) mh-attention swiglu(inner=64)",
         "swiglu",
+        "hyena-experts(routing=topk) moe-mlp(top_k=1,routing=topk) mh-attention moe-mlp",
     };
     for (size_t t = 0; t < sizeof texts / sizeof *texts; t++) {
         StackSpec s, s2;
@@ -601,6 +637,7 @@ static Suite *stack_suite(void)
     tcase_add_test(tc, error_heads);
     tcase_add_test(tc, error_quotes_characters);
     tcase_add_test(tc, error_keeps_output);
+    tcase_add_test(tc, enumerated_knob);
     tcase_add_test(tc, format_round_trip);
     suite_add_tcase(s, tc);
     TCase *tp = tcase_create("preset");

@@ -4,6 +4,7 @@
 #include "internal.h"
 #include "testutil.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -107,6 +108,57 @@ START_TEST(divergence_is_reported)
 }
 END_TEST
 
+/* The reported epoch is the one with the lowest test perplexity as the reference logs it (the
+ * mean over test batches of each batch's exp(mean cross-entropy)); max_test_acc is the highest
+ * accuracy; the early stop needs test accuracy strictly above stop_acc. */
+START_TEST(reports_lowest_perplexity_epoch)
+{
+    pool_init(2);
+    TrainCfg c;
+    small_recall(&c);
+    c.epochs = 6;
+    c.task.n_train = 512;
+    c.stop_acc = 2; /* never */
+    Log a = {.n = 0};
+    TrainHooks h = {.ctx = &a, .on_epoch = log_epoch};
+    TrainResult r;
+    MlError err;
+    ck_assert_msg(train_run(&c, &h, &r, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(a.n, 6);
+    int best = 0, top = 0;
+    for (int e = 0; e < a.n; e++) {
+        /* 8 test batches: a mean of exps is at least the exp of the mean (equal only if every
+         * batch had the same loss) */
+        ck_assert_msg(a.s[e].test_ppl > exp(a.s[e].test_loss) * (1 + 1e-9),
+                      "epoch %d: ppl %g, exp(loss) %g", e + 1, a.s[e].test_ppl, exp(a.s[e].test_loss));
+        if (a.s[e].test_ppl < a.s[best].test_ppl) best = e;
+        if (a.s[e].test_acc > a.s[top].test_acc) top = e;
+    }
+    ck_assert_int_eq(r.best_epoch, best + 1);
+    ck_assert(r.best_test_ppl == a.s[best].test_ppl);
+    ck_assert(r.best_test_acc == a.s[best].test_acc);
+    ck_assert(r.best_test_loss == a.s[best].test_loss);
+    ck_assert(r.max_test_acc == a.s[top].test_acc);
+    ck_assert_int_eq(r.max_epoch, top + 1);
+    ck_assert(!r.stopped_early);
+
+    /* stop_acc equal to an epoch's accuracy does not stop there; the first epoch above it does */
+    int at = 0; /* stop_acc = the first epoch's accuracy: the run stops at the first above it */
+    int want = -1;
+    for (int e = 0; e < a.n && want < 0; e++)
+        if (a.s[e].test_acc > a.s[at].test_acc) want = e + 1;
+    ck_assert_msg(want > 0, "no epoch beats epoch %d's accuracy", at + 1);
+    c.stop_acc = a.s[at].test_acc;
+    Log b = {.n = 0};
+    TrainHooks hb = {.ctx = &b, .on_epoch = log_epoch};
+    ck_assert(train_run(&c, &hb, &r, &err) == 0);
+    ck_assert(b.s[at].test_acc == a.s[at].test_acc); /* the same run so far */
+    ck_assert(r.stopped_early);
+    ck_assert_int_eq(r.epochs_run, want);
+    pool_init(1);
+}
+END_TEST
+
 static int stop_after_first(void *ctx, const EpochStats *s) { return 1; }
 
 START_TEST(hooks_can_stop_a_run)
@@ -138,6 +190,7 @@ int main(void)
     tcase_add_test(tc, same_seed_same_numbers);
     tcase_add_test(tc, divergence_is_reported);
     tcase_add_test(tc, hooks_can_stop_a_run);
+    tcase_add_test(tc, reports_lowest_perplexity_epoch);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -135,6 +135,26 @@ expect_fail "top_k above experts" "top_k=9 exceeds experts=8" run --stack "moe-m
 expect_fail "mh-hyena head" "multiple of 4 and of head=12" bench --stack "mh-hyena(head=12)"
 expect_ok "expert load line" "layer 2 moe-mlp: expert load" run --stack "hyena-experts moe-mlp" --width 32 \
     --task in-context-recall --vocab 8 --seq-len 16 --train 32 --test 16 --epochs 1 --batch 16 --threads 1
+# The routing knob: a word, listed with both values for both kinds, each routing's FLOPs on
+# its own line; topk costs moe-mlp fewer FLOPs than the reference's dense routing.
+expect_fail "routing word" "routing=dense is not a choice; use one of reference|topk" run \
+    --stack "moe-mlp(routing=dense)" --task in-context-recall
+"$MADLAB" layers --width 128 --seq-len 128 >"$tmp/layers" 2>&1
+for k in moe-mlp hyena-experts; do
+    if grep -q "^$k .*routing=reference|topk" "$tmp/layers"; then echo "ok: layers shows $k routing"; else
+        echo "FAIL: layers does not show $k's routing"; cat "$tmp/layers"; fails=$((fails + 1)); fi
+done
+flops() { awk -v k="$1" '$1 == k { f = 1; next } f && $1 == "routing=topk" { print "topk", $5; exit } 
+                         f { exit }' "$tmp/layers"; }
+ref=$(awk '$1 == "moe-mlp" { print $5; exit }' "$tmp/layers")
+topk=$(flops moe-mlp | cut -d' ' -f2)
+if awk -v a="${ref%k}" -v b="${topk%k}" 'BEGIN { exit !(b > 0 && a > 2 * b) }'; then
+    echo "ok: moe-mlp flops per token: reference $ref, topk $topk"
+else
+    echo "FAIL: moe-mlp flops per token: reference '$ref', topk '$topk'"; fails=$((fails + 1))
+fi
+expect_ok "topk run" "layer 2 moe-mlp: expert load" run --stack "hyena-experts(routing=topk) moe-mlp(routing=topk)" \
+    --width 32 --task in-context-recall --vocab 8 --seq-len 16 --train 32 --test 16 --epochs 1 --batch 16 --threads 1
 
 # The command table (src/commands.c) against man/madlab.1: the commands --help lists (it is
 # printed from the table) are the COMMANDS subsections and the SYNOPSIS lines, in the same order,

@@ -76,7 +76,7 @@ void lab_pull(void)
             if (h->state == RUN_FAILED) lab_status(1, "run #%d failed: %s", p->run + 1, h->error);
             else if (h->state == RUN_DONE)
                 lab_status(0, "run #%d (%s) done after %d epochs: test accuracy %.3f at epoch %d, "
-                           "its lowest test loss (the results table's score)",
+                           "its lowest test perplexity (the results table's score)",
                            p->run + 1, h->spec.train.task_name, h->result.epochs_run,
                            h->result.best_test_acc, h->result.best_epoch);
             else if (h->ne || h->ns)

@@ -34,7 +34,7 @@ typedef struct {
     char setting[128];      /* results_setting of its runs: "defaults", "quick", "seq_len 16" */
     int last_run;           /* the run that last filled a cell */
     double acc[LAB_MAX_TASKS]; /* best test accuracy per task (at the epoch of lowest test
-                                  loss, as TrainResult.best_test_acc); NaN when not run */
+                                  perplexity, as TrainResult.best_test_acc); NaN when not run */
     int run[LAB_MAX_TASKS];
 } ResultRow;
 

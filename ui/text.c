@@ -52,8 +52,13 @@ void layer_page(const LayerKind *k, char *buf, size_t n)
     if (k->n_knobs) {
         OUT("\nKnobs:\n");
         for (int i = 0; i < k->n_knobs; i++)
-            OUT("  %s = %d (%d to %d): %s\n", k->knobs[i].name, k->knobs[i].def, k->knobs[i].min,
-                k->knobs[i].max, k->knobs[i].help ? k->knobs[i].help : "");
+        {
+            char def[64], range[128];
+            knob_text(&k->knobs[i], k->knobs[i].def, def, sizeof def);
+            knob_range_text(&k->knobs[i], range, sizeof range);
+            OUT("  %s = %s (%s): %s\n", k->knobs[i].name, def, range,
+                k->knobs[i].help ? k->knobs[i].help : "");
+        }
     }
 #undef OUT
 }

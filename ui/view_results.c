@@ -62,7 +62,7 @@ static void draw_results_view(void)
     int y = b.y;
     int hl = text_at((Rect){1, y, b.w - 2, 2},
                      "Results per stack and task setting: a cell is the run's best test accuracy "
-                     "(at its epoch of lowest test loss) and its run #N as on the charts; MAD = "
+                     "(at its epoch of lowest test perplexity) and its run #N as on the charts; MAD = "
                      "mean of all tasks. Space marks, < > sort",
                      0, S_HEADER);
     y += hl > 1 ? 2 : 1;

@@ -110,7 +110,7 @@ static void draw_details(Rect r, int id, const RunHist *h)
     task_setting_text(task_find(sp->train.task_name), &sp->train.task, set, sizeof set);
     snprintf(text, sizeof text,
              "run #%d: %s\ntask %s: %s\nlr %g  wd %g  batch %d  epochs %d  seed %llu  width %d\n"
-             "score: test acc at the epoch of lowest test loss",
+             "score: test acc at the epoch of lowest test perplexity",
              id + 1, sp->label, sp->train.task_name, set, sp->train.lr, sp->train.wd,
              sp->train.batch, sp->train.epochs, (unsigned long long)sp->train.seed, sp->train.width);
     vline_at(r, r.x - 1);

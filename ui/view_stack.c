@@ -42,7 +42,9 @@ static void draw_stack_view(void)
         char knobs[256] = "";
         for (int j = 0; j < k->n_knobs; j++) {
             size_t u = strlen(knobs);
-            snprintf(knobs + u, sizeof knobs - u, "%s%s=%d", j ? "," : "", k->knobs[j].name, c.knob[j]);
+            char v[48];
+            knob_text(&k->knobs[j], c.knob[j], v, sizeof v);
+            snprintf(knobs + u, sizeof knobs - u, "%s%s=%s", j ? "," : "", k->knobs[j].name, v);
         }
         /* a list that does not fit ends in '+'; the current layer's is shown whole below */
         int kw = l.w - 49;

@@ -28,15 +28,15 @@ enum { K_HEADS, K_WINDOW }; /* K_WINDOW is 0 (full attention) for the kinds with
 #define ATT_BLAS_HD 32 /* head dims from which the core uses sgemm */
 
 static const KnobDesc att_knobs[] = {
-    {"heads", 1, 1, 256, "attention heads; width/heads must be an even whole number"}};
+    {"heads", 1, 1, 256, "attention heads; width/heads must be an even whole number", NULL}};
 static const KnobDesc mh_att_knobs[] = {
-    {"heads", 16, 1, 256, "attention heads; width/heads must be an even whole number"}};
+    {"heads", 16, 1, 256, "attention heads; width/heads must be an even whole number", NULL}};
 static const KnobDesc slide_knobs[] = {
-    {"heads", 1, 1, 256, "attention heads; width/heads must be an even whole number"},
-    {"window", 32, 0, 1 << 16, "earlier keys each query sees: i-window..i (0 = all)"}};
+    {"heads", 1, 1, 256, "attention heads; width/heads must be an even whole number", NULL},
+    {"window", 32, 0, 1 << 16, "earlier keys each query sees: i-window..i (0 = all)", NULL}};
 static const KnobDesc mh_slide_knobs[] = {
-    {"heads", 16, 1, 256, "attention heads; width/heads must be an even whole number"},
-    {"window", 32, 0, 1 << 16, "earlier keys each query sees: i-window..i (0 = all)"}};
+    {"heads", 16, 1, 256, "attention heads; width/heads must be an even whole number", NULL},
+    {"window", 32, 0, 1 << 16, "earlier keys each query sees: i-window..i (0 = all)", NULL}};
 
 /* Shape of one call. */
 typedef struct {

@@ -29,9 +29,9 @@ enum { K_HEADS };
 #define GLA_JB 16 /* columns of d_v per block of the state */
 
 static const KnobDesc gla_knobs[] = {
-    {"heads", 1, 1, 256, "heads; width/heads is the key and value size of each head"}};
+    {"heads", 1, 1, 256, "heads; width/heads is the key and value size of each head", NULL}};
 static const KnobDesc mh_gla_knobs[] = {
-    {"heads", 8, 1, 256, "heads; width/heads is the key and value size of each head"}};
+    {"heads", 8, 1, 256, "heads; width/heads is the key and value size of each head", NULL}};
 
 typedef struct {
     int B, L, d, H, hd, ldp; /* ldp: columns of P = [q k v g u] */

@@ -11,9 +11,11 @@
  *
  * Between them:
  *   hyena          y-stream = x0 * (longconv(v * x1, h) + D (v * x1))    (engine/longconv.c)
- *   hyena-experts  the same over experts x inner channels, then the router's top-k weighted
- *                  sum of each token's experts (channel i*E + e) before out_proj; the
- *                  convolutions run densely, since every expert is needed at every position
+ *   hyena-experts  the same over experts x inner channels, then the router's weighted sum of
+ *                  each token's experts (channel i*E + e) before out_proj: over all E with the
+ *                  reference routing (softmax of the scores with those below the k-th largest
+ *                  set to 0, see router.c), over the top k with routing=topk; the convolutions
+ *                  run densely either way, since every expert is needed at some position
  *   mh-hyena       per head of `head` channels, linear attention with the head's filter as a
  *                  Toeplitz decay: o_t = sum_{s<=t} (h[t-s] + D [s=t]) (q_t . k_s) v_s,
  *                  computed in that quadratic form in blocks of QB queries (sgemms of head
@@ -34,24 +36,27 @@ enum { HY_PLAIN, HY_MH, HY_EXPERTS };
 /* ---------------- knobs and geometry ---------------- */
 
 static const KnobDesc hyena_knobs[] = {
-    {"expand", 4, 1, 16, "channels per stream = expand x width (x width must be a multiple of 4)"},
-    {"filter", 4, 1, 256, "hidden width of the implicit filter's MLP"},
-    {"short", 3, 1, 16, "kernel of the short causal convolution"},
+    {"expand", 4, 1, 16, "channels per stream = expand x width (x width must be a multiple of 4)", NULL},
+    {"filter", 4, 1, 256, "hidden width of the implicit filter's MLP", NULL},
+    {"short", 3, 1, 16, "kernel of the short causal convolution", NULL},
 };
 static const KnobDesc mh_knobs[] = {
-    {"head", 16, 1, 1024, "channels per head; divides the width, which must be a multiple of 4"},
-    {"filter", 2, 1, 256, "hidden width of the implicit filter's MLP"},
-    {"short", 3, 1, 16, "kernel of the short causal convolution"},
+    {"head", 16, 1, 1024, "channels per head; divides the width, which must be a multiple of 4", NULL},
+    {"filter", 2, 1, 256, "hidden width of the implicit filter's MLP", NULL},
+    {"short", 3, 1, 16, "kernel of the short causal convolution", NULL},
 };
 static const KnobDesc ex_knobs[] = {
-    {"experts", 8, 1, ML_MAX_EXPERTS, "experts (channel groups the router mixes)"},
-    {"top_k", 2, 1, ML_MAX_EXPERTS, "experts per token (at most experts)"},
-    {"inner", 16, 1, 1024, "channels per expert"},
-    {"filter", 16, 1, 256, "hidden width of the implicit filter's MLP"},
+    {"experts", 8, 1, ML_MAX_EXPERTS, "experts (channel groups the router mixes)", NULL},
+    {"top_k", 2, 1, ML_MAX_EXPERTS, "experts per token (at most experts)", NULL},
+    {"inner", 16, 1, 1024, "channels per expert", NULL},
+    {"filter", 16, 1, 256, "hidden width of the implicit filter's MLP", NULL},
+    ROUTING_KNOB,
 };
 
+/* ks: experts mixed per row (E for the reference routing, whose slots are the experts in order
+ * and need no index; k for topk). */
 typedef struct {
-    int kind, d, C, tile, Pin, K, w, F, Lmax, hs, G, E, k, inner, cin;
+    int kind, d, C, tile, Pin, K, w, F, Lmax, hs, G, E, k, inner, cin, dense, ks;
 } Hy;
 
 static Hy hy_geo(const LayerCfg *c, int kind)
@@ -69,6 +74,7 @@ static Hy hy_geo(const LayerCfg *c, int kind)
         break;
     default:
         g.E = c->knob[0], g.k = c->knob[1], g.inner = c->knob[2], g.w = c->knob[3];
+        g.dense = c->knob[4] == ROUTING_REFERENCE, g.ks = g.dense ? g.E : g.k;
         g.C = g.E * g.inner, g.tile = 1, g.K = 3, g.F = g.C, g.cin = g.inner;
         break;
     }
@@ -127,8 +133,9 @@ static PMap pmap(const Hy *g)
 
 /* acts: uT (Pin x rows), sT (3C x rows), the filter's a1..a3 and s1..s3 (L x w each) and hT
  * (F x L), qT (C x rows: the long convolution's output, or mh-hyena's heads' output), and for
- * experts the expert load (E, first) and idx, p (rows x k). */
-typedef struct { size_t uT, sT, fa, hT, qT, idx, p, load, total; } AMap;
+ * experts the expert load (E, first), p (rows x ks), and idx (topk: rows x k) or keep
+ * (reference: rows x E). */
+typedef struct { size_t uT, sT, fa, hT, qT, idx, p, keep, load, total; } AMap;
 
 static AMap amap(const Hy *g, Dims dm)
 {
@@ -140,8 +147,9 @@ static AMap amap(const Hy *g, Dims dm)
     m.fa = o, o += r16(6 * L * g->w);
     m.hT = o, o += r16((size_t)g->F * L);
     m.qT = o, o += r16((size_t)g->C * rows);
-    m.idx = o, o += g->kind == HY_EXPERTS ? r16(rows * g->k) : 0;
-    m.p = o, o += g->kind == HY_EXPERTS ? r16(rows * g->k) : 0;
+    m.idx = o, o += g->kind == HY_EXPERTS && !g->dense ? r16(rows * g->k) : 0;
+    m.keep = o, o += g->kind == HY_EXPERTS && g->dense ? r16(rows * g->E) : 0;
+    m.p = o, o += g->kind == HY_EXPERTS ? r16(rows * g->ks) : 0;
     m.total = o;
     return m;
 }
@@ -149,7 +157,7 @@ static AMap amap(const Hy *g, Dims dm)
 /* scratch: gT (C x rows), dgT (C x rows), dsT (3C x rows), duT (Pin x rows), dhT (F x L), two
  * (L x w) filter buffers, then per kind: the long convolution's per-thread work (hyena,
  * experts); per-pair filter gradients (B*G x L) and per-slot blocks (mh); router buffers
- * (experts: oT and doT (inner x rows), scores and ds (rows x E), dp (rows x k)). */
+ * (experts: oT and doT (inner x rows), scores and ds (rows x E), dp (rows x ks)). */
 typedef struct { size_t gT, dgT, dsT, duT, dhT, fb, work, dhp, oT, doT, sc, dp, total; } SMap;
 
 static int mh_slots(const Hy *g, Dims dm)
@@ -178,7 +186,7 @@ static SMap smap(const Hy *g, Dims dm)
         m.oT = o, o += r16((size_t)g->inner * rows);
         m.doT = o, o += r16((size_t)g->inner * rows);
         m.sc = o, o += r16(rows * g->E);
-        m.dp = o, o += r16(rows * g->k);
+        m.dp = o, o += r16(rows * g->ks);
     }
     m.total = o;
     return m;
@@ -221,8 +229,8 @@ static double hyena_flops(const LayerCfg *c, int L) { Hy g = hy_geo(c, HY_PLAIN)
 static double ex_flops(const LayerCfg *c, int L)
 {
     Hy g = hy_geo(c, HY_EXPERTS);
-    /* plus the router's product and the top-k mix */
-    return hyena_flops_g(&g, L) + 2.0 * L * g.d * g.E + 2.0 * L * g.k * g.inner;
+    /* plus the router's product and the mix of the experts used (all E, or the top k) */
+    return hyena_flops_g(&g, L) + 2.0 * L * g.d * g.E + 2.0 * L * g.ks * g.inner;
 }
 
 /* Blocks of QB queries against the keys up to the block's end: scores, mask, output. */
@@ -511,9 +519,16 @@ static void gate_bwd(const float *a, const float *b, float *c, float *da_out, in
     pool_for((size_t)nc, mul2_ch, &q);
 }
 
-/* ---------------- experts: the router's top-k mix of channel groups ---------------- */
+/* ---------------- experts: the router's mix of channel groups ---------------- */
 
-/* oT[i][r] = sum_j p[r][j] gT[i*E + idx[r][j]][r] */
+/* The expert in slot q of row r: the slots are the experts themselves without an index (the
+ * reference routing mixes all E). */
+static inline int slot_expert(const Job *j, size_t r, int q)
+{
+    return j->idx ? j->idx[r * j->g->ks + q] : q;
+}
+
+/* oT[i][r] = sum_q p[r][q] gT[i*E + e(r,q)][r] */
 static void mix_fwd(void *ctx, size_t i0, size_t i1, int tid)
 {
     const Job *j = ctx;
@@ -522,14 +537,14 @@ static void mix_fwd(void *ctx, size_t i0, size_t i1, int tid)
         float *o = j->out + i * j->rows;
         for (size_t r = 0; r < j->rows; r++) {
             float s = 0;
-            for (int q = 0; q < g->k; q++)
-                s += j->p[r * g->k + q] * j->gT[(i * g->E + j->idx[r * g->k + q]) * j->rows + r];
+            for (int q = 0; q < g->ks; q++)
+                s += j->p[r * g->ks + q] * j->gT[(i * g->E + slot_expert(j, r, q)) * j->rows + r];
             o[r] = s;
         }
     }
 }
 
-/* dgT[i*E+e][r] = p[r][j] doT[i][r] for the selected e, else 0 (j->a = doT). */
+/* dgT[i*E+e][r] = p[r][q] doT[i][r] for the mixed e, else 0 (j->a = doT). */
 static void mix_bwd_g(void *ctx, size_t i0, size_t i1, int tid)
 {
     const Job *j = ctx;
@@ -538,23 +553,23 @@ static void mix_bwd_g(void *ctx, size_t i0, size_t i1, int tid)
         memset(j->out + i * g->E * j->rows, 0, sizeof(float) * g->E * j->rows);
         const float *dO = j->a + i * j->rows;
         for (size_t r = 0; r < j->rows; r++)
-            for (int q = 0; q < g->k; q++)
-                j->out[(i * g->E + j->idx[r * g->k + q]) * j->rows + r] = j->p[r * g->k + q] * dO[r];
+            for (int q = 0; q < g->ks; q++)
+                j->out[(i * g->E + slot_expert(j, r, q)) * j->rows + r] = j->p[r * g->ks + q] * dO[r];
     }
 }
 
-/* dp[r][j] = sum_i doT[i][r] gT[i*E + idx[r][j]][r] (j->a = doT, j->out = dp). */
+/* dp[r][q] = sum_i doT[i][r] gT[i*E + e(r,q)][r] (j->a = doT, j->out = dp). */
 static void mix_bwd_p(void *ctx, size_t r0, size_t r1, int tid)
 {
     const Job *j = ctx;
     const Hy *g = j->g;
     for (size_t r = r0; r < r1; r++)
-        for (int q = 0; q < g->k; q++) {
+        for (int q = 0; q < g->ks; q++) {
             float s = 0;
-            int e = j->idx[r * g->k + q];
+            int e = slot_expert(j, r, q);
             for (int i = 0; i < g->inner; i++)
                 s += j->a[(size_t)i * j->rows + r] * j->gT[((size_t)i * g->E + e) * j->rows + r];
-            j->out[r * g->k + q] = s;
+            j->out[r * g->ks + q] = s;
         }
 }
 
@@ -684,10 +699,15 @@ static void hy_forward(Layer *l, int kind, const float *x, float *y, Dims dm)
         return;
     }
     float *sc = W + sm.sc, *oT = W + sm.oT, *p = A + am.p;
-    int32_t *idx = (int32_t *)(A + am.idx);
+    int32_t *idx = g.dense ? NULL : (int32_t *)(A + am.idx);
     linear_fwd(x, P + m.Wr, P + m.br, sc, (int)rows, g.d, g.E);
-    router_topk(sc, (int)rows, g.E, g.k, idx, p);
-    router_load(idx, (int)rows, g.E, g.k, A + am.load);
+    if (g.dense) {
+        router_dense(sc, (int)rows, g.E, g.k, p, A + am.keep);
+        router_mean_weight(p, (int)rows, g.E, A + am.load);
+    } else {
+        router_topk(sc, (int)rows, g.E, g.k, idx, p);
+        router_load(idx, (int)rows, g.E, g.k, A + am.load);
+    }
     Job j = {.g = &g, .gT = gT, .out = oT, .rows = rows, .idx = idx, .p = p};
     pool_for((size_t)g.inner, mix_fwd, &j);
     back_fwd(&g, &m, P, oT, y, rows);
@@ -728,7 +748,7 @@ static void hy_backward(Layer *l, int kind, const float *x, const float *dy, flo
         } else {
             float *oT = W + sm.oT, *doT = W + sm.doT, *sc = W + sm.sc, *dp = W + sm.dp;
             const float *p = A + am.p;
-            const int32_t *idx = (const int32_t *)(A + am.idx);
+            const int32_t *idx = g.dense ? NULL : (const int32_t *)(A + am.idx);
             gate(qT, sT, gT, g.C, rows);
             Job j = {.g = &g, .gT = gT, .out = oT, .rows = rows, .idx = idx, .p = p};
             pool_for((size_t)g.inner, mix_fwd, &j);
@@ -737,7 +757,8 @@ static void hy_backward(Layer *l, int kind, const float *x, const float *dy, flo
             pool_for((size_t)g.inner, mix_bwd_g, &j);
             j.out = dp;
             pool_for(rows, mix_bwd_p, &j);
-            router_topk_bwd(idx, p, dp, (int)rows, g.E, g.k, sc);
+            if (g.dense) router_dense_bwd(p, A + am.keep, dp, (int)rows, g.E, sc);
+            else router_topk_bwd(idx, p, dp, (int)rows, g.E, g.k, sc);
             /* the router reads x: its input gradient is added after the front end's */
             mm(true, false, g.d, g.E, (int)rows, 1.0f, x, g.d, sc, g.E, 1.0f, G + m.Wr, g.E);
             for (size_t r = 0; r < rows; r++)
@@ -826,11 +847,22 @@ const LayerKind layer_mh_hyena = {
 
 const LayerKind layer_hyena_experts = {
     .name = "hyena-experts",
-    .summary = "Hyena over 8 experts of 16 channels, top-2 routed per token",
+    .summary = "Hyena over 8 experts of 16 channels, routed by the top 2 per token "
+               "(reference: dense, every expert; topk: sparse)",
     .role = ROLE_SEQUENCE,
     .knobs = ex_knobs,
     .n_knobs = ML_COUNT(ex_knobs),
     .state_formula = "experts x inner x L (the long filter is a FIR over the sequence)",
+    .page = "Equation: a Hyena operator over experts x inner channels, y_c = x0_c *\n"
+            "  (h_c conv (v_c * x1_c) + D_c v_c x1_c); then the router's weighted sum over the\n"
+            "  experts of each inner channel, o_i = sum_e p_e y_(i,e), and o Wout.\n"
+            "Routing (knob routing): reference, the default and the paper's model: scores below\n"
+            "  the top_k-th largest set to 0, softmax over all experts, every expert mixed in.\n"
+            "  topk: softmax over the top_k scores only. The convolutions run over every\n"
+            "  channel either way, so the two cost about the same here.\n"
+            "On MAD: striped with attention and moe-mlp, the paper's best Hyena design (0.783\n"
+            "  against 0.774 with mh-hyena in its place).\n"
+            "State: experts x inner x L (a long FIR filter, as hyena).",
     .n_params = ex_params,
     .n_acts = ex_acts,
     .n_scratch = ex_scratch,

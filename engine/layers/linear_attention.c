@@ -30,9 +30,9 @@ enum { K_HEADS };
 #define LA_JB 16 /* columns of the state per block */
 
 static const KnobDesc la_knobs[] = {
-    {"heads", 1, 1, 256, "heads; width/heads is the feature and value size of each head"}};
+    {"heads", 1, 1, 256, "heads; width/heads is the feature and value size of each head", NULL}};
 static const KnobDesc mh_la_knobs[] = {
-    {"heads", 16, 1, 256, "heads; width/heads is the feature and value size of each head"}};
+    {"heads", 16, 1, 256, "heads; width/heads is the feature and value size of each head", NULL}};
 
 typedef struct {
     int B, L, d, H, hd;

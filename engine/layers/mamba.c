@@ -26,9 +26,9 @@ enum { K_STATE, K_EXPAND, K_CONV };
 #define MAX_STATE 16  /* d_state knob limit: the block's state lives on the stack */
 
 static const KnobDesc mamba_knobs[] = {
-    {"d_state", 4, 1, MAX_STATE, "SSM state per inner channel"},
-    {"expand", 2, 1, 8, "inner width = expand x width"},
-    {"d_conv", 4, 1, 16, "causal depthwise convolution kernel length"},
+    {"d_state", 4, 1, MAX_STATE, "SSM state per inner channel", NULL},
+    {"expand", 2, 1, 8, "inner width = expand x width", NULL},
+    {"d_conv", 4, 1, 16, "causal depthwise convolution kernel length", NULL},
 };
 
 typedef struct {

@@ -9,7 +9,7 @@ enum { K_INNER };
 
 /* ---------------- mlp: y = W2 gelu(W1 x) ---------------- */
 
-static const KnobDesc mlp_knobs[] = {{"inner", 512, 8, 8192, "hidden width"}};
+static const KnobDesc mlp_knobs[] = {{"inner", 512, 8, 8192, "hidden width", NULL}};
 
 static size_t mlp_params(const LayerCfg *c) { return 2 * (size_t)c->width * c->knob[K_INNER]; }
 static size_t mlp_acts(const LayerCfg *c, Dims d) { return (size_t)d.B * d.L * c->knob[K_INNER]; }
@@ -96,7 +96,7 @@ const LayerKind layer_mlp = {
 /* ---------------- swiglu: y = W3 (silu(W1 x) * (W2 x)) ---------------- */
 /* W1 and W2 share one (d x 2h) matrix so one product computes both; column j < h is W1. */
 
-static const KnobDesc swiglu_knobs[] = {{"inner", 352, 8, 8192, "hidden width"}};
+static const KnobDesc swiglu_knobs[] = {{"inner", 352, 8, 8192, "hidden width", NULL}};
 
 static size_t swiglu_params(const LayerCfg *c) { return 3 * (size_t)c->width * c->knob[K_INNER]; }
 static size_t swiglu_acts(const LayerCfg *c, Dims d)

@@ -1,30 +1,32 @@
-/* moe-mlp: the reference's MoeMlp with sparse routing.
+/* moe-mlp: the reference's MoeMlp, with its routing or a sparse one (the routing knob).
  *   h = (x W1) * gelu_tanh(x W2)   (shared up projections, C = inner x experts channels)
  *   z_e = h Wd_e                    (expert e's down projection, C x width)
- *   y = sum over the token's top-k experts of p_e z_e, p = softmax over the k selected scores
- * The reference computes every expert and takes a softmax over all E scores with the others set
- * to 0; here only the selected experts are computed (tokens are grouped by expert so each
- * expert is one sgemm), and unselected experts get weight exactly 0, so the down projection
- * costs k/E of the dense one. */
+ *   y = sum_e p_e z_e
+ * routing=reference (default), as the reference computes it: every expert's z_e, and p = softmax
+ * over all E of the router's scores with those below the k-th largest set to 0, so the top k get
+ * most weight but every expert contributes. routing=topk: p = softmax over the k selected scores,
+ * 0 elsewhere, and only the selected experts are computed (tokens grouped by expert, one sgemm
+ * each), so the down projection costs k/E of the dense one. */
 #include "config.h"
 #include "internal.h"
 
 #include <stdio.h>
 #include <string.h>
 
-enum { K_EXPERTS, K_TOPK, K_INNER };
+enum { K_EXPERTS, K_TOPK, K_INNER, K_ROUTING };
 
 static const KnobDesc moe_knobs[] = {
-    {"experts", 8, 1, ML_MAX_EXPERTS, "experts"},
-    {"top_k", 2, 1, ML_MAX_EXPERTS, "experts per token (at most experts)"},
-    {"inner", 16, 1, 1024, "hidden channels per expert; the up projection has inner x experts"},
+    {"experts", 8, 1, ML_MAX_EXPERTS, "experts", NULL},
+    {"top_k", 2, 1, ML_MAX_EXPERTS, "experts per token (at most experts)", NULL},
+    {"inner", 16, 1, 1024, "hidden channels per expert; the up projection has inner x experts", NULL},
+    ROUTING_KNOB,
 };
 
-typedef struct { int d, E, k, C; } Moe;
+typedef struct { int d, E, k, C, dense; } Moe;
 
 static Moe geo(const LayerCfg *c)
 {
-    Moe g = {c->width, c->knob[K_EXPERTS], c->knob[K_TOPK], 0};
+    Moe g = {c->width, c->knob[K_EXPERTS], c->knob[K_TOPK], 0, c->knob[K_ROUTING] == ROUTING_REFERENCE};
     g.C = c->knob[K_INNER] * g.E;
     return g;
 }
@@ -37,39 +39,53 @@ static size_t moe_params(const LayerCfg *c)
     return (size_t)g.d * 2 * g.C + (size_t)g.E * g.C * g.d + (size_t)g.d * g.E + g.E;
 }
 
-/* acts: load (E, first: read by report), U (rows x 2C), p (rows x k), Z (rows*k x d), then
- * int32 idx, pos (rows x k), rowof (rows*k), start (E+1). */
-typedef struct { size_t load, U, p, Z, idx, pos, rowof, start, total; } AMap;
+/* acts: load (E, first: read by report), U (rows x 2C), then
+ *   reference: p and keep (rows x E);
+ *   topk: p (rows x k), Z (rows*k x d), int32 idx, pos (rows x k), rowof (rows*k), start (E+1). */
+typedef struct { size_t load, U, p, keep, Z, idx, pos, rowof, start, total; } AMap;
 static AMap amap(const Moe *g, Dims dm)
 {
-    AMap m;
+    AMap m = {0};
     size_t rows = (size_t)dm.B * dm.L, n = rows * g->k, o = 0;
     m.load = o, o += r16((size_t)g->E);
     m.U = o, o += r16(rows * 2 * g->C);
-    m.p = o, o += r16(n);
-    m.Z = o, o += r16(n * g->d);
-    m.idx = o, o += r16(n);
-    m.pos = o, o += r16(n);
-    m.rowof = o, o += r16(n);
-    m.start = o, o += r16((size_t)g->E + 1);
+    if (g->dense) {
+        m.p = o, o += r16(rows * g->E);
+        m.keep = o, o += r16(rows * g->E);
+    } else {
+        m.p = o, o += r16(n);
+        m.Z = o, o += r16(n * g->d);
+        m.idx = o, o += r16(n);
+        m.pos = o, o += r16(n);
+        m.rowof = o, o += r16(n);
+        m.start = o, o += r16((size_t)g->E + 1);
+    }
     m.total = o;
     return m;
 }
 
-/* scratch: H (rows x C), Hg and dHg (rows*k x C), dZ (rows*k x d), dU (rows x 2C), scores/ds
- * (rows x E), dp (rows x k). */
-typedef struct { size_t H, Hg, dHg, dZ, dU, sc, dp, total; } SMap;
+/* scratch: H (rows x C), dU (rows x 2C), scores/ds (rows x E), then
+ *   reference: T (rows x max(C, d): one expert's z, or dy Wd_e^T), dys (rows x d: p_e dy),
+ *              dp (rows x E);
+ *   topk: Hg and dHg (rows*k x C), dZ (rows*k x d), dp (rows x k). */
+typedef struct { size_t H, Hg, dHg, dZ, dU, sc, dp, T, dys, total; } SMap;
 static SMap smap(const Moe *g, Dims dm)
 {
-    SMap m;
+    SMap m = {0};
     size_t rows = (size_t)dm.B * dm.L, n = rows * g->k, o = 0;
     m.H = o, o += r16(rows * g->C);
-    m.Hg = o, o += r16(n * g->C);
-    m.dHg = o, o += r16(n * g->C);
-    m.dZ = o, o += r16(n * g->d);
     m.dU = o, o += r16(rows * 2 * g->C);
     m.sc = o, o += r16(rows * g->E);
-    m.dp = o, o += r16(n);
+    if (g->dense) {
+        m.T = o, o += r16(rows * (size_t)(g->C > g->d ? g->C : g->d));
+        m.dys = o, o += r16(rows * g->d);
+        m.dp = o, o += r16(rows * g->E);
+    } else {
+        m.Hg = o, o += r16(n * g->C);
+        m.dHg = o, o += r16(n * g->C);
+        m.dZ = o, o += r16(n * g->d);
+        m.dp = o, o += r16(n);
+    }
     m.total = o;
     return m;
 }
@@ -78,12 +94,14 @@ static size_t moe_acts(const LayerCfg *c, Dims d) { Moe g = geo(c); return amap(
 static size_t moe_scratch(const LayerCfg *c, Dims d) { Moe g = geo(c); return smap(&g, d).total; }
 static double no_state(const LayerCfg *c, int L) { return 0; }
 
-/* Up projections, router, the k selected down projections, and the weighted sum. */
+/* Up projections, router, the down projections of the experts used (all E for the reference
+ * routing, the k selected for topk), and the weighted sum. */
 static double moe_flops(const LayerCfg *c, int L)
 {
     Moe g = geo(c);
+    double used = g.dense ? g.E : g.k;
     return (double)L * (2.0 * g.d * 2 * g.C + 2.0 * g.C + 2.0 * g.d * g.E +
-                        (double)g.k * 2.0 * g.C * g.d + 2.0 * g.k * g.d);
+                        used * 2.0 * g.C * g.d + 2.0 * used * g.d);
 }
 
 static int moe_validate(const LayerCfg *c, char *msg, size_t n)
@@ -107,9 +125,10 @@ static void moe_init(Layer *l, Rng *r)
 
 typedef struct {
     const Moe *g;
-    const float *U, *Hsrc, *Z, *p, *dy, *dHg;
-    float *H, *Hg, *y, *dZ, *dp, *dU;
+    const float *U, *Hsrc, *Z, *p, *dy, *dHg, *T;
+    float *H, *Hg, *y, *dZ, *dp, *dU, *dys;
     const int32_t *pos, *rowof;
+    int e; /* the expert of a dense pass */
 } Job;
 
 /* h = u1 gelu(u2); restrict pointers and fixed chunks, so that it vectorises */
@@ -199,9 +218,107 @@ static void du_rows(void *ctx, size_t r0, size_t r1, int tid)
     }
 }
 
+/* ---- reference routing: every expert, one pass over the rows per expert ---- */
+
+/* y (+)= p_e z_e, z_e = T (the first expert writes y) */
+static void dense_combine_rows(void *ctx, size_t r0, size_t r1, int tid)
+{
+    const Job *j = ctx;
+    int d = j->g->d, E = j->g->E, e = j->e;
+    for (size_t r = r0; r < r1; r++) {
+        if (e == 0) vscale(j->p[r * E], j->T + r * d, j->y + r * d, (size_t)d);
+        else vaxpy(j->p[r * E + e], j->T + r * d, j->y + r * d, (size_t)d);
+    }
+}
+
+/* With T = dy Wd_e^T: dp_e = dy . z_e = T . h, dh += p_e T (into dU's first half), and
+ * dys = p_e dy (for Wd_e's gradient). */
+static void dense_bwd_rows(void *ctx, size_t r0, size_t r1, int tid)
+{
+    const Job *j = ctx;
+    int d = j->g->d, E = j->g->E, C = j->g->C, e = j->e;
+    for (size_t r = r0; r < r1; r++) {
+        const float *t = j->T + r * C;
+        float pe = j->p[r * E + e], *dh = j->dU + r * 2 * C;
+        j->dp[r * E + e] = vdot(t, j->Hsrc + r * C, (size_t)C);
+        if (e == 0) vscale(pe, t, dh, (size_t)C);
+        else vaxpy(pe, t, dh, (size_t)C);
+        vscale(pe, j->dy + r * d, j->dys + r * d, (size_t)d);
+    }
+}
+
+/* dU1 = dH gelu(U2), dU2 = dH U1 gelu'(U2), dH already in dU1 */
+static void dense_du_rows(void *ctx, size_t r0, size_t r1, int tid)
+{
+    const Job *j = ctx;
+    int C = j->g->C;
+    for (size_t r = r0; r < r1; r++) {
+        const float *u1 = j->U + r * 2 * C;
+        float *d1 = j->dU + r * 2 * C;
+        gelu_gate_bwd(u1, u1 + C, d1, d1 + C, (size_t)C);
+    }
+}
+
+static void dense_forward(Layer *l, const Moe *g, const float *x, float *y, Dims dm)
+{
+    AMap am = amap(g, dm);
+    SMap sm = smap(g, dm);
+    int rows = dm.B * dm.L;
+    size_t up = (size_t)g->d * 2 * g->C, down = (size_t)g->E * g->C * g->d;
+    const float *P = l->params, *Wd = P + up, *Wr = Wd + down, *br = Wr + (size_t)g->d * g->E;
+    float *A = l->acts, *S = l->scratch;
+    Job j = {.g = g, .U = A + am.U, .H = S + sm.H, .T = S + sm.T, .p = A + am.p, .y = y};
+    linear_fwd(x, P, NULL, A + am.U, rows, g->d, 2 * g->C);
+    pool_for((size_t)rows, h_rows, &j);
+    linear_fwd(x, Wr, br, S + sm.sc, rows, g->d, g->E);
+    router_dense(S + sm.sc, rows, g->E, g->k, A + am.p, A + am.keep);
+    router_mean_weight(A + am.p, rows, g->E, A + am.load);
+    for (j.e = 0; j.e < g->E; j.e++) {
+        mm(false, false, rows, g->d, g->C, 1.0f, S + sm.H, g->C, Wd + (size_t)j.e * g->C * g->d,
+           g->d, 0.0f, S + sm.T, g->d);
+        pool_for((size_t)rows, dense_combine_rows, &j);
+    }
+}
+
+static void dense_backward(Layer *l, const Moe *g, const float *x, const float *dy, float *dx,
+                           Dims dm)
+{
+    AMap am = amap(g, dm);
+    SMap sm = smap(g, dm);
+    int rows = dm.B * dm.L;
+    size_t up = (size_t)g->d * 2 * g->C, down = (size_t)g->E * g->C * g->d;
+    const float *P = l->params, *Wd = P + up, *Wr = Wd + down;
+    float *G = l->grads, *dWd = G + up, *dWr = dWd + down, *dbr = dWr + (size_t)g->d * g->E;
+    float *A = l->acts, *S = l->scratch;
+    Job j = {.g = g, .U = A + am.U, .H = S + sm.H, .Hsrc = S + sm.H, .T = S + sm.T, .p = A + am.p,
+             .dy = dy, .dp = S + sm.dp, .dU = S + sm.dU, .dys = S + sm.dys};
+    pool_for((size_t)rows, h_rows, &j);
+    for (j.e = 0; j.e < g->E; j.e++) {
+        const float *We = Wd + (size_t)j.e * g->C * g->d;
+        mm(false, true, rows, g->C, g->d, 1.0f, dy, g->d, We, g->d, 0.0f, S + sm.T, g->C);
+        pool_for((size_t)rows, dense_bwd_rows, &j);
+        mm(true, false, g->C, g->d, rows, 1.0f, S + sm.H, g->C, S + sm.dys, g->d, 1.0f,
+           dWd + (size_t)j.e * g->C * g->d, g->d);
+    }
+    pool_for((size_t)rows, dense_du_rows, &j);
+    float *ds = S + sm.sc;
+    router_dense_bwd(A + am.p, A + am.keep, S + sm.dp, rows, g->E, ds);
+    linear_bwd(x, P, S + sm.dU, dx, G, NULL, rows, g->d, 2 * g->C);
+    mm(true, false, g->d, g->E, rows, 1.0f, x, g->d, ds, g->E, 1.0f, dWr, g->E);
+    for (int r = 0; r < rows; r++)
+        for (int e = 0; e < g->E; e++) dbr[e] += ds[(size_t)r * g->E + e];
+    if (dx) mm(false, true, rows, g->d, g->E, 1.0f, ds, g->E, Wr, g->E, 1.0f, dx, g->d);
+}
+
+/* ---- topk routing: the selected experts only, tokens grouped by expert ---- */
+
 static void moe_forward(Layer *l, const float *x, float *y, Dims dm)
 {
     Moe g = geo(&l->cfg);
+    if (g.dense) {
+        dense_forward(l, &g, x, y, dm);
+        return;
+    }
     AMap am = amap(&g, dm);
     SMap sm = smap(&g, dm);
     int rows = dm.B * dm.L;
@@ -230,6 +347,10 @@ static void moe_forward(Layer *l, const float *x, float *y, Dims dm)
 static void moe_backward(Layer *l, const float *x, const float *dy, float *dx, Dims dm)
 {
     Moe g = geo(&l->cfg);
+    if (g.dense) {
+        dense_backward(l, &g, x, dy, dx, dm);
+        return;
+    }
     AMap am = amap(&g, dm);
     SMap sm = smap(&g, dm);
     int rows = dm.B * dm.L;
@@ -270,11 +391,23 @@ static int moe_report(const Layer *l, char *buf, size_t n)
 
 const LayerKind layer_moe_mlp = {
     .name = "moe-mlp",
-    .summary = "mixture of 8 experts over a shared GELU-gated hidden layer, top-2 sparse routing",
+    .summary = "mixture of 8 experts over a shared GELU-gated hidden layer, routed by the top 2 "
+               "(reference: dense, every expert; topk: sparse)",
     .role = ROLE_CHANNEL,
     .knobs = moe_knobs,
     .n_knobs = ML_COUNT(moe_knobs),
     .state_formula = "0 (no state across positions)",
+    .page = "Equation: h = (x W1) * gelu(x W2) (shared, inner x experts channels); expert e's\n"
+            "  output z_e = h Wd_e; y = sum_e p_e z_e, p from the router's scores s = x Wr + b.\n"
+            "Routing (knob routing): reference, the default and the paper's model: the scores\n"
+            "  below the top_k-th largest are set to 0 (not -inf), then p = softmax over all\n"
+            "  experts, so every expert is computed and contributes, the top k the most.\n"
+            "  topk: p = softmax over the top_k scores only, 0 elsewhere, and only those experts\n"
+            "  are computed: top_k/experts of the down projections' FLOPs, but less capacity\n"
+            "  per token and not the model the paper measured.\n"
+            "On MAD: in the paper, striped MH Hyena with it scores 0.774 against 0.766 with\n"
+            "  SwiGLU; more parameters per FLOP for storing facts (memorization).\n"
+            "State: none; each position is computed on its own.",
     .n_params = moe_params,
     .n_acts = moe_acts,
     .n_scratch = moe_scratch,

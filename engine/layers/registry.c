@@ -3,6 +3,7 @@
 #include "config.h"
 #include "internal.h"
 
+#include <stdio.h>
 #include <string.h>
 
 extern const LayerKind layer_embedding, layer_rmsnorm, layer_layernorm, layer_head;
@@ -71,6 +72,21 @@ void layer_cfg_default(const LayerKind *k, int width, int vocab, int max_len, La
     cfg->vocab = vocab;
     cfg->max_len = max_len;
     for (int i = 0; i < k->n_knobs && i < ML_MAX_KNOBS; i++) cfg->knob[i] = k->knobs[i].def;
+}
+
+int knob_text(const KnobDesc *kd, int v, char *buf, size_t n)
+{
+    if (kd->words && v >= kd->min && v <= kd->max) return snprintf(buf, n, "%s", kd->words[v - kd->min]);
+    return snprintf(buf, n, "%d", v);
+}
+
+int knob_range_text(const KnobDesc *kd, char *buf, size_t n)
+{
+    if (!kd->words) return snprintf(buf, n, "%d..%d", kd->min, kd->max);
+    int w = 0;
+    for (int v = kd->min; v <= kd->max && w >= 0 && (size_t)w < n; v++)
+        w += snprintf(buf + w, n - (size_t)w, "%s%s", v > kd->min ? "|" : "", kd->words[v - kd->min]);
+    return w;
 }
 
 int layer_out_width(const Layer *l) { return l->kind->role == ROLE_HEAD ? l->cfg.vocab : l->cfg.width; }

@@ -7,7 +7,7 @@
 #include <string.h>
 
 enum { K_EXPAND };
-static const KnobDesc cm_knobs[] = {{"expand", 4, 1, 16, "inner width = expand x width"}};
+static const KnobDesc cm_knobs[] = {{"expand", 4, 1, 16, "inner width = expand x width", NULL}};
 
 /* params: mu_k, mu_r (d each), Wk (d x h), Wv (h x d), Wr (d x d) */
 static size_t cm_params(const LayerCfg *c)

@@ -30,8 +30,8 @@ static int head_size(int d, int h) { return rwkv_head_size(d, h); }
 
 enum { K_MIXR, K_DECR };
 static const KnobDesc rwkv6_knobs[] = {
-    {"mix_rank", 32, 1, 1024, "rank of the data-dependent token-shift mixing"},
-    {"decay_rank", 64, 1, 1024, "rank of the data-dependent decay"},
+    {"mix_rank", 32, 1, 1024, "rank of the data-dependent token-shift mixing", NULL},
+    {"decay_rank", 64, 1, 1024, "rank of the data-dependent decay", NULL},
 };
 
 typedef struct {

@@ -39,8 +39,8 @@ static int comp_validate(const TaskCfg *c, MlError *err)
 
 static int comp_seq_len_out(const TaskCfg *c) { return c->seq_len; }
 
-static void comp_instance(const TaskCfg *c, Rng *r, Rng *aux, int test, int32_t *inputs,
-                          int32_t *targets)
+static void comp_instance(const TaskCfg *c, uint64_t seed, Rng *r, Rng *aux, int test,
+                          int32_t *inputs, int32_t *targets)
 {
     int L = c->seq_len, ns = c->vocab - 1 - c->noise_vocab;
     for (int i = 0; i < L - 1; i++) inputs[i] = (int32_t)rng_below(r, (uint32_t)ns);

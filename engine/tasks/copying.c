@@ -38,8 +38,8 @@ static int copy_validate(const TaskCfg *c, MlError *err)
 
 static int copy_seq_len_out(const TaskCfg *c) { return c->seq_len; }
 
-static void copy_instance(const TaskCfg *c, Rng *r, Rng *aux, int test, int32_t *inputs,
-                          int32_t *targets)
+static void copy_instance(const TaskCfg *c, uint64_t seed, Rng *r, Rng *aux, int test,
+                          int32_t *inputs, int32_t *targets)
 {
     int L = c->seq_len, n = c->n_copy, n_blank = L - 2 * n - 1;
     int32_t blank = c->vocab - 2, copy = c->vocab - 1;

@@ -150,8 +150,8 @@ static void put(Seq *s, int32_t tok, int32_t target)
     s->len++;
 }
 
-static void fuzzy_instance(const TaskCfg *c, Rng *r, Rng *aux, int test, int32_t *inputs,
-                           int32_t *targets)
+static void fuzzy_instance(const TaskCfg *c, uint64_t seed, Rng *r, Rng *aux, int test,
+                           int32_t *inputs, int32_t *targets)
 {
     Layout lay;
     layout(c, &lay);

@@ -115,8 +115,8 @@ static void emit(Out *o, int32_t tok, int32_t test_target)
     o->pos++;
 }
 
-static void recall_instance(const TaskCfg *c, Rng *r, Rng *aux, int test, int32_t *inputs,
-                            int32_t *targets)
+static void recall_instance(const TaskCfg *c, uint64_t seed, Rng *r, Rng *aux, int test,
+                            int32_t *inputs, int32_t *targets)
 {
     Layout lay;
     layout(c, &lay);
