@@ -18,6 +18,7 @@
 #include "config.h"
 #include "internal.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <locale.h>
 #include <stdio.h>
@@ -60,8 +61,16 @@ static int get_double(const char *s, double *out)
     return 0;
 }
 
+static int has_control(const char *s)
+{
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++)
+        if (*c < 0x20 || *c == 0x7f || (*c == 0xC2 && c[1] >= 0x80 && c[1] <= 0x9F)) return 1;
+    return 0; /* C0, DEL, and C1 as UTF-8 */
+}
+
 static int get_long(const char *s, long lo, long hi, long *out)
 {
+    if (!isdigit((unsigned char)*s) && !(*s == '-' && isdigit((unsigned char)s[1]))) return -1;
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
@@ -176,8 +185,10 @@ static int kv_parse(char *text, const char *path, const char *magic, const KvFie
         char *p = (char *)base + f[i].off;
         long v;
         double d;
-        int bad = 0;
-        switch (f[i].type) {
+        /* The writer puts one space after the key and never a control character or a sign on a
+         * number: anything else is an edited file. */
+        int bad = *val == ' ' || has_control(val);
+        if (!bad) switch (f[i].type) {
         case KV_STR:
             if (strlen(val) >= f[i].size) bad = 1;
             else memcpy(p, val, strlen(val) + 1);
@@ -190,7 +201,7 @@ static int kv_parse(char *text, const char *path, const char *magic, const KvFie
             char *end;
             errno = 0;
             unsigned long long u = strtoull(val, &end, 10);
-            if (!*val || *val == '-' || *end || errno) bad = 1;
+            if (!isdigit((unsigned char)*val) || *end || errno) bad = 1;
             else *(uint64_t *)p = u;
             break;
         }
@@ -203,7 +214,9 @@ static int kv_parse(char *text, const char *path, const char *magic, const KvFie
             break;
         }
         if (bad) {
-            ml_fail(err, "%s:%d: malformed: bad value '%s' for %s", path, lineno, val, line);
+            char shown[96];
+            ml_fail(err, "%s:%d: malformed: bad value '%s' for %s", path, lineno,
+                    ml_escape(shown, sizeof shown, val, strlen(val)), line);
             goto out;
         }
     }

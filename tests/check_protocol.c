@@ -562,6 +562,14 @@ START_TEST(kv_file_round_trip_and_errors)
         {"test-rec 7\nname a\ncount 1\nbig 1\nx 1\nnorm rmsnorm\ncolour red\nend\n", "unknown key 'colour'"},
         {"test-rec 7\nname a\ncount 1\nbig 1\nx 1\nnorm rmsnorm\nend\nmore\n", "after the \"end\" line"},
         {"", "empty"},
+        /* edits the writer never makes: a second space, a sign, control characters (escaped
+         * in the message, never shown raw) */
+        {"test-rec 7\nname a\ncount 1\nbig  1\nx 1\nnorm rmsnorm\nend\n", ":4: malformed: bad value"},
+        {"test-rec 7\nname a\ncount 1\nbig  -1\nx 1\nnorm rmsnorm\nend\n", ":4: malformed: bad value"},
+        {"test-rec 7\nname a\ncount +1\nbig 1\nx 1\nnorm rmsnorm\nend\n", ":3: malformed: bad value '+1'"},
+        {"test-rec 7\nname  a\ncount 1\nbig 1\nx 1\nnorm rmsnorm\nend\n", ":2: malformed: bad value"},
+        {"test-rec 7\nname a\x1b[2J\ncount 1\nbig 1\nx 1\nnorm rmsnorm\nend\n", "bad value 'a\\x1b[2J'"},
+        {"test-rec 7\nname a\ncount \x1b]0;x\x07\nbig 1\nx 1\nnorm rmsnorm\nend\n", "bad value '\\x1b]0;x\\x07'"},
     };
     for (size_t i = 0; i < sizeof broken / sizeof *broken; i++) {
         write_text_file(path, broken[i].text);
