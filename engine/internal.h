@@ -36,6 +36,25 @@ void colsum_add(const float *M, size_t rows, int n, int ld, float *out);
 double cross_entropy(const float *logits, const int32_t *targets, size_t rows, int V,
                      float *dlogits, double *row_loss);
 
+/* n sequences of len tokens, arrays allocated (data.c); which names the set in errors. */
+int dataset_alloc(Dataset *d, int n, int len, const char *which, MlError *err);
+
+/* ---- small "key value" text files (protocol.c): a magic first line, known keys once each,
+ * "end" last; written whole or not at all ---- */
+typedef enum { F_STR, F_INT, F_U64, F_DBL, F_NORM } FieldType;
+typedef struct {
+    const char *key;
+    FieldType type;
+    size_t off, size; /* size: buffer size for F_STR */
+    long lo, hi;      /* range for F_INT */
+} Field;
+int write_atomic(const char *path, const char *text, MlError *err); /* tmp, fsync, rename */
+char *slurp(const char *path, size_t max, MlError *err, int *missing); /* whole small file */
+int format_fields(char *buf, size_t n, const Field *f, size_t nf, const void *base);
+int parse_fields(char *text, const char *path, const char *magic, const Field *f, size_t nf,
+                 void *base, MlError *err);
+const char *norm_word(NormKind n);
+
 /* Parameter initialisers. */
 void init_uniform(float *w, size_t n, float bound, Rng *r);
 void init_normal(float *w, size_t n, float std, Rng *r);

@@ -255,7 +255,7 @@ static int get_long(const char *s, long lo, long hi, long *out)
 
 /* ---- atomic text files ---- */
 
-static int write_atomic(const char *path, const char *text, MlError *err)
+int write_atomic(const char *path, const char *text, MlError *err)
 {
     size_t n = strlen(path) + 5;
     char *tmp = malloc(n);
@@ -297,7 +297,7 @@ static int write_atomic(const char *path, const char *text, MlError *err)
 }
 
 /* Reads a whole small file; NULL with err set if absent or unreadable. */
-static char *slurp(const char *path, size_t max, MlError *err, int *missing)
+char *slurp(const char *path, size_t max, MlError *err, int *missing)
 {
     *missing = 0;
     FILE *f = fopen(path, "rb");
@@ -336,14 +336,6 @@ static char *slurp(const char *path, size_t max, MlError *err, int *missing)
 
 /* ---- "key value" files: a magic first line, known keys once each, "end" last ---- */
 
-typedef enum { F_STR, F_INT, F_U64, F_DBL, F_NORM } FieldType;
-typedef struct {
-    const char *key;
-    FieldType type;
-    size_t off, size; /* size: buffer size for F_STR */
-    long lo, hi;      /* range for F_INT */
-} Field;
-
 #define RF(k, t, m, lo, hi) {k, t, offsetof(RunResult, m), sizeof(((RunResult *)0)->m), lo, hi}
 static const Field result_fields[] = {
     RF("task", F_STR, task, 0, 0),
@@ -380,10 +372,10 @@ static const Field result_fields[] = {
 };
 #define N_RESULT_FIELDS (sizeof result_fields / sizeof *result_fields)
 
-static const char *norm_word(NormKind n) { return n == NORM_LAYER ? "layernorm" : "rmsnorm"; }
+const char *norm_word(NormKind n) { return n == NORM_LAYER ? "layernorm" : "rmsnorm"; }
 
 /* Appends "key value\n" lines for the fields of a struct at base. */
-static int format_fields(char *buf, size_t n, const Field *f, size_t nf, const void *base)
+int format_fields(char *buf, size_t n, const Field *f, size_t nf, const void *base)
 {
     size_t used = strlen(buf);
     for (size_t i = 0; i < nf; i++) {
@@ -404,7 +396,7 @@ static int format_fields(char *buf, size_t n, const Field *f, size_t nf, const v
 }
 
 /* Parses text (NUL-terminated, modified in place) into base. magic is the whole first line. */
-static int parse_fields(char *text, const char *path, const char *magic, const Field *f, size_t nf,
+int parse_fields(char *text, const char *path, const char *magic, const Field *f, size_t nf,
                         void *base, MlError *err)
 {
     unsigned char seen[64] = {0};

@@ -32,11 +32,19 @@ void usage(FILE *to)
           "             [--frac-noise X --noise-vocab N --k-motif N --v-motif N --n-copy N]\n"
           "             [--epochs N --batch N --lr X --wd X --seed N --threads N --csv FILE]\n"
           "             [--result FILE]   (the run's result file, as madlab mad reads it)\n"
+          "             [--corpus FILE]   (the text task's corpus)\n"
           "  mad      the MAD protocol: every task setting x (lr, wd), then the MAD score:\n"
           "           madlab mad --stack \"LAYERS\" | --preset NAME  --out DIR\n"
           "             [--protocol full|quick] [--width N --norm X --threads N] [--emit-jobs]\n"
           "           madlab mad --collect DIR   (score what has finished, list what is missing)\n"
-          "  tasks    the six MAD tasks, their knobs and defaults\n"
+          "  scale    scaling laws: IsoFLOP ladders of a stack trained on text, then fits:\n"
+          "           madlab scale --stack \"LAYERS\" | --preset NAME  --out DIR\n"
+          "             [--protocol quick|full] [--budgets 1e12,3e12,...] [--sizes N]\n"
+          "             [--corpus FILE] [--repeat N --width N --norm X --threads N] [--emit-jobs]\n"
+          "           madlab scale --stack ... | --preset NAME --plan   (print the ladder)\n"
+          "           madlab scale --collect DIR   (fit what has finished)\n"
+          "           madlab scale --compare DIR [--mad MADDIR] DIR [--mad MADDIR]... [--csv FILE]\n"
+          "  tasks    the six MAD tasks and the text task, their knobs and defaults\n"
           "  sample   print generated sequences: madlab sample --task NAME [task options]\n"
           "             [--n N --seed N --test --color auto|always|never]\n"
           "             (--test: the test form, as scored; task options as for run, but no --test N)\n"
@@ -118,7 +126,7 @@ static int get_u64(const char *opt, const char *s, uint64_t *out)
 /* ---- task options shared by run and sample: a knob given on the command line replaces the
  * task's default; one the task does not read is refused ---- */
 
-enum { OPT_FRAC_NOISE = 1000, OPT_NOISE_VOCAB, OPT_K_MOTIF, OPT_V_MOTIF, OPT_N_COPY };
+enum { OPT_FRAC_NOISE = 1000, OPT_NOISE_VOCAB, OPT_K_MOTIF, OPT_V_MOTIF, OPT_N_COPY, OPT_CORPUS };
 
 /* sample uses --test as a flag (show the test form), so --test N is listed apart. */
 #define TASK_LONG_OPTS TASK_LONG_OPTS_BUT_TEST, {"test", required_argument, 0, 'T'}
@@ -129,11 +137,13 @@ enum { OPT_FRAC_NOISE = 1000, OPT_NOISE_VOCAB, OPT_K_MOTIF, OPT_V_MOTIF, OPT_N_C
     {"noise-vocab", required_argument, 0, OPT_NOISE_VOCAB},                             \
     {"k-motif", required_argument, 0, OPT_K_MOTIF},                                     \
     {"v-motif", required_argument, 0, OPT_V_MOTIF},                                     \
-    {"n-copy", required_argument, 0, OPT_N_COPY}
+    {"n-copy", required_argument, 0, OPT_N_COPY},                                       \
+    {"corpus", required_argument, 0, OPT_CORPUS}
 
 typedef struct {
     int vocab, seq_len, n_train, n_test, noise_vocab, k_motif, v_motif, n_copy;
     double frac_noise;
+    const char *corpus; /* --corpus FILE (the text task) */
     unsigned given; /* TASK_KNOB_* bits of the knob options given */
 } TaskOpts;
 
@@ -165,6 +175,10 @@ static int task_opt(int o, const char *arg, TaskOpts *t)
     case OPT_N_COPY:
         r = get_int("--n-copy", arg, 1, 1 << 15, &t->n_copy);
         t->given |= TASK_KNOB_N_COPY;
+        break;
+    case OPT_CORPUS:
+        t->corpus = arg;
+        r = 0;
         break;
     default: return 0;
     }
@@ -203,7 +217,7 @@ static const TaskKind *find_task_or_say(const char *name)
     if (task) return task;
     if (name) fprintf(stderr, "madlab %s: unknown task '%s' (tasks:", g_cmd, name);
     else fprintf(stderr, "madlab %s: no task: give --task NAME (tasks:", g_cmd);
-    for (const TaskKind *const *t = task_kinds; *t; t++) fprintf(stderr, " %s", (*t)->name);
+    for (const TaskKind *const *t = task_all; *t; t++) fprintf(stderr, " %s", (*t)->name);
     fprintf(stderr, ")\n");
     return NULL;
 }
@@ -220,7 +234,13 @@ static int task_cfg_from_opts(const TaskKind *task, const TaskOpts *o, TaskCfg *
                     knob_opts[i].opt, task->name, d);
             return -1;
         }
+    if (o->corpus && !task->generate) {
+        fprintf(stderr, "madlab %s: --corpus applies to the text task only, not %s\n", g_cmd,
+                task->name);
+        return -1;
+    }
     *c = task->defaults;
+    c->corpus = o->corpus;
     if (o->vocab) c->vocab = o->vocab;
     if (o->seq_len) c->seq_len = o->seq_len;
     if (o->n_train) c->n_train = o->n_train;
@@ -463,6 +483,7 @@ int cmd_run(int argc, char **argv)
     if (task->knobs & TASK_KNOB_V_MOTIF) printf("  v_motif %d", c.task.v_motif);
     if (task->knobs & TASK_KNOB_N_COPY) printf("  n_copy %d", c.task.n_copy);
     if (task->backbone == BACKBONE_AUTOENCODER) printf("  backbone autoencoder");
+    if (task->generate) printf("  corpus %s", c.task.corpus ? c.task.corpus : CORPUS_DEFAULT_PATH);
     printf("\n");
     printf("stack %s  width %d  norm %s  epochs %d  batch %d  lr %g  wd %g  seed %llu  threads %d\n",
            label, c.width, c.norm == NORM_LAYER ? "layernorm" : "rmsnorm", c.epochs, c.batch, c.lr,
@@ -499,11 +520,18 @@ int cmd_run(int argc, char **argv)
     }
     const char *why = res.diverged ? "diverged" : res.interrupted ? "interrupted"
                       : res.stopped_early ? "reached_stop_acc" : "max_epochs";
-    if (res.epochs_run > 0 || rc == 0)
+    if (res.epochs_run > 0 || rc == 0) {
         printf("summary task=%s best_test_acc=%.4f best_test_acc_micro=%.4f best_epoch=%d "
-               "max_test_acc=%.4f epochs=%d final_test_loss=%.4f seconds=%.1f stop=%s\n",
+               "max_test_acc=%.4f epochs=%d final_test_loss=%.4f seconds=%.1f stop=%s",
                task->name, res.best_test_acc, res.best_test_acc_micro, res.best_epoch,
                res.max_test_acc, res.epochs_run, res.final_test_loss, res.seconds, why);
+        /* language modelling: the best epoch's validation loss (nats per byte) in bits per byte
+         * and as a perplexity */
+        if (task->generate && res.epochs_run > 0)
+            printf(" bits_per_byte=%.4f perplexity=%.4f", res.best_test_loss / log(2.0),
+                   exp(res.best_test_loss));
+        printf("\n");
+    }
     if (!status && res.interrupted && g_stop) status = 130;
     /* --result: only a finished (or diverged) run leaves one; an interrupted run has none. */
     if (result_path && !res.interrupted && (rc == 0 || res.diverged) &&
@@ -675,8 +703,9 @@ int cmd_tasks(int argc, char **argv)
         fprintf(stderr, "madlab tasks: unexpected argument '%s' (tasks takes no options)\n", argv[1]);
         return 2;
     }
-    printf("MAD synthetic tasks (madlab run --task NAME; options override the defaults shown)\n");
-    for (const TaskKind *const *t = task_kinds; *t; t++) {
+    printf("MAD synthetic tasks, then language modelling (madlab run --task NAME; options override "
+           "the defaults shown)\n");
+    for (const TaskKind *const *t = task_all; *t; t++) {
         char d[256];
         knob_defaults(*t, d, sizeof d);
         printf("\n%-24s %s\n", (*t)->name, (*t)->summary);
@@ -685,7 +714,9 @@ int cmd_tasks(int argc, char **argv)
                (*t)->seq_len_out(&(*t)->defaults),
                (*t)->backbone == BACKBONE_AUTOENCODER ? ", trains the autoencoder backbone" : "");
     }
-    printf("\nmadlab sample --task NAME shows generated sequences with their scored positions.\n");
+    printf("\ntext reads --corpus FILE, by default %s (Debian package %s).\n",
+           CORPUS_DEFAULT_PATH, CORPUS_DEFAULT_PACKAGE);
+    printf("madlab sample --task NAME shows generated sequences with their scored positions.\n");
     return 0;
 }
 
@@ -807,13 +838,15 @@ int cmd_sample(int argc, char **argv)
            test_form ? "test" : "training", d->len);
     printf("legend: kN key  vN value  ~N noise  #N special  _N padding/blank  ?N other;\n"
            "        N[=T]: a scored position, where the model must predict T\n");
-    for (int s = 0; s < d->n; s++) {
-        const int32_t *tg = d->targets + (size_t)s * d->len;
+    int32_t *in = malloc(sizeof(int32_t) * 2 * (size_t)d->len), *tg = in + d->len;
+    for (int s = 0; in && s < d->n; s++) {
+        dataset_row(d, s, in, tg); /* the text task's training set is a view of its corpus */
         int scored = 0;
         for (int p = 0; p < d->len; p++) scored += tg[p] != ML_IGNORE;
         printf("\nsequence %d (%d scored)\n", s + 1, scored);
-        print_sequence(task, &c, d->inputs + (size_t)s * d->len, tg, d->len, colour);
+        print_sequence(task, &c, in, tg, d->len, colour);
     }
+    free(in);
     dataset_free(&tr);
     dataset_free(&te);
     return 0;

@@ -10,6 +10,7 @@ int cmd_bench(int argc, char **argv);
 int cmd_lab(int argc, char **argv);
 int cmd_keys(void);
 int cmd_mad(int argc, char **argv);
+int cmd_scale(int argc, char **argv);
 int cmd_tasks(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
 void usage(FILE *to);

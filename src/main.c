@@ -26,9 +26,10 @@ int main(int argc, char **argv)
     if (!strcmp(cmd, "layers")) return cmd_layers(argc - 1, argv + 1);
     if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
     if (!strcmp(cmd, "mad")) return cmd_mad(argc - 1, argv + 1);
+    if (!strcmp(cmd, "scale")) return cmd_scale(argc - 1, argv + 1);
     if (!strcmp(cmd, "tasks")) return cmd_tasks(argc - 1, argv + 1);
     if (!strcmp(cmd, "sample")) return cmd_sample(argc - 1, argv + 1);
-    fprintf(stderr, "madlab: unknown command '%s' (commands: lab, run, mad, layers, bench, tasks, sample, keys; see madlab --help)\n",
+    fprintf(stderr, "madlab: unknown command '%s' (commands: lab, run, mad, scale, layers, bench, tasks, sample, keys; see madlab --help)\n",
             cmd);
     return 2;
 }
