@@ -96,17 +96,17 @@ int scale_shape(const StackSpec *base, int base_width, NormKind norm, int width,
 
 static const ScaleProtocol protocols[] = {
     {.name = "quick",
-     .summary = "3 budgets x 5 sizes at context 128, about 10 minutes a stack on 2 cores",
-     .n_budgets = 3, .budget = {2e11, 6e11, 1.8e12},
-     .n_sizes = 5, .tokens_per_param = 20,
-     .n_widths = 12, .widths = {16, 32, 48, 64, 80, 96, 128, 160, 192, 256, 320, 384},
+     .summary = "3 budgets x 5 sizes at context 128, at most 15 minutes a stack on 2 cores",
+     .n_budgets = 3, .budget = {4e10, 1.2e11, 3.6e11},
+     .n_sizes = 5, .tokens_per_param = 200,
+     .n_widths = 12, .widths = {8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 320, 384},
      .seq_len = 128, .batch = 16, .n_test = 256, .min_steps = 20,
      .lr = 2e-3, .wd = 0.1, .warmup_frac = 0.05, .lr_min_frac = 0.1, .seed = 12345},
     {.name = "full",
      .summary = "5 budgets x 7 sizes at context 128, hours a stack",
      .n_budgets = 5, .budget = {1e12, 3e12, 1e13, 3e13, 1e14},
-     .n_sizes = 7, .tokens_per_param = 20,
-     .n_widths = 12, .widths = {16, 32, 48, 64, 80, 96, 128, 160, 192, 256, 320, 384},
+     .n_sizes = 7, .tokens_per_param = 100,
+     .n_widths = 12, .widths = {8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 320, 384},
      .seq_len = 128, .batch = 32, .n_test = 1024, .min_steps = 20,
      .lr = 2e-3, .wd = 0.1, .warmup_frac = 0.05, .lr_min_frac = 0.1, .seed = 12345},
 };
@@ -141,21 +141,26 @@ int scale_plan(const ScaleProtocol *p, const StackSpec *base, int base_width, No
     if (p->n_sizes < 3)
         return ml_fail(err, "a ladder of %d size%s cannot locate a minimum: it needs at least 3 "
                        "sizes", p->n_sizes, p->n_sizes == 1 ? "" : "s");
-    if (p->n_sizes > p->n_widths || p->n_sizes > SCALE_MAX_SIZES)
-        return ml_fail(err, "a ladder of %d sizes is longer than the %d widths the protocol has",
-                       p->n_sizes, p->n_widths < SCALE_MAX_SIZES ? p->n_widths : SCALE_MAX_SIZES);
     if (p->n_budgets < 1 || p->n_budgets > SCALE_MAX_BUDGETS)
         return ml_fail(err, "%d budgets: give 1 to %d", p->n_budgets, SCALE_MAX_BUDGETS);
     for (int b = 0; b < p->n_budgets; b++)
         if (!(p->budget[b] > 0) || (b > 0 && !(p->budget[b] > p->budget[b - 1])))
             return ml_fail(err, "budgets must be positive and increasing (budget %d is %g)", b + 1,
                            p->budget[b]);
-    for (int w = 0; w < p->n_widths; w++) {
-        if (scale_shape(base, base_width, norm, p->widths[w], repeat, p->seq_len, &pl->shape[w],
-                        &pl->shape_stack[w], err) != 0)
-            return -1;
+    /* the widths the stack can take (mh-hyena's heads of 16 channels need a multiple of 16) */
+    MlError first = {""};
+    for (int w = 0; w < p->n_widths && w < SCALE_MAX_SIZES; w++) {
+        MlError e;
+        int k = pl->n_shapes;
+        if (scale_shape(base, base_width, norm, p->widths[w], repeat, p->seq_len, &pl->shape[k],
+                        &pl->shape_stack[k], &e) == 0)
+            pl->n_shapes++;
+        else if (!first.msg[0])
+            first = e;
     }
-    pl->n_shapes = p->n_widths;
+    if (p->n_sizes > pl->n_shapes)
+        return ml_fail(err, "a ladder of %d sizes is longer than the %d widths the stack can take%s%s",
+                       p->n_sizes, pl->n_shapes, first.msg[0] ? "; " : "", first.msg);
     for (int b = 0; b < p->n_budgets; b++) {
         double C = p->budget[b];
         /* the expected optimum: the size whose tokens per parameter come nearest the target */
@@ -334,7 +339,8 @@ static const char *mismatch(const ScalePlan *pl, int i, const char *corpus, cons
 
 typedef struct {
     char protocol[32], stack[1024], corpus[1024], budgets[256];
-    int width, repeat, sizes;
+    int width, repeat, sizes, seq_len, batch;
+    double lr;
     NormKind norm;
 } ScaleClaim;
 
@@ -344,6 +350,8 @@ static const Field claim_fields[] = {
     CF("width", F_INT, width, 1, 1L << 30), CF("repeat", F_INT, repeat, 1, 1L << 30),
     CF("norm", F_NORM, norm, 0, 0),        CF("corpus", F_STR, corpus, 0, 0),
     CF("budgets", F_STR, budgets, 0, 0),   CF("sizes", F_INT, sizes, 1, 1L << 30),
+    CF("seq_len", F_INT, seq_len, 2, 1L << 16), CF("batch", F_INT, batch, 1, 1L << 16),
+    CF("lr", F_DBL, lr, 0, 0),
 };
 #define N_CLAIM_FIELDS (sizeof claim_fields / sizeof *claim_fields)
 #define CLAIM_MAGIC "madlab-scale 1"
@@ -395,6 +403,9 @@ static int claim_of(const ScalePlan *pl, const char *corpus, ScaleClaim *c)
     c->width = pl->base_width;
     c->repeat = pl->repeat;
     c->sizes = pl->p.n_sizes;
+    c->seq_len = pl->p.seq_len;
+    c->batch = pl->p.batch;
+    c->lr = pl->p.lr;
     c->norm = pl->norm;
     return 0;
 }
@@ -439,10 +450,13 @@ int scale_dir_claim(const char *dir, const ScalePlan *pl, const char *corpus, Ml
                            have.width, have.repeat, norm_word(have.norm), want.protocol,
                            want.stack, want.width, want.repeat, norm_word(want.norm));
         if (strcmp(have.corpus, want.corpus) || strcmp(have.budgets, want.budgets) ||
-            have.sizes != want.sizes)
-            return ml_fail(err, "%s was made with corpus %s, budgets %s and %d sizes, not corpus "
-                           "%s, budgets %s and %d sizes; use another --out DIR", dir, have.corpus,
-                           have.budgets, have.sizes, want.corpus, want.budgets, want.sizes);
+            have.sizes != want.sizes || have.seq_len != want.seq_len ||
+            have.batch != want.batch || !same(have.lr, want.lr))
+            return ml_fail(err, "%s was made with corpus %s, budgets %s, %d sizes, context %d, "
+                           "batch %d and lr %g, not corpus %s, budgets %s, %d sizes, context %d, "
+                           "batch %d and lr %g; use another --out DIR", dir, have.corpus,
+                           have.budgets, have.sizes, have.seq_len, have.batch, have.lr,
+                           want.corpus, want.budgets, want.sizes, want.seq_len, want.batch, want.lr);
         return 0;
     }
     if (!missing) {
@@ -476,6 +490,9 @@ int scale_dir_read(const char *dir, ScaleDirInfo *info, MlError *err)
                        c.protocol);
     info->p = *p;
     info->p.n_sizes = c.sizes;
+    info->p.seq_len = c.seq_len;
+    info->p.batch = c.batch;
+    info->p.lr = c.lr;
     if (scale_parse_budgets(c.budgets, &info->p, err) != 0) return -1;
     snprintf(info->stack, sizeof info->stack, "%s", c.stack);
     snprintf(info->corpus, sizeof info->corpus, "%s", strcmp(c.corpus, "default") ? c.corpus : "");
@@ -616,7 +633,6 @@ int scale_fit_budget(const double *params, const double *loss, int n, ScaleBudge
     f->log_n_opt = xo;
     f->n_opt = exp(xo);
     f->l_opt = ok ? c[0] + c[1] * xo + c[2] * xo * xo : y[best];
-    if (f->l_opt > y[best] + 1e-12 && !ok) f->l_opt = y[best];
     f->curvature = ok ? c[2] : 0;
     /* off the optimum: the measured losses at half and twice N_opt (straight lines between the
      * ladder's points in log N; past its ends the parabola), less L_opt */
@@ -651,8 +667,9 @@ int scale_fit(const ScalePlan *pl, const ScaleScan *s, ScaleFit *f)
             n++;
         }
         ScaleBudgetFit *bf = &f->b[b];
+        int bad = scale_fit_budget(P, L, n, bf);
         bf->budget = pl->p.budget[b];
-        if (scale_fit_budget(P, L, n, bf) != 0) continue;
+        if (bad) continue;
         bf->ok = 1;
         bf->d_opt = bf->budget / exp(interp(lx, lf, n, bf->log_n_opt));
         bf->state_opt = interp(lx, st, n, bf->log_n_opt);
@@ -733,8 +750,7 @@ int scale_write_csv(const ScalePlan *pl, const ScaleScan *s, const ScaleFit *f, 
     const struct {
         const char *name;
         double v;
-    } ex[] = {{"a (N_opt ~ C^a)", f->a}, {"b (D_opt ~ C^b)", f->b_exp},
-              {"loss_exp (L_opt ~ C^loss_exp)", f->loss_exp}};
+    } ex[] = {{"a", f->a}, {"b", f->b_exp}, {"loss_exp", f->loss_exp}}; /* N_opt, D_opt, L_opt ~ C^x */
     for (size_t k = 0; k < sizeof ex / sizeof *ex; k++) {
         csv_out_text(c, ex[k].name);
         csv_out_num(c, ex[k].v);

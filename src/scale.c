@@ -491,7 +491,7 @@ int cmd_scale(int argc, char **argv)
     g_cmd = "scale";
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--compare")) return cmd_compare(argc, argv);
-    enum { O_BUDGETS = 1000, O_SIZES, O_CORPUS, O_PLAN, O_JOB, O_REPEAT };
+    enum { O_BUDGETS = 1000, O_SIZES, O_CORPUS, O_PLAN, O_JOB, O_REPEAT, O_SEQ_LEN, O_BATCH, O_LR };
     static const struct option opts[] = {
         {"stack", required_argument, 0, 's'},     {"preset", required_argument, 0, 'p'},
         {"width", required_argument, 0, 'W'},     {"norm", required_argument, 0, 'n'},
@@ -500,12 +500,15 @@ int cmd_scale(int argc, char **argv)
         {"corpus", required_argument, 0, O_CORPUS}, {"out", required_argument, 0, 'o'},
         {"threads", required_argument, 0, 'j'},   {"plan", no_argument, 0, O_PLAN},
         {"emit-jobs", no_argument, 0, 'E'},       {"collect", required_argument, 0, 'C'},
-        {"job", required_argument, 0, O_JOB},     {"help", no_argument, 0, 'h'},
+        {"job", required_argument, 0, O_JOB},     {"seq-len", required_argument, 0, O_SEQ_LEN},
+        {"batch", required_argument, 0, O_BATCH}, {"lr", required_argument, 0, O_LR},
+        {"help", no_argument, 0, 'h'},
         {0, 0, 0, 0}};
     ModelOpts mo = {0};
     const char *pname = "quick", *out = NULL, *collect_dir = NULL, *budgets = NULL, *corpus = NULL,
                *job = NULL;
-    int threads = 0, emit = 0, plan_only = 0, sizes = 0, repeat = 1, o;
+    int threads = 0, emit = 0, plan_only = 0, sizes = 0, repeat = 1, seq_len = 0, batch = 0, o;
+    double lr = 0;
     optind = 1;
     opterr = 0;
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -519,6 +522,9 @@ int cmd_scale(int argc, char **argv)
         case 'P': pname = optarg; break;
         case O_BUDGETS: budgets = optarg; break;
         case O_SIZES: r = get_int("--sizes", optarg, 1, SCALE_MAX_SIZES, &sizes); break;
+        case O_SEQ_LEN: r = get_int("--seq-len", optarg, 2, 1 << 16, &seq_len); break;
+        case O_BATCH: r = get_int("--batch", optarg, 1, 1 << 16, &batch); break;
+        case O_LR: r = get_double("--lr", optarg, 1e-12, 10, &lr); break;
         case O_CORPUS: corpus = optarg; break;
         case 'o': out = optarg; break;
         case 'j': r = get_int("--threads", optarg, 1, ML_MAX_THREADS, &threads); break;
@@ -544,7 +550,7 @@ int cmd_scale(int argc, char **argv)
     if (collect_dir || job) {
         /* everything but --threads comes from DIR/scale.run */
         const char *dir = collect_dir ? collect_dir : out;
-        if (mo.stack || mo.preset || emit || plan_only || budgets || sizes || corpus ||
+        if (mo.stack || mo.preset || emit || plan_only || budgets || sizes || corpus || seq_len || batch || lr ||
             (collect_dir && (out || job)) || !dir) {
             fprintf(stderr, "madlab scale: %s takes no model, protocol or corpus options (they are "
                             "read from DIR/scale.run)%s\n", collect_dir ? "--collect DIR" : "--job ID",
@@ -604,6 +610,9 @@ int cmd_scale(int argc, char **argv)
         return 2;
     }
     if (sizes) p.n_sizes = sizes;
+    if (seq_len) p.seq_len = seq_len;
+    if (batch) p.batch = batch;
+    if (lr) p.lr = lr;
     if (!out && !plan_only) {
         fprintf(stderr, "madlab scale: no output directory: give --out DIR (or --plan to print "
                         "the ladder)\n");
@@ -628,9 +637,12 @@ int cmd_scale(int argc, char **argv)
         free(pl);
         return 2;
     }
-    printf("scale: protocol %s (%s)\n", p.name, p.summary);
-    printf("stack %s  base width %d  repeat %d  norm %s  corpus %s\n", text, width, repeat,
-           norm == NORM_LAYER ? "layernorm" : "rmsnorm", corpus ? corpus : CORPUS_DEFAULT_PATH);
+    if (!emit) { /* with --emit-jobs, stdout holds the job lines only */
+        printf("scale: protocol %s (%s)\n", p.name, p.summary);
+        printf("stack %s  base width %d  repeat %d  norm %s  corpus %s\n", text, width, repeat,
+               norm == NORM_LAYER ? "layernorm" : "rmsnorm", corpus ? corpus : CORPUS_DEFAULT_PATH);
+        fflush(stdout);
+    }
     if (plan_only) {
         print_plan(pl, stdout);
         free(pl);
