@@ -306,6 +306,10 @@ typedef struct {
     int batch, seq_len, steps, warmup, width, vocab;
     NormKind norm;
     StackSpec stack;
+    /* Optional: time batches of this task (its vocab; seq_len its input length), copied from
+     * its data at every step as training does; NULL for random tokens of vocab. */
+    const TaskKind *task;
+    TaskCfg task_cfg;
 } BenchCfg;
 typedef struct {
     double ms_per_step, tokens_per_s, gflops, peak_gflops, mfu, flops_per_step;

@@ -97,18 +97,18 @@ int scale_shape(const StackSpec *base, int base_width, NormKind norm, int width,
 static const ScaleProtocol protocols[] = {
     {.name = "quick",
      .summary = "3 budgets x 5 sizes at context 128, at most 15 minutes a stack on 2 cores",
-     .n_budgets = 3, .budget = {4e10, 1.2e11, 3.6e11},
-     .n_sizes = 5, .tokens_per_param = 200,
-     .n_widths = 12, .widths = {8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 320, 384},
-     .seq_len = 128, .batch = 16, .n_test = 256, .min_steps = 20,
-     .lr = 2e-3, .wd = 0.1, .warmup_frac = 0.05, .lr_min_frac = 0.1, .seed = 12345},
+     .n_budgets = 3, .budget = {3e10, 6e10, 1.2e11},
+     .n_sizes = 5, .tokens_per_param = 250,
+     .n_widths = 12, .widths = {4, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384},
+     .seq_len = 128, .batch = 8, .n_test = 256, .min_steps = 20,
+     .lr = 5e-3, .wd = 0.1, .warmup_frac = 0.05, .lr_min_frac = 0.1, .seed = 12345},
     {.name = "full",
      .summary = "5 budgets x 7 sizes at context 128, hours a stack",
      .n_budgets = 5, .budget = {1e12, 3e12, 1e13, 3e13, 1e14},
      .n_sizes = 7, .tokens_per_param = 100,
-     .n_widths = 12, .widths = {8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 320, 384},
-     .seq_len = 128, .batch = 32, .n_test = 1024, .min_steps = 20,
-     .lr = 2e-3, .wd = 0.1, .warmup_frac = 0.05, .lr_min_frac = 0.1, .seed = 12345},
+     .n_widths = 12, .widths = {4, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384},
+     .seq_len = 128, .batch = 16, .n_test = 1024, .min_steps = 20,
+     .lr = 5e-3, .wd = 0.1, .warmup_frac = 0.05, .lr_min_frac = 0.1, .seed = 12345},
 };
 const char *const scale_protocol_names[] = {"quick", "full", NULL};
 
@@ -127,6 +127,13 @@ void scale_budget_text(double c, char *buf, size_t n)
     char *e = strstr(tmp, "e+");
     if (e) memmove(e + 1, e + 2, strlen(e + 2) + 1);
     snprintf(buf, n, "%s", tmp);
+}
+
+/* Optimizer steps a size gets from budget C. */
+static long steps_of(const ScaleProtocol *p, const ScaleShape *sh, double C)
+{
+    double seqs = C / sh->flops_per_token / p->seq_len;
+    return (long)(seqs / p->batch);
 }
 
 int scale_plan(const ScaleProtocol *p, const StackSpec *base, int base_width, NormKind norm,
@@ -174,7 +181,15 @@ int scale_plan(const ScaleProtocol *p, const StackSpec *base, int base_width, No
         int lo = centre - p->n_sizes / 2;
         if (lo < 0) lo = 0;
         if (lo + p->n_sizes > pl->n_shapes) lo = pl->n_shapes - p->n_sizes;
-        for (int k = 0; k < p->n_sizes; k++) {
+        /* the largest sizes of a small budget may get too few steps: shift the ladder down,
+         * then drop them while three sizes remain */
+        int n = p->n_sizes;
+        while (n > 0 && steps_of(p, &pl->shape[lo + n - 1], C) < p->min_steps) {
+            if (lo > 0) lo--;
+            else if (n > 3) n--;
+            else break;
+        }
+        for (int k = 0; k < n; k++) {
             ScaleRun *r = &pl->run[pl->n_runs++];
             r->budget_i = b;
             r->budget = C;

@@ -51,6 +51,7 @@ void usage(FILE *to)
           "  layers   table of layer kinds: madlab layers [--width N --seq-len N]\n"
           "  bench    time training steps: madlab bench --stack \"LAYERS\" | --preset NAME\n"
           "             [--batch N --seq-len N --steps N --warmup N --threads N --width N --vocab N]\n"
+          "             [--task NAME [--corpus FILE]]   (batches of that task's data)\n"
           "\n"
           "  --help, --version\n"
           "\n"
@@ -644,10 +645,12 @@ int cmd_bench(int argc, char **argv)
         {"steps", required_argument, 0, 'n'},   {"warmup", required_argument, 0, 'u'},
         {"threads", required_argument, 0, 'j'}, {"width", required_argument, 0, 'W'},
         {"vocab", required_argument, 0, 'V'},   {"norm", required_argument, 0, 'N'},
+        {"task", required_argument, 0, 't'},    {"corpus", required_argument, 0, 'C'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     BenchCfg c = {.batch = 128, .seq_len = 128, .steps = 10, .warmup = 2, .vocab = 16};
     ModelOpts mo = {0};
-    int threads = 0, o;
+    const char *task_name = NULL, *corpus = NULL;
+    int threads = 0, o, vocab_given = 0;
     optind = 1;
     opterr = 0;
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -661,19 +664,32 @@ int cmd_bench(int argc, char **argv)
         case 'u': r = get_int("--warmup", optarg, 0, 100000, &c.warmup); break;
         case 'j': r = get_int("--threads", optarg, 1, ML_MAX_THREADS, &threads); break;
         case 'W': r = get_int("--width", optarg, 8, 4096, &mo.width); break;
-        case 'V': r = get_int("--vocab", optarg, 2, 1 << 20, &c.vocab); break;
+        case 'V': r = get_int("--vocab", optarg, 2, 1 << 20, &c.vocab), vocab_given = 1; break;
         case 'N': mo.norm = optarg; break;
+        case 't': task_name = optarg; break;
+        case 'C': corpus = optarg; break;
         case 'h': usage(stdout); return 0;
         default: return option_unknown(argv);
         }
         if (r) return 2;
     }
     if (arguments_left(argc, argv)) return 2;
+    if (task_name) { /* batches of a task's data, at its vocab */
+        if (!(c.task = find_task_or_say(task_name))) return 2;
+        TaskOpts to = {.seq_len = c.seq_len, .vocab = vocab_given ? c.vocab : 0, .corpus = corpus};
+        if (task_cfg_from_opts(c.task, &to, &c.task_cfg) != 0) return 2;
+        c.vocab = c.task_cfg.vocab;
+    } else if (corpus) {
+        fprintf(stderr, "madlab bench: --corpus needs --task text\n");
+        return 2;
+    }
     char label[1024] = "";
     if (resolve_model(&mo, &c.stack, &c.width, &c.norm, label, sizeof label) != 0) return 2;
     if (start_threads(threads) != 0) return 1;
-    printf("bench stack %s  width %d  batch %d  seq_len %d  steps %d (+%d warm-up)  threads %d\n",
+    printf("bench stack %s  width %d  batch %d  seq_len %d  steps %d (+%d warm-up)  threads %d",
            label, c.width, c.batch, c.seq_len, c.steps, c.warmup, pool_size());
+    if (c.task) printf("  task %s  vocab %d", c.task->name, c.vocab);
+    printf("\n");
     fflush(stdout);
     BenchResult r;
     MlError err;

@@ -226,7 +226,7 @@ START_TEST(plan_checks)
         ck_assert(r->flops <= r->budget && r->flops > r->budget - 128 * pl->shape[r->shape_i].flops_per_token);
         if (i % p.n_sizes) ck_assert_int_gt(r->shape_i, pl->run[i - 1].shape_i);
     }
-    ck_assert_str_eq(pl->run[0].id, "C-1e11_w-8_r-1");
+    ck_assert_str_eq(pl->run[0].id, "C-3e10_w-4_r-1");
     /* a ladder of one size */
     ScaleProtocol q = p;
     q.n_sizes = 1;
