@@ -182,6 +182,56 @@ START_TEST(text_gzip_corpus)
 }
 END_TEST
 
+/* A scaling run's schedule: cosine over the run's own steps, down to lr_min at its last step;
+ * the same seed gives the same losses (the same batches from the mapped corpus). */
+static double g_last_lr;
+static int on_epoch_lr(void *ctx, const EpochStats *s)
+{
+    (void)ctx;
+    g_last_lr = s->lr;
+    return 0;
+}
+
+START_TEST(text_training_per_step_schedule)
+{
+    make_dir();
+    char path[128];
+    snprintf(path, sizeof path, "%s/corpus.txt", g_dir);
+    write_corpus(path, 20000);
+    pool_init(1);
+    TrainCfg c;
+    train_cfg_default(&c);
+    c.task_name = "text";
+    c.task = text_task()->defaults;
+    c.task.corpus = path;
+    c.task.seq_len = 16;
+    c.task.n_train = 80;
+    c.task.n_test = 8;
+    MlError err;
+    ck_assert(stack_parse("mlp(inner=16)", "t", 8, &c.stack, &err) == 0);
+    c.width = 8;
+    c.epochs = 1;
+    c.batch = 8;
+    c.lr = 1e-2;
+    c.lr_min = 1e-3;
+    c.stop_acc = 2;
+    c.lr_per_step = 1;
+    c.warmup_frac = 0.2;
+    TrainHooks h = {.on_epoch = on_epoch_lr};
+    TrainResult a, b;
+    ck_assert_msg(train_run(&c, &h, &a, &err) == 0, "%s", err.msg);
+    ck_assert_double_eq_tol(g_last_lr, 1e-3, 1e-12);
+    ck_assert(isfinite(a.final_test_loss) && a.final_test_loss > 0 && a.final_test_loss < log(256.0));
+    ck_assert_int_eq(train_run(&c, NULL, &b, &err), 0);
+    ck_assert(a.final_test_loss == b.final_test_loss);
+    c.warmup_frac = 1;
+    ck_assert_int_eq(train_run(&c, NULL, &b, &err), -1);
+    ck_assert_msg(strstr(err.msg, "warmup_frac") != NULL, "%s", err.msg);
+    pool_shutdown();
+    remove_dir();
+}
+END_TEST
+
 /* ---- sizes ---- */
 
 START_TEST(resize_rule)
@@ -349,6 +399,7 @@ int main(void)
     tcase_add_test(tc, text_batches_deterministic_and_split);
     tcase_add_test(tc, text_corpus_errors);
     tcase_add_test(tc, text_gzip_corpus);
+    tcase_add_test(tc, text_training_per_step_schedule);
     tcase_add_test(tc, resize_rule);
     tcase_add_test(tc, plan_checks);
     tcase_add_test(tc, result_round_trip);

@@ -88,6 +88,18 @@ bad "another stack in the directory" "use another --out DIR" --stack "hyena swig
 bad "collect of a non-scale directory" "scale.run not found" --collect "$tmp"
 bad "compare of a non-scale directory" "scale.run not found" --compare "$tmp"
 
+# the text task in madlab run and bench
+"$MADLAB" run --stack "$S" --width 32 --task text --corpus "$tmp/corpus.txt" --seq-len 32 --train 64 \
+    --test 16 --epochs 1 --threads 1 >"$tmp/run" 2>&1 || fail "run text exit: $(cat "$tmp/run")"
+tail -n 1 "$tmp/run" | grep -q "^summary task=text .* bits_per_byte=[0-9.]* perplexity=[0-9.]*$" \
+    && ok "run: bits_per_byte and perplexity" || fail "run text: $(tail -n 1 "$tmp/run")"
+"$MADLAB" run --stack "$S" --task in-context-recall --corpus "$tmp/corpus.txt" >/dev/null 2>"$tmp/e"
+[ $? -eq 2 ] && grep -q "applies to the text task only" "$tmp/e" && ok "--corpus refused for MAD tasks" \
+    || fail "--corpus with recall: $(cat "$tmp/e")"
+"$MADLAB" bench --stack "$S" --width 32 --task text --corpus "$tmp/corpus.txt" --batch 2 --seq-len 32 \
+    --steps 1 --warmup 0 --threads 1 >"$tmp/bench" 2>&1 && grep -q "task text  vocab 256" "$tmp/bench" \
+    && grep -q "mfu=" "$tmp/bench" && ok "bench --task text" || fail "bench text: $(cat "$tmp/bench")"
+
 # --compare of the directory with itself beside a MAD directory made by hand is covered by
 # check_scale's fits; here: one directory, no MAD score, the closing key=value line
 "$MADLAB" scale --compare "$d" --csv "$tmp/cmp.csv" >"$tmp/cmp" 2>&1 || fail "compare exit: $(cat "$tmp/cmp")"
