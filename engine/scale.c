@@ -98,7 +98,7 @@ static const ScaleProtocol protocols[] = {
     {.name = "quick",
      .summary = "3 budgets x 5 sizes at context 128, at most 15 minutes a stack on 2 cores",
      .n_budgets = 3, .budget = {3e10, 6e10, 1.2e11},
-     .n_sizes = 5, .tokens_per_param = 250,
+     .n_sizes = 5, .tokens_per_param = 100,
      .n_widths = 12, .widths = {4, 8, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384},
      .seq_len = 128, .batch = 8, .n_test = 256, .min_steps = 20,
      .lr = 5e-3, .wd = 0.1, .warmup_frac = 0.05, .lr_min_frac = 0.1, .seed = 12345},
