@@ -1,4 +1,4 @@
-/* CSV output that is whole or absent: rows go to PATH.tmp, and commit renames it to PATH.
+/* CSV output that is whole or absent: rows go to an AtomicFile, and commit puts it in place.
  * Text fields are quoted by libcsv; numbers are written with "%.9g" (nan, inf, -inf as such).
  * The first write error is remembered and reported at flush or commit, naming the path. */
 #ifndef _POSIX_C_SOURCE
@@ -10,16 +10,15 @@
 #include <csv.h>
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 struct CsvOut {
-    FILE *fp;
-    char *path, *tmp;
+    AtomicFile *file;
+    FILE *fp; /* atomic_stream(file) */
+    char *path;
     int fields; /* fields written on the current row */
     int error;  /* errno of the first failed write, 0 if none */
 };
@@ -31,8 +30,6 @@ static void note(CsvOut *c, int failed)
     if (!c->error && (failed || ferror(c->fp))) c->error = errno ? errno : EIO;
 }
 
-static const char *describe(int e) { return e == ENOSPC ? "disk full" : strerror(e); }
-
 CsvOut *csv_out_open(const char *path, MlError *err)
 {
     if (!path || !*path) {
@@ -40,25 +37,19 @@ CsvOut *csv_out_open(const char *path, MlError *err)
         return NULL;
     }
     CsvOut *c = calloc(1, sizeof *c);
-    size_t n = strlen(path) + 5;
     if (c) c->path = strdup(path);
-    if (c) c->tmp = malloc(n);
-    if (!c || !c->path || !c->tmp) {
-        if (c) free(c->path), free(c->tmp);
+    if (!c || !c->path) {
+        if (c) free(c->path);
         free(c);
         ml_fail(err, "%s: out of memory", path);
         return NULL;
     }
-    snprintf(c->tmp, n, "%s.tmp", path);
-    c->fp = fopen(c->tmp, "w");
-    if (!c->fp) {
-        int e = errno;
-        ml_fail(err, "cannot create %s: %s", c->tmp, strerror(e));
+    if (!(c->file = atomic_open(path, err))) {
         free(c->path);
-        free(c->tmp);
         free(c);
         return NULL;
     }
+    c->fp = atomic_stream(c->file);
     return c;
 }
 
@@ -136,15 +127,8 @@ int csv_out_flush(CsvOut *c, MlError *err)
     if (!c) return ml_fail(err, "no CSV file open");
     errno = 0;
     note(c, fflush(c->fp) != 0);
-    if (c->error) return ml_fail(err, "cannot write %s: %s", c->path, describe(c->error));
+    if (c->error) return ml_fail(err, "cannot write %s: %s", c->path, io_error_text(c->error));
     return 0;
-}
-
-static void cleanup(CsvOut *c)
-{
-    free(c->path);
-    free(c->tmp);
-    free(c);
 }
 
 int csv_out_commit(CsvOut *c, MlError *err)
@@ -152,40 +136,43 @@ int csv_out_commit(CsvOut *c, MlError *err)
     if (!c) return ml_fail(err, "no CSV file open");
     errno = 0;
     note(c, fflush(c->fp) != 0);
-    int e = c->error;
-    if (!e && fsync(fileno(c->fp)) != 0 && errno != EINVAL && errno != ENOTSUP) e = errno;
-    if (fclose(c->fp) != 0 && !e) e = errno ? errno : EIO;
-    c->fp = NULL;
-    if (!e && rename(c->tmp, c->path) != 0) e = errno;
-    if (e) {
-        remove(c->tmp);
-        ml_fail(err, "cannot write %s: %s", c->path, describe(e));
-        cleanup(c);
-        return -1;
+    int rc;
+    if (c->error) {
+        /* the first failure's reason, rather than whatever the last write saw */
+        atomic_abort(c->file);
+        rc = ml_fail(err, "cannot write %s: %s", c->path, io_error_text(c->error));
+    } else {
+        rc = atomic_commit(c->file, err);
     }
-    /* make the rename durable (best effort) */
-    char *slash = strrchr(c->tmp, '/');
-    const char *dir = ".";
-    if (slash) {
-        if (slash == c->tmp) dir = "/";
-        else {
-            *slash = '\0';
-            dir = c->tmp;
-        }
-    }
-    int dfd = open(dir, O_RDONLY);
-    if (dfd >= 0) {
-        (void)fsync(dfd);
-        close(dfd);
-    }
-    cleanup(c);
-    return 0;
+    free(c->path);
+    free(c);
+    return rc;
 }
 
 void csv_out_abort(CsvOut *c)
 {
     if (!c) return;
-    if (c->fp) fclose(c->fp);
-    remove(c->tmp);
-    cleanup(c);
+    atomic_abort(c->file);
+    free(c->path);
+    free(c);
+}
+
+/* ---- the per-epoch run log ---- */
+
+void epoch_csv_header(CsvOut *c)
+{
+    static const char *const names[] = {"epoch", "train_loss", "test_loss", "train_acc",
+                                        "test_acc", "test_acc_micro", "lr", "seconds",
+                                        "tokens_per_s"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) csv_out_text(c, names[i]);
+    csv_out_end_row(c);
+}
+
+void epoch_csv_row(CsvOut *c, const EpochStats *s)
+{
+    csv_out_int(c, s->epoch);
+    const double cols[] = {s->train_loss, s->test_loss, s->train_acc, s->test_acc,
+                           s->test_acc_micro, s->lr, s->seconds, s->tokens_per_s};
+    for (size_t i = 0; i < sizeof cols / sizeof *cols; i++) csv_out_num(c, cols[i]);
+    csv_out_end_row(c);
 }

@@ -5,6 +5,13 @@
 #include "madlab.h"
 #include <math.h>
 #include <stdbool.h>
+#include <sys/types.h>
+
+/* "disk full" for ENOSPC, strerror otherwise: the reason in a write error. */
+const char *io_error_text(int e);
+/* How atomic_open opens its temporary (open(2) by default); tests point it elsewhere, e.g. at
+ * /dev/full, to see a write failure handled. */
+extern int (*atomic_temp_open)(const char *path, int flags, mode_t mode);
 
 /* Runs fn(ctx, begin, end, tid) over [0, n) split into pool_size() contiguous chunks, in parallel.
  * The split depends only on n and the thread count, so results are reproducible. */
@@ -48,8 +55,7 @@ typedef struct {
     size_t off, size; /* size: buffer size for F_STR */
     long lo, hi;      /* range for F_INT */
 } Field;
-int write_atomic(const char *path, const char *text, MlError *err); /* tmp, fsync, rename */
-char *slurp(const char *path, size_t max, MlError *err, int *missing); /* whole small file */
+char *read_small_file(const char *path, size_t max, MlError *err, int *missing); /* whole small file */
 int format_fields(char *buf, size_t n, const Field *f, size_t nf, const void *base);
 int parse_fields(char *text, const char *path, const char *magic, const Field *f, size_t nf,
                  void *base, MlError *err);

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define ML_IGNORE (-100) /* target that the loss and the metrics skip */
 #define ML_MAX_LAYERS 64
@@ -120,6 +121,10 @@ int preset_load(const char *name_or_path, Preset *p, MlError *err);
 int preset_parse(const char *text, const char *filename, Preset *p, MlError *err);
 int preset_find(const char *name, char *path, size_t n); /* 0 when found */
 int preset_save(const Preset *p, const char *path, MlError *err); /* atomic; re-reads to check */
+/* The user's preset directory, where the lab saves and --preset looks (after $MADLAB_PRESETS):
+ * $XDG_CONFIG_HOME/madlab/presets when XDG_CONFIG_HOME is absolute (the XDG spec calls a relative
+ * one invalid, so it is ignored), else $HOME/.config/madlab/presets. -1 when neither is usable. */
+int preset_user_dir(char *buf, size_t n, MlError *err);
 /* Calls fn for every preset file in the search path, user's first. Returns how many. */
 int preset_list(void (*fn)(const char *name, const char *path, void *ctx), void *ctx);
 
@@ -424,7 +429,7 @@ typedef struct {
 } RunResult;
 
 void run_result_fill(RunResult *r, const TrainCfg *c, const TrainResult *t, const char *setting);
-int run_result_write(const char *path, const RunResult *r, MlError *err); /* tmp, fsync, rename */
+int run_result_write(const char *path, const RunResult *r, MlError *err); /* atomic */
 /* Strict: every key once, known values, "end" last. err names the file and what is wrong. */
 int run_result_read(const char *path, RunResult *r, MlError *err);
 
@@ -625,7 +630,22 @@ int fit_parabola(const double *x, const double *y, int n, double coef[3]);
 int fit_line(const double *x, const double *y, int n, double *slope, double *icept);
 double spearman(const double *x, const double *y, int n); /* NaN when undefined */
 
-/* ---- CSV out: written to NAME.tmp and renamed, so a file is whole or absent ---- */
+/* ---- files that are whole or absent (engine/fileio.c) ----
+ * The one way madlab writes a file: a temporary created exclusively (O_CREAT|O_EXCL|O_NOFOLLOW,
+ * unique name ".NAME.XXXXXX") in the target's directory; commit flushes, fsyncs, renames it over
+ * the target and fsyncs the directory; abort removes it. Errors name the target path. */
+typedef struct AtomicFile AtomicFile;
+AtomicFile *atomic_open(const char *path, MlError *err);
+FILE *atomic_stream(AtomicFile *f);             /* write here; a failed write shows at commit */
+int atomic_commit(AtomicFile *f, MlError *err); /* flush, fsync, rename, fsync dir; frees f */
+void atomic_abort(AtomicFile *f);               /* unlinks the temporary; frees f */
+int atomic_write_text(const char *path, const char *text, MlError *err); /* open, write, commit */
+int make_dirs(const char *dir, MlError *err);   /* mkdir -p; fails unless dir ends a directory */
+
+/* "42s", "3m05s", "1h02m"; "--" for a negative or non-finite time. */
+void format_duration(double seconds, char *buf, size_t n);
+
+/* ---- CSV out: built on AtomicFile, so a file is whole or absent ---- */
 typedef struct CsvOut CsvOut;
 CsvOut *csv_out_open(const char *path, MlError *err);
 void csv_out_text(CsvOut *c, const char *s); /* bare if a plain word, else quoted by libcsv */
@@ -633,7 +653,12 @@ void csv_out_num(CsvOut *c, double v);
 void csv_out_int(CsvOut *c, long v);
 void csv_out_end_row(CsvOut *c);
 int csv_out_flush(CsvOut *c, MlError *err);  /* pushes rows so far to disk */
-int csv_out_commit(CsvOut *c, MlError *err); /* flush, fsync, rename; frees c */
+int csv_out_commit(CsvOut *c, MlError *err); /* atomic_commit; frees c */
 void csv_out_abort(CsvOut *c);               /* removes the temporary; frees c */
+
+/* The per-epoch run log: one header and one row format, used by madlab run --csv and the lab's
+ * export, so both write the same bytes for the same run. */
+void epoch_csv_header(CsvOut *c);
+void epoch_csv_row(CsvOut *c, const EpochStats *s);
 
 #endif

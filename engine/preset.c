@@ -10,7 +10,7 @@
  *
  *   int preset_save(const Preset *p, const char *path, MlError *err);
  *
- * which writes p to path atomically (path.tmp, fsync, rename). The stack is written from
+ * which writes p to path atomically (atomic_write_text). The stack is written from
  * p->stack when it has layers, else from p->stack_text. */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
@@ -20,7 +20,6 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -243,18 +242,28 @@ int preset_parse(const char *text, const char *filename, Preset *p, MlError *err
 
 /* ---------------- the search path ---------------- */
 
+int preset_user_dir(char *buf, size_t n, MlError *err)
+{
+    const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+    int k;
+    if (xdg && xdg[0] == '/') k = snprintf(buf, n, "%s/madlab/presets", xdg);
+    else if (home && *home) k = snprintf(buf, n, "%s/.config/madlab/presets", home);
+    else
+        return ml_fail(err, "no place for user presets: HOME is not set and XDG_CONFIG_HOME is "
+                            "not an absolute path");
+    if (k < 0 || (size_t)k >= n)
+        return ml_fail(err, "the user preset directory is too long: %s",
+                       xdg && xdg[0] == '/' ? xdg : home);
+    return 0;
+}
+
 /* Fills dirs with the directories to search, in order; returns how many. */
 static int preset_dirs(char dirs[N_DIRS][DIR_MAX])
 {
     int n = 0;
     const char *e = getenv("MADLAB_PRESETS");
     if (e && *e && strlen(e) < DIR_MAX) snprintf(dirs[n++], DIR_MAX, "%s", e);
-    const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
-    if (xdg && xdg[0] == '/') {
-        if (strlen(xdg) + 20 < DIR_MAX) snprintf(dirs[n++], DIR_MAX, "%s/madlab/presets", xdg);
-    } else if (home && *home) {
-        if (strlen(home) + 30 < DIR_MAX) snprintf(dirs[n++], DIR_MAX, "%s/.config/madlab/presets", home);
-    }
+    if (preset_user_dir(dirs[n], DIR_MAX, NULL) == 0) n++;
 #ifdef MADLAB_SRCDIR
     snprintf(dirs[n++], DIR_MAX, "%s", MADLAB_SRCDIR "/presets");
 #endif
@@ -483,13 +492,13 @@ int preset_save(const Preset *p, const char *path, MlError *err)
     size_t tn = strlen(p->description) + strlen(stack) + 256;
     char *text = malloc(tn);
     if (!text) return ml_fail(err, "%s: out of memory", path);
-    int tl = snprintf(text, tn,
-                      "# madlab preset (see madlab(5))\n"
-                      "description: %s\n"
-                      "stack: %s\n"
-                      "width: %d\n"
-                      "norm: %s\n",
-                      d, stack, p->width, p->norm == NORM_LAYER ? "layernorm" : "rmsnorm");
+    snprintf(text, tn,
+             "# madlab preset (see madlab(5))\n"
+             "description: %s\n"
+             "stack: %s\n"
+             "width: %d\n"
+             "norm: %s\n",
+             d, stack, p->width, p->norm == NORM_LAYER ? "layernorm" : "rmsnorm");
     /* What we write must load back: check it now rather than on the next start. */
     Preset check;
     if (preset_parse(text, path, &check, err) < 0) {
@@ -497,51 +506,7 @@ int preset_save(const Preset *p, const char *path, MlError *err)
         return -1;
     }
 
-    size_t pl = strlen(path) + 5;
-    char *tmp = malloc(pl);
-    if (!tmp) {
-        free(text);
-        return ml_fail(err, "%s: out of memory", path);
-    }
-    snprintf(tmp, pl, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        int e = errno;
-        ml_fail(err, "cannot write %s: %s", tmp, strerror(e));
-        free(tmp);
-        free(text);
-        return -1;
-    }
-    int e = 0;
-    errno = 0;
-    if (fwrite(text, 1, (size_t)tl, f) != (size_t)tl) e = errno ? errno : EIO;
-    if (!e && fflush(f) != 0) e = errno;
-    if (!e && fsync(fileno(f)) != 0 && errno != EINVAL && errno != ENOTSUP) e = errno;
-    if (fclose(f) != 0 && !e) e = errno;
-    if (!e && rename(tmp, path) != 0) e = errno;
-    if (e) {
-        remove(tmp);
-        ml_fail(err, "cannot write %s: %s", path, e == ENOSPC ? "disk full" : strerror(e));
-        free(tmp);
-        free(text);
-        return -1;
-    }
-    /* make the rename itself durable (best effort) */
-    char *slash = strrchr(tmp, '/');
-    const char *dir = ".";
-    if (slash) {
-        if (slash == tmp) dir = "/";
-        else {
-            *slash = '\0';
-            dir = tmp;
-        }
-    }
-    int dfd = open(dir, O_RDONLY);
-    if (dfd >= 0) {
-        (void)fsync(dfd);
-        close(dfd);
-    }
-    free(tmp);
+    int rc = atomic_write_text(path, text, err);
     free(text);
-    return 0;
+    return rc;
 }

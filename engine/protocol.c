@@ -2,7 +2,7 @@
  * result file per run, and the aggregation of spec 3.4 (per setting the best test accuracy over
  * its runs, per task the mean over its settings, the MAD score the mean over the tasks).
  *
- * Result files are small "key value" text files written to NAME.tmp, fsynced and renamed, and
+ * Result files are small "key value" text files written atomically (atomic_write_text) and
  * ending in a line "end": a file is whole, or absent, or (copied or cut by hand) detectably
  * broken. The reader is strict: a broken file is reported by name and its run counts as not
  * done, so it is run again rather than counted. */
@@ -13,7 +13,6 @@
 #include "internal.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <locale.h>
 #include <pthread.h>
 #include <stddef.h>
@@ -253,51 +252,8 @@ static int get_long(const char *s, long lo, long hi, long *out)
     return 0;
 }
 
-/* ---- atomic text files ---- */
-
-int write_atomic(const char *path, const char *text, MlError *err)
-{
-    size_t n = strlen(path) + 5;
-    char *tmp = malloc(n);
-    if (!tmp) return ml_fail(err, "%s: out of memory", path);
-    snprintf(tmp, n, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644), e = 0;
-    if (fd < 0) {
-        e = errno;
-        ml_fail(err, "cannot create %s: %s", tmp, strerror(e));
-        free(tmp);
-        return -1;
-    }
-    size_t len = strlen(text), off = 0;
-    while (off < len && !e) {
-        ssize_t w = write(fd, text + off, len - off);
-        if (w < 0 && errno != EINTR) e = errno;
-        else if (w > 0) off += (size_t)w;
-    }
-    if (!e && fsync(fd) != 0 && errno != EINVAL && errno != ENOTSUP) e = errno;
-    if (close(fd) != 0 && !e) e = errno;
-    if (!e && rename(tmp, path) != 0) e = errno;
-    if (e) {
-        remove(tmp);
-        free(tmp);
-        return ml_fail(err, "cannot write %s: %s", path, e == ENOSPC ? "disk full" : strerror(e));
-    }
-    /* make the rename durable (best effort) */
-    char *slash = strrchr(tmp, '/');
-    const char *dir = ".";
-    if (slash == tmp) dir = "/";
-    else if (slash) *slash = '\0', dir = tmp;
-    int dfd = open(dir, O_RDONLY);
-    if (dfd >= 0) {
-        (void)fsync(dfd);
-        close(dfd);
-    }
-    free(tmp);
-    return 0;
-}
-
 /* Reads a whole small file; NULL with err set if absent or unreadable. */
-char *slurp(const char *path, size_t max, MlError *err, int *missing)
+char *read_small_file(const char *path, size_t max, MlError *err, int *missing)
 {
     *missing = 0;
     FILE *f = fopen(path, "rb");
@@ -505,13 +461,13 @@ int run_result_write(const char *path, const RunResult *r, MlError *err)
         format_fields(buf, sizeof buf - 8, result_fields, N_RESULT_FIELDS, r) != 0)
         return ml_fail(err, "%s: the result does not fit the file format", path);
     strcat(buf, "end\n");
-    return write_atomic(path, buf, err);
+    return atomic_write_text(path, buf, err);
 }
 
 int run_result_read(const char *path, RunResult *r, MlError *err)
 {
     int missing;
-    char *text = slurp(path, 16384, err, &missing);
+    char *text = read_small_file(path, 16384, err, &missing);
     if (!text) return -1;
     memset(r, 0, sizeof *r);
     int rc = parse_fields(text, path, RESULT_MAGIC, result_fields, N_RESULT_FIELDS, r, err);
@@ -548,7 +504,7 @@ static int claim_read(const char *dir, DirClaim *c, int *missing, MlError *err)
 {
     char path[4096];
     dir_file(path, sizeof path, dir, "mad.run");
-    char *text = slurp(path, 8192, err, missing);
+    char *text = read_small_file(path, 8192, err, missing);
     if (!text) return -1;
     memset(c, 0, sizeof *c);
     int rc = parse_fields(text, path, CLAIM_MAGIC, claim_fields, 4, c, err);
@@ -559,21 +515,7 @@ static int claim_read(const char *dir, DirClaim *c, int *missing, MlError *err)
 int proto_dir_claim(const char *dir, const char *protocol, const char *stack, int width,
                     NormKind norm, MlError *err)
 {
-    /* mkdir -p */
-    char part[4096];
-    snprintf(part, sizeof part, "%s", dir);
-    for (char *q = part + 1;; q++) {
-        if (*q != '/' && *q != '\0') continue;
-        char c = *q;
-        *q = '\0';
-        if (mkdir(part, 0777) != 0 && errno != EEXIST)
-            return ml_fail(err, "cannot create directory %s: %s", part, strerror(errno));
-        *q = c;
-        if (!c) break;
-    }
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return ml_fail(err, "%s is not a directory", dir);
+    if (make_dirs(dir, err) != 0) return -1;
     DirClaim want = {.width = width, .norm = norm}, have;
     snprintf(want.protocol, sizeof want.protocol, "%s", protocol);
     snprintf(want.stack, sizeof want.stack, "%s", stack);
@@ -599,7 +541,7 @@ int proto_dir_claim(const char *dir, const char *protocol, const char *stack, in
     strcat(buf, "end\n");
     char path[4096];
     dir_file(path, sizeof path, dir, "mad.run");
-    return write_atomic(path, buf, err);
+    return atomic_write_text(path, buf, err);
 }
 
 int proto_dir_read(const char *dir, char *protocol, size_t pn, char *stack, size_t sn, int *width,

@@ -317,13 +317,13 @@ int scale_result_write(const char *path, const ScaleResult *r, MlError *err)
         format_fields(buf, sizeof buf - 8, scale_fields, N_SCALE_FIELDS, r) != 0)
         return ml_fail(err, "%s: the result does not fit the file format", path);
     strcat(buf, "end\n");
-    return write_atomic(path, buf, err);
+    return atomic_write_text(path, buf, err);
 }
 
 int scale_result_read(const char *path, ScaleResult *r, MlError *err)
 {
     int missing;
-    char *text = slurp(path, 16384, err, &missing);
+    char *text = read_small_file(path, 16384, err, &missing);
     if (!text) return -1;
     memset(r, 0, sizeof *r);
     int rc = parse_fields(text, path, SCALE_RESULT_MAGIC, scale_fields, N_SCALE_FIELDS, r, err);
@@ -429,7 +429,7 @@ static int claim_read(const char *dir, ScaleClaim *c, int *missing, MlError *err
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/scale.run", dir);
-    char *text = slurp(path, 8192, err, missing);
+    char *text = read_small_file(path, 8192, err, missing);
     if (!text) return -1;
     memset(c, 0, sizeof *c);
     int rc = parse_fields(text, path, CLAIM_MAGIC, claim_fields, N_CLAIM_FIELDS, c, err);
@@ -439,19 +439,7 @@ static int claim_read(const char *dir, ScaleClaim *c, int *missing, MlError *err
 
 int scale_dir_claim(const char *dir, const ScalePlan *pl, const char *corpus, MlError *err)
 {
-    char part[4096];
-    snprintf(part, sizeof part, "%s", dir);
-    for (char *q = part + 1;; q++) { /* mkdir -p */
-        if (*q != '/' && *q != '\0') continue;
-        char ch = *q;
-        *q = '\0';
-        if (mkdir(part, 0777) != 0 && errno != EEXIST)
-            return ml_fail(err, "cannot create directory %s: %s", part, strerror(errno));
-        *q = ch;
-        if (!ch) break;
-    }
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) return ml_fail(err, "%s is not a directory", dir);
+    if (make_dirs(dir, err) != 0) return -1;
     ScaleClaim want, have;
     if (claim_of(pl, corpus, &want) != 0) return ml_fail(err, "the stack is too long to store");
     int missing;
@@ -486,7 +474,7 @@ int scale_dir_claim(const char *dir, const ScalePlan *pl, const char *corpus, Ml
     strcat(buf, "end\n");
     char path[4096];
     snprintf(path, sizeof path, "%s/scale.run", dir);
-    return write_atomic(path, buf, err);
+    return atomic_write_text(path, buf, err);
 }
 
 int scale_dir_read(const char *dir, ScaleDirInfo *info, MlError *err)

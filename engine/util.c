@@ -104,3 +104,11 @@ void init_const(float *w, size_t n, float v)
 {
     for (size_t i = 0; i < n; i++) w[i] = v;
 }
+
+void format_duration(double s, char *buf, size_t n)
+{
+    if (!isfinite(s) || s < 0) snprintf(buf, n, "--");
+    else if (s < 60) snprintf(buf, n, "%.0fs", s);
+    else if (s < 3600) snprintf(buf, n, "%dm%02ds", (int)s / 60, (int)s % 60);
+    else snprintf(buf, n, "%.0fh%02dm", floor(s / 3600), (int)(fmod(s, 3600) / 60));
+}

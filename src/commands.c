@@ -328,13 +328,6 @@ typedef struct {
     MlError err;
 } RunView;
 
-static void fmt_time(char *buf, size_t n, double s)
-{
-    if (s < 60) snprintf(buf, n, "%.0fs", s);
-    else if (s < 3600) snprintf(buf, n, "%dm%02ds", (int)s / 60, (int)s % 60);
-    else snprintf(buf, n, "%dh%02dm", (int)s / 3600, (int)s % 3600 / 60);
-}
-
 static void run_on_step(void *ctx, int epoch, int step, int steps, double loss)
 {
     RunView *v = ctx;
@@ -342,7 +335,7 @@ static void run_on_step(void *ctx, int epoch, int step, int steps, double loss)
     double done = (double)(epoch - 1) * steps + step, total = (double)v->epochs * steps;
     double el = ml_now() - v->t0;
     char eta[32];
-    fmt_time(eta, sizeof eta, el / done * (total - done));
+    format_duration(el / done * (total - done), eta, sizeof eta);
     int width = 24, fill = (int)(width * step / steps);
     char bar[32];
     for (int i = 0; i < width; i++) bar[i] = i < fill ? '=' : ' ';
@@ -370,11 +363,7 @@ static int run_on_epoch(void *ctx, const EpochStats *s)
     }
     fflush(stdout);
     if (v->csv) {
-        csv_out_int(v->csv, s->epoch);
-        double cols[] = {s->train_loss, s->test_loss, s->train_acc, s->test_acc, s->test_acc_micro,
-                         s->lr, s->seconds, s->tokens_per_s};
-        for (size_t i = 0; i < sizeof cols / sizeof *cols; i++) csv_out_num(v->csv, cols[i]);
-        csv_out_end_row(v->csv);
+        epoch_csv_row(v->csv, s);
         if (csv_out_flush(v->csv, &v->err) != 0) {
             v->failed = 1;
             return 1; /* stop: the log can no longer be written */
@@ -382,10 +371,6 @@ static int run_on_epoch(void *ctx, const EpochStats *s)
     }
     return 0;
 }
-
-static const char *const csv_header[] = {"epoch", "train_loss", "test_loss", "train_acc",
-                                         "test_acc", "test_acc_micro", "lr", "seconds",
-                                         "tokens_per_s"};
 
 /* The result file of madlab mad (see protocol.c), named by the setting of the full or quick
  * protocol these knobs are, or "custom". */
@@ -472,9 +457,7 @@ int cmd_run(int argc, char **argv)
             fprintf(stderr, "madlab run: --csv: %s\n", err.msg);
             return 1;
         }
-        for (size_t i = 0; i < sizeof csv_header / sizeof *csv_header; i++)
-            csv_out_text(v.csv, csv_header[i]);
-        csv_out_end_row(v.csv);
+        epoch_csv_header(v.csv);
     }
     printf("task %s  vocab %d  seq_len %d  train %d  test %d", task->name, c.task.vocab,
            c.task.seq_len, c.task.n_train, c.task.n_test);

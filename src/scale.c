@@ -195,11 +195,13 @@ static void sv_on_end(void *ctx, int k, int todo, const ScalePlan *pl, int i, co
         v->failed++;
         return;
     }
+    char t[32];
+    format_duration(r->seconds, t, sizeof t);
     if (r->diverged)
-        printf("[%d/%d] %s: diverged, %.0fs\n", k, todo, r->id, r->seconds);
+        printf("[%d/%d] %s: diverged, %s\n", k, todo, r->id, t);
     else
-        printf("[%d/%d] %s: val_loss %.4f nats/byte (%.4f bits/byte), %.0fs\n", k, todo, r->id,
-               r->val_loss, r->val_loss / log(2.0), r->seconds);
+        printf("[%d/%d] %s: val_loss %.4f nats/byte (%.4f bits/byte), %s\n", k, todo, r->id,
+               r->val_loss, r->val_loss / log(2.0), t);
     fflush(stdout);
 }
 
@@ -256,7 +258,9 @@ static int run_all(const ScalePlan *pl, const char *dir, const char *corpus, int
     sigaction(SIGTERM, &old_term, NULL);
     if (v.tty) fputs("\r\033[K", stderr);
     pool_shutdown();
-    printf("%d runs finished in %.0fs\n", s->n_done - before, ml_now() - v.t0);
+    char t[32];
+    format_duration(ml_now() - v.t0, t, sizeof t);
+    printf("%d runs finished in %s\n", s->n_done - before, t);
     if (rc < 0) {
         fprintf(stderr, "madlab scale: %s\n", err.msg);
         return 1;

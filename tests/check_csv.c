@@ -1,9 +1,11 @@
-/* CSV out: fields survive a round trip through libcsv's parser, and a file is whole or absent. */
+/* CSV out: fields survive a round trip through libcsv's parser, and a file is whole or absent.
+ * Also the atomic file underneath (engine/fileio.c), make_dirs, the epoch log's rows and the
+ * duration format. */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #endif
 #include "config.h"
-#include "madlab.h"
+#include "internal.h"
 #include "testutil.h"
 
 #include <csv.h>
@@ -15,15 +17,20 @@
 #include <unistd.h>
 
 static char dir[256];
-static char path[512], tmp[600];
+static char path[512], tmp[600], victim[600];
+
+static int (*default_temp_open)(const char *, int, mode_t);
 
 static void setup(void)
 {
+    if (!default_temp_open) default_temp_open = atomic_temp_open;
+    atomic_temp_open = default_temp_open;
     snprintf(dir, sizeof dir, "%s/madlab-check-csv-XXXXXX",
              getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     ck_assert_ptr_nonnull(mkdtemp(dir));
     snprintf(path, sizeof path, "%s/out.csv", dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    snprintf(tmp, sizeof tmp, "%s.tmp", path); /* set to the real temporary where one is sought */
+    snprintf(victim, sizeof victim, "%s/victim", dir);
 }
 
 static void teardown(void)
@@ -126,6 +133,7 @@ START_TEST(round_trip)
     }
     ck_assert_msg(csv_out_flush(c, &e) == 0, "%s", e.msg);
     /* until commit only the temporary exists */
+    ck_assert_int_eq(count_temps(dir, "out.csv", tmp, sizeof tmp), 1);
     ck_assert(exists(tmp));
     ck_assert(!exists(path));
     csv_out_num(c, -INFINITY);
@@ -181,10 +189,12 @@ START_TEST(abort_removes_tmp)
     csv_out_text(c, "x");
     csv_out_end_row(c);
     ck_assert_int_eq(csv_out_flush(c, &e), 0);
+    ck_assert_int_eq(count_temps(dir, "out.csv", tmp, sizeof tmp), 1);
     ck_assert(exists(tmp));
     csv_out_abort(c);
     ck_assert(!exists(tmp));
     ck_assert(!exists(path));
+    ck_assert_int_eq(count_temps(dir, "out.csv", NULL, 0), 0);
 }
 END_TEST
 
@@ -226,11 +236,12 @@ END_TEST
 START_TEST(disk_full)
 {
     if (access("/dev/full", W_OK) != 0) return; /* no /dev/full here */
-    /* the temporary is a link to /dev/full, so every write fails with ENOSPC */
-    ck_assert_int_eq(symlink("/dev/full", tmp), 0);
+    /* the temporary's descriptor is /dev/full, so every write fails with ENOSPC */
+    atomic_temp_open = open_temp_on_full_disk;
     MlError e = {{0}};
     CsvOut *c = csv_out_open(path, &e);
     ck_assert_msg(c != NULL, "%s", e.msg);
+    ck_assert_int_eq(count_temps(dir, "out.csv", tmp, sizeof tmp), 1);
     for (int i = 0; i < 10000; i++) {
         csv_out_text(c, "some text to fill the buffer");
         csv_out_num(c, i * 0.5);
@@ -247,10 +258,11 @@ END_TEST
 START_TEST(disk_full_flush)
 {
     if (access("/dev/full", W_OK) != 0) return;
-    ck_assert_int_eq(symlink("/dev/full", tmp), 0);
+    atomic_temp_open = open_temp_on_full_disk;
     MlError e = {{0}};
     CsvOut *c = csv_out_open(path, &e);
     ck_assert_ptr_nonnull(c);
+    ck_assert_int_eq(count_temps(dir, "out.csv", tmp, sizeof tmp), 1);
     csv_out_int(c, 1);
     csv_out_end_row(c);
     ck_assert_int_eq(csv_out_flush(c, &e), -1);
@@ -260,6 +272,206 @@ START_TEST(disk_full_flush)
     csv_out_abort(c);
     ck_assert(!exists(tmp));
     ck_assert(!exists(path));
+}
+END_TEST
+
+/* ---- the atomic file underneath ---- */
+
+static void write_file(const char *p, const char *text)
+{
+    FILE *f = fopen(p, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+START_TEST(atomic_commit_whole)
+{
+    mode_t old_mask = umask(022);
+    MlError e = {{0}};
+    AtomicFile *f = atomic_open(path, &e);
+    ck_assert_msg(f != NULL, "%s", e.msg);
+    size_t want = 0;
+    for (int i = 0; i < 20000; i++) {
+        int k = fprintf(atomic_stream(f), "line %d of a long file\n", i);
+        ck_assert_int_gt(k, 0);
+        want += (size_t)k;
+    }
+    /* nothing at the target until commit; one temporary beside it */
+    ck_assert(!exists(path));
+    ck_assert_int_eq(count_temps(dir, "out.csv", tmp, sizeof tmp), 1);
+    ck_assert_int_eq(atomic_commit(f, &e), 0);
+    size_t len;
+    char *text = malloc(want + 1);
+    FILE *in = fopen(path, "rb");
+    ck_assert_ptr_nonnull(in);
+    len = fread(text, 1, want + 1, in);
+    fclose(in);
+    ck_assert_uint_eq(len, want);
+    ck_assert(!strncmp(text, "line 0 of", 9));
+    ck_assert(!strncmp(text + want - 30, "line 19999 of a long file\n", 26) ||
+              strstr(text + want - 40, "line 19999 of a long file\n"));
+    free(text);
+    ck_assert(!exists(tmp));
+    ck_assert_int_eq(count_temps(dir, "out.csv", NULL, 0), 0);
+    /* made as fopen would: 0666 less the umask */
+    struct stat st;
+    ck_assert_int_eq(stat(path, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0644);
+    umask(old_mask);
+}
+END_TEST
+
+START_TEST(atomic_abort_leaves_nothing)
+{
+    MlError e = {{0}};
+    AtomicFile *f = atomic_open(path, &e);
+    ck_assert_ptr_nonnull(f);
+    fputs("half a file", atomic_stream(f));
+    fflush(atomic_stream(f));
+    atomic_abort(f);
+    ck_assert(!exists(path));
+    ck_assert_int_eq(count_temps(dir, "out.csv", NULL, 0), 0);
+
+    /* an old file stays as it was */
+    write_file(path, "old\n");
+    f = atomic_open(path, &e);
+    ck_assert_ptr_nonnull(f);
+    fputs("new", atomic_stream(f));
+    atomic_abort(f);
+    size_t len;
+    char *text = slurp(path, &len);
+    ck_assert_str_eq(text, "old\n");
+    free(text);
+    ck_assert_int_eq(count_temps(dir, "out.csv", NULL, 0), 0);
+}
+END_TEST
+
+/* A link planted at the temporary's old fixed name (PATH.tmp) is never written through. */
+START_TEST(atomic_ignores_planted_link)
+{
+    write_file(victim, "precious\n");
+    ck_assert_int_eq(symlink(victim, tmp), 0);
+    MlError e = {{0}};
+    CsvOut *c = csv_out_open(path, &e);
+    ck_assert_msg(c != NULL, "%s", e.msg);
+    csv_out_text(c, "x");
+    csv_out_end_row(c);
+    ck_assert_int_eq(csv_out_commit(c, &e), 0);
+    size_t len;
+    char *text = slurp(victim, &len);
+    ck_assert_str_eq(text, "precious\n");
+    free(text);
+    text = slurp(path, &len);
+    ck_assert_str_eq(text, "x\n");
+    free(text);
+    struct stat st;
+    ck_assert_int_eq(lstat(tmp, &st), 0);
+    ck_assert(S_ISLNK(st.st_mode));
+}
+END_TEST
+
+/* Someone who wins the race to the temporary's very name with a link: open fails (O_EXCL,
+ * O_NOFOLLOW) and a fresh name is tried, so the link's target is never opened. */
+static int planted;
+static int plant_then_open(const char *p, int flags, mode_t mode)
+{
+    if (!planted++) ck_assert_int_eq(symlink(victim, p), 0);
+    return open(p, flags, mode);
+}
+
+START_TEST(atomic_never_follows_a_link)
+{
+    write_file(victim, "precious\n");
+    planted = 0;
+    atomic_temp_open = plant_then_open;
+    MlError e = {{0}};
+    ck_assert_msg(atomic_write_text(path, "new\n", &e) == 0, "%s", e.msg);
+    ck_assert_int_eq(planted, 2); /* the planted name refused, the next one used */
+    size_t len;
+    char *text = slurp(victim, &len);
+    ck_assert_str_eq(text, "precious\n");
+    free(text);
+    text = slurp(path, &len);
+    ck_assert_str_eq(text, "new\n");
+    free(text);
+}
+END_TEST
+
+START_TEST(atomic_errors_name_the_target)
+{
+    /* a directory where the file should go: the rename fails, the temporary goes */
+    ck_assert_int_eq(mkdir(path, 0755), 0);
+    MlError e = {{0}};
+    ck_assert_int_eq(atomic_write_text(path, "x\n", &e), -1);
+    ck_assert_msg(strstr(e.msg, path) && strstr(e.msg, "cannot write"), "%s", e.msg);
+    ck_assert_int_eq(count_temps(dir, "out.csv", NULL, 0), 0);
+    /* a full disk */
+    if (access("/dev/full", W_OK) == 0) {
+        char full[600];
+        snprintf(full, sizeof full, "%s/full.txt", dir);
+        atomic_temp_open = open_temp_on_full_disk;
+        ck_assert_int_eq(atomic_write_text(full, "x\n", &e), -1);
+        ck_assert_msg(strstr(e.msg, full) && strstr(e.msg, "disk full"), "%s", e.msg);
+        ck_assert(!exists(full));
+        ck_assert_int_eq(count_temps(dir, "full.txt", NULL, 0), 0);
+    }
+}
+END_TEST
+
+START_TEST(make_dirs_nested)
+{
+    char deep[700], file[700], below[800];
+    snprintf(deep, sizeof deep, "%s/a/b/c", dir);
+    MlError e = {{0}};
+    ck_assert_msg(make_dirs(deep, &e) == 0, "%s", e.msg);
+    struct stat st;
+    ck_assert(stat(deep, &st) == 0 && S_ISDIR(st.st_mode));
+    ck_assert_int_eq(make_dirs(deep, &e), 0); /* there already: fine */
+    snprintf(file, sizeof file, "%s/a/file", dir);
+    write_file(file, "x");
+    snprintf(below, sizeof below, "%s/d", file);
+    ck_assert_int_eq(make_dirs(below, &e), -1);
+    ck_assert_msg(strstr(e.msg, below), "%s", e.msg);
+    ck_assert_int_eq(make_dirs(file, &e), -1);
+    ck_assert_msg(strstr(e.msg, file) && strstr(e.msg, "not a directory"), "%s", e.msg);
+}
+END_TEST
+
+START_TEST(epoch_log_rows)
+{
+    MlError e = {{0}};
+    CsvOut *c = csv_out_open(path, &e);
+    ck_assert_ptr_nonnull(c);
+    epoch_csv_header(c);
+    EpochStats s = {.epoch = 3, .train_loss = 2.5, .test_loss = 2.25, .train_acc = 0.5,
+                    .test_acc = 0.75, .test_acc_micro = 0.875, .lr = 5e-4, .seconds = 1.5,
+                    .tokens_per_s = 12000};
+    epoch_csv_row(c, &s);
+    ck_assert_int_eq(csv_out_commit(c, &e), 0);
+    size_t len;
+    char *text = slurp(path, &len);
+    ck_assert_str_eq(text, "epoch,train_loss,test_loss,train_acc,test_acc,test_acc_micro,lr,"
+                           "seconds,tokens_per_s\n3,2.5,2.25,0.5,0.75,0.875,0.0005,1.5,12000\n");
+    free(text);
+}
+END_TEST
+
+START_TEST(duration_format)
+{
+    char b[32];
+    format_duration(42, b, sizeof b);
+    ck_assert_str_eq(b, "42s");
+    format_duration(185, b, sizeof b);
+    ck_assert_str_eq(b, "3m05s");
+    format_duration(3720, b, sizeof b);
+    ck_assert_str_eq(b, "1h02m");
+    format_duration(1e10, b, sizeof b);
+    ck_assert_str_eq(b, "2777777h46m");
+    format_duration(NAN, b, sizeof b);
+    ck_assert_str_eq(b, "--");
+    format_duration(-1, b, sizeof b);
+    ck_assert_str_eq(b, "--");
 }
 END_TEST
 
@@ -274,6 +486,14 @@ static Suite *csv_suite(void)
     tcase_add_test(tc, open_missing_dir);
     tcase_add_test(tc, disk_full);
     tcase_add_test(tc, disk_full_flush);
+    tcase_add_test(tc, atomic_commit_whole);
+    tcase_add_test(tc, atomic_abort_leaves_nothing);
+    tcase_add_test(tc, atomic_ignores_planted_link);
+    tcase_add_test(tc, atomic_never_follows_a_link);
+    tcase_add_test(tc, atomic_errors_name_the_target);
+    tcase_add_test(tc, make_dirs_nested);
+    tcase_add_test(tc, epoch_log_rows);
+    tcase_add_test(tc, duration_format);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -223,6 +223,7 @@ START_TEST(result_round_trip)
     ck_assert_str_eq(r.stack, STACK_TEXT);
     ck_assert(r.lr == 5e-4 && r.wd == 0.1 && r.best_test_acc == 0.75 && r.epochs == 3);
     ck_assert(r.cfg.vocab == 8 && r.cfg.seq_len == 16 && r.width == 32 && r.norm == NORM_RMS);
+    ck_assert_int_eq(count_temps(g_dir, strrchr(path, '/') + 1, NULL, 0), 0);
     ck_assert_int_eq(access(strcat(path, ".tmp"), F_OK), -1); /* the temporary is gone */
     remove_dir();
 }

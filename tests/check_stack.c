@@ -4,7 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 #endif
 #include "config.h"
-#include "madlab.h"
+#include "internal.h"
 #include "testutil.h"
 
 #include <stdarg.h>
@@ -419,6 +419,7 @@ END_TEST
 
 START_TEST(preset_save_round_trip)
 {
+    int (*default_open)(const char *, int, mode_t) = atomic_temp_open;
     make_tmpdir();
     ck_assert_int_eq(setenv("MADLAB_PRESETS", tmpdir, 1), 0);
     Preset p, q;
@@ -429,6 +430,7 @@ START_TEST(preset_save_round_trip)
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     ck_assert_msg(preset_save(&p, path, &e) == 0, "%s", e.msg);
     ck_assert_int_ne(access(tmp, F_OK), 0);
+    ck_assert_int_eq(count_temps(tmpdir, "saved.preset", NULL, 0), 0);
     ck_assert_msg(preset_load("saved", &q, &e) == 0, "%s", e.msg);
     ck_assert_str_eq(q.name, "saved");
     ck_assert_str_eq(q.description, p.description);
@@ -466,13 +468,65 @@ START_TEST(preset_save_round_trip)
         char full[560];
         snprintf(full, sizeof full, "%s/full.preset", tmpdir);
         snprintf(tmp, sizeof tmp, "%s.tmp", full);
-        ck_assert_int_eq(symlink("/dev/full", tmp), 0);
+        atomic_temp_open = open_temp_on_full_disk; /* every write to the temporary fails */
         ck_assert_int_eq(preset_save(&p, full, &e), -1);
         ck_assert_msg(strstr(e.msg, full), "%s", e.msg);
+        ck_assert_msg(strstr(e.msg, "disk full"), "%s", e.msg);
         ck_assert_int_ne(access(full, F_OK), 0);
         struct stat st;
         ck_assert_int_ne(lstat(tmp, &st), 0);
+        ck_assert_int_eq(count_temps(tmpdir, "full.preset", NULL, 0), 0);
+        atomic_temp_open = default_open;
     }
+    rm_rf(tmpdir);
+}
+END_TEST
+
+/* The lab saves where preset_user_dir says and --preset searches there: one rule, in which a
+ * relative XDG_CONFIG_HOME is ignored (the XDG spec calls it invalid). */
+START_TEST(preset_user_dir_rule)
+{
+    make_tmpdir();
+    unsetenv("MADLAB_PRESETS");
+    char home[600], want[700], dir[700];
+    snprintf(home, sizeof home, "%s/home", tmpdir);
+    MlError e = {{0}};
+    ck_assert_int_eq(setenv("HOME", home, 1), 0);
+
+    ck_assert_int_eq(setenv("XDG_CONFIG_HOME", tmpdir, 1), 0);
+    ck_assert_msg(preset_user_dir(dir, sizeof dir, &e) == 0, "%s", e.msg);
+    snprintf(want, sizeof want, "%s/madlab/presets", tmpdir);
+    ck_assert_str_eq(dir, want);
+
+    const char *unusable[] = {"relative/config", "", NULL};
+    for (int i = 0; unusable[i]; i++) {
+        ck_assert_int_eq(setenv("XDG_CONFIG_HOME", unusable[i], 1), 0);
+        ck_assert_msg(preset_user_dir(dir, sizeof dir, &e) == 0, "%s", e.msg);
+        snprintf(want, sizeof want, "%s/.config/madlab/presets", home);
+        ck_assert_str_eq(dir, want);
+    }
+
+    /* saved there (as the lab does), found by name (as --preset does) */
+    ck_assert_int_eq(setenv("XDG_CONFIG_HOME", "relative/config", 1), 0);
+    ck_assert_msg(make_dirs(dir, &e) == 0, "%s", e.msg);
+    Preset p, q;
+    ck_assert_int_eq(preset_parse(good_preset, "mine.preset", &p, &e), 0);
+    char path[800], found[800];
+    snprintf(path, sizeof path, "%s/mine.preset", dir);
+    ck_assert_msg(preset_save(&p, path, &e) == 0, "%s", e.msg);
+    ck_assert_int_eq(preset_find("mine", found, sizeof found), 0);
+    ck_assert_str_eq(found, path);
+    ck_assert_msg(preset_load("mine", &q, &e) == 0, "%s", e.msg);
+    ck_assert_int_eq(q.width, p.width);
+
+    /* neither usable: one line saying so */
+    unsetenv("HOME");
+    ck_assert_int_eq(preset_user_dir(dir, sizeof dir, &e), -1);
+    ck_assert_msg(strstr(e.msg, "HOME") && strstr(e.msg, "XDG_CONFIG_HOME"), "%s", e.msg);
+    /* too long for the buffer */
+    ck_assert_int_eq(setenv("XDG_CONFIG_HOME", tmpdir, 1), 0);
+    ck_assert_int_eq(preset_user_dir(dir, 8, &e), -1);
+    ck_assert_msg(strstr(e.msg, tmpdir), "%s", e.msg);
     rm_rf(tmpdir);
 }
 END_TEST
@@ -555,6 +609,7 @@ static Suite *stack_suite(void)
     tcase_add_test(tp, preset_load_dir);
     tcase_add_test(tp, preset_too_large);
     tcase_add_test(tp, preset_save_round_trip);
+    tcase_add_test(tp, preset_user_dir_rule);
     tcase_add_test(tp, shipped_presets);
     suite_add_tcase(s, tp);
     return s;

@@ -1,5 +1,6 @@
 /* The lab's terminal-free parts: layout over terminal sizes, chart scaling and braille encoding,
- * striping patterns, the key table and the help generated from it. */
+ * striping patterns, the key table and the help generated from it, and the lab's data (run
+ * history, results rows and MAD, sorting, marks, export, presets). */
 #include "config.h"
 
 #include <check.h>
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "labdata.h"
 #include "madlab.h"
 #include "testutil.h"
 #include "ui.h"
@@ -277,9 +279,9 @@ START_TEST(text_helpers)
     ck_assert_str_eq(b, "2.50M");
     fmt_bytes(4096, b, sizeof b);
     ck_assert_str_eq(b, "4.0 KiB");
-    fmt_duration(185, b, sizeof b);
+    format_duration(185, b, sizeof b);
     ck_assert_str_eq(b, "3m05s");
-    fmt_duration(NAN, b, sizeof b);
+    format_duration(NAN, b, sizeof b);
     ck_assert_str_eq(b, "--");
     /* every kind has a page; ones without their own get a generic page */
     for (const LayerKind *const *k = layer_kinds; *k; k++) {
@@ -318,6 +320,279 @@ START_TEST(text_helpers)
 }
 END_TEST
 
+/* ---------------- the lab's data ---------------- */
+
+/* One run as the runner publishes it: queued, a step and an epoch point per epoch, then its
+ * end with best test accuracy best (epochs 0: stopped before its first epoch). */
+static void fake_run(LabData *d, int id, const char *label, int task, double best, int epochs)
+{
+    RunRecord rec;
+    memset(&rec, 0, sizeof rec);
+    snprintf(rec.spec.label, sizeof rec.spec.label, "%s", label);
+    rec.spec.train.task_name = task_kinds[task]->name;
+    rec.state = RUN_QUEUED;
+    ck_assert_ptr_nonnull(history_open(d, id, &rec));
+    for (int e = 1; e <= epochs; e++) {
+        MetricPoint p = {.kind = MP_STEP, .run = id, .step = 10L * e - 5, .loss = 3.0 / e};
+        ck_assert_int_eq(history_add(d, &p), 0);
+        p = (MetricPoint){.kind = MP_EPOCH, .run = id, .step = 10L * e};
+        p.epoch.epoch = e;
+        p.epoch.test_loss = 2.0 / e;
+        p.epoch.train_loss = 2.5 / e;
+        p.epoch.test_acc = best * e / epochs;
+        ck_assert_int_eq(history_add(d, &p), 0);
+    }
+    rec.state = epochs ? RUN_DONE : RUN_STOPPED;
+    rec.result.best_test_acc = best;
+    rec.result.epochs_run = epochs;
+    history_finish(d, id, &rec);
+}
+
+static int row_of(const LabData *d, const char *label)
+{
+    for (int r = 0; r < d->nrows; r++)
+        if (!strcmp(d->rows[r].label, label)) return r;
+    return -1;
+}
+
+START_TEST(results_rows_and_mad)
+{
+    static LabData d;
+    labdata_init(&d);
+    int nt = 0;
+    while (task_kinds[nt]) nt++;
+    ck_assert_int_eq(d.n_tasks, nt);
+    ck_assert_int_eq(d.marked[0], -1);
+    fake_run(&d, 0, "A", 0, 0.5, 2);
+    fake_run(&d, 1, "A", 1, 0.7, 3);
+    fake_run(&d, 2, "B", 0, 0.9, 1);
+    fake_run(&d, 3, "C", 0, 0.4, 0); /* nothing measured: no row */
+    fake_run(&d, 5, "A", 0, 0.6, 1); /* the same stack and task again: the cell follows */
+    /* the history keeps every point, by run id */
+    ck_assert_int_eq(d.runs[1].ns, 3);
+    ck_assert_int_eq(d.runs[1].ne, 3);
+    ck_assert(d.runs[1].ex[2] == 30 && d.runs[1].etl[1] == 1.0 && d.runs[1].sy[0] == 3.0);
+    ck_assert(fabs(d.runs[1].eacc[2] - 0.7) < 1e-12);
+    ck_assert_int_eq(d.runs[1].ep[2].epoch, 3);
+    ck_assert_int_eq(d.runs[3].state, RUN_STOPPED);
+    ck_assert(!d.runs[4].used);
+    ck_assert_int_eq(d.nrows, 2);
+    int a = row_of(&d, "A"), b = row_of(&d, "B");
+    ck_assert(a >= 0 && b >= 0 && row_of(&d, "C") < 0);
+    ck_assert(d.rows[a].acc[0] == 0.6 && d.rows[a].run[0] == 5);
+    ck_assert(d.rows[a].acc[1] == 0.7 && d.rows[a].run[1] == 1);
+    ck_assert_int_eq(d.rows[a].last_run, 5);
+    for (int t = 2; t < nt; t++) ck_assert(isnan(d.rows[a].acc[t]) && d.rows[a].run[t] == -1);
+    /* MAD: the mean over every task, missing until all are there */
+    ck_assert(isnan(results_mad(&d, &d.rows[a])));
+    ck_assert(isnan(results_cell(&d, &d.rows[a], nt + 1)));
+    ck_assert(results_cell(&d, &d.rows[a], 2) == 0.7);
+    double sum = 0.9;
+    for (int t = 1; t < nt; t++) {
+        fake_run(&d, 10 + t, "B", t, 0.1 * t, 1);
+        sum += 0.1 * t;
+    }
+    ck_assert_int_eq(d.nrows, 2);
+    ck_assert(fabs(results_mad(&d, &d.rows[b]) - sum / nt) < 1e-12);
+    ck_assert(results_cell(&d, &d.rows[b], nt + 1) == results_mad(&d, &d.rows[b]));
+    /* a task outside the table's columns adds nothing */
+    ck_assert_int_eq(labdata_task_index(&d, "no-such-task"), -1);
+    labdata_free(&d);
+    ck_assert(d.runs == NULL && d.nruns == 0);
+}
+END_TEST
+
+START_TEST(results_sort_and_marks)
+{
+    static LabData d;
+    labdata_init(&d);
+    int nt = d.n_tasks;
+    /* b: task 0 at 0.5, full row (MAD 0.5); a: task 0 at 0.9 only; c: task 1 only (task 0 empty) */
+    for (int t = 0; t < nt; t++) fake_run(&d, t, "b", t, 0.5, 1);
+    fake_run(&d, nt, "a", 0, 0.9, 1);
+    fake_run(&d, nt + 1, "c", 1, 0.2, 1);
+    const char *by_name[] = {"a", "b", "c"}, *by_task0[] = {"a", "b", "c"},
+               *by_task0_rev[] = {"b", "a", "c"}, *by_task1[] = {"b", "c", "a"},
+               *by_mad[] = {"b"}, *by_name_rev[] = {"c", "b", "a"};
+    /* (a and c have no MAD: equal, so their order is qsort's; only b's place is checked) */
+    struct { int col, rev, n; const char **want; } cases[] = {
+        {0, 0, 3, by_name}, {0, 1, 3, by_name_rev}, {1, 0, 3, by_task0}, {1, 1, 3, by_task0_rev},
+        {2, 0, 3, by_task1}, {nt + 1, 0, 1, by_mad},
+    };
+    /* marks follow their rows through every sort */
+    results_toggle_mark(&d, row_of(&d, "c"));
+    results_toggle_mark(&d, row_of(&d, "a"));
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        d.sort_col = cases[i].col;
+        d.sort_rev = cases[i].rev;
+        results_sort(&d);
+        for (int r = 0; r < cases[i].n; r++)
+            ck_assert_msg(!strcmp(d.rows[r].label, cases[i].want[r]), "sort %zu row %d: %s", i, r,
+                          d.rows[r].label);
+        ck_assert_str_eq(d.rows[d.marked[0]].label, "c");
+        ck_assert_str_eq(d.rows[d.marked[1]].label, "a");
+    }
+    /* empty cells stay last when reversed; best first otherwise */
+    d.sort_col = 1, d.sort_rev = 1;
+    results_sort(&d);
+    ck_assert_str_eq(d.rows[2].label, "c");
+    /* marks: at most two; a third replaces the older; a marked row toggles off */
+    int ra = row_of(&d, "a"), rb = row_of(&d, "b"), rc = row_of(&d, "c");
+    results_toggle_mark(&d, rb);
+    ck_assert(d.marked[0] == ra && d.marked[1] == rb);
+    results_toggle_mark(&d, ra);
+    ck_assert(d.marked[0] == rb && d.marked[1] == -1);
+    results_toggle_mark(&d, rb);
+    ck_assert(d.marked[0] == -1 && d.marked[1] == -1);
+    results_toggle_mark(&d, rc);
+    results_toggle_mark(&d, 99); /* out of range: ignored */
+    ck_assert(d.marked[0] == rc && d.marked[1] == -1);
+    labdata_free(&d);
+}
+END_TEST
+
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    buf[n] = 0;
+    fclose(f);
+    return strdup(buf);
+}
+
+/* The lab's export of a run is byte-identical to madlab run --csv of the same run: the epochs
+ * madlab run wrote, published to the lab as the runner does, exported by the lab. */
+START_TEST(export_matches_run_csv)
+{
+    char dir[] = "/tmp/madlab-check-ui-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    const char *bin = getenv("MADLAB");
+    char cmd[2048], ref[600], prefix[600], out[700];
+    snprintf(ref, sizeof ref, "%s/run.csv", dir);
+    snprintf(cmd, sizeof cmd,
+             "'%s' run --stack 'mh-attention(heads=2) swiglu(inner=32)' --width 16 "
+             "--task in-context-recall --vocab 8 --seq-len 16 --train 64 --test 16 --epochs 3 "
+             "--batch 16 --threads 1 --csv '%s' >/dev/null 2>&1",
+             bin ? bin : "./madlab", ref);
+    ck_assert_int_eq(system(cmd), 0);
+    char *want = slurp(ref);
+    ck_assert_ptr_nonnull(want);
+
+    static LabData d;
+    labdata_init(&d);
+    RunRecord rec;
+    memset(&rec, 0, sizeof rec);
+    snprintf(rec.spec.label, sizeof rec.spec.label, "mh-attention(heads=2) swiglu(inner=32) @16");
+    rec.spec.train.task_name = task_kinds[0]->name;
+    ck_assert_ptr_nonnull(history_open(&d, 0, &rec));
+    char *line = strchr(want, '\n');
+    int epochs = 0;
+    while (line && line[1]) {
+        MetricPoint p = {.kind = MP_EPOCH, .run = 0, .step = epochs + 1};
+        EpochStats *s = &p.epoch;
+        ck_assert_int_eq(sscanf(line + 1, "%d,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf", &s->epoch,
+                                &s->train_loss, &s->test_loss, &s->train_acc, &s->test_acc,
+                                &s->test_acc_micro, &s->lr, &s->seconds, &s->tokens_per_s), 9);
+        ck_assert_int_eq(history_add(&d, &p), 0);
+        epochs++;
+        line = strchr(line + 1, '\n');
+    }
+    ck_assert_int_eq(epochs, 3);
+    rec.state = RUN_DONE;
+    rec.result.best_test_acc = d.runs[0].eacc[2];
+    history_finish(&d, 0, &rec);
+
+    snprintf(prefix, sizeof prefix, "%s/lab", dir);
+    char paths[4][EXPORT_PATH_MAX];
+    int ids[4];
+    ck_assert_int_eq(export_paths(&d, prefix, paths, ids, 4), 2);
+    snprintf(out, sizeof out, "%s-results.csv", prefix);
+    ck_assert_str_eq(paths[0], out);
+    ck_assert_int_eq(ids[0], -1);
+    snprintf(out, sizeof out, "%s-run1.csv", prefix);
+    ck_assert_str_eq(paths[1], out);
+    ck_assert_int_eq(ids[1], 0);
+    MlError err;
+    ck_assert_int_eq(export_write(&d, prefix, &err), 2);
+    char *got = slurp(out);
+    ck_assert_ptr_nonnull(got);
+    ck_assert_str_eq(got, want);
+    /* the results file: the stack, one column per task, MAD (empty until every task ran) */
+    snprintf(out, sizeof out, "%s-results.csv", prefix);
+    char *res = slurp(out);
+    ck_assert_ptr_nonnull(res);
+    char head[512] = "stack";
+    for (int t = 0; t < d.n_tasks; t++)
+        snprintf(head + strlen(head), sizeof head - strlen(head), ",%s", task_kinds[t]->name);
+    ck_assert_msg(!strncmp(res, head, strlen(head)) && !strncmp(res + strlen(head), ",mad\n", 5),
+                  "%s", res);
+    char row[256];
+    snprintf(row, sizeof row, "\nmh-attention(heads=2) swiglu(inner=32) @16,%.9g,", d.runs[0].eacc[2]);
+    ck_assert_msg(strstr(res, row), "%s lacks %s", res, row);
+    ck_assert_int_eq(res[strlen(res) - 1], '\n');
+    ck_assert(strstr(res, ",\"\"\n") != NULL); /* the empty MAD cell */
+    /* an export into a missing directory fails with a message and writes nothing */
+    snprintf(prefix, sizeof prefix, "%s/missing/lab", dir);
+    ck_assert_int_eq(export_write(&d, prefix, &err), -1);
+    ck_assert(strstr(err.msg, "missing"));
+    free(want), free(got), free(res);
+    labdata_free(&d);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+/* A preset the lab saves with a relative XDG_CONFIG_HOME (which the XDG spec calls invalid, so
+ * both ignore it) lands where --preset looks: $HOME/.config/madlab/presets. */
+START_TEST(preset_saved_where_found)
+{
+    char dir[] = "/tmp/madlab-check-ui-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    ck_assert_int_eq(chdir(dir), 0);
+    unsetenv("MADLAB_PRESETS");
+    setenv("HOME", dir, 1);
+    setenv("XDG_CONFIG_HOME", "relative-config", 1);
+    char path[1024], found[1024], want[1200];
+    MlError err;
+    ck_assert_int_eq(lab_preset_path("lab-saved", path, sizeof path, &err), 0);
+    snprintf(want, sizeof want, "%s/.config/madlab/presets/lab-saved.preset", dir);
+    ck_assert_str_eq(path, want);
+    StackSpec s;
+    ck_assert_int_eq(stack_parse("mh-attention(heads=2) swiglu", "t", 32, &s, &err), 0);
+    ck_assert_int_eq(lab_preset_save(path, "lab-saved", &s, 32, NORM_RMS, &err), 0);
+    ck_assert_int_eq(preset_find("lab-saved", found, sizeof found), 0);
+    ck_assert_str_eq(found, want);
+    Preset p;
+    ck_assert_int_eq(preset_load("lab-saved", &p, &err), 0);
+    ck_assert_int_eq(p.width, 32);
+    ck_assert_int_eq(p.stack.n, 2);
+    /* the user's copy is listed, once */
+    static PresetList l;
+    preset_list_collect(&l);
+    int seen = 0;
+    for (int i = 0; i < l.n; i++) seen += !strcmp(l.name[i], "lab-saved") && !strcmp(l.path[i], want);
+    ck_assert_int_eq(seen, 1);
+    /* names that would leave the directory are refused, naming the name */
+    ck_assert_int_eq(lab_preset_path("../x", path, sizeof path, &err), -1);
+    ck_assert(strstr(err.msg, "../x"));
+    ck_assert_int_eq(lab_preset_path(".hidden", path, sizeof path, &err), -1);
+    /* an absolute XDG_CONFIG_HOME is used by both */
+    char xdg[1100];
+    snprintf(xdg, sizeof xdg, "%s/xdg", dir);
+    setenv("XDG_CONFIG_HOME", xdg, 1);
+    ck_assert_int_eq(lab_preset_path("lab-saved2", path, sizeof path, &err), 0);
+    ck_assert_int_eq(lab_preset_save(path, "lab-saved2", &s, 32, NORM_RMS, &err), 0);
+    ck_assert_int_eq(preset_find("lab-saved2", found, sizeof found), 0);
+    ck_assert_str_eq(found, path);
+    ck_assert(!strncmp(found, xdg, strlen(xdg)));
+    char cmd[1100];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("ui");
@@ -330,6 +605,10 @@ int main(void)
     tcase_add_test(tc, key_bindings);
     tcase_add_test(tc, help_from_key_table);
     tcase_add_test(tc, text_helpers);
+    tcase_add_test(tc, results_rows_and_mad);
+    tcase_add_test(tc, results_sort_and_marks);
+    tcase_add_test(tc, export_matches_run_csv);
+    tcase_add_test(tc, preset_saved_where_found);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -63,7 +63,8 @@ expect_fail "bench without a model" "no model" bench
 rc=$?
 if [ $rc -eq 0 ] && grep -q "best_test_acc=" "$tmp/out" && grep -q "epochs=2" "$tmp/out" &&
    head -1 "$tmp/log.csv" | grep -q "epoch.*train_loss.*test_loss.*train_acc.*test_acc.*test_acc_micro.*lr.*seconds.*tokens_per_s" &&
-   [ "$(wc -l <"$tmp/log.csv")" -eq 3 ] && [ ! -e "$tmp/log.csv.tmp" ]; then
+   [ "$(wc -l <"$tmp/log.csv")" -eq 3 ] && [ ! -e "$tmp/log.csv.tmp" ] &&
+   [ -z "$(find "$tmp" -name '.log.csv.*')" ]; then
     echo "ok: run writes summary and csv"
 else
     echo "FAIL: run writes summary and csv (rc=$rc)"; cat "$tmp/out" "$tmp/err" "$tmp/log.csv"; fails=$((fails + 1))

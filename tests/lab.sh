@@ -140,3 +140,25 @@ keys C-c
 wait_for "LAB-EXITED rc=130" 10 || fail "Ctrl-C did not end the lab with 130"
 wait_for "^ echo" 5 || fail "the terminal was not restored (echo off)"
 echo "ok: Ctrl-C restores the terminal"
+
+# A relative XDG_CONFIG_HOME is invalid (XDG spec) and ignored by both the lab and --preset: a
+# preset saved from the lab lands in $HOME/.config/madlab/presets, where --preset finds it.
+$T kill-server 2>/dev/null
+S=$S-x
+T="tmux -L $S -f /dev/null"
+mkdir -p "$tmp/home" "$tmp/rel"
+$T new-session -d -s "$S" -x 100 -y 30 \
+    "cd '$tmp/rel' && HOME='$tmp/home' XDG_CONFIG_HOME=relcfg LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=xterm-256color '$MADLAB' --threads 1; echo LAB-EXITED rc=\$?; sleep 30"
+wait_for "Stack" 10 || fail "the lab did not start (relative XDG_CONFIG_HOME)"
+keys w; wait_for "save the stack" 3 || fail "no save form"
+keys C-u rel-saved Enter
+wait_for "saved preset rel-saved to $tmp/home/.config/madlab/presets/rel-saved.preset" 5 ||
+    fail "preset not saved under HOME"
+keys q
+wait_for "LAB-EXITED rc=0" 10 || fail "did not exit with 0"
+[[ -f $tmp/home/.config/madlab/presets/rel-saved.preset ]] || fail "no preset file under HOME"
+[[ ! -e $tmp/rel/relcfg ]] || fail "the relative XDG_CONFIG_HOME was used"
+(cd "$tmp/rel" && HOME="$tmp/home" XDG_CONFIG_HOME=relcfg "$MADLAB" run --preset rel-saved \
+    --task in-context-recall --vocab 8 --seq-len 8 --train 8 --test 8 --epochs 1 --batch 8 \
+    --threads 1 >"$tmp/rel.out" 2>&1) || { cat "$tmp/rel.out"; fail "--preset did not find the lab's preset"; }
+echo "ok: a preset saved with a relative XDG_CONFIG_HOME is found by --preset"

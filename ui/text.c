@@ -23,14 +23,6 @@ void fmt_bytes(double v, char *buf, size_t n)
     else snprintf(buf, n, "%.0f B", v);
 }
 
-void fmt_duration(double s, char *buf, size_t n)
-{
-    if (!isfinite(s) || s < 0) snprintf(buf, n, "--");
-    else if (s < 60) snprintf(buf, n, "%.0fs", s);
-    else if (s < 3600) snprintf(buf, n, "%dm%02ds", (int)s / 60, (int)s % 60);
-    else snprintf(buf, n, "%dh%02dm", (int)(s / 3600), (int)s % 3600 / 60);
-}
-
 void layer_page(const LayerKind *k, char *buf, size_t n)
 {
     size_t u = 0;

@@ -1,6 +1,6 @@
 /* The lab's terminal-free parts: layout, charts, striping, the key table and its help text,
- * number formatting. Nothing here includes curses, so tests/check_ui links it without a terminal;
- * ui/lab.c holds all the curses code. */
+ * number formatting (labdata.h has the lab's data). Nothing here includes curses, so
+ * tests/check_ui links it without a terminal; the curses side is declared in labui.h. */
 #ifndef MADLAB_UI_H
 #define MADLAB_UI_H
 
@@ -113,7 +113,6 @@ size_t keys_help(char *buf, size_t n);
 /* ---- numbers ---- */
 void fmt_count(double v, char *buf, size_t n);   /* 1234 -> "1.2k", 2.5e6 -> "2.50M" */
 void fmt_bytes(double v, char *buf, size_t n);   /* "12.0 KiB" */
-void fmt_duration(double s, char *buf, size_t n); /* "42s", "3m05s", "1h02m" */
 
 /* ---- teaching pages ---- */
 /* The kind's page, or one built from its summary, role, knobs and state formula. */

@@ -1,0 +1,316 @@
+/* What the lab does on every view: runs and the queue, presets, export, the run options, views
+ * and quitting; and the facts about the stack that several views show. */
+#ifndef _XOPEN_SOURCE
+#define _XOPEN_SOURCE 700
+#endif
+#include "config.h"
+#include "labui.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---------------- the stack ---------------- */
+
+const TaskKind *lab_task(void) { return task_kinds[lab.cur_task]; }
+
+void layer_cfg_of(const StackSpec *s, int i, int width, int vocab, int L, LayerCfg *c)
+{
+    layer_cfg_default(s->kind[i], width, vocab, L, c);
+    for (int j = 0; j < s->kind[i]->n_knobs && j < ML_MAX_KNOBS; j++) c->knob[j] = s->knob[i][j];
+}
+
+void stack_text(const StackSpec *s, char *buf, size_t n)
+{
+    if (stack_format(s, buf, n) != 0 && n) snprintf(buf, n, "(stack too long to show)");
+}
+
+int stack_validate(const StackSpec *s, int width, MlError *err)
+{
+    char text[1024];
+    StackSpec tmp;
+    if (stack_format(s, text, sizeof text) != 0) return ml_fail(err, "the stack is too long");
+    return stack_parse(text, "stack", width, &tmp, err);
+}
+
+void set_stack_text(const char *text, const char *preset)
+{
+    StackSpec s;
+    MlError err;
+    if (stack_parse(text, "stack", lab.width, &s, &err) != 0) {
+        lab_status(1, "%s", err.msg);
+        return;
+    }
+    lab.stack = s;
+    lab.cur_layer = 0;
+    snprintf(lab.preset, sizeof lab.preset, "%s", preset ? preset : "");
+}
+
+/* ---------------- runs ---------------- */
+
+/* Copies what the runner published since the last call. */
+void lab_pull(void)
+{
+    MetricPoint pts[256];
+    uint64_t lost = 0;
+    int n;
+    while ((n = runner_read(lab.runner, &lab.cursor, pts, 256, &lost)) > 0) {
+        for (int i = 0; i < n; i++) {
+            const MetricPoint *p = &pts[i];
+            RunRecord rec;
+            RunHist *h = history_slot(&lab.data, p->run);
+            if (!h) continue;
+            if (!h->used) {
+                if (runner_record(lab.runner, p->run, &rec) != 0) continue;
+                history_open(&lab.data, p->run, &rec);
+            }
+            if (p->kind != MP_END) {
+                history_add(&lab.data, p);
+                continue;
+            }
+            if (runner_record(lab.runner, p->run, &rec) == 0) history_finish(&lab.data, p->run, &rec);
+            else results_add(&lab.data, p->run);
+            if (h->state == RUN_FAILED) lab_status(1, "run #%d failed: %s", p->run + 1, h->error);
+            else if (h->state == RUN_DONE)
+                lab_status(0, "run #%d (%s) done: best test accuracy %.3f after %d epochs",
+                           p->run + 1, h->spec.train.task_name, h->result.best_test_acc,
+                           h->result.epochs_run);
+            else if (h->ne || h->ns)
+                lab_status(0, "run #%d stopped after %d epochs", p->run + 1, h->result.epochs_run);
+        }
+        lab.dirty = 1;
+    }
+    if (lost) lab_status(1, "the display missed %llu points (the ring was full)", (unsigned long long)lost);
+    RunSnapshot s;
+    runner_snapshot(lab.runner, &s);
+    if (memcmp(&s, &lab.snap, sizeof s)) lab.dirty = 1;
+    lab.snap = s;
+}
+
+int make_spec(RunSpec *s, int task, int epochs)
+{
+    if (lab.stack.n == 0) {
+        lab_status(1, "the stack is empty: add a layer with a (or build one with s) first");
+        return -1;
+    }
+    memset(s, 0, sizeof *s);
+    train_cfg_default(&s->train);
+    s->train.task_name = task_kinds[task]->name;
+    s->train.task = lab.task_cfg[task];
+    s->train.width = lab.width;
+    s->train.norm = lab.norm;
+    s->train.stack = lab.stack;
+    s->train.epochs = epochs;
+    s->train.batch = lab.batch;
+    s->train.lr = lab.lr;
+    s->train.wd = lab.wd;
+    s->train.seed = (uint64_t)lab.seed;
+    char text[1024];
+    stack_text(&lab.stack, text, sizeof text);
+    if (lab.width != 128) snprintf(s->label, sizeof s->label, "%s @%d", text, lab.width);
+    else snprintf(s->label, sizeof s->label, "%s", text);
+    return 0;
+}
+
+int enqueue(const RunSpec *s)
+{
+    MlError err;
+    int id = runner_enqueue(lab.runner, s, &err);
+    if (id < 0) {
+        lab_status(1, "cannot start the run: %s", err.msg);
+        return -1;
+    }
+    RunRecord rec;
+    if (runner_record(lab.runner, id, &rec) == 0) history_open(&lab.data, id, &rec);
+    lab_status(0, "run #%d queued: %s on %s, %d epochs", id + 1, s->label, s->train.task_name,
+               s->train.epochs);
+    return id;
+}
+
+static void act_run(void)
+{
+    RunSpec s;
+    if (make_spec(&s, lab.cur_task, lab.epochs) != 0) return;
+    int busy = runner_busy(lab.runner);
+    lab.overlay[0] = lab.overlay[1] = -1;
+    enqueue(&s);
+    if (!busy) lab.view = V_RUN;
+}
+
+/* The quick MAD protocol (engine/protocol.c) for the current stack: its six runs fill one row
+ * of the results table, whose MAD column is then the quick protocol's MAD score. */
+static void act_queue_tasks(void)
+{
+    const Protocol *p = protocol_find("quick");
+    int n = 0, busy = runner_busy(lab.runner);
+    for (int i = 0; p && i < protocol_n_runs(p); i++) {
+        RunSpec s;
+        if (make_spec(&s, 0, p->epochs)) return; /* the label and checks; train is set below */
+        protocol_train_cfg(p, i, &lab.stack, lab.width, lab.norm, &s.train);
+        enqueue(&s);
+        n++;
+    }
+    lab_status(0, "queued the quick MAD protocol for the stack: %d runs (see madlab(1), --protocol quick)",
+               n);
+    if (!busy) lab.view = V_RUN;
+}
+
+static void act_pause(void)
+{
+    if (lab.snap.id >= 0 && (lab.snap.state == RUN_RUNNING || lab.snap.state == RUN_PAUSED)) {
+        int p = lab.snap.state != RUN_PAUSED;
+        runner_pause(lab.runner, p);
+        lab_status(0, p ? "pausing between steps (p resumes)" : "resumed");
+    } else {
+        runner_pause(lab.runner, 0);
+        lab_status(0, "no run is going");
+    }
+}
+
+/* ---------------- presets ---------------- */
+
+void load_preset_path(const char *path)
+{
+    Preset p;
+    MlError err;
+    if (preset_load(path, &p, &err) != 0) {
+        lab_status(1, "%s", err.msg);
+        return;
+    }
+    lab.stack = p.stack;
+    lab.width = p.width;
+    lab.norm = p.norm;
+    lab.cur_layer = 0;
+    snprintf(lab.preset, sizeof lab.preset, "%s", p.name);
+    lab_status(0, "loaded preset %s: %s", p.name, p.description);
+}
+
+static void do_save(void)
+{
+    MlError err;
+    if (lab_preset_save(lab.pending, lab.pending_name, &lab.stack, lab.width, lab.norm, &err) != 0) {
+        lab_status(1, "%s", err.msg);
+        return;
+    }
+    snprintf(lab.preset, sizeof lab.preset, "%s", lab.pending_name);
+    lab_status(0, "saved preset %s to %s", lab.pending_name, lab.pending);
+}
+
+int save_preset(const char *name)
+{
+    MlError err;
+    if (lab_preset_path(name, lab.pending, sizeof lab.pending, &err) != 0) {
+        lab_status(1, "%s", err.msg);
+        return -1;
+    }
+    snprintf(lab.pending_name, sizeof lab.pending_name, "%s", name);
+    if (access(lab.pending, F_OK) == 0) {
+        char q[600];
+        snprintf(q, sizeof q, "%s exists. Overwrite? (y/n)", lab.pending);
+        confirm_ask(q, do_save);
+        return 0;
+    }
+    do_save();
+    return 0;
+}
+
+/* ---------------- export ---------------- */
+
+static void do_export(void)
+{
+    MlError err;
+    int written = export_write(&lab.data, lab.pending, &err);
+    if (written < 0) {
+        lab_status(1, "export: %s", err.msg);
+        return;
+    }
+    lab_status(0, "exported %d file%s: %s-results.csv%s", written, written == 1 ? "" : "s",
+               lab.pending, written > 1 ? " and the run logs beside it" : "");
+}
+
+void export_to(const char *prefix)
+{
+    int max = lab.data.nruns + 1, exist = 0, n;
+    char(*paths)[EXPORT_PATH_MAX] = malloc(sizeof *paths * max);
+    int *ids = malloc(sizeof *ids * max);
+    if (!paths || !ids) {
+        free(paths);
+        free(ids);
+        lab_status(1, "export: out of memory");
+        return;
+    }
+    n = export_paths(&lab.data, prefix, paths, ids, max);
+    for (int k = 0; k < n; k++)
+        if (access(paths[k], F_OK) == 0) exist++;
+    snprintf(lab.pending, sizeof lab.pending, "%s", prefix);
+    if (exist) {
+        char q[EXPORT_PATH_MAX + 64];
+        snprintf(q, sizeof q, "%d of the %d files (%s...) exist. Overwrite? (y/n)", exist, n, paths[0]);
+        confirm_ask(q, do_export);
+    }
+    free(paths);
+    free(ids);
+    if (!exist) do_export();
+}
+
+/* ---------------- every view ---------------- */
+
+static void quit_now(void) { lab.quit = 1; }
+
+void list_move(int *cur, int n, Action a)
+{
+    int d = a == ACT_UP ? -1 : a == ACT_DOWN ? 1 : a == ACT_TOP ? -100000 : 100000;
+    if (n <= 0) {
+        *cur = 0;
+        return;
+    }
+    *cur += d;
+    if (*cur < 0) *cur = 0;
+    if (*cur >= n) *cur = n - 1;
+}
+
+int lab_action(Action a)
+{
+    switch (a) {
+    case ACT_HELP: lab_open(&modal_help); break;
+    case ACT_QUIT:
+        if (runner_busy(lab.runner)) confirm_ask("A run is going. Quit and stop it? (y/n)", quit_now);
+        else quit_now();
+        break;
+    case ACT_VIEW_STACK: lab.view = V_STACK; break;
+    case ACT_VIEW_TASK: lab.view = V_TASK; break;
+    case ACT_VIEW_RUN: lab.view = V_RUN; break;
+    case ACT_VIEW_RESULTS: lab.view = V_RESULTS; break;
+    case ACT_NEXT_VIEW: {
+        int i = 0;
+        while (lab_views[i] && lab_views[i]->id != lab.view) i++;
+        lab.view = lab_views[i] && lab_views[i + 1] ? lab_views[i + 1]->id : lab_views[0]->id;
+        break;
+    }
+    case ACT_RUN: act_run(); break;
+    case ACT_PAUSE: act_pause(); break;
+    case ACT_STOP:
+        runner_stop(lab.runner);
+        runner_pause(lab.runner, 0);
+        lab_status(0, "stopping the current run");
+        break;
+    case ACT_STOP_ALL:
+        runner_stop_all(lab.runner);
+        runner_pause(lab.runner, 0);
+        lab_status(0, "stopping the run and emptying the queue");
+        break;
+    case ACT_QUEUE_TASKS: act_queue_tasks(); break;
+    case ACT_OPTIONS: form_open(&form_options, 0); break;
+    case ACT_LOAD:
+        preset_list_collect(&lab.presets);
+        lab_open(&modal_presets);
+        break;
+    case ACT_SAVE: form_open(&form_save, 0); break;
+    case ACT_EXPORT: form_open(&form_export, 0); break;
+    case ACT_REDRAW: clearok(curscr, TRUE); break;
+    default: return 0;
+    }
+    return 1;
+}

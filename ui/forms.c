@@ -1,0 +1,285 @@
+/* The lab's forms, each one table: its fields (with where each value lives in the form's record)
+ * next to the load that fills the record and the apply that takes it back. The form modal
+ * (form.c) builds the fields from the same table it reads them back into, so the two cannot get
+ * out of step. */
+#ifndef _XOPEN_SOURCE
+#define _XOPEN_SOURCE 700
+#endif
+#include "config.h"
+#include "labui.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#define N_FIELDS(a) ((int)(sizeof(a) / sizeof((a)[0])))
+#define RECORD_FITS(T) _Static_assert(sizeof(T) <= FORM_REC_MAX, #T " is too big for a form")
+
+/* ---------------- a layer's knobs ---------------- */
+
+typedef struct { int knob[ML_MAX_KNOBS]; } KnobRec;
+RECORD_FITS(KnobRec);
+
+static int knob_fields(int layer, FieldDef *out, int max)
+{
+    const LayerKind *k = lab.stack.kind[layer];
+    int n = 0;
+    for (int j = 0; j < k->n_knobs && j < ML_MAX_KNOBS && n < max; j++, n++)
+        out[n] = (FieldDef){k->knobs[j].name, FT_INT, offsetof(KnobRec, knob) + sizeof(int) * j,
+                            k->knobs[j].min, k->knobs[j].max, k->knobs[j].help};
+    return n;
+}
+
+static void knob_load(void *rec, int layer, char *title, size_t tn)
+{
+    KnobRec *r = rec;
+    memcpy(r->knob, lab.stack.knob[layer], sizeof r->knob);
+    snprintf(title, tn, "layer %d: %s", layer + 1, lab.stack.kind[layer]->name);
+}
+
+static int knob_apply(void *rec, int layer)
+{
+    const KnobRec *r = rec;
+    StackSpec s = lab.stack;
+    MlError err;
+    memcpy(s.knob[layer], r->knob, sizeof r->knob);
+    if (stack_validate(&s, lab.width, &err) != 0) {
+        lab_status(1, "%s", err.msg);
+        return -1;
+    }
+    lab.stack = s;
+    lab_status(0, "knobs of layer %d set", layer + 1);
+    return 0;
+}
+
+const FormDef form_knobs = {"knobs", NULL, 0, knob_fields, knob_load, knob_apply};
+
+/* ---------------- a task's difficulty ---------------- */
+
+/* The knobs only some tasks read carry their TASK_KNOB_* bit; 0: every task reads it. */
+static const struct { FieldDef f; unsigned knob; } task_fields[] = {
+    {{"vocab", FT_INT, offsetof(TaskCfg, vocab), 2, 4096, "tokens in the vocabulary"}, 0},
+    {{"seq_len", FT_INT, offsetof(TaskCfg, seq_len), 2, 65536, "sequence length"}, 0},
+    {{"n_train", FT_INT, offsetof(TaskCfg, n_train), 1, 1e7, "training sequences"}, 0},
+    {{"n_test", FT_INT, offsetof(TaskCfg, n_test), 1, 1e7, "test sequences"}, 0},
+    {{"frac_noise", FT_NUM, offsetof(TaskCfg, frac_noise), 0, 0.99, "fraction of noise"},
+     TASK_KNOB_FRAC_NOISE},
+    {{"noise_vocab", FT_INT, offsetof(TaskCfg, noise_vocab), 0, 4096, "noise tokens"},
+     TASK_KNOB_NOISE_VOCAB},
+    {{"k_motif", FT_INT, offsetof(TaskCfg, k_motif), 1, 64, "tokens per key"}, TASK_KNOB_K_MOTIF},
+    {{"v_motif", FT_INT, offsetof(TaskCfg, v_motif), 1, 64, "tokens per value"}, TASK_KNOB_V_MOTIF},
+    {{"n_copy", FT_INT, offsetof(TaskCfg, n_copy), 0, 65536, "tokens to copy"}, TASK_KNOB_N_COPY},
+    {{"multi_query", FT_INT, offsetof(TaskCfg, multi_query), 0, 1, "1: every repeated key is scored"}, 0},
+};
+RECORD_FITS(TaskCfg);
+
+static int task_unread(int task, int i)
+{
+    return task_fields[i].knob && !(task_kinds[task]->knobs & task_fields[i].knob);
+}
+
+static int task_form_fields(int task, FieldDef *out, int max)
+{
+    int n = 0;
+    for (; n < N_FIELDS(task_fields) && n < max; n++) {
+        out[n] = task_fields[n].f;
+        if (task_unread(task, n)) out[n].help = "(not read by this task)";
+    }
+    return n;
+}
+
+static void task_load(void *rec, int task, char *title, size_t tn)
+{
+    *(TaskCfg *)rec = lab.task_cfg[task];
+    snprintf(title, tn, "difficulty of %s", task_kinds[task]->name);
+}
+
+static int task_apply(void *rec, int task)
+{
+    const TaskCfg *c = rec, *o = &lab.task_cfg[task];
+    MlError err;
+    /* as the command line does: a knob the task does not read is refused, not ignored */
+    for (int i = 0; i < N_FIELDS(task_fields); i++) {
+        const FieldDef *d = &task_fields[i].f;
+        const char *a = (const char *)c + d->off, *b = (const char *)o + d->off;
+        int changed = d->type == FT_NUM ? *(const double *)a != *(const double *)b
+                                        : *(const int *)a != *(const int *)b;
+        if (task_unread(task, i) && changed) {
+            lab_status(1, "%s does not read %s; leave it at its value", task_kinds[task]->name, d->label);
+            return -1;
+        }
+    }
+    if (task_kinds[task]->validate(c, &err) != 0) {
+        lab_status(1, "%s", err.msg);
+        return -1;
+    }
+    lab.task_cfg[task] = *c;
+    task_sample_draw();
+    lab_status(0, "%s: difficulty set", task_kinds[task]->name);
+    return 0;
+}
+
+const FormDef form_task = {"difficulty", NULL, 0, task_form_fields, task_load, task_apply};
+
+/* ---------------- run options ---------------- */
+
+typedef struct {
+    int epochs, batch;
+    double lr, wd;
+    long long seed;
+} OptionsRec;
+RECORD_FITS(OptionsRec);
+
+static const FieldDef options_fields[] = {
+    {"epochs", FT_INT, offsetof(OptionsRec, epochs), 1, 100000, "epochs per run (the cap for Q)"},
+    {"batch", FT_INT, offsetof(OptionsRec, batch), 1, 65536, "sequences per step"},
+    {"lr", FT_NUM, offsetof(OptionsRec, lr), 1e-7, 1, "peak learning rate (cosine decay)"},
+    {"wd", FT_NUM, offsetof(OptionsRec, wd), 0, 10, "AdamW weight decay"},
+    {"seed", FT_LONG, offsetof(OptionsRec, seed), 0, 1e15, "data and init seed"},
+};
+
+static void options_load(void *rec, int arg, char *title, size_t tn)
+{
+    (void)arg, (void)title, (void)tn;
+    *(OptionsRec *)rec = (OptionsRec){lab.epochs, lab.batch, lab.lr, lab.wd, lab.seed};
+}
+
+static int options_apply(void *rec, int arg)
+{
+    const OptionsRec *r = rec;
+    (void)arg;
+    lab.epochs = r->epochs, lab.batch = r->batch, lab.lr = r->lr, lab.wd = r->wd, lab.seed = r->seed;
+    lab_status(0, "run options: %d epochs, batch %d, lr %g, wd %g, seed %lld", lab.epochs, lab.batch,
+               lab.lr, lab.wd, lab.seed);
+    return 0;
+}
+
+const FormDef form_options = {"run options", options_fields, N_FIELDS(options_fields), NULL,
+                              options_load, options_apply};
+
+/* ---------------- model width ---------------- */
+
+static const FieldDef width_fields[] = {
+    {"width", FT_INT, 0, 8, 4096, "channels per position"},
+};
+
+static void width_load(void *rec, int arg, char *title, size_t tn)
+{
+    (void)arg, (void)title, (void)tn;
+    *(int *)rec = lab.width;
+}
+
+static int width_apply(void *rec, int arg)
+{
+    int w = *(int *)rec;
+    MlError err;
+    (void)arg;
+    if (stack_validate(&lab.stack, w, &err) != 0) {
+        lab_status(1, "%s", err.msg);
+        return -1;
+    }
+    lab.width = w;
+    lab_status(0, "width %d", lab.width);
+    return 0;
+}
+
+const FormDef form_width = {"model width", width_fields, N_FIELDS(width_fields), NULL, width_load,
+                            width_apply};
+
+/* ---------------- striping ---------------- */
+
+typedef struct {
+    char pattern[FORM_TEXT_MAX];
+    int depth;
+    char channel[FORM_TEXT_MAX];
+} StripeRec;
+RECORD_FITS(StripeRec);
+
+static const FieldDef stripe_fields[] = {
+    {"pattern", FT_TEXT, offsetof(StripeRec, pattern), 0, 0,
+     "1A:3H = 1 attention per 3 Hyena; or names: mh-attention hyena/mlp"},
+    {"depth", FT_INT, offsetof(StripeRec, depth), 0, ML_MAX_LAYERS / 2, "blocks (0: one period)"},
+    {"channel", FT_TEXT, offsetof(StripeRec, channel), 0, 0, "channel mixer after each (empty: none)"},
+};
+
+static void stripe_load(void *rec, int arg, char *title, size_t tn)
+{
+    StripeRec *r = rec;
+    (void)arg, (void)title, (void)tn;
+    snprintf(r->pattern, sizeof r->pattern, "1A:3H");
+    r->depth = 4;
+    snprintf(r->channel, sizeof r->channel, "swiglu");
+}
+
+static int stripe_apply(void *rec, int arg)
+{
+    const StripeRec *r = rec;
+    char text[1024];
+    StackSpec s;
+    MlError err;
+    (void)arg;
+    if (stripe_build(r->pattern, r->depth, r->channel, text, sizeof text, &err) != 0 ||
+        stack_parse(text, "striping", lab.width, &s, &err) != 0) {
+        lab_status(1, "%s", err.msg);
+        return -1;
+    }
+    lab.stack = s;
+    lab.cur_layer = 0;
+    lab.preset[0] = 0;
+    lab_status(0, "striped stack: %s", text);
+    return 0;
+}
+
+const FormDef form_stripe = {"striping: a stack from a pattern or a list", stripe_fields,
+                             N_FIELDS(stripe_fields), NULL, stripe_load, stripe_apply};
+
+/* ---------------- save the stack as a preset ---------------- */
+
+static const FieldDef save_fields[] = {
+    {"name", FT_TEXT, 0, 0, 0, "saved in $XDG_CONFIG_HOME (absolute) or ~/.config: madlab/presets"},
+};
+
+static void save_load(void *rec, int arg, char *title, size_t tn)
+{
+    (void)arg, (void)title, (void)tn;
+    snprintf(rec, FORM_TEXT_MAX, "%s", lab.preset[0] ? lab.preset : "my-stack");
+}
+
+static int save_apply(void *rec, int arg)
+{
+    (void)arg;
+    return save_preset(rec);
+}
+
+const FormDef form_save = {"save the stack as a preset", save_fields, N_FIELDS(save_fields), NULL,
+                           save_load, save_apply};
+
+/* ---------------- export ---------------- */
+
+static const FieldDef export_fields[] = {
+    {"path prefix", FT_TEXT, 0, 0, 0, "writes PREFIX-results.csv, PREFIX-runN.csv"},
+};
+
+static void export_load(void *rec, int arg, char *title, size_t tn)
+{
+    time_t now = time(NULL);
+    struct tm tmv;
+    (void)arg, (void)title, (void)tn;
+    localtime_r(&now, &tmv);
+    strftime(rec, FORM_TEXT_MAX, "madlab-%Y%m%d-%H%M%S", &tmv);
+}
+
+static int export_apply(void *rec, int arg)
+{
+    (void)arg;
+    if (!((char *)rec)[0]) {
+        lab_status(1, "export: give a path prefix");
+        return -1;
+    }
+    export_to(rec);
+    return 0;
+}
+
+const FormDef form_export = {"export run logs and results to CSV", export_fields,
+                             N_FIELDS(export_fields), NULL, export_load, export_apply};

@@ -1,0 +1,317 @@
+/* The lab's data that is not curses: run history, results table, export, presets. */
+#include "config.h"
+#include "labdata.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void labdata_init(LabData *d)
+{
+    memset(d, 0, sizeof *d);
+    while (task_kinds[d->n_tasks] && d->n_tasks < LAB_MAX_TASKS) d->n_tasks++;
+    d->marked[0] = d->marked[1] = -1;
+}
+
+void labdata_free(LabData *d)
+{
+    for (int i = 0; i < d->nruns; i++) {
+        RunHist *h = &d->runs[i];
+        free(h->sx), free(h->sy), free(h->ex), free(h->etl), free(h->etr), free(h->eacc), free(h->ep);
+    }
+    free(d->runs);
+    d->runs = NULL;
+    d->nruns = 0;
+}
+
+int labdata_task_index(const LabData *d, const char *task_name)
+{
+    for (int i = 0; i < d->n_tasks; i++)
+        if (!strcmp(task_kinds[i]->name, task_name)) return i;
+    return -1;
+}
+
+/* ---------------- run history ---------------- */
+
+RunHist *history_slot(LabData *d, int id)
+{
+    if (id < 0) return NULL;
+    if (id >= d->nruns) {
+        int n = id + 16;
+        RunHist *h = realloc(d->runs, sizeof *h * n);
+        if (!h) return NULL;
+        memset(h + d->nruns, 0, sizeof *h * (n - d->nruns));
+        d->runs = h;
+        d->nruns = n;
+    }
+    return &d->runs[id];
+}
+
+RunHist *history_open(LabData *d, int id, const RunRecord *rec)
+{
+    RunHist *h = history_slot(d, id);
+    if (h && !h->used) {
+        h->used = 1;
+        h->spec = rec->spec;
+        h->state = rec->state;
+    }
+    return h;
+}
+
+/* Doubles the capacity *cap of the n arrays (each of elem bytes) when full. */
+static int grow(void **arr[], const size_t *elem, int n, int *cap, int first)
+{
+    int c = *cap ? 2 * *cap : first;
+    for (int j = 0; j < n; j++) {
+        void *q = realloc(*arr[j], elem[j] * (size_t)c);
+        if (!q) return -1; /* the arrays grown so far keep their contents; cap stays */
+        *arr[j] = q;
+    }
+    *cap = c;
+    return 0;
+}
+
+int history_add(LabData *d, const MetricPoint *p)
+{
+    RunHist *h = history_slot(d, p->run);
+    if (!h || !h->used) return -1;
+    if (p->kind == MP_STEP) {
+        if (h->ns == h->cs) {
+            void **arr[] = {(void **)&h->sx, (void **)&h->sy};
+            size_t el[] = {sizeof(double), sizeof(double)};
+            if (grow(arr, el, 2, &h->cs, 256)) return -1;
+        }
+        h->sx[h->ns] = (double)p->step;
+        h->sy[h->ns] = p->loss;
+        h->ns++;
+        h->state = RUN_RUNNING;
+    } else if (p->kind == MP_EPOCH) {
+        if (h->ne == h->ce) {
+            void **arr[] = {(void **)&h->ex, (void **)&h->etl, (void **)&h->etr, (void **)&h->eacc,
+                            (void **)&h->ep};
+            size_t el[] = {sizeof(double), sizeof(double), sizeof(double), sizeof(double),
+                           sizeof(EpochStats)};
+            if (grow(arr, el, 5, &h->ce, 64)) return -1;
+        }
+        h->ex[h->ne] = (double)p->step;
+        h->etl[h->ne] = p->epoch.test_loss;
+        h->etr[h->ne] = p->epoch.train_loss;
+        h->eacc[h->ne] = p->epoch.test_acc;
+        h->ep[h->ne] = p->epoch;
+        h->ep[h->ne].model = NULL; /* valid during the callback only */
+        h->ne++;
+    }
+    return 0;
+}
+
+void history_finish(LabData *d, int id, const RunRecord *rec)
+{
+    RunHist *h = history_slot(d, id);
+    if (!h || !h->used) return;
+    h->state = rec->state;
+    h->result = rec->result;
+    snprintf(h->error, sizeof h->error, "%s", rec->error);
+    results_add(d, id);
+}
+
+/* ---------------- results table ---------------- */
+
+void results_add(LabData *d, int id)
+{
+    if (id < 0 || id >= d->nruns || !d->runs[id].used) return;
+    const RunHist *h = &d->runs[id];
+    if (h->ne == 0) return; /* nothing measured */
+    int t = labdata_task_index(d, h->spec.train.task_name);
+    if (t < 0) return;
+    int r;
+    for (r = 0; r < d->nrows; r++)
+        if (!strcmp(d->rows[r].label, h->spec.label)) break;
+    if (r == d->nrows) {
+        if (d->nrows == LAB_MAX_ROWS) return;
+        ResultRow *n = &d->rows[d->nrows++];
+        memset(n, 0, sizeof *n);
+        snprintf(n->label, sizeof n->label, "%s", h->spec.label);
+        for (int i = 0; i < LAB_MAX_TASKS; i++) n->acc[i] = NAN, n->run[i] = -1;
+    }
+    d->rows[r].acc[t] = h->result.best_test_acc;
+    d->rows[r].run[t] = id;
+    d->rows[r].last_run = id;
+}
+
+double results_mad(const LabData *d, const ResultRow *r)
+{
+    double s = 0;
+    for (int i = 0; i < d->n_tasks; i++) {
+        if (isnan(r->acc[i])) return NAN;
+        s += r->acc[i];
+    }
+    return s / d->n_tasks;
+}
+
+double results_cell(const LabData *d, const ResultRow *r, int col)
+{
+    return col <= d->n_tasks ? r->acc[col - 1] : results_mad(d, r);
+}
+
+/* qsort has no context argument: the table being sorted */
+static const LabData *sorting;
+
+static int sort_cmp(const void *pa, const void *pb)
+{
+    const ResultRow *a = pa, *b = pb;
+    int c = sorting->sort_col, r;
+    if (c == 0) r = strcmp(a->label, b->label);
+    else {
+        double x = results_cell(sorting, a, c), y = results_cell(sorting, b, c);
+        if (isnan(x) && isnan(y)) r = 0;
+        else if (isnan(x)) return 1; /* empty cells last either way */
+        else if (isnan(y)) return -1;
+        else r = x < y ? 1 : x > y ? -1 : 0; /* best first */
+    }
+    return sorting->sort_rev ? -r : r;
+}
+
+void results_sort(LabData *d)
+{
+    char a[2][1040] = {"", ""};
+    for (int i = 0; i < 2; i++)
+        if (d->marked[i] >= 0) snprintf(a[i], sizeof a[i], "%s", d->rows[d->marked[i]].label);
+    sorting = d;
+    qsort(d->rows, d->nrows, sizeof d->rows[0], sort_cmp);
+    sorting = NULL;
+    for (int i = 0; i < 2; i++)
+        if (a[i][0])
+            for (int r = 0; r < d->nrows; r++)
+                if (!strcmp(d->rows[r].label, a[i])) d->marked[i] = r;
+}
+
+void results_toggle_mark(LabData *d, int r)
+{
+    int *m = d->marked;
+    if (r < 0 || r >= d->nrows) return;
+    if (m[0] == r) m[0] = m[1], m[1] = -1;
+    else if (m[1] == r) m[1] = -1;
+    else if (m[0] < 0) m[0] = r;
+    else if (m[1] < 0) m[1] = r;
+    else m[0] = m[1], m[1] = r;
+}
+
+/* ---------------- export ---------------- */
+
+int export_paths(const LabData *d, const char *prefix, char (*paths)[EXPORT_PATH_MAX], int *ids,
+                 int max)
+{
+    int n = 0;
+    if (max < 1) return 0;
+    snprintf(paths[n], EXPORT_PATH_MAX, "%s-results.csv", prefix);
+    ids[n++] = -1;
+    for (int i = 0; i < d->nruns && n < max; i++)
+        if (d->runs[i].used && d->runs[i].ne > 0) {
+            snprintf(paths[n], EXPORT_PATH_MAX, "%s-run%d.csv", prefix, i + 1);
+            ids[n++] = i;
+        }
+    return n;
+}
+
+static void csv_num_or_empty(CsvOut *c, double v)
+{
+    if (isnan(v)) csv_out_text(c, "");
+    else csv_out_num(c, v);
+}
+
+void export_results_rows(const LabData *d, CsvOut *c)
+{
+    csv_out_text(c, "stack");
+    for (int t = 0; t < d->n_tasks; t++) csv_out_text(c, task_kinds[t]->name);
+    csv_out_text(c, "mad");
+    csv_out_end_row(c);
+    for (int r = 0; r < d->nrows; r++) {
+        csv_out_text(c, d->rows[r].label);
+        for (int col = 1; col <= d->n_tasks + 1; col++) csv_num_or_empty(c, results_cell(d, &d->rows[r], col));
+        csv_out_end_row(c);
+    }
+}
+
+void export_run_rows(const RunHist *h, CsvOut *c)
+{
+    epoch_csv_header(c);
+    for (int e = 0; e < h->ne; e++) epoch_csv_row(c, &h->ep[e]);
+}
+
+int export_write(const LabData *d, const char *prefix, MlError *err)
+{
+    int max = d->nruns + 1;
+    char(*paths)[EXPORT_PATH_MAX] = malloc(sizeof *paths * max);
+    int *ids = malloc(sizeof *ids * max);
+    int n = -1;
+    if (!paths || !ids) {
+        ml_fail(err, "out of memory");
+        goto out;
+    }
+    n = export_paths(d, prefix, paths, ids, max);
+    for (int k = 0; k < n; k++) {
+        CsvOut *c = csv_out_open(paths[k], err);
+        if (!c) {
+            n = -1;
+            break;
+        }
+        if (ids[k] < 0) export_results_rows(d, c);
+        else export_run_rows(&d->runs[ids[k]], c);
+        if (csv_out_commit(c, err) != 0) {
+            n = -1;
+            break;
+        }
+    }
+out:
+    free(paths);
+    free(ids);
+    return n;
+}
+
+/* ---------------- presets ---------------- */
+
+static void preset_cb(const char *name, const char *path, void *ctx)
+{
+    PresetList *l = ctx;
+    if (l->n >= 64) return;
+    for (int i = 0; i < l->n; i++)
+        if (!strcmp(l->name[i], name)) return; /* the user's copy shadows */
+    snprintf(l->name[l->n], sizeof l->name[0], "%s", name);
+    snprintf(l->path[l->n], sizeof l->path[0], "%s", path);
+    l->n++;
+}
+
+void preset_list_collect(PresetList *l)
+{
+    l->n = 0;
+    preset_list(preset_cb, l);
+}
+
+int lab_preset_path(const char *name, char *buf, size_t n, MlError *err)
+{
+    if (!name[0] || strchr(name, '/') || name[0] == '.')
+        return ml_fail(err, "preset name '%s': use letters, digits and - (no / or leading .)", name);
+    char dir[1024];
+    if (preset_user_dir(dir, sizeof dir, err) != 0) return -1;
+    if ((size_t)snprintf(buf, n, "%s/%s.preset", dir, name) >= n)
+        return ml_fail(err, "preset path too long: %s/%s.preset", dir, name);
+    return 0;
+}
+
+int lab_preset_save(const char *path, const char *name, const StackSpec *s, int width,
+                    NormKind norm, MlError *err)
+{
+    Preset p;
+    memset(&p, 0, sizeof p);
+    snprintf(p.name, sizeof p.name, "%s", name);
+    snprintf(p.description, sizeof p.description, "saved from the lab");
+    if (stack_format(s, p.stack_text, sizeof p.stack_text) != 0)
+        snprintf(p.stack_text, sizeof p.stack_text, "(stack too long to show)");
+    p.width = width;
+    p.norm = norm;
+    p.stack = *s;
+    char dir[1024];
+    if (preset_user_dir(dir, sizeof dir, err) != 0 || make_dirs(dir, err) != 0) return -1;
+    return preset_save(&p, path, err);
+}

@@ -1,0 +1,92 @@
+/* The lab's data that is not curses (ui/labdata.c): the history of runs as the runner published
+ * them, the results table (one row per stack, best test accuracy per task, MAD) with its sort
+ * order and marks, the CSV export, and the user's presets. tests/check_ui links it without a
+ * terminal. */
+#ifndef MADLAB_LABDATA_H
+#define MADLAB_LABDATA_H
+
+#include <stddef.h>
+
+#include "madlab.h"
+
+#define LAB_MAX_TASKS 16
+#define LAB_MAX_ROWS 256
+
+/* One run as the lab saw it: its spec, how it ended, and its curves. */
+typedef struct {
+    int used; /* the runner knows this id */
+    RunSpec spec;
+    RunState state;
+    char error[512];
+    TrainResult result;
+    double *sx, *sy; /* per step: global step, train loss */
+    int ns, cs;
+    double *ex, *etl, *etr, *eacc; /* per epoch: step, test loss, train loss, test accuracy */
+    EpochStats *ep;                /* per epoch: everything, for the export */
+    int ne, ce;
+} RunHist;
+
+typedef struct {
+    char label[1040];       /* the stack (RunSpec.label) */
+    int last_run;           /* the run that last filled a cell */
+    double acc[LAB_MAX_TASKS]; /* best test accuracy per task; NaN when not run */
+    int run[LAB_MAX_TASKS];
+} ResultRow;
+
+typedef struct {
+    int n_tasks;    /* the table's task columns: task_kinds[0 .. n_tasks-1] */
+    RunHist *runs;  /* by runner id */
+    int nruns;
+    ResultRow rows[LAB_MAX_ROWS];
+    int nrows;
+    int sort_col;   /* 0 the stack, 1..n_tasks a task, n_tasks+1 MAD */
+    int sort_rev;
+    int marked[2];  /* marked rows (their curves overlay), -1 when none */
+} LabData;
+
+void labdata_init(LabData *d);
+void labdata_free(LabData *d);
+int labdata_task_index(const LabData *d, const char *task_name); /* -1 when not a column */
+
+/* ---- run history ---- */
+/* The run's slot, grown as needed; NULL when id < 0 or out of memory. */
+RunHist *history_slot(LabData *d, int id);
+/* The run's record as the runner has it: spec and state (the slot becomes used). */
+RunHist *history_open(LabData *d, int id, const RunRecord *rec);
+/* Appends a step or epoch point to its run (opened before); -1 when out of memory. */
+int history_add(LabData *d, const MetricPoint *p);
+/* The run ended: its final state and result; a measured run fills its results row. */
+void history_finish(LabData *d, int id, const RunRecord *rec);
+
+/* ---- results table ---- */
+void results_add(LabData *d, int id);                        /* the run's best test accuracy */
+double results_mad(const LabData *d, const ResultRow *r);    /* mean over all tasks; NaN if any missing */
+double results_cell(const LabData *d, const ResultRow *r, int col); /* col 1..n_tasks+1 */
+void results_sort(LabData *d);  /* by sort_col and sort_rev; marks follow their rows */
+void results_toggle_mark(LabData *d, int row); /* at most two; a third replaces the older */
+
+/* ---- export: PREFIX-results.csv and PREFIX-runN.csv for every run with an epoch ---- */
+#define EXPORT_PATH_MAX 600
+/* Fills paths (and ids: -1 for the results file, else the run id); returns how many. */
+int export_paths(const LabData *d, const char *prefix, char (*paths)[EXPORT_PATH_MAX], int *ids,
+                 int max);
+void export_results_rows(const LabData *d, CsvOut *c);
+void export_run_rows(const RunHist *h, CsvOut *c); /* the same rows as madlab run --csv */
+/* Writes every file of export_paths, each atomically. Returns how many were written, or -1. */
+int export_write(const LabData *d, const char *prefix, MlError *err);
+
+/* ---- presets ---- */
+typedef struct {
+    char name[64][64];
+    char path[64][512];
+    int n;
+} PresetList;
+void preset_list_collect(PresetList *l); /* every preset once, the user's copy first */
+/* The user's file for a preset name (checked: no '/' and no leading '.'), in preset_user_dir,
+ * where --preset finds it. */
+int lab_preset_path(const char *name, char *buf, size_t n, MlError *err);
+/* Saves the stack to path as preset name, creating the user's preset directory. */
+int lab_preset_save(const char *path, const char *name, const StackSpec *s, int width,
+                    NormKind norm, MlError *err);
+
+#endif

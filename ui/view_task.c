@@ -1,0 +1,129 @@
+/* The task view: the tasks, the current one's difficulty, and a test sequence with its token
+ * classes and scored positions. */
+#include "config.h"
+#include "labui.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A test sequence of the current task at its difficulty, drawn with seed s_seed. */
+void task_sample_draw(void)
+{
+    const TaskKind *t = lab_task();
+    TaskCfg c = lab.task_cfg[lab.cur_task];
+    c.n_train = 1;
+    c.n_test = 1;
+    Dataset tr = {0}, te = {0};
+    MlError err;
+    lab.s_err[0] = 0;
+    if (task_generate(t, &c, lab.s_seed, &tr, &te, &err) != 0) {
+        snprintf(lab.s_err, sizeof lab.s_err, "%s", err.msg);
+        lab.s_len = 0;
+        return;
+    }
+    free(lab.s_in);
+    free(lab.s_tg);
+    lab.s_len = te.len;
+    lab.s_in = malloc(sizeof(int32_t) * te.len);
+    lab.s_tg = malloc(sizeof(int32_t) * te.len);
+    if (lab.s_in && lab.s_tg) {
+        memcpy(lab.s_in, te.inputs, sizeof(int32_t) * te.len);
+        memcpy(lab.s_tg, te.targets, sizeof(int32_t) * te.len);
+    } else {
+        lab.s_len = 0;
+    }
+    dataset_free(&tr);
+    dataset_free(&te);
+}
+
+static void draw_task_view(void)
+{
+    Rect l = lab.lay.list;
+    put(l.y, 1, l.w - 1, S_HEADER, "Tasks (Enter sets the difficulty, n draws another sample)");
+    int y = l.y + 1;
+    for (int i = 0; i < lab.data.n_tasks && y < l.y + l.h; i++, y++) {
+        int sel = i == lab.cur_task;
+        if (sel) fill(y, 0, l.w, S_SEL);
+        put(y, 1, l.w - 1, sel ? S_SEL : S_NORMAL, "%-26s %s", task_kinds[i]->name,
+            task_kinds[i]->summary);
+    }
+    y++;
+    const TaskCfg *c = &lab.task_cfg[lab.cur_task];
+    put(y++, 1, l.w - 1, S_HEADER, "Difficulty");
+    put(y++, 3, l.w - 3, S_NORMAL, "vocab %d  seq_len %d  n_train %d  n_test %d  multi_query %d",
+        c->vocab, c->seq_len, c->n_train, c->n_test, c->multi_query);
+    put(y++, 3, l.w - 3, S_NORMAL, "frac_noise %g  noise_vocab %d  k_motif %d  v_motif %d  n_copy %d",
+        c->frac_noise, c->noise_vocab, c->k_motif, c->v_motif, c->n_copy);
+    y++;
+    Rect sr = lab.lay.side.w > 0 ? lab.lay.side : (Rect){0, y, l.w, l.y + l.h - y};
+    if (lab.lay.side.w > 0) vline_at(sr, sr.x - 1);
+    int sy = sr.y;
+    put(sy++, sr.x + 1, sr.w - 1, S_HEADER, "A test sequence (seed %llu)", (unsigned long long)lab.s_seed);
+    int x = sr.x + 1;
+    x += put(sy, x, sr.w, S_KEYTOK, "key") + 1;
+    x += put(sy, x, sr.w, S_VALTOK, "value") + 1;
+    x += put(sy, x, sr.w, S_NOISE, "noise") + 1;
+    x += put(sy, x, sr.w, S_SPECIAL, "special") + 1;
+    x += put(sy, x, sr.w, S_DIM, "filler") + 1;
+    put(sy++, x, sr.w - x, S_SCORED, "[scored]");
+    if (lab.s_err[0]) {
+        put(sy, sr.x + 1, sr.w - 1, S_WARN, "%s", lab.s_err);
+        return;
+    }
+    /* scored positions in brackets too, so they read without colour */
+    x = sr.x + 1;
+    for (int i = 0; i < lab.s_len && sy < sr.y + sr.h; i++) {
+        char tok[16];
+        int scored = lab.s_tg[i] != ML_IGNORE;
+        int n = snprintf(tok, sizeof tok, scored ? "[%d]" : "%d", lab.s_in[i]);
+        if (x + n + 1 > sr.x + sr.w) {
+            x = sr.x + 1;
+            sy++;
+            if (sy >= sr.y + sr.h) break;
+        }
+        static const int style[] = {[TC_PLAIN] = S_NORMAL, [TC_SPECIAL] = S_SPECIAL,
+                                    [TC_NOISE] = S_NOISE, [TC_KEY] = S_KEYTOK,
+                                    [TC_VALUE] = S_VALTOK, [TC_FILLER] = S_DIM};
+        int st = scored ? S_SCORED : style[ui_token_class(lab_task(), c, lab.s_in[i], lab.s_tg[i])];
+        put(sy, x, n, st, "%s", tok);
+        x += n + 1;
+    }
+    sy += 2;
+    if (sy < sr.y + sr.h) put(sy++, sr.x + 1, sr.w - 1, S_DIM, "targets at scored positions (position:target):");
+    x = sr.x + 1;
+    for (int i = 0; i < lab.s_len && sy < sr.y + sr.h; i++) {
+        if (lab.s_tg[i] == ML_IGNORE) continue;
+        char t[32];
+        int n = snprintf(t, sizeof t, "%d:%d", i, lab.s_tg[i]);
+        if (x + n + 1 > sr.x + sr.w) {
+            x = sr.x + 1;
+            if (++sy >= sr.y + sr.h) break;
+        }
+        put(sy, x, n, S_SCORED, "%s", t);
+        x += n + 1;
+    }
+}
+
+static void task_key(Action a)
+{
+    switch (a) {
+    case ACT_UP:
+    case ACT_DOWN:
+    case ACT_TOP:
+    case ACT_BOTTOM: {
+        int old = lab.cur_task;
+        list_move(&lab.cur_task, lab.data.n_tasks, a);
+        if (old != lab.cur_task) task_sample_draw();
+        break;
+    }
+    case ACT_EDIT: form_open(&form_task, lab.cur_task); break;
+    case ACT_RESAMPLE:
+        lab.s_seed++;
+        task_sample_draw();
+        break;
+    default: break;
+    }
+}
+
+const View view_task = {V_TASK, "2 Task", draw_task_view, task_key};
