@@ -627,8 +627,13 @@ int scale_fit_budget(const double *params, const double *loss, int n, ScaleBudge
         y[i] = loss[i];
         if (y[i] < y[best]) best = i;
     }
+    /* The parabola through the lowest point and its two neighbours: over a whole wide ladder the
+     * curve is not a parabola (it rises faster on the large side, whose runs get few steps), and
+     * a fit to every point pulls the vertex away from the measured minimum. At an end of the
+     * ladder there is no minimum to fit: every point, and the warning. */
     double c[3];
-    int ok = fit_parabola(x, y, n, c) == 0 && c[2] > 0;
+    int lo = best > 0 && best < n - 1 ? best - 1 : 0, m = best > 0 && best < n - 1 ? 3 : n;
+    int ok = fit_parabola(x + lo, y + lo, m, c) == 0 && c[2] > 0;
     double xo = ok ? -c[1] / (2 * c[2]) : x[best];
     /* the minimum must lie within the ladder, and not at its first or last size */
     f->at_edge = !ok || best == 0 || best == n - 1 || xo < x[0] || xo > x[n - 1];
