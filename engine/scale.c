@@ -647,7 +647,7 @@ int scale_fit_budget(const double *params, const double *loss, int n, ScaleBudge
     for (int s = 0; s < 2; s++) {
         double xs = xo + (s ? log(2.0) : -log(2.0)), l;
         if (xs >= x[0] && xs <= x[n - 1]) l = interp(x, y, n, xs);
-        else l = ok ? c[0] + c[1] * xs + c[2] * xs * xs : NAN;
+        else l = ok && !f->at_edge ? c[0] + c[1] * xs + c[2] * xs * xs : NAN; /* no curve there */
         if (s) f->rise_double = l - f->l_opt;
         else f->rise_half = l - f->l_opt;
     }

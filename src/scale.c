@@ -92,18 +92,20 @@ static void print_frontier(const ScalePlan *pl, const ScaleScan *s, const ScaleF
         const ScaleBudgetFit *bf = &f->b[b];
         char t[32], n[32], d[32], st[32];
         scale_budget_text(bf->budget, t, sizeof t);
-        int done = 0;
-        for (int i = 0; i < pl->n_runs; i++) done += pl->run[i].budget_i == b && s->done[i];
+        int done = 0, planned = 0;
+        for (int i = 0; i < pl->n_runs; i++) {
+            planned += pl->run[i].budget_i == b;
+            done += pl->run[i].budget_i == b && s->done[i];
+        }
         if (!bf->ok) {
-            fprintf(to, "%-8s %2d/%-2d %10s (too few finished runs to fit)\n", t, done,
-                    pl->p.n_sizes, "-");
+            fprintf(to, "%-8s %2d/%-2d %10s (too few finished runs to fit)\n", t, done, planned, "-");
             continue;
         }
         human(n, sizeof n, bf->n_opt);
         human(d, sizeof d, bf->d_opt);
         human(st, sizeof st, bf->state_opt);
         fprintf(to, "%-8s %2d/%-2d %10s %10s %9.4f %7.3f %8.3f %10s %9.4f %9.4f%s\n", t, done,
-                pl->p.n_sizes, n, d, bf->l_opt, bf->l_opt / log(2.0), exp(bf->l_opt), st,
+                planned, n, d, bf->l_opt, bf->l_opt / log(2.0), exp(bf->l_opt), st,
                 bf->rise_half, bf->rise_double, bf->at_edge ? "  (at an end of the ladder)" : "");
     }
 }
