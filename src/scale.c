@@ -444,11 +444,25 @@ static int compare(int n, Row *rows, const char *csv_path)
     return 0;
 }
 
+static int compare_args(int argc, char **argv, Row *rows, int max_rows);
+
 /* madlab scale --compare DIR [--mad MADDIR] DIR [--mad MADDIR] ... [--csv FILE]: each --mad
  * belongs to the scaling directory just before it. */
 static int cmd_compare(int argc, char **argv)
 {
-    Row rows[64];
+    enum { MAX_ROWS = 64 };
+    Row *rows = calloc(MAX_ROWS, sizeof *rows); /* a plan each: too large for the stack */
+    if (!rows) {
+        fprintf(stderr, "madlab scale: out of memory\n");
+        return 1;
+    }
+    int rc = compare_args(argc, argv, rows, MAX_ROWS);
+    free(rows);
+    return rc;
+}
+
+static int compare_args(int argc, char **argv, Row *rows, int max_rows)
+{
     int n = 0;
     const char *csv = "scale-compare.csv";
     for (int i = 1; i < argc; i++) {
@@ -476,7 +490,7 @@ static int cmd_compare(int argc, char **argv)
                             "not '%s'\n", a);
             return 2;
         }
-        if (n == 64) {
+        if (n == max_rows) {
             fprintf(stderr, "madlab scale: --compare: at most 64 directories\n");
             return 2;
         }

@@ -106,5 +106,12 @@ tail -n 1 "$tmp/run" | grep -q "^summary task=text .* bits_per_byte=[0-9.]* perp
 tail -n 1 "$tmp/cmp" | grep -q "^summary budget=2e09 stacks=1 c=.* spearman=" && [ -s "$tmp/cmp.csv" ] \
     && ok "compare: table, CSV and summary" || fail "compare: $(cat "$tmp/cmp")"
 
+# --mad beside a scaling directory: a MAD directory with no finished run has no score yet
+"$MADLAB" mad --stack "$S" --protocol quick --out "$tmp/m" --emit-jobs >/dev/null 2>&1 || fail "mad claim"
+"$MADLAB" scale --compare "$d" --mad "$tmp/m" --csv "$tmp/cmp2.csv" >"$tmp/cmp2" 2>&1 \
+    && tail -n 1 "$tmp/cmp2" | grep -q "mad_stacks=0$" && ok "compare --mad: an unscored MAD directory" \
+    || fail "compare --mad: $(cat "$tmp/cmp2")"
+bad "compare --mad of a missing directory" "mad.run not found" --compare "$d" --mad "$tmp/nomad"
+
 echo "$fails failure(s)"
 [ "$fails" -eq 0 ]
