@@ -1,4 +1,5 @@
-/* Files that are whole or absent, and mkdir -p: the one place that writes files atomically.
+/* Files that are whole or absent, mkdir -p, and reading a small file whole: the one place that
+ * writes files atomically.
  *
  * atomic_open creates a temporary beside the target, named ".NAME.XXXXXX" with a fresh random
  * suffix, with O_CREAT|O_EXCL|O_NOFOLLOW: it never opens what is already there, so a symlink
@@ -182,4 +183,41 @@ int make_dirs(const char *dir, MlError *err)
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
         return ml_fail(err, "%s is not a directory", dir);
     return 0;
+}
+
+char *file_read_small(const char *path, size_t max, int *missing, MlError *err)
+{
+    if (missing) *missing = 0;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        int e = errno;
+        if (missing) *missing = e == ENOENT;
+        ml_fail(err, "%s: %s", path, strerror(e));
+        return NULL;
+    }
+    char *buf = malloc(max + 1);
+    size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
+    int rerr = ferror(f);
+    fclose(f);
+    if (!buf) {
+        ml_fail(err, "%s: out of memory", path);
+        return NULL;
+    }
+    if (rerr) {
+        free(buf);
+        ml_fail(err, "%s: read error", path);
+        return NULL;
+    }
+    if (n > max) {
+        free(buf);
+        ml_fail(err, "%s: malformed: larger than %zu bytes", path, max);
+        return NULL;
+    }
+    buf[n] = '\0';
+    if (strlen(buf) != n) {
+        free(buf);
+        ml_fail(err, "%s: malformed: contains a NUL byte", path);
+        return NULL;
+    }
+    return buf;
 }

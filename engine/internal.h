@@ -7,6 +7,9 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+/* Every field of the two task settings equal (protocol.c). */
+int task_cfg_equal(const TaskCfg *a, const TaskCfg *b);
+
 /* "disk full" for ENOSPC, strerror otherwise: the reason in a write error. */
 const char *io_error_text(int e);
 /* How atomic_open opens its temporary (open(2) by default); tests point it elsewhere, e.g. at
@@ -45,21 +48,6 @@ double cross_entropy(const float *logits, const int32_t *targets, size_t rows, i
 
 /* n sequences of len tokens, arrays allocated (data.c); which names the set in errors. */
 int dataset_alloc(Dataset *d, int n, int len, const char *which, MlError *err);
-
-/* ---- small "key value" text files (protocol.c): a magic first line, known keys once each,
- * "end" last; written whole or not at all ---- */
-typedef enum { F_STR, F_INT, F_U64, F_DBL, F_NORM } FieldType;
-typedef struct {
-    const char *key;
-    FieldType type;
-    size_t off, size; /* size: buffer size for F_STR */
-    long lo, hi;      /* range for F_INT */
-} Field;
-char *read_small_file(const char *path, size_t max, MlError *err, int *missing); /* whole small file */
-int format_fields(char *buf, size_t n, const Field *f, size_t nf, const void *base);
-int parse_fields(char *text, const char *path, const char *magic, const Field *f, size_t nf,
-                 void *base, MlError *err);
-const char *norm_word(NormKind n);
 
 /* Parameter initialisers. */
 void init_uniform(float *w, size_t n, float bound, Rng *r);

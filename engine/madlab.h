@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <stdio.h>
 
 #define ML_IGNORE (-100) /* target that the loss and the metrics skip */
@@ -117,6 +118,8 @@ typedef struct {
     NormKind norm;
     StackSpec stack;
 } Preset;
+const char *norm_name(NormKind n);               /* "rmsnorm", "layernorm" */
+int norm_parse(const char *word, NormKind *out); /* 0 for one of those words, else -1 */
 int preset_load(const char *name_or_path, Preset *p, MlError *err);
 int preset_parse(const char *text, const char *filename, Preset *p, MlError *err);
 int preset_find(const char *name, char *path, size_t n); /* 0 when found */
@@ -285,7 +288,11 @@ typedef struct {
     /* after each optimizer step: step within epoch, steps per epoch, mean train loss so far */
     void (*on_step)(void *ctx, int epoch, int step, int steps, double loss);
     int (*on_epoch)(void *ctx, const EpochStats *s); /* non-zero stops the run */
-    volatile int *stop; /* set from another thread to stop between steps */
+    /* Read by the trainer before each step; non-zero stops the run there. Set it on the
+     * training thread only: from a signal handler (madlab run, madlab mad) or from the hooks
+     * (the runner, engine/run.c, sets it in on_step when asked to stop). Another thread must
+     * not write it: it is not an atomic, and the runner passes requests under its mutex. */
+    volatile sig_atomic_t *stop;
 } TrainHooks;
 
 /* The accuracy a run reports (best_test_acc) is the test accuracy of its epoch with the lowest
@@ -379,6 +386,36 @@ int runner_read(Runner *r, uint64_t *cursor, MetricPoint *out, int max, uint64_t
 int runner_record(Runner *r, int id, RunRecord *out); /* 0 when id exists */
 int runner_count(Runner *r); /* runs ever queued (ids are 0..count-1) */
 
+/* ---- key-value files (engine/kvfile.c): one flat record per file, as result files and mad.run
+ * are. A magic first line names the format and its version ("madlab-result 1"), then a line
+ * "key value" per field in the order of the field table, then "end". The value runs to the end
+ * of its line (strings may hold spaces, not line breaks). ---- */
+typedef enum {
+    KV_STR,  /* char array of size bytes */
+    KV_INT,  /* int in [lo, hi] */
+    KV_U64,  /* uint64_t */
+    KV_DBL,  /* finite double, "%.17g" with '.' whatever the locale */
+    KV_NORM, /* NormKind as rmsnorm or layernorm */
+} KvType;
+typedef struct {
+    const char *key;
+    KvType type;
+    size_t off, size; /* where in the struct, and the size of the member */
+    long lo, hi;      /* range of a KV_INT */
+} KvField;
+/* A field table entry for MEMBER of STRUCT: KV_FIELD(RunResult, "lr", KV_DBL, lr, 0, 0). */
+#define KV_FIELD(STRUCT, KEY, TYPE, MEMBER, LO, HI) \
+    {KEY, TYPE, offsetof(STRUCT, MEMBER), sizeof(((STRUCT *)0)->MEMBER), LO, HI}
+/* Writes the record at base atomically (AtomicFile). */
+int kv_write(const char *path, const char *magic, const KvField *f, size_t nf, const void *base,
+             MlError *err);
+/* Reads a record strictly: the magic line, every key exactly once with a valid value, "end" last
+ * and nothing after it, at most max_bytes. Fields are written into base as they are read, so
+ * base is only whole on success. *missing (may be NULL) is 1 when the file does not exist. err
+ * names the file, the line and what is wrong ("truncated: ..." or "malformed: ..."). */
+int kv_read(const char *path, size_t max_bytes, const char *magic, const KvField *f, size_t nf,
+            void *base, int *missing, MlError *err);
+
 /* ---- the MAD protocol (engine/protocol.c): a grid of task settings x (lr, wd) runs ---- */
 #define PROTO_MAX_TASKS 8
 #define PROTO_RESULT_VERSION 1
@@ -414,7 +451,9 @@ const ProtoSetting *protocol_match(const Protocol *p, const char *task, const Ta
 void protocol_train_cfg(const Protocol *p, int i, const StackSpec *stack, int width, NormKind norm,
                         TrainCfg *out);
 
-/* One finished run, as stored in its result file (key value lines, "end" last). */
+/* ---- result files and mad.run (engine/results.c): key-value files ---- */
+
+/* One finished run, as stored in its result file ("madlab-result 1", see kv_read). */
 typedef struct {
     char task[64], setting[40];
     TaskCfg cfg;
@@ -432,6 +471,16 @@ void run_result_fill(RunResult *r, const TrainCfg *c, const TrainResult *t, cons
 int run_result_write(const char *path, const RunResult *r, MlError *err); /* atomic */
 /* Strict: every key once, known values, "end" last. err names the file and what is wrong. */
 int run_result_read(const char *path, RunResult *r, MlError *err);
+
+/* DIR/mad.run: which protocol and model a directory belongs to. write makes it if absent;
+ * check fails with a message if DIR was made for another protocol or model. */
+int proto_dir_claim(const char *dir, const char *protocol, const char *stack, int width,
+                    NormKind norm, MlError *err);
+/* Reads DIR/mad.run back (for --collect). */
+int proto_dir_read(const char *dir, char *protocol, size_t pn, char *stack, size_t sn, int *width,
+                   NormKind *norm, MlError *err);
+
+/* ---- a directory of result files (engine/protoscan.c) ---- */
 
 /* What a directory of result files holds for one protocol and model. */
 typedef struct {
@@ -465,14 +514,6 @@ int proto_scan(const Protocol *p, const char *dir, const char *stack, int width,
 void proto_scan_free(ProtoScan *s);
 /* DIR/mad.csv (task,score,settings; then a "mad" row) and DIR/settings.csv, atomically. */
 int proto_write_csv(const ProtoScan *s, const char *dir, MlError *err);
-
-/* DIR/mad.run: which protocol and model a directory belongs to. write makes it if absent;
- * check fails with a message if DIR was made for another protocol or model. */
-int proto_dir_claim(const char *dir, const char *protocol, const char *stack, int width,
-                    NormKind norm, MlError *err);
-/* Reads DIR/mad.run back (for --collect). */
-int proto_dir_read(const char *dir, char *protocol, size_t pn, char *stack, size_t sn, int *width,
-                   NormKind *norm, MlError *err);
 
 /* Runs every run of p that s (from proto_scan) lacks, writing DIR/<id>.result as each ends and
  * marking it done in s; a run whose valid result appeared since the scan (another process on
@@ -641,6 +682,9 @@ int atomic_commit(AtomicFile *f, MlError *err); /* flush, fsync, rename, fsync d
 void atomic_abort(AtomicFile *f);               /* unlinks the temporary; frees f */
 int atomic_write_text(const char *path, const char *text, MlError *err); /* open, write, commit */
 int make_dirs(const char *dir, MlError *err);   /* mkdir -p; fails unless dir ends a directory */
+/* A whole file of at most max bytes, NUL-terminated (malloc'd; NULL with err set when it is
+ * absent, unreadable, larger, or holds a NUL byte). *missing (may be NULL): 1 when absent. */
+char *file_read_small(const char *path, size_t max, int *missing, MlError *err);
 
 /* "42s", "3m05s", "1h02m"; "--" for a negative or non-finite time. */
 void format_duration(double seconds, char *buf, size_t n);

@@ -240,6 +240,16 @@ int preset_parse(const char *text, const char *filename, Preset *p, MlError *err
     return 0;
 }
 
+const char *norm_name(NormKind n) { return n == NORM_LAYER ? "layernorm" : "rmsnorm"; }
+
+int norm_parse(const char *word, NormKind *out)
+{
+    if (!strcmp(word, "rmsnorm")) *out = NORM_RMS;
+    else if (!strcmp(word, "layernorm")) *out = NORM_LAYER;
+    else return -1;
+    return 0;
+}
+
 /* ---------------- the search path ---------------- */
 
 int preset_user_dir(char *buf, size_t n, MlError *err)
@@ -498,7 +508,7 @@ int preset_save(const Preset *p, const char *path, MlError *err)
              "stack: %s\n"
              "width: %d\n"
              "norm: %s\n",
-             d, stack, p->width, p->norm == NORM_LAYER ? "layernorm" : "rmsnorm");
+             d, stack, p->width, norm_name(p->norm));
     /* What we write must load back: check it now rather than on the next start. */
     Preset check;
     if (preset_parse(text, path, &check, err) < 0) {

@@ -102,7 +102,7 @@ void runner_drain_wake(Runner *r)
 typedef struct {
     Runner *r;
     int id;
-    volatile int stop; /* the trainer's flag: written and read on the worker thread only */
+    volatile sig_atomic_t stop; /* the trainer's flag: written and read on the worker thread only */
     long tokens_per_step;
     int epochs;
     double t0, t_last, rate;

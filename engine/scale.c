@@ -242,33 +242,33 @@ void scale_train_cfg(const ScalePlan *pl, int i, const char *corpus, TrainCfg *c
 
 /* ---- result files ---- */
 
-#define SF(k, t, m, lo, hi) {k, t, offsetof(ScaleResult, m), sizeof(((ScaleResult *)0)->m), lo, hi}
-static const Field scale_fields[] = {
-    SF("protocol", F_STR, protocol, 0, 0),
-    SF("id", F_STR, id, 0, 0),
-    SF("budget", F_DBL, budget, 0, 0),
-    SF("width", F_INT, width, 1, 1L << 30),
-    SF("repeat", F_INT, repeat, 1, 1L << 30),
-    SF("norm", F_NORM, norm, 0, 0),
-    SF("stack", F_STR, stack, 0, 0),
-    SF("corpus", F_STR, corpus, 0, 0),
-    SF("seq_len", F_INT, seq_len, 1, 1L << 30),
-    SF("batch", F_INT, batch, 1, 1L << 30),
-    SF("n_train", F_INT, n_train, 1, 1L << 30),
-    SF("n_test", F_INT, n_test, 1, 1L << 30),
-    SF("lr", F_DBL, lr, 0, 0),
-    SF("wd", F_DBL, wd, 0, 0),
-    SF("seed", F_U64, seed, 0, 0),
-    SF("params", F_DBL, params, 0, 0),
-    SF("params_all", F_DBL, params_all, 0, 0),
-    SF("flops_per_token", F_DBL, flops_per_token, 0, 0),
-    SF("state", F_DBL, state, 0, 0),
-    SF("tokens", F_DBL, tokens, 0, 0),
-    SF("flops", F_DBL, flops, 0, 0),
-    SF("val_loss", F_DBL, val_loss, 0, 0),
-    SF("val_acc", F_DBL, val_acc, 0, 0),
-    SF("diverged", F_INT, diverged, 0, 1),
-    SF("seconds", F_DBL, seconds, 0, 0),
+#define SF(k, t, m, lo, hi) KV_FIELD(ScaleResult, k, t, m, lo, hi)
+static const KvField scale_fields[] = {
+    SF("protocol", KV_STR, protocol, 0, 0),
+    SF("id", KV_STR, id, 0, 0),
+    SF("budget", KV_DBL, budget, 0, 0),
+    SF("width", KV_INT, width, 1, 1L << 30),
+    SF("repeat", KV_INT, repeat, 1, 1L << 30),
+    SF("norm", KV_NORM, norm, 0, 0),
+    SF("stack", KV_STR, stack, 0, 0),
+    SF("corpus", KV_STR, corpus, 0, 0),
+    SF("seq_len", KV_INT, seq_len, 1, 1L << 30),
+    SF("batch", KV_INT, batch, 1, 1L << 30),
+    SF("n_train", KV_INT, n_train, 1, 1L << 30),
+    SF("n_test", KV_INT, n_test, 1, 1L << 30),
+    SF("lr", KV_DBL, lr, 0, 0),
+    SF("wd", KV_DBL, wd, 0, 0),
+    SF("seed", KV_U64, seed, 0, 0),
+    SF("params", KV_DBL, params, 0, 0),
+    SF("params_all", KV_DBL, params_all, 0, 0),
+    SF("flops_per_token", KV_DBL, flops_per_token, 0, 0),
+    SF("state", KV_DBL, state, 0, 0),
+    SF("tokens", KV_DBL, tokens, 0, 0),
+    SF("flops", KV_DBL, flops, 0, 0),
+    SF("val_loss", KV_DBL, val_loss, 0, 0),
+    SF("val_acc", KV_DBL, val_acc, 0, 0),
+    SF("diverged", KV_INT, diverged, 0, 1),
+    SF("seconds", KV_DBL, seconds, 0, 0),
 };
 #define N_SCALE_FIELDS (sizeof scale_fields / sizeof *scale_fields)
 #define SCALE_RESULT_MAGIC "madlab-scale-result 1"
@@ -310,24 +310,15 @@ static void fill_result(const ScalePlan *pl, int i, const char *corpus, const Tr
 
 int scale_result_write(const char *path, const ScaleResult *r, MlError *err)
 {
-    char buf[8192];
-    snprintf(buf, sizeof buf, "%s\n", SCALE_RESULT_MAGIC);
-    if (strchr(r->stack, '\n') || strchr(r->corpus, '\n') ||
-        format_fields(buf, sizeof buf - 8, scale_fields, N_SCALE_FIELDS, r) != 0)
+    if (strchr(r->stack, '\n') || strchr(r->corpus, '\n'))
         return ml_fail(err, "%s: the result does not fit the file format", path);
-    strcat(buf, "end\n");
-    return atomic_write_text(path, buf, err);
+    return kv_write(path, SCALE_RESULT_MAGIC, scale_fields, N_SCALE_FIELDS, r, err);
 }
 
 int scale_result_read(const char *path, ScaleResult *r, MlError *err)
 {
-    int missing;
-    char *text = read_small_file(path, 16384, err, &missing);
-    if (!text) return -1;
     memset(r, 0, sizeof *r);
-    int rc = parse_fields(text, path, SCALE_RESULT_MAGIC, scale_fields, N_SCALE_FIELDS, r, err);
-    free(text);
-    return rc;
+    return kv_read(path, 16384, SCALE_RESULT_MAGIC, scale_fields, N_SCALE_FIELDS, r, NULL, err);
 }
 
 static int same(double a, double b) { return fabs(a - b) <= 1e-9 * fmax(fabs(a), fabs(b)); }
@@ -358,14 +349,14 @@ typedef struct {
     NormKind norm;
 } ScaleClaim;
 
-#define CF(k, t, m, lo, hi) {k, t, offsetof(ScaleClaim, m), sizeof(((ScaleClaim *)0)->m), lo, hi}
-static const Field claim_fields[] = {
-    CF("protocol", F_STR, protocol, 0, 0), CF("stack", F_STR, stack, 0, 0),
-    CF("width", F_INT, width, 1, 1L << 30), CF("repeat", F_INT, repeat, 1, 1L << 30),
-    CF("norm", F_NORM, norm, 0, 0),        CF("corpus", F_STR, corpus, 0, 0),
-    CF("budgets", F_STR, budgets, 0, 0),   CF("sizes", F_INT, sizes, 1, 1L << 30),
-    CF("seq_len", F_INT, seq_len, 2, 1L << 16), CF("batch", F_INT, batch, 1, 1L << 16),
-    CF("lr", F_DBL, lr, 0, 0),
+#define CF(k, t, m, lo, hi) KV_FIELD(ScaleClaim, k, t, m, lo, hi)
+static const KvField claim_fields[] = {
+    CF("protocol", KV_STR, protocol, 0, 0), CF("stack", KV_STR, stack, 0, 0),
+    CF("width", KV_INT, width, 1, 1L << 30), CF("repeat", KV_INT, repeat, 1, 1L << 30),
+    CF("norm", KV_NORM, norm, 0, 0),        CF("corpus", KV_STR, corpus, 0, 0),
+    CF("budgets", KV_STR, budgets, 0, 0),   CF("sizes", KV_INT, sizes, 1, 1L << 30),
+    CF("seq_len", KV_INT, seq_len, 2, 1L << 16), CF("batch", KV_INT, batch, 1, 1L << 16),
+    CF("lr", KV_DBL, lr, 0, 0),
 };
 #define N_CLAIM_FIELDS (sizeof claim_fields / sizeof *claim_fields)
 #define CLAIM_MAGIC "madlab-scale 1"
@@ -428,12 +419,8 @@ static int claim_read(const char *dir, ScaleClaim *c, int *missing, MlError *err
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/scale.run", dir);
-    char *text = read_small_file(path, 8192, err, missing);
-    if (!text) return -1;
     memset(c, 0, sizeof *c);
-    int rc = parse_fields(text, path, CLAIM_MAGIC, claim_fields, N_CLAIM_FIELDS, c, err);
-    free(text);
-    return rc;
+    return kv_read(path, 8192, CLAIM_MAGIC, claim_fields, N_CLAIM_FIELDS, c, missing, err);
 }
 
 int scale_dir_claim(const char *dir, const ScalePlan *pl, const char *corpus, MlError *err)
@@ -449,8 +436,8 @@ int scale_dir_claim(const char *dir, const ScalePlan *pl, const char *corpus, Ml
             return ml_fail(err, "%s holds the %s scaling protocol for stack '%s' (width %d, "
                            "repeat %d, %s), not the %s protocol for '%s' (width %d, repeat %d, "
                            "%s); use another --out DIR", dir, have.protocol, have.stack,
-                           have.width, have.repeat, norm_word(have.norm), want.protocol,
-                           want.stack, want.width, want.repeat, norm_word(want.norm));
+                           have.width, have.repeat, norm_name(have.norm), want.protocol,
+                           want.stack, want.width, want.repeat, norm_name(want.norm));
         if (strcmp(have.corpus, want.corpus) || strcmp(have.budgets, want.budgets) ||
             have.sizes != want.sizes || have.seq_len != want.seq_len ||
             have.batch != want.batch || !same(have.lr, want.lr))
@@ -465,15 +452,11 @@ int scale_dir_claim(const char *dir, const ScalePlan *pl, const char *corpus, Ml
         if (err) *err = e2;
         return -1;
     }
-    char buf[4096];
-    snprintf(buf, sizeof buf, "%s\n", CLAIM_MAGIC);
-    if (strchr(want.stack, '\n') || strchr(want.corpus, '\n') ||
-        format_fields(buf, sizeof buf - 8, claim_fields, N_CLAIM_FIELDS, &want) != 0)
-        return ml_fail(err, "the stack or corpus path is too long to store in %s/scale.run", dir);
-    strcat(buf, "end\n");
+    if (strchr(want.stack, '\n') || strchr(want.corpus, '\n'))
+        return ml_fail(err, "the stack or corpus path cannot be stored in %s/scale.run", dir);
     char path[4096];
     snprintf(path, sizeof path, "%s/scale.run", dir);
-    return atomic_write_text(path, buf, err);
+    return kv_write(path, CLAIM_MAGIC, claim_fields, N_CLAIM_FIELDS, &want, err);
 }
 
 int scale_dir_read(const char *dir, ScaleDirInfo *info, MlError *err)

@@ -15,11 +15,11 @@
 #include <unistd.h>
 
 #include "commands.h"
-#include "madlab.h"
+#include "options.h"
 
-static volatile int g_mad_stop;
+static volatile sig_atomic_t g_mad_stop;
 /* The first Ctrl-C stops between steps; a second one leaves at once (a half-written result is
- * only ever a .tmp file, which is never read). */
+ * only ever a temporary file, which is never read). */
 static void on_mad_signal(int sig)
 {
     (void)sig;
@@ -104,7 +104,7 @@ static void emit_job(FILE *to, const char *exe, const char *dir, const Protocol 
     fputs(" --stack ", to);
     sh_word(to, stack);
     fprintf(to, " --width %d --norm %s --epochs %d --batch %d", width,
-            norm == NORM_LAYER ? "layernorm" : "rmsnorm", p->epochs, p->batch);
+            norm_name(norm), p->epochs, p->batch);
     exact_num(num, sizeof num, lr);
     fprintf(to, " --lr %s", num);
     exact_num(num, sizeof num, wd);
@@ -185,10 +185,11 @@ static void mad_on_end(void *ctx, int k, int todo, const char *id, const RunResu
         v->failed++;
         return;
     }
-    printf("[%d/%d] %s: test_acc %.4f (epoch %d of %d%s), %.0fs\n", k, todo, id, r->best_test_acc,
+    char took[32];
+    format_duration(r->seconds, took, sizeof took);
+    printf("[%d/%d] %s: test_acc %.4f (epoch %d of %d%s), %s\n", k, todo, id, r->best_test_acc,
            r->best_epoch, r->epochs_run,
-           r->diverged ? ", diverged" : r->stopped_early ? ", reached stop accuracy" : "",
-           r->seconds);
+           r->diverged ? ", diverged" : r->stopped_early ? ", reached stop accuracy" : "", took);
     fflush(stdout);
 }
 
@@ -219,7 +220,7 @@ static int collect(const char *dir)
         rc = 1;
     }
     printf("protocol %s  stack %s  width %d  norm %s\n", p->name, stack, width,
-           norm == NORM_LAYER ? "layernorm" : "rmsnorm");
+           norm_name(norm));
     print_table(&s, stdout);
     if (s.n_done < s.n_runs) {
         printf("partial: %d of %d runs done; scores are over the finished runs only (%s/mad.csv "
@@ -244,10 +245,8 @@ static int collect(const char *dir)
 
 int cmd_mad(int argc, char **argv)
 {
-    g_cmd = "mad";
     static const struct option opts[] = {
-        {"stack", required_argument, 0, 's'},   {"preset", required_argument, 0, 'p'},
-        {"width", required_argument, 0, 'W'},   {"norm", required_argument, 0, 'n'},
+        MODEL_LONG_OPTS,
         {"protocol", required_argument, 0, 'P'}, {"out", required_argument, 0, 'o'},
         {"threads", required_argument, 0, 'j'}, {"emit-jobs", no_argument, 0, 'E'},
         {"collect", required_argument, 0, 'C'}, {"help", no_argument, 0, 'h'},
@@ -255,15 +254,11 @@ int cmd_mad(int argc, char **argv)
     ModelOpts mo = {0};
     const char *pname = "full", *out = NULL, *collect_dir = NULL;
     int threads = 0, emit = 0, o;
-    optind = 1;
-    opterr = 0;
-    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    options_start();
+    while ((o = next_option(argc, argv, opts, NULL, &mo)) != -1) {
         int r = 0;
         switch (o) {
-        case 's': mo.stack = optarg; break;
-        case 'p': mo.preset = optarg; break;
-        case 'W': r = get_int("--width", optarg, 8, 4096, &mo.width); break;
-        case 'n': mo.norm = optarg; break;
+        case OPT_BAD: return 2;
         case 'P': pname = optarg; break;
         case 'o': out = optarg; break;
         case 'j': r = get_int("--threads", optarg, 1, ML_MAX_THREADS, &threads); break;
@@ -332,7 +327,7 @@ int cmd_mad(int argc, char **argv)
     int todo = s.n_runs - s.n_done, status = 0;
     printf("mad: protocol %s (%s)\n", p->name, p->summary);
     printf("stack %s  width %d  norm %s  out %s: %d runs, %d done, %d to run\n", text, width,
-           norm == NORM_LAYER ? "layernorm" : "rmsnorm", out, s.n_runs, s.n_done, todo);
+           norm_name(norm), out, s.n_runs, s.n_done, todo);
     fflush(stdout);
     if (todo > 0) {
         if (start_threads(threads) != 0) {
@@ -346,17 +341,15 @@ int cmd_mad(int argc, char **argv)
                          .on_end = mad_on_end};
         /* Ctrl-C and kill stop between steps; the run in progress is dropped (it has no result
          * file yet), every finished one is kept. */
-        struct sigaction sa = {0}, old_int, old_term;
-        sa.sa_handler = on_mad_signal;
-        sigaction(SIGINT, &sa, &old_int);
-        sigaction(SIGTERM, &sa, &old_term);
+        SavedSignals saved;
+        stop_signals_catch(on_mad_signal, &saved);
         int rc = proto_run(p, out, &stack, width, norm, &s, &d, &err);
-        sigaction(SIGINT, &old_int, NULL);
-        sigaction(SIGTERM, &old_term, NULL);
+        stop_signals_restore(&saved);
         if (v.tty) fputs("\r\033[K", stderr);
         pool_shutdown();
-        printf("%d of %d runs finished in %.0fs\n", s.n_done - (s.n_runs - todo), todo,
-               ml_now() - v.t0);
+        char took[32];
+        format_duration(ml_now() - v.t0, took, sizeof took);
+        printf("%d of %d runs finished in %s\n", s.n_done - (s.n_runs - todo), todo, took);
         if (rc < 0) {
             fprintf(stderr, "madlab mad: %s\n", err.msg);
             proto_scan_free(&s);

@@ -1,35 +1,35 @@
-/* madlab: parse the command line and dispatch. */
+/* madlab: find the command in the table (commands.c) and run it. */
 #include "config.h"
 
 #include <stdio.h>
 #include <string.h>
 
 #include "commands.h"
-#include "lab.h"
+#include "options.h"
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) return cmd_lab(argc, argv);
-    const char *cmd = argv[1];
-    if (!strcmp(cmd, "--demo") || !strcmp(cmd, "--threads") || !strcmp(cmd, "lab"))
+    const char *word = argc > 1 ? argv[1] : NULL;
+    /* no command, or the lab's own options first: the lab */
+    if (!word || !strcmp(word, "--demo") || !strcmp(word, "--threads")) {
+        g_cmd = "lab";
         return cmd_lab(argc, argv);
-    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+    }
+    if (!strcmp(word, "--help") || !strcmp(word, "-h") || !strcmp(word, "help")) {
         usage(stdout);
         return 0;
     }
-    if (!strcmp(cmd, "--version") || !strcmp(cmd, "-V")) {
+    if (!strcmp(word, "--version") || !strcmp(word, "-V")) {
         printf("%s\n", PACKAGE_STRING);
         return 0;
     }
-    if (!strcmp(cmd, "run")) return cmd_run(argc - 1, argv + 1);
-    if (!strcmp(cmd, "keys")) return cmd_keys();
-    if (!strcmp(cmd, "layers")) return cmd_layers(argc - 1, argv + 1);
-    if (!strcmp(cmd, "bench")) return cmd_bench(argc - 1, argv + 1);
-    if (!strcmp(cmd, "mad")) return cmd_mad(argc - 1, argv + 1);
-    if (!strcmp(cmd, "scale")) return cmd_scale(argc - 1, argv + 1);
-    if (!strcmp(cmd, "tasks")) return cmd_tasks(argc - 1, argv + 1);
-    if (!strcmp(cmd, "sample")) return cmd_sample(argc - 1, argv + 1);
-    fprintf(stderr, "madlab: unknown command '%s' (commands: lab, run, mad, scale, layers, bench, tasks, sample, keys; see madlab --help)\n",
-            cmd);
+    const Command *c = command_find(word);
+    if (c) {
+        g_cmd = c->name;
+        return c->run(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "madlab: unknown command '%s' (commands: ", word);
+    command_names(stderr);
+    fprintf(stderr, "; see madlab --help)\n");
     return 2;
 }

@@ -15,9 +15,9 @@
 #include <unistd.h>
 
 #include "commands.h"
-#include "madlab.h"
+#include "options.h"
 
-static volatile int g_scale_stop;
+static volatile sig_atomic_t g_scale_stop;
 /* The first Ctrl-C stops between steps; a second one leaves at once (a half-written result is
  * only ever a temporary file, which is never read). */
 static void on_scale_signal(int sig)
@@ -249,15 +249,12 @@ static int run_all(const ScalePlan *pl, const char *dir, const char *corpus, int
     TrainHooks h = {.ctx = &v, .on_step = sv_on_step, .stop = &g_scale_stop};
     ScaleDriver d = {.train = train_run, .hooks = &h, .ctx = &v, .on_start = sv_on_start,
                      .on_end = sv_on_end};
-    struct sigaction sa = {0}, old_int, old_term;
-    sa.sa_handler = on_scale_signal;
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
+    SavedSignals saved;
+    stop_signals_catch(on_scale_signal, &saved);
     int before = s->n_done;
     MlError err;
     int rc = scale_run(pl, dir, corpus, only, s, &d, &err);
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
+    stop_signals_restore(&saved);
     if (v.tty) fputs("\r\033[K", stderr);
     pool_shutdown();
     char t[32];
@@ -508,13 +505,11 @@ static int compare_args(int argc, char **argv, Row *rows, int max_rows)
 
 int cmd_scale(int argc, char **argv)
 {
-    g_cmd = "scale";
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--compare")) return cmd_compare(argc, argv);
-    enum { O_BUDGETS = 1000, O_SIZES, O_CORPUS, O_PLAN, O_JOB, O_REPEAT, O_SEQ_LEN, O_BATCH, O_LR };
+    enum { O_BUDGETS = 1200, O_SIZES, O_CORPUS, O_PLAN, O_JOB, O_REPEAT, O_SEQ_LEN, O_BATCH, O_LR };
     static const struct option opts[] = {
-        {"stack", required_argument, 0, 's'},     {"preset", required_argument, 0, 'p'},
-        {"width", required_argument, 0, 'W'},     {"norm", required_argument, 0, 'n'},
+        MODEL_LONG_OPTS,
         {"repeat", required_argument, 0, O_REPEAT}, {"protocol", required_argument, 0, 'P'},
         {"budgets", required_argument, 0, O_BUDGETS}, {"sizes", required_argument, 0, O_SIZES},
         {"corpus", required_argument, 0, O_CORPUS}, {"out", required_argument, 0, 'o'},
@@ -529,15 +524,11 @@ int cmd_scale(int argc, char **argv)
                *job = NULL;
     int threads = 0, emit = 0, plan_only = 0, sizes = 0, repeat = 1, seq_len = 0, batch = 0, o;
     double lr = 0;
-    optind = 1;
-    opterr = 0;
-    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    options_start();
+    while ((o = next_option(argc, argv, opts, NULL, &mo)) != -1) {
         int r = 0;
         switch (o) {
-        case 's': mo.stack = optarg; break;
-        case 'p': mo.preset = optarg; break;
-        case 'W': r = get_int("--width", optarg, 8, 4096, &mo.width); break;
-        case 'n': mo.norm = optarg; break;
+        case OPT_BAD: return 2;
         case O_REPEAT: r = get_int("--repeat", optarg, 1, ML_MAX_LAYERS, &repeat); break;
         case 'P': pname = optarg; break;
         case O_BUDGETS: budgets = optarg; break;

@@ -9,6 +9,7 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -479,6 +480,107 @@ START_TEST(resume_skips_done_runs)
 }
 END_TEST
 
+/* ---- the key-value file format itself (engine/kvfile.c), with a record of its own ---- */
+
+typedef struct {
+    char name[16];
+    int count;
+    uint64_t big;
+    double x;
+    NormKind norm;
+} Rec;
+static const KvField rec_fields[] = {
+    KV_FIELD(Rec, "name", KV_STR, name, 0, 0),  KV_FIELD(Rec, "count", KV_INT, count, -5, 5),
+    KV_FIELD(Rec, "big", KV_U64, big, 0, 0),    KV_FIELD(Rec, "x", KV_DBL, x, 0, 0),
+    KV_FIELD(Rec, "norm", KV_NORM, norm, 0, 0),
+};
+#define N_REC 5
+
+static void write_text_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(text, f);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+START_TEST(kv_file_round_trip_and_errors)
+{
+    make_dir();
+    char path[512];
+    snprintf(path, sizeof path, "%s/rec.kv", g_dir);
+    Rec a = {.name = "two words", .count = -3, .big = 18446744073709551615ull, .x = 0.1,
+             .norm = NORM_LAYER}, b;
+    MlError err;
+    ck_assert_msg(kv_write(path, "test-rec 7", rec_fields, N_REC, &a, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(count_temps(g_dir, "rec.kv", NULL, 0), 0);
+    int missing = -1;
+    memset(&b, 0, sizeof b);
+    ck_assert_msg(kv_read(path, 4096, "test-rec 7", rec_fields, N_REC, &b, &missing, &err) == 0,
+                  "%s", err.msg);
+    ck_assert_int_eq(missing, 0);
+    ck_assert_str_eq(b.name, "two words");
+    ck_assert_int_eq(b.count, -3);
+    ck_assert(b.big == a.big);
+    ck_assert(b.x == 0.1); /* exact: %.17g */
+    ck_assert_int_eq(b.norm, NORM_LAYER);
+
+    /* the text is what the format says */
+    char *text = file_read_small(path, 4096, NULL, &err);
+    ck_assert_ptr_nonnull(text);
+    ck_assert_str_eq(text, "test-rec 7\nname two words\ncount -3\nbig 18446744073709551615\n"
+                           "x 0.10000000000000001\nnorm layernorm\nend\n");
+    free(text);
+
+    /* another magic line (another format or version) */
+    ck_assert_int_eq(kv_read(path, 4096, "test-rec 8", rec_fields, N_REC, &b, NULL, &err), -1);
+    ck_assert_msg(strstr(err.msg, path) && strstr(err.msg, ":1: malformed"), "%s", err.msg);
+    /* absent */
+    char none[600];
+    snprintf(none, sizeof none, "%s/none.kv", g_dir);
+    ck_assert_int_eq(kv_read(none, 4096, "test-rec 7", rec_fields, N_REC, &b, &missing, &err), -1);
+    ck_assert_int_eq(missing, 1);
+    ck_assert_msg(strstr(err.msg, none), "%s", err.msg);
+    /* larger than allowed */
+    ck_assert_int_eq(kv_read(path, 20, "test-rec 7", rec_fields, N_REC, &b, &missing, &err), -1);
+    ck_assert_int_eq(missing, 0);
+    ck_assert_msg(strstr(err.msg, "larger than 20 bytes"), "%s", err.msg);
+
+    /* broken files: each named with its line and what is wrong */
+    static const struct {
+        const char *text, *says;
+    } broken[] = {
+        {"test-rec 7\nname a\ncount 1\nbig 1\nx 1\nnorm rmsnorm\n", "truncated: no \"end\""},
+        {"test-rec 7\nname a\ncount 1\nbig 1\nx 1\nnorm rmsnorm\nend", "no newline"},
+        {"test-rec 7\nname a\ncount 9\nbig 1\nx 1\nnorm rmsnorm\nend\n", ":3: malformed: bad value '9'"},
+        {"test-rec 7\nname a\ncount 1\nbig -1\nx 1\nnorm rmsnorm\nend\n", ":4: malformed: bad value"},
+        {"test-rec 7\nname a\ncount 1\nbig 1\nx nan\nnorm rmsnorm\nend\n", ":5: malformed: bad value"},
+        {"test-rec 7\nname a\ncount 1\nbig 1\nx 1\nnorm batchnorm\nend\n", ":6: malformed: bad value"},
+        {"test-rec 7\nname a name far too long\ncount 1\nbig 1\nx 1\nnorm rmsnorm\nend\n", ":2: malformed"},
+        {"test-rec 7\nname a\nname b\ncount 1\nbig 1\nx 1\nnorm rmsnorm\nend\n", "'name' given twice"},
+        {"test-rec 7\nname a\ncount 1\nbig 1\nx 1\nend\n", "no 'norm' line"},
+        {"test-rec 7\nname a\ncount 1\nbig 1\nx 1\nnorm rmsnorm\ncolour red\nend\n", "unknown key 'colour'"},
+        {"test-rec 7\nname a\ncount 1\nbig 1\nx 1\nnorm rmsnorm\nend\nmore\n", "after the \"end\" line"},
+        {"", "empty"},
+    };
+    for (size_t i = 0; i < sizeof broken / sizeof *broken; i++) {
+        write_text_file(path, broken[i].text);
+        ck_assert_int_eq(kv_read(path, 4096, "test-rec 7", rec_fields, N_REC, &b, NULL, &err), -1);
+        ck_assert_msg(strstr(err.msg, path) && strstr(err.msg, broken[i].says), "case %zu: %s", i,
+                      err.msg);
+    }
+
+    /* a line break in a string cannot be stored: refused, nothing written */
+    snprintf(a.name, sizeof a.name, "a\nb");
+    char other[600];
+    snprintf(other, sizeof other, "%s/other.kv", g_dir);
+    ck_assert_int_eq(kv_write(other, "test-rec 7", rec_fields, N_REC, &a, &err), -1);
+    ck_assert_msg(strstr(err.msg, other) && strstr(err.msg, "'name'"), "%s", err.msg);
+    ck_assert_int_eq(access(other, F_OK), -1);
+    remove_dir();
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("protocol");
@@ -490,6 +592,7 @@ int main(void)
     tcase_add_test(tc, broken_results_are_named_and_missing);
     tcase_add_test(tc, directory_claim);
     tcase_add_test(tc, resume_skips_done_runs);
+    tcase_add_test(tc, kv_file_round_trip_and_errors);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

@@ -120,7 +120,7 @@ START_TEST(hooks_can_stop_a_run)
     ck_assert(train_run(&c, &h, &r, &err) == 0);
     ck_assert(r.interrupted);
     ck_assert_int_eq(r.epochs_run, 1);
-    volatile int stop = 1;
+    volatile sig_atomic_t stop = 1;
     TrainHooks h2 = {.stop = &stop};
     ck_assert(train_run(&c, &h2, &r, &err) == 0);
     ck_assert(r.interrupted);

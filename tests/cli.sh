@@ -136,5 +136,25 @@ expect_fail "mh-hyena head" "multiple of 4 and of head=12" bench --stack "mh-hye
 expect_ok "expert load line" "layer 2 moe-mlp: expert load" run --stack "hyena-experts moe-mlp" --width 32 \
     --task in-context-recall --vocab 8 --seq-len 16 --train 32 --test 16 --epochs 1 --batch 16 --threads 1
 
+# The command table (src/commands.c) against man/madlab.1: the commands --help lists (it is
+# printed from the table) are the COMMANDS subsections and the SYNOPSIS lines, in the same order,
+# and the unknown-command error names them all.
+table=$("$MADLAB" --help | sed -n '/^commands:/,/^$/p' | sed -n 's/^  \([a-z][a-z-]*\) .*/\1/p' | tr '\n' ' ')
+man_cmds=$(sed -n '/^\.SH COMMANDS/,/^\.SH [^C]/p' "$top_srcdir/man/madlab.1" |
+    sed -n 's/^\.SS \([a-z][a-z-]*\)$/\1/p' | tr '\n' ' ')
+synopsis=$(sed -n '/^\.SH SYNOPSIS/,/^\.SH DESCRIPTION/p' "$top_srcdir/man/madlab.1" |
+    sed -n -e 's/^\.RB \[ \(lab\) \]$/\1/p' -e 's/^\.B madlab \([a-z][a-z-]*\).*/\1/p' | uniq | tr '\n' ' ')
+"$MADLAB" no-such-command 2>"$tmp/err"
+listed=$(sed -n 's/.*(commands: \([^;]*\);.*/\1/p' "$tmp/err" | sed 's/, / /g')
+if [ -n "$table" ] && [ "$table" = "$man_cmds" ] && [ "$table" = "$synopsis" ] &&
+   [ "$table" = "$listed " ]; then
+    echo "ok: the man page lists the command table: $table"
+else
+    echo "FAIL: command table and man page differ"
+    echo "  table (--help):     $table"; echo "  man COMMANDS:       $man_cmds"
+    echo "  man SYNOPSIS:       $synopsis"; echo "  unknown-command:    $listed"
+    fails=$((fails + 1))
+fi
+
 echo "cli: $fails failed"
 [ "$fails" -eq 0 ]
