@@ -50,21 +50,6 @@ static void print_table(const ProtoScan *s, FILE *to)
 
 /* ---- --emit-jobs ---- */
 
-/* One shell word: single-quoted unless it is plainly safe. */
-static void sh_word(FILE *to, const char *s)
-{
-    if (*s && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+=.,/:@%") ==
-                  strlen(s)) {
-        fputs(s, to);
-        return;
-    }
-    fputc('\'', to);
-    for (; *s; s++) {
-        if (*s == '\'') fputs("'\\''", to);
-        else fputc(*s, to);
-    }
-    fputc('\'', to);
-}
 
 /* The shortest %g form that reads back as the same double. */
 static void exact_num(char *buf, size_t n, double v)

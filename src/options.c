@@ -299,3 +299,28 @@ void stop_signals_restore(const SavedSignals *saved)
     sigaction(SIGINT, &saved->old_int, NULL);
     sigaction(SIGTERM, &saved->old_term, NULL);
 }
+
+/* ---- text for people and for shells ---- */
+
+void human(char *buf, size_t n, double v)
+{
+    if (v >= 1e9) snprintf(buf, n, "%.2fG", v / 1e9);
+    else if (v >= 1e6) snprintf(buf, n, "%.2fM", v / 1e6);
+    else if (v >= 1e4) snprintf(buf, n, "%.1fk", v / 1e3);
+    else snprintf(buf, n, "%.0f", v);
+}
+
+void sh_word(FILE *to, const char *s)
+{
+    if (*s && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+=.,/:@%") ==
+                  strlen(s)) {
+        fputs(s, to);
+        return;
+    }
+    fputc('\'', to);
+    for (; *s; s++) {
+        if (*s == '\'') fputs("'\\''", to);
+        else fputc(*s, to);
+    }
+    fputc('\'', to);
+}

@@ -4,6 +4,7 @@
 #define MADLAB_OPTIONS_H
 
 #include <getopt.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdint.h>
 
@@ -85,5 +86,9 @@ typedef struct {
 } SavedSignals;
 void stop_signals_catch(void (*handler)(int), SavedSignals *saved);
 void stop_signals_restore(const SavedSignals *saved);
+
+/* ---- text ---- */
+void human(char *buf, size_t n, double v); /* 1234, 12.3k, 4.56M, 7.89G */
+void sh_word(FILE *to, const char *s);     /* one shell word: single-quoted unless plainly safe */
 
 #endif

@@ -33,13 +33,6 @@ static void warn_line(void *ctx, const char *msg)
     fprintf(stderr, "madlab scale: %s; it counts as not done and will be run again\n", msg);
 }
 
-static void human(char *buf, size_t n, double v)
-{
-    if (v >= 1e9) snprintf(buf, n, "%.2fG", v / 1e9);
-    else if (v >= 1e6) snprintf(buf, n, "%.2fM", v / 1e6);
-    else if (v >= 1e3) snprintf(buf, n, "%.1fk", v / 1e3);
-    else snprintf(buf, n, "%.0f", v);
-}
 
 /* ---- --plan ---- */
 
@@ -226,20 +219,6 @@ static int plan_of_dir(const char *dir, ScaleDirInfo *info, ScalePlan *pl)
     return 0;
 }
 
-static void sh_word(FILE *to, const char *s)
-{
-    if (*s && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+=.,/:@%") ==
-                  strlen(s)) {
-        fputs(s, to);
-        return;
-    }
-    fputc('\'', to);
-    for (; *s; s++) {
-        if (*s == '\'') fputs("'\\''", to);
-        else fputc(*s, to);
-    }
-    fputc('\'', to);
-}
 
 static int run_all(const ScalePlan *pl, const char *dir, const char *corpus, int only, int threads,
                    ScaleScan *s)
