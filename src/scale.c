@@ -298,6 +298,9 @@ static int load_row(Row *r)
     r->mad = ps.mad;
     r->mad_runs = ps.n_done;
     r->mad_all = ps.n_runs;
+    if (ps.n_done < ps.n_runs)
+        fprintf(stderr, "madlab scale: %s: %d of %d MAD runs done; its score is over those only\n",
+                r->mad_dir, ps.n_done, ps.n_runs);
     proto_scan_free(&ps);
     return 0;
 }
