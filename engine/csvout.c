@@ -11,6 +11,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <locale.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -157,19 +158,109 @@ void csv_out_abort(CsvOut *c)
     free(c);
 }
 
+/* ---- what describes a run ---- */
+
+void run_csv_meta_header(CsvOut *c)
+{
+    static const char *const names[] = {"run_id", "stack", "task", "vocab", "seq_len", "n_train",
+                                        "n_test", "frac_noise", "noise_vocab", "k_motif", "v_motif",
+                                        "n_copy", "multi_query", "lr", "wd", "batch", "seed",
+                                        "status"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) csv_out_text(c, names[i]);
+}
+
+void run_csv_meta_row(CsvOut *c, const RunCsvMeta *m)
+{
+    const TrainCfg *t = m->train;
+    const TaskCfg *k = &t->task;
+    const TaskKind *tk = task_find(t->task_name);
+    unsigned knobs = tk ? tk->knobs : ~0u;
+    csv_out_int(c, m->id);
+    csv_out_text(c, m->stack);
+    csv_out_text(c, t->task_name);
+    csv_out_int(c, k->vocab);
+    csv_out_int(c, k->seq_len);
+    csv_out_int(c, k->n_train);
+    csv_out_int(c, k->n_test);
+    /* a knob the task does not read stays empty, so no one compares it */
+    if (knobs & TASK_KNOB_FRAC_NOISE) csv_out_num(c, k->frac_noise);
+    else csv_out_text(c, "");
+    const struct { unsigned bit; int v; } ints[] = {
+        {TASK_KNOB_NOISE_VOCAB, k->noise_vocab}, {TASK_KNOB_K_MOTIF, k->k_motif},
+        {TASK_KNOB_V_MOTIF, k->v_motif}, {TASK_KNOB_N_COPY, k->n_copy}};
+    for (size_t i = 0; i < sizeof ints / sizeof *ints; i++) {
+        if (knobs & ints[i].bit) csv_out_int(c, ints[i].v);
+        else csv_out_text(c, "");
+    }
+    csv_out_int(c, k->multi_query);
+    csv_out_num(c, t->lr);
+    csv_out_num(c, t->wd);
+    csv_out_int(c, t->batch);
+    char seed[32];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)t->seed);
+    csv_out_text(c, seed);
+    csv_out_text(c, m->status);
+}
+
+const char *run_status_word(RunState s, const TrainResult *r)
+{
+    if (r && r->diverged) return "diverged";
+    return run_state_name(s);
+}
+
+/* The knobs t reads, those that differ from base (all when base is NULL), as "name value". */
+static void setting_words(const TaskKind *t, const TaskCfg *c, const TaskCfg *base, char *buf,
+                          size_t n)
+{
+    unsigned knobs = t ? t->knobs : 0;
+    const struct { const char *name; unsigned bit; double v, b; } k[] = {
+        {"vocab", 0, c->vocab, base ? base->vocab : NAN},
+        {"seq_len", 0, c->seq_len, base ? base->seq_len : NAN},
+        {"n_train", 0, c->n_train, base ? base->n_train : NAN},
+        {"n_test", 0, c->n_test, base ? base->n_test : NAN},
+        {"frac_noise", TASK_KNOB_FRAC_NOISE, c->frac_noise, base ? base->frac_noise : NAN},
+        {"noise_vocab", TASK_KNOB_NOISE_VOCAB, c->noise_vocab, base ? base->noise_vocab : NAN},
+        {"k_motif", TASK_KNOB_K_MOTIF, c->k_motif, base ? base->k_motif : NAN},
+        {"v_motif", TASK_KNOB_V_MOTIF, c->v_motif, base ? base->v_motif : NAN},
+        {"n_copy", TASK_KNOB_N_COPY, c->n_copy, base ? base->n_copy : NAN},
+        {"multi_query", 0, c->multi_query, base ? base->multi_query : NAN},
+    };
+    size_t used = 0;
+    if (n) buf[0] = 0;
+    for (size_t i = 0; i < sizeof k / sizeof *k; i++) {
+        if (k[i].bit && !(knobs & k[i].bit)) continue;
+        if (base ? k[i].v == k[i].b : !strcmp(k[i].name, "multi_query")) continue;
+        int w = snprintf(buf + used, used < n ? n - used : 0, "%s%s %g", used ? " " : "",
+                         k[i].name, k[i].v);
+        if (w > 0) used += (size_t)w;
+    }
+}
+
+void task_setting_text(const TaskKind *t, const TaskCfg *c, char *buf, size_t n)
+{
+    setting_words(t, c, NULL, buf, n);
+}
+
+void task_setting_diff(const TaskKind *t, const TaskCfg *c, char *buf, size_t n)
+{
+    setting_words(t, c, t ? &t->defaults : NULL, buf, n);
+}
+
 /* ---- the per-epoch run log ---- */
 
 void epoch_csv_header(CsvOut *c)
 {
+    run_csv_meta_header(c);
     static const char *const names[] = {"epoch", "train_loss", "test_loss", "train_acc",
-                                        "test_acc", "test_acc_micro", "lr", "seconds",
+                                        "test_acc", "test_acc_micro", "lr_now", "seconds",
                                         "tokens_per_s"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) csv_out_text(c, names[i]);
     csv_out_end_row(c);
 }
 
-void epoch_csv_row(CsvOut *c, const EpochStats *s)
+void epoch_csv_row(CsvOut *c, const RunCsvMeta *m, const EpochStats *s)
 {
+    run_csv_meta_row(c, m);
     csv_out_int(c, s->epoch);
     const double cols[] = {s->train_loss, s->test_loss, s->train_acc, s->test_acc,
                            s->test_acc_micro, s->lr, s->seconds, s->tokens_per_s};

@@ -40,6 +40,9 @@ void linear_bwd(const float *x, const float *W, const float *dy, float *dx, floa
 /* out[c] += sum over rows of M[r * ld + c], c < n: over the pool (not from inside a pool task),
  * each column in row order (bias gradients and the like). */
 void colsum_add(const float *M, size_t rows, int n, int ld, float *out);
+/* out[i] += scale * part_t[i], i < n, for the n_parts per-thread partial sums part_t = parts +
+ * t * stride, added in thread order (so the result depends only on the thread count). */
+void parts_add(float *out, const float *parts, int n_parts, size_t stride, size_t n, float scale);
 
 /* Mean cross-entropy over rows whose target is not ML_IGNORE. When dlogits is not NULL it gets
  * the gradient of that mean. row_loss: rows doubles of workspace. */
@@ -103,6 +106,11 @@ static inline float siluf(float x) { return x * sigmoidf(x); }
 
 static inline size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }
 #define ML_ALIGN_FLOATS 16 /* 64-byte slices inside arenas */
+/* n floats rounded up to whole 64-byte slices: the size of each block carved out of an arena */
+static inline size_t r16(size_t n) { return round_up(n, ML_ALIGN_FLOATS); }
+
+/* entries of an array whose size the compiler knows (knob tables and the like) */
+#define ML_COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 
 float *arena_alloc_floats(size_t n); /* zeroed, 64-byte aligned; NULL on failure */
 void arena_free(float *p);

@@ -79,7 +79,6 @@ int lc_prepare(int L)
     return lc_choose(L) == LC_FFT && !plan_get(fft_size(L)) ? -1 : 0;
 }
 
-static size_t r16(size_t n) { return round_up(n, ML_ALIGN_FLOATS); }
 
 /* Per-thread floats: five spectra and one real buffer of N (also the direct path's padded
  * copies). */

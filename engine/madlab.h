@@ -700,9 +700,29 @@ int csv_out_flush(CsvOut *c, MlError *err);  /* pushes rows so far to disk */
 int csv_out_commit(CsvOut *c, MlError *err); /* atomic_commit; frees c */
 void csv_out_abort(CsvOut *c);               /* removes the temporary; frees c */
 
-/* The per-epoch run log: one header and one row format, used by madlab run --csv and the lab's
- * export, so both write the same bytes for the same run. */
+/* What describes a run in every CSV that holds it (the run log and the lab's results table):
+ * run_id, stack, task, the task settings (vocab, seq_len, n_train, n_test, frac_noise,
+ * noise_vocab, k_motif, v_motif, n_copy: empty when the task does not read it; multi_query),
+ * lr, wd, batch, seed, status. One place, so the files can be pasted together. */
+typedef struct {
+    int id;                /* the run's number: #N in the lab, 1 for madlab run */
+    const char *stack;     /* the stack as the run names it (preset name or stack text) */
+    const TrainCfg *train; /* task, its settings, lr, wd, batch, seed */
+    const char *status;    /* run_status_word */
+} RunCsvMeta;
+void run_csv_meta_header(CsvOut *c); /* the columns above; the row goes on */
+void run_csv_meta_row(CsvOut *c, const RunCsvMeta *m);
+/* "done", "stopped", "diverged" (a non-finite loss), "failed"; else the state's name. */
+const char *run_status_word(RunState s, const TrainResult *r);
+/* The knobs a task reads, in words: "vocab 16 seq_len 32 n_train 1024 n_test 128 n_copy 4". */
+void task_setting_text(const TaskKind *t, const TaskCfg *c, char *buf, size_t n);
+/* The same for the knobs that differ from the task's defaults: "seq_len 16"; "" when none. */
+void task_setting_diff(const TaskKind *t, const TaskCfg *c, char *buf, size_t n);
+
+/* The per-epoch run log: the run's columns, then epoch, train_loss, test_loss, train_acc,
+ * test_acc, test_acc_micro, lr_now, seconds, tokens_per_s. One header and one row format, used
+ * by madlab run --csv and the lab's export, so both write the same bytes for the same run. */
 void epoch_csv_header(CsvOut *c);
-void epoch_csv_row(CsvOut *c, const EpochStats *s);
+void epoch_csv_row(CsvOut *c, const RunCsvMeta *m, const EpochStats *s);
 
 #endif

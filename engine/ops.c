@@ -113,3 +113,14 @@ void colsum_add(const float *M, size_t rows, int n, int ld, float *out)
     Colsum a = {M, rows, n, ld, out};
     pool_for((size_t)(n + COLSUM_BLOCK - 1) / COLSUM_BLOCK, colsum_cols, &a);
 }
+
+void parts_add(float *out, const float *parts, int n_parts, size_t stride, size_t n, float scale)
+{
+    for (int t = 0; t < n_parts; t++) {
+        const float *p = parts + (size_t)t * stride;
+        if (scale == 1.0f)
+            vadd(out, p, n);
+        else
+            for (size_t i = 0; i < n; i++) out[i] += scale * p[i];
+    }
+}

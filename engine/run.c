@@ -106,6 +106,7 @@ typedef struct {
     long tokens_per_step;
     int epochs;
     double t0, t_last, rate;
+    double paused_s; /* time spent paused: not part of elapsed or the ETA */
     long step;
 } RunCtx;
 
@@ -130,17 +131,22 @@ static void on_step(void *vctx, int epoch, int step, int steps, double loss)
     s->global_step = x->step;
     s->last_loss = loss;
     s->tokens_per_s = x->rate;
-    s->elapsed_s = now - x->t0;
+    s->elapsed_s = now - x->t0 - x->paused_s;
     double done = (double)(epoch - 1) * steps + step, total = (double)x->epochs * steps;
     s->eta_s = s->elapsed_s / done * (total - done);
     MetricPoint p = {.kind = MP_STEP, .run = x->id, .step = x->step, .loss = loss};
     push(r, &p);
+    double p0 = r->paused ? ml_now() : 0;
     while (r->paused && !r->stop_current && !r->quit) {
         s->state = r->runs[x->id].state = RUN_PAUSED;
         pthread_mutex_unlock(&r->mu);
         wake(r);
         pthread_mutex_lock(&r->mu);
         pthread_cond_wait(&r->resume, &r->mu);
+    }
+    if (p0 > 0) { /* the pause counts neither as elapsed time nor in the next step's rate */
+        x->paused_s += ml_now() - p0;
+        x->t_last = ml_now();
     }
     if (s->state == RUN_PAUSED) s->state = r->runs[x->id].state = RUN_RUNNING;
     if (r->stop_current || r->quit) x->stop = 1;

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -21,9 +22,12 @@ static void on_stop_signal(int sig)
 
 typedef struct {
     CsvOut *csv;
+    const char *csv_path;
     int epochs, tty, failed;
     double t0;
     MlError err;
+    EpochStats *ep; /* the epochs for --csv, written once the run's status is known */
+    int ne;
 } RunView;
 
 /* On a terminal: a progress bar with an upper bound of the time left. */
@@ -62,11 +66,15 @@ static int run_on_epoch(void *ctx, const EpochStats *s)
     }
     fflush(stdout);
     if (v->csv) {
-        epoch_csv_row(v->csv, s);
-        if (csv_out_flush(v->csv, &v->err) != 0) {
+        EpochStats *ep = realloc(v->ep, sizeof *ep * (size_t)(v->ne + 1));
+        if (!ep) {
+            ml_fail(&v->err, "%s: out of memory", v->csv_path);
             v->failed = 1;
-            return 1; /* stop: the log can no longer be written */
+            return 1; /* stop: the log could not be kept */
         }
+        v->ep = ep;
+        v->ep[v->ne] = *s;
+        v->ep[v->ne++].model = NULL;
     }
     return 0;
 }
@@ -139,13 +147,12 @@ int cmd_run(int argc, char **argv)
     if (resolve_model(&mo, &c.stack, &c.width, &c.norm, label, sizeof label) != 0) return 2;
     if (start_threads(threads) != 0) return 1;
 
-    RunView v = {.epochs = c.epochs, .tty = isatty(2)};
+    RunView v = {.epochs = c.epochs, .tty = isatty(2), .csv_path = csv_path};
     if (csv_path) {
         if (!(v.csv = csv_out_open(csv_path, &err))) {
             fprintf(stderr, "madlab run: --csv: %s\n", err.msg);
             return 1;
         }
-        epoch_csv_header(v.csv);
     }
     printf("task %s  vocab %d  seq_len %d  train %d  test %d", task->name, c.task.vocab,
            c.task.seq_len, c.task.n_train, c.task.n_test);
@@ -178,6 +185,18 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "madlab run: %s\n", err.msg);
         status = 1;
     }
+    if (v.csv) {
+        /* every row carries the run's status, known only now */
+        char stack[1100]; /* named as the lab names it: the width when not the default */
+        if (c.width != 128) snprintf(stack, sizeof stack, "%s @%d", label, c.width);
+        else snprintf(stack, sizeof stack, "%s", label);
+        RunCsvMeta meta = {.id = 1, .stack = stack, .train = &c,
+                           .status = res.diverged ? "diverged" : res.interrupted ? "stopped"
+                                     : rc != 0 ? "failed" : "done"};
+        epoch_csv_header(v.csv);
+        for (int e = 0; e < v.ne; e++) epoch_csv_row(v.csv, &meta, &v.ep[e]);
+    }
+    free(v.ep);
     if (v.csv && csv_out_commit(v.csv, &err) != 0) {
         fprintf(stderr, "madlab run: --csv: %s\n", err.msg);
         status = 1;

@@ -447,12 +447,31 @@ START_TEST(epoch_log_rows)
     EpochStats s = {.epoch = 3, .train_loss = 2.5, .test_loss = 2.25, .train_acc = 0.5,
                     .test_acc = 0.75, .test_acc_micro = 0.875, .lr = 5e-4, .seconds = 1.5,
                     .tokens_per_s = 12000};
-    epoch_csv_row(c, &s);
+    /* each row says which run it is: a task that reads n_copy but not frac_noise */
+    TrainCfg t;
+    train_cfg_default(&t);
+    t.task_name = "selective-copying";
+    t.task = task_find(t.task_name)->defaults;
+    t.task.vocab = 16, t.task.seq_len = 32, t.task.n_train = 64, t.task.n_test = 16;
+    t.task.n_copy = 4, t.task.multi_query = 1;
+    t.lr = 0.001, t.wd = 0.1, t.batch = 16, t.seed = 7;
+    RunCsvMeta m = {.id = 3, .stack = "mamba, swiglu", .train = &t, .status = "stopped"};
+    epoch_csv_row(c, &m, &s);
     ck_assert_int_eq(csv_out_commit(c, &e), 0);
     size_t len;
     char *text = slurp(path, &len);
-    ck_assert_str_eq(text, "epoch,train_loss,test_loss,train_acc,test_acc,test_acc_micro,lr,"
-                           "seconds,tokens_per_s\n3,2.5,2.25,0.5,0.75,0.875,0.0005,1.5,12000\n");
+    ck_assert_str_eq(text, "run_id,stack,task,vocab,seq_len,n_train,n_test,frac_noise,noise_vocab,"
+                           "k_motif,v_motif,n_copy,multi_query,lr,wd,batch,seed,status,"
+                           "epoch,train_loss,test_loss,train_acc,test_acc,test_acc_micro,lr_now,"
+                           "seconds,tokens_per_s\n"
+                           "3,\"mamba, swiglu\",selective-copying,16,32,64,16,\"\",\"\",\"\",\"\",4,1,0.001,0.1,16,7,"
+                           "stopped,3,2.5,2.25,0.5,0.75,0.875,0.0005,1.5,12000\n");
+    /* the setting in words: the knobs the task reads, and those off its defaults */
+    char w[256];
+    task_setting_text(task_find(t.task_name), &t.task, w, sizeof w);
+    ck_assert_str_eq(w, "vocab 16 seq_len 32 n_train 64 n_test 16 n_copy 4");
+    task_setting_diff(task_find(t.task_name), &task_find(t.task_name)->defaults, w, sizeof w);
+    ck_assert_str_eq(w, "");
     free(text);
 }
 END_TEST

@@ -26,6 +26,23 @@ START_TEST(pool_covers_every_index_once)
 }
 END_TEST
 
+/* Per-thread partial sums are added in thread order, scaled, over exactly n entries. */
+START_TEST(parts_add_sums_in_thread_order)
+{
+    float parts[3 * 20], out[20], tail = 7.0f;
+    for (int i = 0; i < 3 * 20; i++) parts[i] = (float)(i % 20) + 0.25f * (float)(i / 20);
+    for (int i = 0; i < 20; i++) out[i] = 1.0f;
+    parts_add(out, parts, 3, 20, 17, 1.0f);
+    for (int i = 0; i < 17; i++) {
+        float want = ((1.0f + (float)i) + ((float)i + 0.25f)) + ((float)i + 0.5f);
+        ck_assert_float_eq(out[i], want);
+    }
+    for (int i = 17; i < 20; i++) ck_assert_float_eq(out[i], 1.0f);
+    parts_add(&tail, parts + 1, 2, 20, 1, -2.0f); /* 7 - 2 (1) - 2 (1.25) */
+    ck_assert_float_eq(tail, 2.5f);
+}
+END_TEST
+
 START_TEST(mm_matches_naive)
 {
     Rng r;
@@ -103,6 +120,7 @@ int main(void)
     Suite *s = suite_create("ops");
     TCase *tc = tcase_create("ops");
     tcase_add_test(tc, pool_covers_every_index_once);
+    tcase_add_test(tc, parts_add_sums_in_thread_order);
     tcase_add_test(tc, mm_matches_naive);
     tcase_add_test(tc, macro_and_micro_accuracy);
     tcase_add_test(tc, adamw_matches_torch_formula);

@@ -126,6 +126,9 @@ START_TEST(pause_resume_stop)
         runner_snapshot(r, &b);
     } while (b.global_step <= a.global_step + 2 && ml_now() - t0 < 30);
     ck_assert(b.global_step > a.global_step + 2);
+    /* the 0.2 s paused are not elapsed time (a's elapsed was taken as the trainer parked) */
+    ck_assert_msg(b.elapsed_s - a.elapsed_s <= ml_now() - t0 + 0.05, "elapsed %.3f -> %.3f over %.3f s",
+                  a.elapsed_s, b.elapsed_s, ml_now() - t0);
     runner_stop(r);
     ck_assert(pump(r, &seen, 60, ended, &id));
     ck_assert_int_eq(seen.end[0], RUN_STOPPED);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "labdata.h"
 #include "madlab.h"
@@ -58,6 +59,36 @@ START_TEST(layout_sizes)
     layout_compute(80, 24, &l);
     ck_assert_int_eq(l.side.w * l.side.h, 0);
     ck_assert(l.chart_acc.y > l.chart_loss.y); /* stacked */
+}
+END_TEST
+
+/* 80x24 keeps charts of five plotted rows each; 200x60 puts the run's details beside a state
+ * table of readable width; a task's page says its setting and what is scored */
+START_TEST(layout_small_and_wide)
+{
+    Layout l;
+    layout_compute(80, 24, &l);
+    ck_assert_int_ge(l.chart_loss.h, 7);
+    ck_assert_int_ge(l.chart_acc.h, 7);
+    ck_assert_int_eq(l.details.w, 0);
+    ck_assert_int_eq(l.side.w, 0);
+    layout_compute(200, 60, &l);
+    ck_assert_int_eq(l.counters.w, 100);
+    ck_assert(l.details.w > 80 && l.details.h == l.counters.h && l.details.x > l.counters.x + 99);
+    ck_assert(l.details.x + l.details.w <= 200);
+    char page[4096];
+    TaskCfg c = task_kinds[0]->defaults;
+    c.seq_len = 24;
+    task_page(task_kinds[0], &c, page, sizeof page);
+    ck_assert_msg(strstr(page, task_kinds[0]->name) && strstr(page, "seq_len 24") &&
+                  strstr(page, "[x]") && strstr(page, "On MAD"), "%s", page);
+    /* the layer pages of hyena and mh-hyena have an equation and On MAD, as attention's */
+    const char *kinds[] = {"hyena", "mh-hyena", "mh-attention"};
+    for (int i = 0; i < 3; i++) {
+        layer_page(layer_kind_find(kinds[i]), page, sizeof page);
+        ck_assert_msg(strstr(page, "Equation:") && strstr(page, "On MAD:") && strstr(page, "State:"),
+                      "%s: %s", kinds[i], page);
+    }
 }
 END_TEST
 
@@ -123,6 +154,17 @@ START_TEST(chart_render_line)
         for (int r = 0; r < H; r++) any |= cells[r * W + c].series == 0;
         ck_assert_msg(any, "column %d empty", c);
     }
+    /* dashed: two cells drawn, two left out; marks: a glyph at each point */
+    double xf[] = {0, 9}, yf[] = {0.5, 0.5};
+    Series d = {xf, yf, 2, 1, 'o'};
+    chart_render(&d, 1, &sc, W, H, 1, cells);
+    int on[W] = {0};
+    for (int c = 0; c < W; c++)
+        for (int r = 0; r < H; r++) on[c] |= cells[r * W + c].series == 0;
+    for (int c = 1; c < W - 1; c++) ck_assert_msg(on[c] == ((c / 2) % 2 == 0), "dash at column %d", c);
+    int marks = 0;
+    for (int i = 0; i < W * H; i++) marks += cells[i].ch == 'o';
+    ck_assert_int_eq(marks, 2);
     /* a NaN leaves a gap; ASCII fallback uses ' . : */
     double x2[] = {0, 1, 2, 3}, y2[] = {0, NAN, NAN, 0};
     Series g = {x2, y2, 4};
@@ -330,6 +372,7 @@ static void fake_run(LabData *d, int id, const char *label, int task, double bes
     memset(&rec, 0, sizeof rec);
     snprintf(rec.spec.label, sizeof rec.spec.label, "%s", label);
     rec.spec.train.task_name = task_kinds[task]->name;
+    rec.spec.train.task = task_kinds[task]->defaults; /* every fake run at its task's defaults */
     rec.state = RUN_QUEUED;
     ck_assert_ptr_nonnull(history_open(d, id, &rec));
     for (int e = 1; e <= epochs; e++) {
@@ -451,6 +494,72 @@ START_TEST(results_sort_and_marks)
 }
 END_TEST
 
+/* Runs of one stack at two settings are two rows, each naming its setting; never one cell
+ * replacing the other. A run still going is not exported; an ended one is, with its status. */
+START_TEST(results_rows_per_setting)
+{
+    static LabData d;
+    labdata_init(&d);
+    const TaskKind *t = task_kinds[0];
+    const int seq[3] = {32, 16, 32};
+    for (int id = 0; id < 3; id++) {
+        RunRecord rec;
+        memset(&rec, 0, sizeof rec);
+        snprintf(rec.spec.label, sizeof rec.spec.label, "mamba swiglu");
+        train_cfg_default(&rec.spec.train);
+        rec.spec.train.task_name = t->name;
+        rec.spec.train.task = t->defaults;
+        rec.spec.train.task.seq_len = seq[id];
+        ck_assert_ptr_nonnull(history_open(&d, id, &rec));
+        MetricPoint p = {.kind = MP_EPOCH, .run = id, .step = 1};
+        p.epoch.epoch = 1;
+        p.epoch.test_acc = 0.5 + 0.1 * id;
+        ck_assert_int_eq(history_add(&d, &p), 0);
+        rec.state = id == 1 ? RUN_STOPPED : RUN_DONE;
+        rec.result.best_test_acc = 0.5 + 0.1 * id;
+        history_finish(&d, id, &rec);
+    }
+    ck_assert_int_eq(d.nrows, 2);
+    char want16[64], want32[64];
+    snprintf(want16, sizeof want16, "seq_len 16");
+    snprintf(want32, sizeof want32, t->defaults.seq_len == 32 ? "defaults" : "seq_len 32");
+    int r16 = -1, r32 = -1;
+    for (int r = 0; r < d.nrows; r++) {
+        ck_assert_str_eq(d.rows[r].label, "mamba swiglu");
+        if (!strcmp(d.rows[r].setting, want16)) r16 = r;
+        if (!strcmp(d.rows[r].setting, want32)) r32 = r;
+    }
+    ck_assert_msg(r16 >= 0 && r32 >= 0, "%s / %s", d.rows[0].setting, d.rows[1].setting);
+    ck_assert(d.rows[r16].acc[0] == 0.6 && d.rows[r16].run[0] == 1);
+    ck_assert(fabs(d.rows[r32].acc[0] - 0.7) < 1e-12 && d.rows[r32].run[0] == 2); /* newest at 32 */
+    /* the quick protocol's setting is named by it */
+    RunSpec q;
+    memset(&q, 0, sizeof q);
+    const Protocol *quick = protocol_find("quick");
+    static StackSpec none;
+    protocol_train_cfg(quick, 0, &none, 64, NORM_RMS, &q.train);
+    char setting[128];
+    results_setting(&q, setting, sizeof setting);
+    ck_assert_str_eq(setting, "quick");
+    /* a run still going is left for a later export */
+    RunRecord rec;
+    memset(&rec, 0, sizeof rec);
+    rec.spec.train.task_name = t->name;
+    rec.state = RUN_RUNNING;
+    ck_assert_ptr_nonnull(history_open(&d, 3, &rec));
+    MetricPoint p = {.kind = MP_EPOCH, .run = 3, .step = 1};
+    ck_assert_int_eq(history_add(&d, &p), 0);
+    char paths[8][EXPORT_PATH_MAX];
+    int ids[8];
+    ck_assert_int_eq(export_paths(&d, "/tmp/x", paths, ids, 8), 4);
+    ck_assert(ids[1] == 0 && ids[2] == 1 && ids[3] == 2);
+    ck_assert_str_eq(run_status_word(d.runs[1].state, &d.runs[1].result), "stopped");
+    TrainResult dv = {.diverged = 1};
+    ck_assert_str_eq(run_status_word(RUN_FAILED, &dv), "diverged");
+    labdata_free(&d);
+}
+END_TEST
+
 static char *slurp(const char *path)
 {
     FILE *f = fopen(path, "rb");
@@ -485,14 +594,31 @@ START_TEST(export_matches_run_csv)
     RunRecord rec;
     memset(&rec, 0, sizeof rec);
     snprintf(rec.spec.label, sizeof rec.spec.label, "mh-attention(heads=2) swiglu(inner=32) @16");
+    /* the run as madlab run had it: the same columns describe it in both files */
+    train_cfg_default(&rec.spec.train);
     rec.spec.train.task_name = task_kinds[0]->name;
+    rec.spec.train.task = task_kinds[0]->defaults;
+    rec.spec.train.task.vocab = 8, rec.spec.train.task.seq_len = 16;
+    rec.spec.train.task.n_train = 64, rec.spec.train.task.n_test = 16;
+    rec.spec.train.epochs = 3, rec.spec.train.batch = 16, rec.spec.train.width = 16;
     ck_assert_ptr_nonnull(history_open(&d, 0, &rec));
+    /* the header: the run's columns, then the epoch's */
+    ck_assert_msg(!strncmp(want, "run_id,stack,task,vocab,seq_len,n_train,n_test,frac_noise,"
+                           "noise_vocab,k_motif,v_motif,n_copy,multi_query,lr,wd,batch,seed,status,"
+                           "epoch,train_loss,test_loss,train_acc,test_acc,test_acc_micro,lr_now,"
+                           "seconds,tokens_per_s\n", 200), "%s", want);
     char *line = strchr(want, '\n');
     int epochs = 0;
     while (line && line[1]) {
         MetricPoint p = {.kind = MP_EPOCH, .run = 0, .step = epochs + 1};
         EpochStats *s = &p.epoch;
-        ck_assert_int_eq(sscanf(line + 1, "%d,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf", &s->epoch,
+        /* the run's 18 columns first: #1, the stack, the task and its setting, ..., done */
+        char head[300];
+        snprintf(head, sizeof head, "\n1,%s,in-context-recall,8,16,64,16,", rec.spec.label);
+        ck_assert_msg(!strncmp(line, head, strlen(head)), "%s", line);
+        const char *f = strstr(line, ",done,");
+        ck_assert_ptr_nonnull(f);
+        ck_assert_int_eq(sscanf(f + 6, "%d,%lf,%lf,%lf,%lf,%lf,%lf,%lf,%lf", &s->epoch,
                                 &s->train_loss, &s->test_loss, &s->train_acc, &s->test_acc,
                                 &s->test_acc_micro, &s->lr, &s->seconds, &s->tokens_per_s), 9);
         ck_assert_int_eq(history_add(&d, &p), 0);
@@ -519,20 +645,28 @@ START_TEST(export_matches_run_csv)
     char *got = slurp(out);
     ck_assert_ptr_nonnull(got);
     ck_assert_str_eq(got, want);
-    /* the results file: the stack, one column per task, MAD (empty until every task ran) */
+    /* the results file: one line per filled cell, described by the same columns as the run
+     * log, then its setting, best test accuracy, and MAD (empty until every task ran) */
     snprintf(out, sizeof out, "%s-results.csv", prefix);
     char *res = slurp(out);
     ck_assert_ptr_nonnull(res);
-    char head[512] = "stack";
-    for (int t = 0; t < d.n_tasks; t++)
-        snprintf(head + strlen(head), sizeof head - strlen(head), ",%s", task_kinds[t]->name);
-    ck_assert_msg(!strncmp(res, head, strlen(head)) && !strncmp(res + strlen(head), ",mad\n", 5),
-                  "%s", res);
+    const char *head = "run_id,stack,task,vocab,seq_len,n_train,n_test,frac_noise,noise_vocab,"
+                       "k_motif,v_motif,n_copy,multi_query,lr,wd,batch,seed,status,setting,"
+                       "best_test_acc,best_epoch,max_test_acc,epochs_run,mad\n";
+    ck_assert_msg(!strncmp(res, head, strlen(head)), "%s", res);
     char row[256];
-    snprintf(row, sizeof row, "\nmh-attention(heads=2) swiglu(inner=32) @16,%.9g,", d.runs[0].eacc[2]);
+    snprintf(row, sizeof row, "\n1,mh-attention(heads=2) swiglu(inner=32) @16,in-context-recall,");
+    ck_assert_msg(strstr(res, row), "%s lacks %s", res, row);
+    snprintf(row, sizeof row, ",done,vocab 8 seq_len 16 n_train 64 n_test 16,%.9g,", d.runs[0].eacc[2]);
     ck_assert_msg(strstr(res, row), "%s lacks %s", res, row);
     ck_assert_int_eq(res[strlen(res) - 1], '\n');
     ck_assert(strstr(res, ",\"\"\n") != NULL); /* the empty MAD cell */
+    /* a second export writes the results again but no run twice */
+    snprintf(prefix, sizeof prefix, "%s/again", dir);
+    ck_assert_int_eq(export_paths(&d, prefix, paths, ids, 4), 1);
+    ck_assert_int_eq(export_write(&d, prefix, &err), 1);
+    snprintf(out, sizeof out, "%s-run1.csv", prefix);
+    ck_assert_int_eq(access(out, F_OK), -1);
     /* an export into a missing directory fails with a message and writes nothing */
     snprintf(prefix, sizeof prefix, "%s/missing/lab", dir);
     ck_assert_int_eq(export_write(&d, prefix, &err), -1);
@@ -598,6 +732,7 @@ int main(void)
     Suite *s = suite_create("ui");
     TCase *tc = tcase_create("pure");
     tcase_add_test(tc, layout_sizes);
+    tcase_add_test(tc, layout_small_and_wide);
     tcase_add_test(tc, braille_encoding);
     tcase_add_test(tc, chart_scaling);
     tcase_add_test(tc, chart_render_line);
@@ -607,6 +742,7 @@ int main(void)
     tcase_add_test(tc, text_helpers);
     tcase_add_test(tc, results_rows_and_mad);
     tcase_add_test(tc, results_sort_and_marks);
+    tcase_add_test(tc, results_rows_per_setting);
     tcase_add_test(tc, export_matches_run_csv);
     tcase_add_test(tc, preset_saved_where_found);
     suite_add_tcase(s, tc);

@@ -35,9 +35,11 @@ $T new-session -d -s "$S" -x 120 -y 40 \
 wait_for "Stack" 10 || fail "the lab did not start"
 echo "ok: started"
 
-# load the preset (sorted first)
+# load the preset (sorted first; the list opens on the loaded one, default; g goes to the top)
 keys l; wait_for "Load a preset" 5 || fail "no preset list"
-keys Enter; wait_for "loaded preset aaa-labtest" 5 || fail "preset not loaded"
+wait_for "default .*\(loaded\)" 3 || fail "the preset list does not mark the loaded preset"
+wait_for "aaa-labtest +mh-attention\(heads=2\) swiglu\(inner=64\) @32" 3 || fail "the preset list lacks the layers"
+keys g Enter; wait_for "loaded preset aaa-labtest" 5 || fail "preset not loaded"
 wait_for "mh-attention .*heads=2" 3 || fail "the stack of the preset is not shown"
 echo "ok: preset loaded"
 
@@ -97,14 +99,25 @@ keys e; wait_for "export run logs" 3 || fail "no export form"
 keys C-u "$tmp/out" Enter
 wait_for "exported 2 files" 5 || fail "export failed"
 [[ -f $tmp/out-results.csv && -f $tmp/out-run1.csv ]] || fail "missing CSV files"
-head -1 "$tmp/out-run1.csv" | grep -qx "epoch,train_loss,test_loss,train_acc,test_acc,test_acc_micro,lr,seconds,tokens_per_s" ||
+# the run's columns (the same as madlab run --csv), then the epoch's
+meta="run_id,stack,task,vocab,seq_len,n_train,n_test,frac_noise,noise_vocab,k_motif,v_motif,n_copy,multi_query,lr,wd,batch,seed,status"
+head -1 "$tmp/out-run1.csv" | grep -qx "$meta,epoch,train_loss,test_loss,train_acc,test_acc,test_acc_micro,lr_now,seconds,tokens_per_s" ||
     fail "bad header: $(head -1 "$tmp/out-run1.csv")"
+"$MADLAB" run --stack "mh-attention(heads=2) swiglu(inner=64)" --width 32 --task in-context-recall \
+    --vocab 8 --seq-len 16 --train 64 --test 32 --epochs 1 --batch 16 --threads 1 \
+    --csv "$tmp/cli.csv" >/dev/null 2>&1 || fail "madlab run --csv failed"
+[[ $(head -1 "$tmp/cli.csv") == "$(head -1 "$tmp/out-run1.csv")" ]] ||
+    fail "madlab run --csv and the lab's export differ in columns: $(head -1 "$tmp/cli.csv")"
 rows=$(($(wc -l <"$tmp/out-run1.csv") - 1))
 [[ $rows -eq $n ]] || fail "run log has $rows rows for $n epochs"
-awk -F, 'NR > 1 && (NF != 9 || $1 != NR - 1) { bad = 1 } END { exit bad }' "$tmp/out-run1.csv" ||
-    fail "run log rows malformed"
-head -1 "$tmp/out-results.csv" | grep -q "^stack,in-context-recall" || fail "bad results header"
+# every row: run 1, the stack, the task and its setting as set above, stopped, epochs 1..n
+awk -F, 'NR > 1 && (NF != 27 || $1 != 1 || $2 != "mh-attention(heads=2) swiglu(inner=64) @32" ||
+    $3 != "in-context-recall" || $4 != 8 || $5 != 16 || $6 != 4096 || $7 != 32 || $16 != 16 ||
+    $18 != "stopped" || $19 != NR - 1) { bad = 1 } END { exit bad }' "$tmp/out-run1.csv" ||
+    fail "run log rows malformed: $(sed -n 2p "$tmp/out-run1.csv")"
+head -1 "$tmp/out-results.csv" | grep -q "^$meta,setting,best_test_acc" || fail "bad results header"
 [[ $(wc -l <"$tmp/out-results.csv") -eq 2 ]] || fail "results table should have one row"
+grep -q "^1,.*,stopped," "$tmp/out-results.csv" || fail "results row lacks its run id and status"
 echo "ok: exported $rows epochs"
 keys e; wait_for "export run logs" 3 || fail "no export form"
 keys C-u "$tmp/out" Enter
@@ -133,7 +146,7 @@ $T new-session -d -s "$S" -x 100 -y 30 \
     "cd '$tmp' && XDG_CONFIG_HOME='$tmp/config' LANG=C TERM=xterm-256color '$MADLAB' --threads 1; echo LAB-EXITED rc=\$?; stty -a | grep -o ' echo '; sleep 30"
 wait_for "Stack" 10 || fail "the lab did not start (C locale)"
 keys l; wait_for "Load a preset" 5 || fail "no preset list"
-keys Enter 2 Enter C-u 8 Down C-u 16 Down C-u 256 Down C-u 32 Enter r
+keys g Enter 2 Enter C-u 8 Down C-u 16 Down C-u 256 Down C-u 32 Enter r
 wait_for "epoch [0-9]+/10 step" 30 || fail "no progress in the C locale"
 wait_for "[|] *[.:']" 10 || fail "no ASCII chart in the C locale"
 keys C-c

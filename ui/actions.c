@@ -46,6 +46,7 @@ void set_stack_text(const char *text, const char *preset)
     lab.stack = s;
     lab.cur_layer = 0;
     snprintf(lab.preset, sizeof lab.preset, "%s", preset ? preset : "");
+    lab.demo_stack = 0;
 }
 
 /* ---------------- runs ---------------- */
@@ -74,9 +75,10 @@ void lab_pull(void)
             else results_add(&lab.data, p->run);
             if (h->state == RUN_FAILED) lab_status(1, "run #%d failed: %s", p->run + 1, h->error);
             else if (h->state == RUN_DONE)
-                lab_status(0, "run #%d (%s) done: best test accuracy %.3f after %d epochs",
-                           p->run + 1, h->spec.train.task_name, h->result.best_test_acc,
-                           h->result.epochs_run);
+                lab_status(0, "run #%d (%s) done after %d epochs: test accuracy %.3f at epoch %d, "
+                           "its lowest test loss (the results table's score)",
+                           p->run + 1, h->spec.train.task_name, h->result.epochs_run,
+                           h->result.best_test_acc, h->result.best_epoch);
             else if (h->ne || h->ns)
                 lab_status(0, "run #%d stopped after %d epochs", p->run + 1, h->result.epochs_run);
         }
@@ -85,6 +87,8 @@ void lab_pull(void)
     if (lost) lab_status(1, "the display missed %llu points (the ring was full)", (unsigned long long)lost);
     RunSnapshot s;
     runner_snapshot(lab.runner, &s);
+    if (s.id >= 0 && s.state == RUN_PAUSED && lab.snap.state != RUN_PAUSED)
+        lab_status(0, "run #%d paused: p resumes (paused time is not counted in elapsed or ETA)", s.id + 1);
     if (memcmp(&s, &lab.snap, sizeof s)) lab.dirty = 1;
     lab.snap = s;
 }
@@ -162,7 +166,7 @@ static void act_pause(void)
     if (lab.snap.id >= 0 && (lab.snap.state == RUN_RUNNING || lab.snap.state == RUN_PAUSED)) {
         int p = lab.snap.state != RUN_PAUSED;
         runner_pause(lab.runner, p);
-        lab_status(0, p ? "pausing between steps (p resumes)" : "resumed");
+        lab_status(0, p ? "pausing after the current step..." : "resumed");
     } else {
         runner_pause(lab.runner, 0);
         lab_status(0, "no run is going");
@@ -226,8 +230,12 @@ static void do_export(void)
         lab_status(1, "export: %s", err.msg);
         return;
     }
-    lab_status(0, "exported %d file%s: %s-results.csv%s", written, written == 1 ? "" : "s",
-               lab.pending, written > 1 ? " and the run logs beside it" : "");
+    int going = 0;
+    for (int i = 0; i < lab.data.nruns; i++)
+        going += lab.data.runs[i].used && !lab.data.runs[i].exported && lab.data.runs[i].ne > 0;
+    lab_status(0, "exported %d file%s: %s-results.csv and %d new run log%s (a run is exported once%s)",
+               written, written == 1 ? "" : "s", lab.pending, written - 1, written == 2 ? "" : "s",
+               going ? "; one still going waits for the next export" : "");
 }
 
 void export_to(const char *prefix)
@@ -275,10 +283,17 @@ int lab_action(Action a)
 {
     switch (a) {
     case ACT_HELP: lab_open(&modal_help); break;
-    case ACT_QUIT:
-        if (runner_busy(lab.runner)) confirm_ask("A run is going. Quit and stop it? (y/n)", quit_now);
+    case ACT_QUIT: {
+        /* a stack that is not a preset as it stands would be lost */
+        int unsaved = lab.stack.n > 0 && !lab.preset[0] && !lab.demo_stack;
+        if (runner_busy(lab.runner))
+            confirm_ask(unsaved ? "A run is going and the stack is not saved (w saves it). Quit and stop it? (y/n)"
+                                : "A run is going. Quit and stop it? (y/n)", quit_now);
+        else if (unsaved)
+            confirm_ask("The stack is not saved as a preset (w saves it). Quit anyway? (y/n)", quit_now);
         else quit_now();
         break;
+    }
     case ACT_VIEW_STACK: lab.view = V_STACK; break;
     case ACT_VIEW_TASK: lab.view = V_TASK; break;
     case ACT_VIEW_RUN: lab.view = V_RUN; break;
@@ -306,6 +321,8 @@ int lab_action(Action a)
     case ACT_LOAD:
         preset_list_collect(&lab.presets);
         lab_open(&modal_presets);
+        if (preset_list_index(&lab.presets, lab.preset) >= 0) /* on the loaded one */
+            lab.m_cur = preset_list_index(&lab.presets, lab.preset);
         break;
     case ACT_SAVE: form_open(&form_save, 0); break;
     case ACT_EXPORT: form_open(&form_export, 0); break;

@@ -89,7 +89,7 @@ void chart_render(const Series *s, int ns, const ChartScale *sc, int cols, int r
                 int ya = dxs ? py + (gy - py) * (cx - px) / dxs : py;
                 int yb = dxs ? py + (gy - py) * (nx - px) / dxs : gy;
                 int lo = ya < yb ? ya : yb, hi = ya < yb ? yb : ya;
-                for (int cy = lo; cy <= hi; cy++) {
+                for (int cy = lo; cy <= hi && !(s[k].dashed && (cx / (2 * sx)) % 2); cy++) {
                     int c = cx / sx, r = cy / sy;
                     unsigned b = utf8 ? braille_bit(cx % sx, cy % sy) : (cy % sy ? 2u : 1u);
                     bits[r * cols + c] |= b;
@@ -103,6 +103,16 @@ void chart_render(const Series *s, int ns, const ChartScale *sc, int cols, int r
     }
     for (int i = 0; i < cols * rows; i++)
         if (bits[i]) cells[i].ch = utf8 ? braille_char(bits[i]) : (uint32_t)ascii_dot_char(bits[i]);
+    /* marks over the lines: one glyph in the cell of each point */
+    for (int k = 0; k < ns; k++)
+        for (int j = 0; s[k].mark && j < s[k].n; j++) {
+            double x = s[k].x[j], y = s[k].y[j];
+            if (!isfinite(x) || !isfinite(y)) continue;
+            int c = (int)lround((x - sc->xmin) / xr * (W - 1)) / sx;
+            int r = (int)lround((sc->ymax - y) / yr * (H - 1)) / sy;
+            if (c < 0 || c >= cols || r < 0 || r >= rows) continue;
+            cells[r * cols + c] = (ChartCell){s[k].mark, k};
+        }
     free(bits);
 }
 

@@ -31,11 +31,12 @@ static const struct { short fg, bg; attr_t extra; attr_t mono; } theme[S_N] = {
     [S_OK] = {COLOR_GREEN, -1, 0, 0},
     [S_DIM] = {COLOR_BLUE, -1, 0, A_DIM},
     [S_SCORED] = {COLOR_BLACK, COLOR_YELLOW, 0, A_REVERSE},
-    [S_NOISE] = {COLOR_BLUE, -1, 0, A_DIM},
+    [S_NOISE] = {COLOR_RED, -1, 0, A_DIM},
     [S_SPECIAL] = {COLOR_MAGENTA, -1, A_BOLD, A_UNDERLINE},
     [S_HEADER] = {-1, -1, A_BOLD, A_BOLD},
     [S_KEYTOK] = {COLOR_CYAN, -1, A_BOLD, A_BOLD},
     [S_VALTOK] = {COLOR_GREEN, -1, 0, 0},
+    [S_FILLER] = {COLOR_BLUE, -1, A_DIM, A_DIM},
 };
 
 void theme_init(void)
@@ -176,8 +177,11 @@ void draw_chart(Rect r, const char *title, const Series *s, int ns, const int *s
     if (r.h < 3 || r.w < 16) return;
     int x = r.x + 1;
     x += put(r.y, x, r.w - 1, S_HEADER, "%s", title) + 2;
-    for (int i = 0; i < ns && names; i++) {
-        glyph(r.y, x, styles[i], lab.utf8 ? 0x25CF : '*');
+    /* the legend shows each series as drawn: its mark, or a solid or dashed stroke */
+    for (int i = 0; i < ns && names && x < r.x + r.w - 3; i++) {
+        uint32_t g = s[i].mark ? s[i].mark : s[i].dashed ? (lab.utf8 ? 0x2504 : ':') : (lab.utf8 ? 0x2500 : '-');
+        glyph(r.y, x, styles[i], g);
+        glyph(r.y, x + 1, styles[i], s[i].mark ? ' ' : g);
         x += 2;
         x += put(r.y, x, r.x + r.w - x, styles[i], "%s", names[i]) + 1;
     }
@@ -212,19 +216,24 @@ static void draw_title(void)
 {
     Rect r = lab.lay.title;
     fill(r.y, 0, r.w, S_TITLE);
-    int x = put(r.y, 0, r.w, S_TITLE, " madlab ");
-    for (const View *const *v = lab_views; *v; v++)
-        x += put(r.y, x, r.w - x, lab.view == (*v)->id ? S_TAB_ON : S_TAB, " %s ", (*v)->tab) + 1;
     char right[128];
-    if (lab.snap.id >= 0) {
-        snprintf(right, sizeof right, "run #%d %s  epoch %d/%d  queue %d ", lab.snap.id + 1,
-                 run_state_name(lab.snap.state), lab.snap.epoch, lab.snap.epochs, lab.snap.queued);
-    } else {
+    if (lab.snap.id >= 0)
+        snprintf(right, sizeof right, "%s#%d %s  epoch %d/%d  queue %d ", r.w >= 100 ? "run " : "",
+                 lab.snap.id + 1, run_state_name(lab.snap.state), lab.snap.epoch, lab.snap.epochs,
+                 lab.snap.queued);
+    else
         snprintf(right, sizeof right, "idle ");
-    }
     if (lab.demo) snprintf(right + strlen(right), sizeof right - strlen(right), "[demo] ");
     int rw = (int)strlen(right);
-    if (r.w - rw > x) put(r.y, r.w - rw, rw, S_TITLE, "%s", right);
+    /* the tabs as " 1 Stack " when there is room beside the run state, else "1 Stack" */
+    int tabs = 0, nv = 0;
+    for (const View *const *v = lab_views; *v; v++, nv++) tabs += (int)strlen((*v)->tab);
+    int roomy = 8 + tabs + 3 * nv + rw <= r.w;
+    int x = put(r.y, 0, r.w, S_TITLE, roomy ? " madlab " : "madlab ");
+    for (const View *const *v = lab_views; *v; v++)
+        x += put(r.y, x, r.w - rw - x, lab.view == (*v)->id ? S_TAB_ON : S_TAB, roomy ? " %s " : "%s",
+                 (*v)->tab) + 1;
+    put(r.y, r.w - rw, rw, S_TITLE, "%s", right);
 }
 
 static void draw_keybar(void)
@@ -243,11 +252,36 @@ static void draw_keybar(void)
     if (x < r.w) fill(r.y, x, r.w - x, S_KEYLABEL);
 }
 
+/* What to do next in this view: the first step first. */
+static void view_hint(char *buf, size_t n)
+{
+    const char *task = lab_task()->name;
+    switch (lab.view) {
+    case V_STACK:
+        snprintf(buf, n, "r trains this stack on %s  a add  s stripe  l load  ? help", task);
+        break;
+    case V_TASK:
+        snprintf(buf, n, "r trains the stack on %s  Enter difficulty  i explains  ? help", task);
+        break;
+    case V_RUN:
+        snprintf(buf, n, lab.snap.id >= 0 ? "p pauses  x stops  4 results  e exports  ? help"
+                                          : "r trains the stack on the task  1 stack  2 task  ? help");
+        break;
+    default: snprintf(buf, n, "Space marks rows to overlay  < > sort  e exports CSV  ? help"); break;
+    }
+}
+
 static void draw_status(void)
 {
     Rect r = lab.lay.status;
     fill(r.y, 0, r.w, S_NORMAL);
-    put(r.y, 1, r.w - 2, lab.status_err ? S_WARN : S_NORMAL, "%s", lab.status);
+    if (lab.status[0]) {
+        put(r.y, 1, r.w - 2, lab.status_err ? S_WARN : S_NORMAL, "%s", lab.status);
+        return;
+    }
+    char hint[256];
+    view_hint(hint, sizeof hint);
+    put(r.y, 1, r.w - 2, S_DIM, "%s", hint);
 }
 
 void draw_frame(void)

@@ -91,11 +91,16 @@ static void form_apply(void)
 static void form_draw(Rect box, Rect in)
 {
     Form *f = &lab.form;
-    Rect fr = {box.x, box.y, box.w, f->nf + 6 < box.h ? f->nf + 6 : box.h};
+    /* the fields (scrolled to keep the current one in view), a blank line, at least 3 lines of
+     * help, the key line, in a box that fits the screen */
+    Rect fr = {box.x, box.y, box.w, f->nf + 12 < box.h ? f->nf + 12 : box.h};
+    int shown = f->nf < fr.h - 7 ? f->nf : fr.h - 7;
+    if (shown < 1) shown = 1;
+    int first = f->cur >= shown ? f->cur - shown + 1 : 0;
     box_at(fr, f->title);
-    for (int i = 0; i < f->nf && i < fr.h - 4; i++) {
+    for (int i = first; i < f->nf && i - first < shown; i++) {
         const FieldDef *d = &f->f[i];
-        int y = fr.y + 1 + i, sel = i == f->cur;
+        int y = fr.y + 1 + i - first, sel = i == f->cur;
         put(y, in.x, 14, sel ? S_HEADER : S_NORMAL, "%-14s", d->label);
         int tw = 30;
         fill(y, in.x + 15, tw, sel ? S_SEL : S_DIM);
@@ -105,6 +110,17 @@ static void form_draw(Rect box, Rect in)
         else
             put(y, in.x + 47, in.w - 47, S_DIM, "%s", d->help ? d->help : "");
     }
+    /* the row's help is cut to the box; the current field's is here in full, wrapped, and so is
+     * an error the form's apply reported */
+    char text[1024];
+    const FieldDef *d = &f->f[f->cur];
+    if (d->type != FT_TEXT)
+        snprintf(text, sizeof text, "%s (%g to %g): %s", d->label, d->min, d->max, d->help ? d->help : "");
+    else
+        snprintf(text, sizeof text, "%s: %s", d->label, d->help ? d->help : "");
+    if (lab.status_err && lab.status[0]) snprintf(text + strlen(text), sizeof text - strlen(text), "\n%s", lab.status);
+    int hy = fr.y + 1 + shown + 1;
+    text_at((Rect){in.x, hy, in.w, fr.y + fr.h - 2 - hy}, text, 0, lab.status_err ? S_WARN : S_DIM);
     put(fr.y + fr.h - 2, in.x, in.w, S_DIM, "type to replace, Backspace deletes, Up/Down move, Enter applies, Escape cancels");
 }
 

@@ -79,13 +79,17 @@ static int task_unread(int task, int i)
     return task_fields[i].knob && !(task_kinds[task]->knobs & task_fields[i].knob);
 }
 
+/* The fields the task reads first, then those it does not (shown, so the form's shape stays). */
 static int task_form_fields(int task, FieldDef *out, int max)
 {
     int n = 0;
-    for (; n < N_FIELDS(task_fields) && n < max; n++) {
-        out[n] = task_fields[n].f;
-        if (task_unread(task, n)) out[n].help = "(not read by this task)";
-    }
+    for (int unread = 0; unread < 2; unread++)
+        for (int i = 0; i < N_FIELDS(task_fields) && n < max; i++) {
+            if (task_unread(task, i) != unread) continue;
+            out[n] = task_fields[i].f;
+            if (unread) out[n].help = "(not read by this task)";
+            n++;
+        }
     return n;
 }
 
@@ -179,6 +183,7 @@ static int width_apply(void *rec, int arg)
         lab_status(1, "%s", err.msg);
         return -1;
     }
+    if (w != lab.width) lab.preset[0] = 0, lab.demo_stack = 0; /* no longer the preset */
     lab.width = w;
     lab_status(0, "width %d", lab.width);
     return 0;
@@ -203,6 +208,20 @@ static const FieldDef stripe_fields[] = {
     {"channel", FT_TEXT, offsetof(StripeRec, channel), 0, 0, "channel mixer after each (empty: none)"},
 };
 
+/* The pattern's help: what the letters stand for, from stripe_letters. */
+static int stripe_form_fields(int arg, FieldDef *out, int max)
+{
+    static char help[512];
+    int u = snprintf(help, sizeof help, "1A:3H = 1 attention per 3 Hyena, or names: mh-attention hyena/mlp. Letters:");
+    for (const StripeLetter *l = stripe_letters; l->letter && u < (int)sizeof help; l++)
+        u += snprintf(help + u, sizeof help - u, " %c %s%s", l->letter, l->kind, l[1].letter ? "," : "");
+    int n = 0;
+    (void)arg;
+    for (; n < N_FIELDS(stripe_fields) && n < max; n++) out[n] = stripe_fields[n];
+    out[0].help = help;
+    return n;
+}
+
 static void stripe_load(void *rec, int arg, char *title, size_t tn)
 {
     StripeRec *r = rec;
@@ -226,13 +245,13 @@ static int stripe_apply(void *rec, int arg)
     }
     lab.stack = s;
     lab.cur_layer = 0;
-    lab.preset[0] = 0;
+    lab.preset[0] = 0, lab.demo_stack = 0;
     lab_status(0, "striped stack: %s", text);
     return 0;
 }
 
 const FormDef form_stripe = {"striping: a stack from a pattern or a list", stripe_fields,
-                             N_FIELDS(stripe_fields), NULL, stripe_load, stripe_apply};
+                             N_FIELDS(stripe_fields), stripe_form_fields, stripe_load, stripe_apply};
 
 /* ---------------- save the stack as a preset ---------------- */
 

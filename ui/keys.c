@@ -19,17 +19,17 @@ const KeyBinding key_table[] = {
     {{'3', UK_F(4)}, ACT_VIEW_RUN, V_ALL, "Watch", "run view: live loss, accuracy, progress, state size"},
     {{'\t'}, ACT_NEXT_VIEW, V_ALL, NULL, "next view"},
     {{'r', UK_F(5)}, ACT_RUN, V_ALL, "Run", "run the current stack on the current task (queued if busy)"},
-    {{'4', UK_F(6)}, ACT_VIEW_RESULTS, V_ALL, "Results", "results view: one row per stack, one column per task"},
+    {{'4', UK_F(6)}, ACT_VIEW_RESULTS, V_ALL, "Results", "results view: one row per stack and task setting, one column per task"},
     {{'p'}, ACT_PAUSE, V_ALL, "Pause", "pause or resume the run"},
     {{'x'}, ACT_STOP, V_ALL, NULL, "stop the current run (the queue goes on)"},
     {{'X'}, ACT_STOP_ALL, V_ALL, NULL, "stop the current run and empty the queue"},
     {{'Q'}, ACT_QUEUE_TASKS, V_ALL, NULL, "queue the quick MAD protocol for the current stack (six runs)"},
     {{'o'}, ACT_OPTIONS, V_ALL, NULL, "run options: epochs, batch, learning rate, weight decay, seed"},
-    {{'l'}, ACT_LOAD, V_ALL, NULL, "load a preset"},
+    {{'l'}, ACT_LOAD, V_ALL, NULL, "load a preset (the list opens on the loaded one and shows each preset's layers)"},
     {{'w'}, ACT_SAVE, V_ALL, NULL, "save the stack as a preset"},
     {{'e'}, ACT_EXPORT, V_ALL, NULL, "export run logs and the results table to CSV"},
     {{UK_CTRL('l')}, ACT_REDRAW, V_ALL, NULL, "redraw the screen"},
-    {{'q', UK_F(10)}, ACT_QUIT, V_ALL, "Quit", "quit (asks first while a run is going; y confirms)"},
+    {{'q', UK_F(10)}, ACT_QUIT, V_ALL, "Quit", "quit (asks first while a run is going or the stack is not saved as a preset; y confirms)"},
     /* lists */
     {{UK_UP, 'k'}, ACT_UP, VS | VT | VX, NULL, "move up"},
     {{UK_DOWN, 'j'}, ACT_DOWN, VS | VT | VX, NULL, "move down"},
@@ -40,10 +40,10 @@ const KeyBinding key_table[] = {
     {{'d', UK_DEL}, ACT_DELETE, VS, NULL, "delete the layer"},
     {{'['}, ACT_MOVE_UP, VS, NULL, "move the layer up"},
     {{']'}, ACT_MOVE_DOWN, VS, NULL, "move the layer down"},
-    {{UK_ENTER, 'E'}, ACT_EDIT, VS | VT, NULL, "edit the layer's knobs / the task's difficulty"},
+    {{UK_ENTER, 'E'}, ACT_EDIT, VS | VT, NULL, "edit the layer's knobs / the task's difficulty (the settings the task reads first)"},
     {{'W'}, ACT_WIDTH, VS, NULL, "change the model width"},
     {{'s'}, ACT_STRIPE, VS, NULL, "striping: build a stack from a pattern such as 1A:3H"},
-    {{'i'}, ACT_TEACH, VS, NULL, "teaching page of the layer kind"},
+    {{'i'}, ACT_TEACH, VS | VT, NULL, "teaching page of the layer kind / of the task (n/p step through them)"},
     /* task */
     {{'n'}, ACT_RESAMPLE, VT, NULL, "draw another sample sequence"},
     /* results */
@@ -51,6 +51,11 @@ const KeyBinding key_table[] = {
     {{'>', UK_RIGHT}, ACT_SORT_NEXT, VX, NULL, "sort by the next column"},
     {{'<', UK_LEFT}, ACT_SORT_PREV, VX, NULL, "sort by the previous column"},
     {{'I'}, ACT_SORT_REVERSE, VX, NULL, "reverse the sort order"},
+    /* the demo (madlab --demo); any other key ends it and does its usual job */
+    {{' ', UK_ENTER, UK_RIGHT}, ACT_DEMO_NEXT, V_DEMO, NULL, "demo: the next step of the tour"},
+    {{UK_BACKSPACE, UK_LEFT}, ACT_DEMO_BACK, V_DEMO, NULL, "demo: the step before"},
+    {{'t'}, ACT_DEMO_TIMER, V_DEMO, NULL, "demo: step on by itself every 20 seconds, or stop doing so"},
+    {{UK_ESC, 'q'}, ACT_DEMO_END, V_DEMO, NULL, "demo: end the tour, keep the lab"},
 };
 const int key_table_n = (int)(sizeof key_table / sizeof key_table[0]);
 
@@ -87,7 +92,7 @@ size_t keys_help(char *buf, size_t n)
 {
     static const struct { int mask; const char *title; } groups[] = {
         {V_ALL, "Everywhere"}, {VS | VT | VX, "Lists"}, {VS, "Stack view"}, {VS | VT, "Stack and task views"},
-        {VT, "Task view"}, {VX, "Results view"},
+        {VT, "Task view"}, {VX, "Results view"}, {V_DEMO, "Demo (madlab --demo)"},
     };
     size_t used = 0;
     if (n) buf[0] = 0;

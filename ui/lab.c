@@ -59,6 +59,7 @@ void lab_status(int err, const char *fmt, ...)
     vsnprintf(lab.status, sizeof lab.status, fmt, ap);
     va_end(ap);
     lab.status_err = err;
+    lab.status_t = ml_now();
     lab.dirty = 1;
 }
 
@@ -88,6 +89,7 @@ static void draw(void)
         return;
     }
     current_view()->draw();
+    demo_draw();
     if (lab.modal) {
         Rect b = lab.lay.body;
         int w = b.w - 8 < 100 ? b.w - 8 : 100, h = b.h - 2;
@@ -128,11 +130,7 @@ static void handle_key(int k)
 {
     lab.dirty = 1;
     if (k == UK_RESIZE) return; /* the next draw lays out the new size */
-    if (lab.demo) { /* any key hands control back */
-        lab.demo = 0;
-        lab_status(0, "demo over: the lab is yours (? for help)");
-        return;
-    }
+    if (lab.demo && demo_key(k)) return;
     if (lab.modal) {
         lab.modal->key(k);
         return;
@@ -227,7 +225,6 @@ int lab_main(int demo, int threads)
     curs_set(0);
     theme_init();
     task_sample_draw();
-    lab_status(0, "? help  r run  a add layer  s stripe  l load preset  2 task  q quit");
     if (demo) demo_start();
     lab.dirty = 1;
 
@@ -261,6 +258,11 @@ int lab_main(int demo, int threads)
             if (lab.quit) break;
         }
         demo_tick();
+        /* a message stays STATUS_KEEP_S (an error twice as long); then the hints come back */
+        if (lab.status[0] && ml_now() - lab.status_t >= (lab.status_err ? 2 : 1) * STATUS_KEEP_S) {
+            lab.status[0] = 0;
+            lab.dirty = 1;
+        }
     }
     restore_terminal();
     delscreen(scr);

@@ -117,6 +117,23 @@ void history_finish(LabData *d, int id, const RunRecord *rec)
 
 /* ---------------- results table ---------------- */
 
+void results_setting(const RunSpec *s, char *buf, size_t n)
+{
+    const TaskKind *t = task_find(s->train.task_name);
+    task_setting_diff(t, &s->train.task, buf, n);
+    if (!buf[0]) {
+        snprintf(buf, n, "defaults");
+        return;
+    }
+    for (const char *const *p = protocol_names; *p; p++) {
+        const ProtoSetting *m = protocol_match(protocol_find(*p), s->train.task_name, &s->train.task);
+        if (!m) continue;
+        if (!strcmp(m->name, *p)) snprintf(buf, n, "%s", *p); /* the quick protocol's one setting */
+        else snprintf(buf, n, "%s %s", *p, m->name);
+        return;
+    }
+}
+
 void results_add(LabData *d, int id)
 {
     if (id < 0 || id >= d->nruns || !d->runs[id].used) return;
@@ -124,14 +141,17 @@ void results_add(LabData *d, int id)
     if (h->ne == 0) return; /* nothing measured */
     int t = labdata_task_index(d, h->spec.train.task_name);
     if (t < 0) return;
+    char setting[128];
+    results_setting(&h->spec, setting, sizeof setting);
     int r;
     for (r = 0; r < d->nrows; r++)
-        if (!strcmp(d->rows[r].label, h->spec.label)) break;
+        if (!strcmp(d->rows[r].label, h->spec.label) && !strcmp(d->rows[r].setting, setting)) break;
     if (r == d->nrows) {
         if (d->nrows == LAB_MAX_ROWS) return;
         ResultRow *n = &d->rows[d->nrows++];
         memset(n, 0, sizeof *n);
         snprintf(n->label, sizeof n->label, "%s", h->spec.label);
+        snprintf(n->setting, sizeof n->setting, "%s", setting);
         for (int i = 0; i < LAB_MAX_TASKS; i++) n->acc[i] = NAN, n->run[i] = -1;
     }
     d->rows[r].acc[t] = h->result.best_test_acc;
@@ -161,7 +181,7 @@ static int sort_cmp(const void *pa, const void *pb)
 {
     const ResultRow *a = pa, *b = pb;
     int c = sorting->sort_col, r;
-    if (c == 0) r = strcmp(a->label, b->label);
+    if (c == 0) r = strcmp(a->label, b->label) ? strcmp(a->label, b->label) : strcmp(a->setting, b->setting);
     else {
         double x = results_cell(sorting, a, c), y = results_cell(sorting, b, c);
         if (isnan(x) && isnan(y)) r = 0;
@@ -174,16 +194,19 @@ static int sort_cmp(const void *pa, const void *pb)
 
 void results_sort(LabData *d)
 {
-    char a[2][1040] = {"", ""};
+    char a[2][1040] = {"", ""}, st[2][128] = {"", ""};
     for (int i = 0; i < 2; i++)
-        if (d->marked[i] >= 0) snprintf(a[i], sizeof a[i], "%s", d->rows[d->marked[i]].label);
+        if (d->marked[i] >= 0) {
+            snprintf(a[i], sizeof a[i], "%s", d->rows[d->marked[i]].label);
+            snprintf(st[i], sizeof st[i], "%s", d->rows[d->marked[i]].setting);
+        }
     sorting = d;
     qsort(d->rows, d->nrows, sizeof d->rows[0], sort_cmp);
     sorting = NULL;
     for (int i = 0; i < 2; i++)
         if (a[i][0])
             for (int r = 0; r < d->nrows; r++)
-                if (!strcmp(d->rows[r].label, a[i])) d->marked[i] = r;
+                if (!strcmp(d->rows[r].label, a[i]) && !strcmp(d->rows[r].setting, st[i])) d->marked[i] = r;
 }
 
 void results_toggle_mark(LabData *d, int r)
@@ -199,6 +222,13 @@ void results_toggle_mark(LabData *d, int r)
 
 /* ---------------- export ---------------- */
 
+/* A run goes into an export once it has ended with an epoch, and only once. */
+static int exportable(const RunHist *h)
+{
+    return h->used && h->ne > 0 && !h->exported &&
+           (h->state == RUN_DONE || h->state == RUN_STOPPED || h->state == RUN_FAILED);
+}
+
 int export_paths(const LabData *d, const char *prefix, char (*paths)[EXPORT_PATH_MAX], int *ids,
                  int max)
 {
@@ -207,7 +237,7 @@ int export_paths(const LabData *d, const char *prefix, char (*paths)[EXPORT_PATH
     snprintf(paths[n], EXPORT_PATH_MAX, "%s-results.csv", prefix);
     ids[n++] = -1;
     for (int i = 0; i < d->nruns && n < max; i++)
-        if (d->runs[i].used && d->runs[i].ne > 0) {
+        if (exportable(&d->runs[i])) {
             snprintf(paths[n], EXPORT_PATH_MAX, "%s-run%d.csv", prefix, i + 1);
             ids[n++] = i;
         }
@@ -220,26 +250,46 @@ static void csv_num_or_empty(CsvOut *c, double v)
     else csv_out_num(c, v);
 }
 
+static RunCsvMeta run_meta(int id, const RunHist *h)
+{
+    return (RunCsvMeta){.id = id + 1, .stack = h->spec.label, .train = &h->spec.train,
+                        .status = run_status_word(h->state, &h->result)};
+}
+
 void export_results_rows(const LabData *d, CsvOut *c)
 {
-    csv_out_text(c, "stack");
-    for (int t = 0; t < d->n_tasks; t++) csv_out_text(c, task_kinds[t]->name);
-    csv_out_text(c, "mad");
+    run_csv_meta_header(c);
+    static const char *const names[] = {"setting", "best_test_acc", "best_epoch", "max_test_acc",
+                                        "epochs_run", "mad"};
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) csv_out_text(c, names[i]);
     csv_out_end_row(c);
     for (int r = 0; r < d->nrows; r++) {
-        csv_out_text(c, d->rows[r].label);
-        for (int col = 1; col <= d->n_tasks + 1; col++) csv_num_or_empty(c, results_cell(d, &d->rows[r], col));
-        csv_out_end_row(c);
+        const ResultRow *row = &d->rows[r];
+        for (int t = 0; t < d->n_tasks; t++) {
+            int id = row->run[t];
+            if (id < 0 || id >= d->nruns) continue;
+            const RunHist *h = &d->runs[id];
+            RunCsvMeta m = run_meta(id, h);
+            run_csv_meta_row(c, &m);
+            csv_out_text(c, row->setting);
+            csv_out_num(c, row->acc[t]);
+            csv_out_int(c, h->result.best_epoch);
+            csv_out_num(c, h->result.max_test_acc);
+            csv_out_int(c, h->result.epochs_run);
+            csv_num_or_empty(c, results_mad(d, row));
+            csv_out_end_row(c);
+        }
     }
 }
 
-void export_run_rows(const RunHist *h, CsvOut *c)
+void export_run_rows(int id, const RunHist *h, CsvOut *c)
 {
+    RunCsvMeta m = run_meta(id, h);
     epoch_csv_header(c);
-    for (int e = 0; e < h->ne; e++) epoch_csv_row(c, &h->ep[e]);
+    for (int e = 0; e < h->ne; e++) epoch_csv_row(c, &m, &h->ep[e]);
 }
 
-int export_write(const LabData *d, const char *prefix, MlError *err)
+int export_write(LabData *d, const char *prefix, MlError *err)
 {
     int max = d->nruns + 1;
     char(*paths)[EXPORT_PATH_MAX] = malloc(sizeof *paths * max);
@@ -257,11 +307,12 @@ int export_write(const LabData *d, const char *prefix, MlError *err)
             break;
         }
         if (ids[k] < 0) export_results_rows(d, c);
-        else export_run_rows(&d->runs[ids[k]], c);
+        else export_run_rows(ids[k], &d->runs[ids[k]], c);
         if (csv_out_commit(c, err) != 0) {
             n = -1;
             break;
         }
+        if (ids[k] >= 0) d->runs[ids[k]].exported = 1;
     }
 out:
     free(paths);
@@ -286,6 +337,21 @@ void preset_list_collect(PresetList *l)
 {
     l->n = 0;
     preset_list(preset_cb, l);
+    for (int i = 0; i < l->n; i++) {
+        Preset p;
+        MlError err;
+        if (preset_load(l->path[i], &p, &err) == 0)
+            snprintf(l->stack[i], sizeof l->stack[i], "%.200s @%d", p.stack_text, p.width);
+        else
+            snprintf(l->stack[i], sizeof l->stack[i], "(does not load: %.200s)", err.msg);
+    }
+}
+
+int preset_list_index(const PresetList *l, const char *name)
+{
+    for (int i = 0; i < l->n; i++)
+        if (!strcmp(l->name[i], name)) return i;
+    return -1;
 }
 
 int lab_preset_path(const char *name, char *buf, size_t n, MlError *err)

@@ -1,5 +1,5 @@
 /* The lab's data that is not curses (ui/labdata.c): the history of runs as the runner published
- * them, the results table (one row per stack, best test accuracy per task, MAD) with its sort
+ * them, the results table (one row per stack and task setting, best test accuracy per task, MAD) with its sort
  * order and marks, the CSV export, and the user's presets. tests/check_ui links it without a
  * terminal. */
 #ifndef MADLAB_LABDATA_H
@@ -24,12 +24,17 @@ typedef struct {
     double *ex, *etl, *etr, *eacc; /* per epoch: step, test loss, train loss, test accuracy */
     EpochStats *ep;                /* per epoch: everything, for the export */
     int ne, ce;
+    int exported; /* its log was written by an export (each run is exported once) */
 } RunHist;
 
+/* One row per stack and setting: runs at different settings never share a row, so a row's
+ * cells (and their mean, MAD) compare like with like. */
 typedef struct {
     char label[1040];       /* the stack (RunSpec.label) */
+    char setting[128];      /* results_setting of its runs: "defaults", "quick", "seq_len 16" */
     int last_run;           /* the run that last filled a cell */
-    double acc[LAB_MAX_TASKS]; /* best test accuracy per task; NaN when not run */
+    double acc[LAB_MAX_TASKS]; /* best test accuracy per task (at the epoch of lowest test
+                                  loss, as TrainResult.best_test_acc); NaN when not run */
     int run[LAB_MAX_TASKS];
 } ResultRow;
 
@@ -59,29 +64,38 @@ int history_add(LabData *d, const MetricPoint *p);
 void history_finish(LabData *d, int id, const RunRecord *rec);
 
 /* ---- results table ---- */
+/* The setting a run's row is keyed by: "defaults" (its task's defaults), the MAD protocol
+ * setting it matches ("quick", "full vocab-32"), else the knobs that differ from the defaults. */
+void results_setting(const RunSpec *s, char *buf, size_t n);
 void results_add(LabData *d, int id);                        /* the run's best test accuracy */
 double results_mad(const LabData *d, const ResultRow *r);    /* mean over all tasks; NaN if any missing */
 double results_cell(const LabData *d, const ResultRow *r, int col); /* col 1..n_tasks+1 */
 void results_sort(LabData *d);  /* by sort_col and sort_rev; marks follow their rows */
 void results_toggle_mark(LabData *d, int row); /* at most two; a third replaces the older */
 
-/* ---- export: PREFIX-results.csv and PREFIX-runN.csv for every run with an epoch ---- */
+/* ---- export: PREFIX-results.csv, and PREFIX-runN.csv for every run that has ended with an
+ * epoch and was not exported before (a run still going waits for the next export) ---- */
 #define EXPORT_PATH_MAX 600
 /* Fills paths (and ids: -1 for the results file, else the run id); returns how many. */
 int export_paths(const LabData *d, const char *prefix, char (*paths)[EXPORT_PATH_MAX], int *ids,
                  int max);
+/* One line per filled cell: the run's columns (run_csv_meta_row), setting, best_test_acc,
+ * best_epoch, max_test_acc, epochs_run, mad (the row's; empty until every task ran). */
 void export_results_rows(const LabData *d, CsvOut *c);
-void export_run_rows(const RunHist *h, CsvOut *c); /* the same rows as madlab run --csv */
-/* Writes every file of export_paths, each atomically. Returns how many were written, or -1. */
-int export_write(const LabData *d, const char *prefix, MlError *err);
+void export_run_rows(int id, const RunHist *h, CsvOut *c); /* the same rows as madlab run --csv */
+/* Writes every file of export_paths, each atomically, and marks those runs exported. Returns
+ * how many files were written, or -1. */
+int export_write(LabData *d, const char *prefix, MlError *err);
 
 /* ---- presets ---- */
 typedef struct {
     char name[64][64];
     char path[64][512];
+    char stack[64][256]; /* its layers (stack text and width), or why it does not load */
     int n;
 } PresetList;
 void preset_list_collect(PresetList *l); /* every preset once, the user's copy first */
+int preset_list_index(const PresetList *l, const char *name); /* -1 when not listed */
 /* The user's file for a preset name (checked: no '/' and no leading '.'), in preset_user_dir,
  * where --preset finds it. */
 int lab_preset_path(const char *name, char *buf, size_t n, MlError *err);

@@ -90,6 +90,7 @@ typedef struct {
     int width;
     NormKind norm;
     char preset[64]; /* the preset it came from, "" once edited */
+    int demo_stack;  /* the stack is the demo's own (not worth a warning on quit) */
     int cur_layer;
     /* tasks and the sample sequence of the current one */
     int cur_task;
@@ -115,15 +116,19 @@ typedef struct {
     Form form;
     PresetList presets;
     const LayerKind *teach;
+    int teach_task; /* the teaching page is the current task's, not teach's */
     char confirm_q[600];
     void (*confirm_yes)(void);
     char pending[512], pending_name[256]; /* what a confirmed export or save writes */
     /* status line */
     char status[512];
     int status_err;
+    double status_t; /* when it was set: after a while the view's key hints come back */
+#define STATUS_KEEP_S 8.0
     /* demo */
-    int demo;
-    double demo_t0;
+    int demo;       /* the tour is playing */
+    int demo_timer; /* it steps on by itself */
+    double demo_t0; /* when its step began */
     int demo_step;
     double last_draw;
     int dirty;
@@ -137,7 +142,7 @@ void lab_open(const Modal *m); /* m_cur and m_scroll from the top */
 enum {
     S_NORMAL, S_TITLE, S_TAB, S_TAB_ON, S_KEY, S_KEYLABEL, S_SEL, S_ATTN, S_RECUR, S_CHAN,
     S_FIXED, S_LOSS, S_TEST, S_ACC, S_SERIES2, S_WARN, S_OK, S_DIM, S_SCORED, S_NOISE, S_SPECIAL,
-    S_HEADER, S_KEYTOK, S_VALTOK, S_N
+    S_HEADER, S_KEYTOK, S_VALTOK, S_FILLER, S_N
 };
 void theme_init(void); /* colour pairs, or monochrome when there are no colours or NO_COLOR */
 /* Formatted ASCII text at (y, x), at most w columns. Returns columns written. */
@@ -175,5 +180,8 @@ void task_sample_draw(void);               /* view_task.c: a new sample sequence
 void run_charts(Rect loss, Rect acc, const int *ids, int n); /* view_run.c */
 void demo_start(void);                     /* demo.c */
 void demo_tick(void);
+void demo_draw(void);  /* its caption, over the body's last lines */
+int demo_key(int k);   /* 1 when the demo took the key; any other key also ends it */
+void demo_end(void);
 
 #endif

@@ -29,12 +29,14 @@ void layout_compute(int cols, int rows, Layout *l)
         l->side = rect(lw + 1, l->body.y, cols - lw - 1, l->body.h);
     } else {
         l->list = l->body;
-        l->side = rect(0, l->body.y + l->body.h, cols, 0);
+        l->side = rect(0, l->body.y + l->body.h, 0, 0);
     }
 
     /* Run and results views: progress, charts, then the state counters. */
     int bh = l->body.h;
-    int ch = bh >= 30 ? 11 : bh >= 20 ? 7 : 4;
+    /* the state table: room for a few layers, less on a short terminal so the charts keep 5
+     * plotted rows each at 80x24 */
+    int ch = bh >= 30 ? 11 : bh >= 24 ? 7 : bh >= 20 ? 5 : 4;
     int charts = bh - 2 - ch;
     l->progress = rect(0, l->body.y, cols, 2);
     int cy = l->body.y + 2;
@@ -47,5 +49,8 @@ void layout_compute(int cols, int rows, Layout *l)
         l->chart_loss = rect(0, cy, cols, top);
         l->chart_acc = rect(0, cy + top, cols, charts - top);
     }
-    l->counters = rect(0, cy + charts, cols, ch);
+    /* wide terminals: the state table keeps the width it reads at, the run's details beside it */
+    int tw = cols >= 150 ? 100 : cols;
+    l->counters = rect(0, cy + charts, tw, ch);
+    l->details = tw < cols ? rect(tw + 1, cy + charts, cols - tw - 1, ch) : rect(0, cy + charts, 0, 0);
 }

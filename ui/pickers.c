@@ -3,6 +3,8 @@
 #include "config.h"
 #include "labui.h"
 
+#include <string.h>
+
 static int n_kinds(void)
 {
     int n = 0;
@@ -12,7 +14,8 @@ static int n_kinds(void)
 
 static Action list_key(int k)
 {
-    return k == UK_UP || k == 'k' ? ACT_UP : k == UK_DOWN || k == 'j' ? ACT_DOWN : ACT_NONE;
+    return k == UK_UP || k == 'k' ? ACT_UP : k == UK_DOWN || k == 'j' ? ACT_DOWN
+           : k == UK_HOME || k == 'g' ? ACT_TOP : k == UK_END || k == 'G' ? ACT_BOTTOM : ACT_NONE;
 }
 
 static void picker_draw(Rect box, Rect in)
@@ -35,6 +38,7 @@ static void picker_key(int k)
     else if (k == UK_ESC || k == 'q') lab.modal = NULL;
     else if (k == 'i') {
         lab.teach = layer_kinds[lab.m_cur];
+        lab.teach_task = 0;
         lab_open(&modal_teach);
     } else if (k == UK_ENTER) {
         lab.modal = NULL;
@@ -47,11 +51,15 @@ static void presets_draw(Rect box, Rect in)
     const PresetList *l = &lab.presets;
     box_at(box, "Load a preset: Enter loads, Escape cancels");
     if (!l->n) put(in.y, in.x, in.w, S_DIM, "no presets found");
-    for (int i = 0; i < l->n && i < in.h; i++) {
-        int sel = i == lab.m_cur;
-        if (sel) fill(in.y + i, in.x, in.w, S_SEL);
-        put(in.y + i, in.x, in.w, sel ? S_SEL : S_NORMAL, "%-24s %s", l->name[i], l->path[i]);
+    /* its layers on its line; the file of the one under the cursor at the bottom */
+    int rows = in.h - 2, first = lab.m_cur >= rows ? lab.m_cur - rows + 1 : 0;
+    for (int i = first; i < l->n && i - first < rows; i++) {
+        int sel = i == lab.m_cur, y = in.y + i - first;
+        if (sel) fill(y, in.x, in.w, S_SEL);
+        put(y, in.x, in.w, sel ? S_SEL : S_NORMAL, "%-20s %s%s", l->name[i], l->stack[i],
+            !strcmp(l->name[i], lab.preset) ? "  (loaded)" : "");
     }
+    if (l->n) put(in.y + in.h - 1, in.x, in.w, S_DIM, "file: %s", l->path[lab.m_cur]);
 }
 
 static void presets_key(int k)

@@ -58,6 +58,25 @@ void layer_page(const LayerKind *k, char *buf, size_t n)
 #undef OUT
 }
 
+void task_page(const TaskKind *t, const TaskCfg *c, char *buf, size_t n)
+{
+    char now[256], def[256];
+    task_setting_text(t, c, now, sizeof now);
+    task_setting_text(t, &t->defaults, def, sizeof def);
+    snprintf(buf, n,
+             "%s%s%s%s\n\n%s.\n\n"
+             "Setting now: %s\nIts defaults: %s\n\n"
+             "The sample in the task view marks each scored position [x]: only there is the model "
+             "graded (cross-entropy in training, accuracy in test); the other positions are the "
+             "context it must use. Accuracy is averaged over the classes of the targets (macro), "
+             "as the MAD reference does.\n\n"
+             "On MAD: one of the six synthetic tasks; a stack's MAD score is its mean test "
+             "accuracy over them (madlab mad; Q in the lab queues the quick protocol). Each task "
+             "isolates one skill, so a stack's row shows where it is strong and where it is weak.",
+             t->name, t->shorthand ? " (" : "", t->shorthand ? t->shorthand : "", t->shorthand ? ")" : "",
+             t->summary, now, def);
+}
+
 /* The task's own class of the token (engine: task_token_class); whether a position is scored
  * is shown separately, from its target. */
 UiTokenClass ui_token_class(const TaskKind *t, const TaskCfg *c, int32_t input, int32_t target)

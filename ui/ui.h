@@ -27,6 +27,7 @@ typedef struct {
     Rect progress;     /* 2 lines of progress */
     Rect chart_loss, chart_acc;
     Rect counters;     /* state-size table */
+    Rect details;      /* beside it on wide terminals: the run's settings (w 0 when none) */
 } Layout;
 
 void layout_compute(int cols, int rows, Layout *out);
@@ -36,6 +37,8 @@ void layout_compute(int cols, int rows, Layout *out);
 typedef struct {
     const double *x, *y; /* n points; non-finite y leaves a gap */
     int n;
+    int dashed;    /* drawn in dashes (two cells on, two off), so it reads without colour */
+    uint32_t mark; /* a glyph at each point (per-epoch series), 0 for none */
 } Series;
 
 typedef struct { double xmin, xmax, ymin, ymax; } ChartScale;
@@ -83,7 +86,8 @@ enum {
 #define UK_CTRL(c) ((c) & 0x1f)
 
 typedef enum {
-    V_STACK = 1, V_TASK = 2, V_RUN = 4, V_RESULTS = 8, V_ALL = 15
+    V_STACK = 1, V_TASK = 2, V_RUN = 4, V_RESULTS = 8, V_ALL = 15,
+    V_DEMO = 16 /* the demo's keys, before the view's while it plays */
 } ViewMask;
 
 typedef enum {
@@ -91,6 +95,7 @@ typedef enum {
     ACT_RUN, ACT_PAUSE, ACT_STOP, ACT_STOP_ALL, ACT_QUEUE_TASKS, ACT_OPTIONS, ACT_LOAD, ACT_SAVE, ACT_EXPORT,
     ACT_UP, ACT_DOWN, ACT_TOP, ACT_BOTTOM, ACT_ADD, ACT_DELETE, ACT_MOVE_UP, ACT_MOVE_DOWN, ACT_EDIT, ACT_WIDTH,
     ACT_STRIPE, ACT_TEACH, ACT_RESAMPLE, ACT_MARK, ACT_SORT_NEXT, ACT_SORT_PREV, ACT_SORT_REVERSE, ACT_REDRAW,
+    ACT_DEMO_NEXT, ACT_DEMO_BACK, ACT_DEMO_TIMER, ACT_DEMO_END,
     ACT_N
 } Action;
 
@@ -117,6 +122,8 @@ void fmt_bytes(double v, char *buf, size_t n);   /* "12.0 KiB" */
 /* ---- teaching pages ---- */
 /* The kind's page, or one built from its summary, role, knobs and state formula. */
 void layer_page(const LayerKind *k, char *buf, size_t n);
+/* A task's page: what it asks, its setting against its defaults, what is scored, MAD. */
+void task_page(const TaskKind *t, const TaskCfg *c, char *buf, size_t n);
 
 /* ---- token classes for the task sample (the one place that maps the engine's classes) ---- */
 typedef enum { TC_PLAIN, TC_SPECIAL, TC_NOISE, TC_KEY, TC_VALUE, TC_FILLER } UiTokenClass;

@@ -1,50 +1,106 @@
-/* The results view: one row per stack, its best test accuracy per task and their mean (MAD),
+/* The results view: one row per stack and task setting, its best test accuracy per task (with
+ * the run it comes from) and their mean (MAD),
  * sortable by any column; the marked rows' (or the current row's) curves below. */
 #include "config.h"
 #include "labui.h"
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
+
+/* "stack [setting]" in w columns: the stack is cut, never the setting. */
+static void row_label(const ResultRow *row, int w, char *buf, size_t n)
+{
+    int sw = (int)strlen(row->setting) + 3;
+    int lw = w - sw > 8 ? w - sw : 8;
+    snprintf(buf, n, "%-*.*s [%s]", lw, lw, row->label, row->setting);
+}
+
+/* A cell: the score and the run it comes from (#N, as the charts call it). */
+static int draw_cell(int y, int x, int cw, int sel, const ResultRow *row, int c)
+{
+    double v = results_cell(&lab.data, row, c);
+    if (isnan(v)) return put(y, x, cw, sel ? S_SEL : S_DIM, "%*s", cw, "-");
+    char t[32];
+    if (c <= lab.data.n_tasks) snprintf(t, sizeof t, cw >= 10 ? "%.3f #%d" : "%.2f #%d", v, row->run[c - 1] + 1);
+    else snprintf(t, sizeof t, "%.3f", v);
+    return put(y, x, cw, sel ? S_SEL : S_NORMAL, "%*s", cw, t);
+}
+
+/* What the current row's cells are: each run, its setting and how it ended. */
+static void draw_row_detail(int y, int h, const ResultRow *row)
+{
+    Rect r = {1, y, lab.lay.body.w - 2, h};
+    char text[2048];
+    int k = snprintf(text, sizeof text, "%s [%s]:", row->label, row->setting);
+    for (int t = 0; t < lab.data.n_tasks && k < (int)sizeof text; t++) {
+        int id = row->run[t];
+        if (id < 0 || id >= lab.data.nruns) continue;
+        const RunHist *hh = &lab.data.runs[id];
+        k += snprintf(text + k, sizeof text - k, "  #%d %s %.3f (epoch %d of %d, %s)", id + 1,
+                      task_kinds[t]->shorthand ? task_kinds[t]->shorthand : task_kinds[t]->name,
+                      row->acc[t], hh->result.best_epoch, hh->result.epochs_run,
+                      run_status_word(hh->state, &hh->result));
+    }
+    text_at(r, text, 0, S_DIM);
+}
 
 static void draw_results_view(void)
 {
     Rect b = lab.lay.body;
     int cols = lab.data.n_tasks + 2;
-    int lw = b.w - 2 - 9 * (cols - 1);
-    if (lw > 60) lw = 60;
-    if (lw < 16) lw = 16;
+    /* wide: one line a row; narrow: the stack and setting on a line, the cells below */
+    int cw = b.w >= 110 ? 10 : 9, need = 16;
+    for (int r = 0; r < lab.data.nrows; r++) {
+        int n = (int)(strlen(lab.data.rows[r].label) + strlen(lab.data.rows[r].setting) + 3);
+        if (n > need) need = n;
+    }
+    int lw = b.w - 2 - (cw + 1) * (cols - 1);
+    if (lw > need) lw = need;
+    int wide = lw >= need && b.w >= 110;
+    if (!wide) lw = b.w - 2;
     int y = b.y;
-    put(y++, 1, b.w - 1, S_HEADER, "Results: best test accuracy per task; MAD = mean of all %d tasks "
-        "(Space marks two rows to overlay, < > sort)", lab.data.n_tasks);
+    int hl = text_at((Rect){1, y, b.w - 2, 2},
+                     "Results per stack and task setting: a cell is the run's best test accuracy "
+                     "(at its epoch of lowest test loss) and its run #N as on the charts; MAD = "
+                     "mean of all tasks. Space marks, < > sort",
+                     0, S_HEADER);
+    y += hl > 1 ? 2 : 1;
     int lx = 1;
     for (int t = 0; t < lab.data.n_tasks && task_kinds[t]->shorthand; t++)
         lx += put(b.y + b.h / 2, lx, b.w - lx, S_DIM, "%s %s  ", task_kinds[t]->shorthand,
                   task_kinds[t]->name);
     int x = 1;
-    x += put(y, x, lw, lab.data.sort_col == 0 ? S_SEL : S_HEADER, "%-*s", lw, "stack");
+    if (wide) x += put(y, x, lw, lab.data.sort_col == 0 ? S_SEL : S_HEADER, "%-*s", lw, "stack [setting]");
+    else put(y++, 1, lw, lab.data.sort_col == 0 ? S_SEL : S_HEADER, "%-*s", lw, "stack [setting]");
     for (int c = 1; c < cols && x < b.w; c++) {
         const TaskKind *tk = c <= lab.data.n_tasks ? task_kinds[c - 1] : NULL;
         const char *nm = !tk ? "MAD" : tk->shorthand ? tk->shorthand : tk->name;
         char shortn[16];
         snprintf(shortn, sizeof shortn, "%.8s", nm);
-        x += put(y, x + 1, 8, lab.data.sort_col == c ? S_SEL : S_HEADER, "%8s", shortn) + 1;
+        x += put(y, x + 1, cw, lab.data.sort_col == c ? S_SEL : S_HEADER, "%*s", cw, shortn) + 1;
     }
     y++;
-    int table_h = b.h / 2 - 2;
+    int per = wide ? 1 : 2;
+    int detail_y = b.y + b.h / 2 - 2;
+    int table_h = (detail_y - y) / per;
+    if (table_h < 1) table_h = 1;
     if (lab.data.nrows == 0) put(y, 2, b.w - 2, S_DIM, "no results yet: finished runs fill this table (Q queues the quick protocol)");
     int first = lab.cur_row >= table_h ? lab.cur_row - table_h + 1 : 0;
-    for (int r = first; r < lab.data.nrows && r - first < table_h; r++, y++) {
+    for (int r = first; r < lab.data.nrows && r - first < table_h; r++, y += per) {
+        const ResultRow *row = &lab.data.rows[r];
         int sel = r == lab.cur_row, mk = r == lab.data.marked[0] ? 1 : r == lab.data.marked[1] ? 2 : 0;
-        if (sel) fill(y, 0, b.w, S_SEL);
+        for (int k = 0; k < per; k++)
+            if (sel) fill(y + k, 0, b.w, S_SEL);
         int s0 = sel ? S_SEL : S_NORMAL;
         put(y, 0, 1, mk == 1 ? S_LOSS : S_SERIES2, "%s", mk ? "*" : " ");
-        x = 1 + put(y, 1, lw, s0, "%-*.*s", lw, lw, lab.data.rows[r].label);
-        for (int c = 1; c < cols; c++) {
-            double v = results_cell(&lab.data, &lab.data.rows[r], c);
-            if (isnan(v)) x += put(y, x + 1, 8, sel ? S_SEL : S_DIM, "%8s", "-") + 1;
-            else x += put(y, x + 1, 8, s0, "%8.3f", v) + 1;
-        }
+        char lab_text[1200];
+        row_label(row, lw, lab_text, sizeof lab_text);
+        x = 1 + put(y, 1, lw, s0, "%s", lab_text);
+        if (!wide) x = 1;
+        for (int c = 1; c < cols; c++) x += draw_cell(y + per - 1, x + 1, cw, sel, row, c) + 1;
     }
+    if (lab.data.nrows) draw_row_detail(detail_y, 2, &lab.data.rows[lab.cur_row]);
     int ids[2], n = 0;
     for (int i = 0; i < 2; i++)
         if (lab.data.marked[i] >= 0 && lab.data.marked[i] < lab.data.nrows) ids[n++] = lab.data.rows[lab.data.marked[i]].last_run;

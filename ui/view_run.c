@@ -22,7 +22,9 @@ static int shown_runs(int *ids)
     return n;
 }
 
-/* The loss and accuracy charts of runs ids[0..n-1] (at most two). */
+/* The loss and accuracy charts of runs ids[0..n-1] (at most two). Run #1 of the pair is drawn
+ * solid, the second dashed; per-epoch series carry a mark per point (o and x without UTF-8),
+ * so the curves read without colour. */
 void run_charts(Rect lr, Rect ar, const int *ids, int n)
 {
     Series s[4] = {{0}};
@@ -30,14 +32,15 @@ void run_charts(Rect lr, Rect ar, const int *ids, int n)
     const char *names[4] = {0};
     char nm[4][48];
     int ns = 0;
+    const uint32_t marks[2] = {lab.utf8 ? 0x25CF : 'o', lab.utf8 ? 0x25A0 : 'x'}; /* ● ■ */
     for (int i = 0; i < n; i++) {
         RunHist *h = &lab.data.runs[ids[i]];
-        s[ns] = (Series){h->sx, h->sy, h->ns};
+        s[ns] = (Series){.x = h->sx, .y = h->sy, .n = h->ns, .dashed = i};
         st[ns] = i ? S_SERIES2 : S_LOSS;
         snprintf(nm[ns], sizeof nm[ns], n > 1 ? "#%d train" : "train loss", ids[i] + 1);
         names[ns] = nm[ns];
         ns++;
-        s[ns] = (Series){h->ex, h->etl, h->ne};
+        s[ns] = (Series){.x = h->ex, .y = h->etl, .n = h->ne, .dashed = i, .mark = marks[i]};
         st[ns] = i ? S_ACC : S_TEST;
         snprintf(nm[ns], sizeof nm[ns], n > 1 ? "#%d test" : "test loss (per epoch)", ids[i] + 1);
         names[ns] = nm[ns];
@@ -47,7 +50,7 @@ void run_charts(Rect lr, Rect ar, const int *ids, int n)
     ns = 0;
     for (int i = 0; i < n; i++) {
         RunHist *h = &lab.data.runs[ids[i]];
-        s[ns] = (Series){h->ex, h->eacc, h->ne};
+        s[ns] = (Series){.x = h->ex, .y = h->eacc, .n = h->ne, .dashed = i, .mark = marks[i]};
         st[ns] = i ? S_SERIES2 : S_ACC;
         snprintf(nm[ns], sizeof nm[ns], "#%d", ids[i] + 1);
         names[ns] = nm[ns];
@@ -98,6 +101,22 @@ static void draw_counters(Rect r, const RunSpec *spec)
         a, b, d, e);
 }
 
+/* Beside the state table on a wide terminal: what the run is, in full. */
+static void draw_details(Rect r, int id, const RunHist *h)
+{
+    if (r.w < 20 || r.h < 2) return;
+    const RunSpec *sp = &h->spec;
+    char set[256], text[2048];
+    task_setting_text(task_find(sp->train.task_name), &sp->train.task, set, sizeof set);
+    snprintf(text, sizeof text,
+             "run #%d: %s\ntask %s: %s\nlr %g  wd %g  batch %d  epochs %d  seed %llu  width %d\n"
+             "score: test acc at the epoch of lowest test loss",
+             id + 1, sp->label, sp->train.task_name, set, sp->train.lr, sp->train.wd,
+             sp->train.batch, sp->train.epochs, (unsigned long long)sp->train.seed, sp->train.width);
+    vline_at(r, r.x - 1);
+    text_at((Rect){r.x + 1, r.y + 1, r.w - 2, r.h - 1}, text, 0, S_DIM);
+}
+
 static void draw_run_view(void)
 {
     int ids[2];
@@ -114,7 +133,8 @@ static void draw_run_view(void)
     int pi = n > 1 && lab.snap.id == ids[1] ? 1 : 0;
     RunHist *h = &lab.data.runs[ids[pi]];
     const RunSnapshot *s = &lab.snap;
-    int live = s->id == ids[pi];
+    /* live: the runner's current run, still going; an ended one shows how it ended */
+    int live = s->id == ids[pi] && (s->state == RUN_RUNNING || s->state == RUN_PAUSED || s->state == RUN_QUEUED);
     int st = live ? (int)s->state : (int)h->state;
     char other[48] = "";
     if (n > 1) snprintf(other, sizeof other, "  + run #%d overlaid", ids[1 - pi] + 1);
@@ -137,28 +157,40 @@ static void draw_run_view(void)
                 "(loss and state show below)");
             goto charts;
         }
-        x += put(p.y + 1, x, p.w - x, S_NORMAL, "epoch %d/%d step %d/%d ", s->epoch, s->epochs,
-                 s->step, s->steps);
-        int bw = 20;
+        /* the line fits its width: the bar shrinks first, then rate, elapsed and queue go */
+        char left[64], acc[16] = "-", right[160];
+        snprintf(left, sizeof left, "epoch %d/%d step %d/%d ", s->epoch, s->epochs, s->step, s->steps);
+        if (h->ne) snprintf(acc, sizeof acc, "%.3f", h->eacc[h->ne - 1]);
+        int avail = p.w - 1 - (int)strlen(left), bw = 0;
+        for (int level = 0; level < 4; level++) {
+            int k = snprintf(right, sizeof right, " %3.0f%%  loss %.4f  test acc %s%s", frac * 100,
+                             s->last_loss, acc, level < 1 ? " (last epoch)" : "");
+            if (level < 1) k += snprintf(right + k, sizeof right - k, "  %s tok/s", tps);
+            if (level < 2) k += snprintf(right + k, sizeof right - k, "  elapsed %s", el);
+            k += snprintf(right + k, sizeof right - k, "  ETA %s", eta);
+            if (level < 3) k += snprintf(right + k, sizeof right - k, "  queue %d", s->queued);
+            bw = avail - k;
+            if (bw >= 10 || level == 3) break;
+        }
+        if (bw > 20) bw = 20;
+        if (bw < 0) bw = 0;
+        x += put(p.y + 1, x, p.w - x, S_NORMAL, "%s", left);
         int fillw = (int)(frac * bw);
         for (int i = 0; i < bw && x < p.w; i++)
             glyph(p.y + 1, x++, i < fillw ? S_ACC : S_DIM,
                   i < fillw ? (lab.utf8 ? 0x2588 : '#') : (lab.utf8 ? 0x2591 : '.'));
-        char acc[16] = "-";
-        if (h->ne) snprintf(acc, sizeof acc, "%.3f", h->eacc[h->ne - 1]);
-        put(p.y + 1, x, p.w - x, S_NORMAL,
-            " %3.0f%%  loss %.4f  test acc %s  %s tok/s  elapsed %s  ETA %s  queue %d", frac * 100,
-            s->last_loss, acc, tps, el, eta, s->queued);
+        put(p.y + 1, x, p.w - x, S_NORMAL, "%s", right);
     } else if (st == RUN_FAILED) {
         put(p.y + 1, 1, p.w - 1, S_WARN, "failed: %s", h->error);
     } else {
-        put(p.y + 1, 1, p.w - 1, S_NORMAL, "%d epochs, best test accuracy %.3f (epoch %d), final test loss %.4f, %.0fs",
-            h->result.epochs_run, h->result.best_test_acc, h->result.best_epoch,
-            h->result.final_test_loss, h->result.seconds);
+        put(p.y + 1, 1, p.w - 1, S_NORMAL, "%s, %d epochs: test acc %.3f at epoch %d, its lowest test "
+            "loss (max %.3f), %.0fs", run_status_word((RunState)st, &h->result), h->result.epochs_run,
+            h->result.best_test_acc, h->result.best_epoch, h->result.max_test_acc, h->result.seconds);
     }
 charts:
     run_charts(lab.lay.chart_loss, lab.lay.chart_acc, ids, n);
     draw_counters(lab.lay.counters, &h->spec);
+    draw_details(lab.lay.details, ids[pi], h);
 }
 
 const View view_run = {V_RUN, "3 Run", draw_run_view, NULL};

@@ -23,13 +23,14 @@ static void draw_stack_view(void)
     fmt_count(tot_p, p, sizeof p);
     fmt_count(tot_s, s, sizeof s);
     fmt_bytes(tot_s * 4, b, sizeof b);
-    put(l.y, 1, l.w - 1, S_HEADER, "Stack  %s%s  width %d, %s", lab.preset[0] ? "preset " : "", lab.preset,
-        lab.width, lab.norm == NORM_LAYER ? "layernorm" : "rmsnorm");
-    put(l.y + l.h - 1, 1, l.w - 1, S_HEADER, "total: %s params, state %s floats = %s at L=%d (%s)", p, s,
-        b, L, t->name);
+    /* the task first: what r will train this stack on */
+    int x = 1 + put(l.y, 1, l.w - 1, S_HEADER, "Task %s", t->name);
+    put(l.y, x, l.w - x, S_DIM, "  stack: %s%s width %d, %s", lab.preset[0] ? "preset " : "",
+        lab.preset[0] ? lab.preset : "", lab.width, lab.norm == NORM_LAYER ? "layernorm" : "rmsnorm");
+    put(l.y + l.h - 1, 1, l.w - 1, S_HEADER, "total %s params, state %s floats = %s at L=%d", p, s, b, L);
     /* numbers before knobs: the knob list is the one column whose length varies */
     put(l.y + 1, 1, l.w - 1, S_DIM, "%3s  %-25s %7s %7s  %s", "#", "kind", "params", "state", "knobs");
-    int rows = l.h - 4;
+    int rows = l.h - 5; /* header, column names, the current layer's knobs, total */
     if (lab.stack.n == 0)
         put(l.y + 3, 3, l.w - 3, S_DIM, "empty stack: a adds a layer, s builds one from a pattern, l loads a preset");
     int first = lab.cur_layer >= rows ? lab.cur_layer - rows + 1 : 0;
@@ -38,11 +39,14 @@ static void draw_stack_view(void)
         const LayerKind *k = lab.stack.kind[i];
         LayerCfg c;
         layer_cfg_of(&lab.stack, i, lab.width, V, L, &c);
-        char knobs[64] = "";
+        char knobs[256] = "";
         for (int j = 0; j < k->n_knobs; j++) {
             size_t u = strlen(knobs);
             snprintf(knobs + u, sizeof knobs - u, "%s%s=%d", j ? "," : "", k->knobs[j].name, c.knob[j]);
         }
+        /* a list that does not fit ends in '+'; the current layer's is shown whole below */
+        int kw = l.w - 49;
+        if (kw > 1 && (int)strlen(knobs) > kw) knobs[kw - 1] = '+', knobs[kw] = 0;
         fmt_count((double)k->n_params(&c), p, sizeof p);
         double st = k->state_size(&c, L);
         fmt_count(st, s, sizeof s);
@@ -53,7 +57,19 @@ static void draw_stack_view(void)
         put(y, 6, 25, sel ? S_SEL : kind_style(k), "%-25s", k->name);
         put(y, 32, l.w - 32, sel ? S_SEL : S_NORMAL, "%7s %7s  %s", p, s, knobs);
     }
-    if (lab.lay.side.w > 0) {
+    if (lab.stack.n > 0) {
+        const LayerKind *k = lab.stack.kind[lab.cur_layer];
+        LayerCfg c;
+        layer_cfg_of(&lab.stack, lab.cur_layer, lab.width, V, L, &c);
+        char line[512];
+        int u = snprintf(line, sizeof line, "layer %d %s:", lab.cur_layer + 1, k->name);
+        for (int j = 0; j < k->n_knobs && u < (int)sizeof line; j++)
+            u += snprintf(line + u, sizeof line - u, " %s=%d", k->knobs[j].name, c.knob[j]);
+        if (u < (int)sizeof line)
+            snprintf(line + u, sizeof line - u, "%s", k->n_knobs ? "  (Enter edits, i explains)" : "  (no knobs; i explains)");
+        put(l.y + l.h - 2, 1, l.w - 1, S_DIM, "%s", line);
+    }
+    if (lab.lay.side.w > 0 && lab.lay.side.h > 0) {
         Rect sd = lab.lay.side;
         vline_at(sd, sd.x - 1);
         if (lab.stack.n > 0) {
@@ -90,7 +106,7 @@ void stack_insert(const LayerKind *k)
     }
     lab.stack = s;
     lab.cur_layer = at_i;
-    lab.preset[0] = 0;
+    lab.preset[0] = 0, lab.demo_stack = 0;
     lab_status(0, "added %s as layer %d", k->name, at_i + 1);
 }
 
@@ -105,7 +121,7 @@ static void swap_layers(int a, int b)
     memcpy(lab.stack.knob[a], lab.stack.knob[b], sizeof t);
     memcpy(lab.stack.knob[b], t, sizeof t);
     lab.cur_layer = b;
-    lab.preset[0] = 0;
+    lab.preset[0] = 0, lab.demo_stack = 0;
 }
 
 static void delete_layer(void)
@@ -143,6 +159,7 @@ static void stack_key(Action a)
     case ACT_TEACH:
         if (lab.stack.n) {
             lab.teach = lab.stack.kind[lab.cur_layer];
+            lab.teach_task = 0;
             lab_open(&modal_teach);
         }
         break;

@@ -40,7 +40,7 @@ void task_sample_draw(void)
 static void draw_task_view(void)
 {
     Rect l = lab.lay.list;
-    put(l.y, 1, l.w - 1, S_HEADER, "Tasks (Enter sets the difficulty, n draws another sample)");
+    put(l.y, 1, l.w - 1, S_HEADER, "Tasks (Enter sets the difficulty, i explains, n another sample)");
     int y = l.y + 1;
     for (int i = 0; i < lab.data.n_tasks && y < l.y + l.h; i++, y++) {
         int sel = i == lab.cur_task;
@@ -48,25 +48,29 @@ static void draw_task_view(void)
         put(y, 1, l.w - 1, sel ? S_SEL : S_NORMAL, "%-26s %s", task_kinds[i]->name,
             task_kinds[i]->summary);
     }
-    y++;
+    /* the current task's description and setting in full, wrapped */
     const TaskCfg *c = &lab.task_cfg[lab.cur_task];
-    put(y++, 1, l.w - 1, S_HEADER, "Difficulty");
-    put(y++, 3, l.w - 3, S_NORMAL, "vocab %d  seq_len %d  n_train %d  n_test %d  multi_query %d",
-        c->vocab, c->seq_len, c->n_train, c->n_test, c->multi_query);
-    put(y++, 3, l.w - 3, S_NORMAL, "frac_noise %g  noise_vocab %d  k_motif %d  v_motif %d  n_copy %d",
-        c->frac_noise, c->noise_vocab, c->k_motif, c->v_motif, c->n_copy);
-    y++;
-    Rect sr = lab.lay.side.w > 0 ? lab.lay.side : (Rect){0, y, l.w, l.y + l.h - y};
-    if (lab.lay.side.w > 0) vline_at(sr, sr.x - 1);
+    char text[768], set[256];
+    task_setting_text(lab_task(), c, set, sizeof set);
+    snprintf(text, sizeof text, "%s: %s", lab_task()->name, lab_task()->summary);
+    y += text_at((Rect){1, y, l.w - 2, 2}, text, 0, S_DIM) > 1 ? 2 : 1;
+    snprintf(text, sizeof text, "Difficulty: %s", set);
+    y += text_at((Rect){1, y, l.w - 2, 2}, text, 0, S_HEADER) > 1 ? 2 : 1;
+    int side = lab.lay.side.w > 0 && lab.lay.side.h > 0;
+    Rect sr = side ? lab.lay.side : (Rect){0, y, l.w, l.y + l.h - y};
+    if (side) vline_at(sr, sr.x - 1);
     int sy = sr.y;
     put(sy++, sr.x + 1, sr.w - 1, S_HEADER, "A test sequence (seed %llu)", (unsigned long long)lab.s_seed);
-    int x = sr.x + 1;
-    x += put(sy, x, sr.w, S_KEYTOK, "key") + 1;
-    x += put(sy, x, sr.w, S_VALTOK, "value") + 1;
-    x += put(sy, x, sr.w, S_NOISE, "noise") + 1;
-    x += put(sy, x, sr.w, S_SPECIAL, "special") + 1;
-    x += put(sy, x, sr.w, S_DIM, "filler") + 1;
-    put(sy++, x, sr.w - x, S_SCORED, "[scored]");
+    /* the classes by mark as well as colour: ~ noise, . filler (its token shown once in the
+     * legend), ! special, [x] scored */
+    int x = sr.x + 1, xe = sr.x + sr.w;
+    x += put(sy, x, xe - x, S_KEYTOK, "key") + 1;
+    x += put(sy, x, xe - x, S_VALTOK, "value") + 1;
+    x += put(sy, x, xe - x, S_NOISE, "~noise") + 1;
+    x += put(sy, x, xe - x, S_SPECIAL, "special!") + 1;
+    x += put(sy, x, xe - x, S_FILLER, ".filler") + 1;
+    x += put(sy, x, xe - x, S_SCORED, "[x]") + 1;
+    put(sy++, x, xe - x, S_NORMAL, "= scored");
     if (lab.s_err[0]) {
         put(sy, sr.x + 1, sr.w - 1, S_WARN, "%s", lab.s_err);
         return;
@@ -76,7 +80,12 @@ static void draw_task_view(void)
     for (int i = 0; i < lab.s_len && sy < sr.y + sr.h; i++) {
         char tok[16];
         int scored = lab.s_tg[i] != ML_IGNORE;
-        int n = snprintf(tok, sizeof tok, scored ? "[%d]" : "%d", lab.s_in[i]);
+        UiTokenClass tc = ui_token_class(lab_task(), c, lab.s_in[i], lab.s_tg[i]);
+        const char *pre = tc == TC_NOISE ? "~" : "";
+        const char *post = tc == TC_SPECIAL ? "!" : "";
+        int n = tc == TC_FILLER && !scored
+                    ? snprintf(tok, sizeof tok, ".")
+                    : snprintf(tok, sizeof tok, scored ? "[%s%d%s]" : "%s%d%s", pre, lab.s_in[i], post);
         if (x + n + 1 > sr.x + sr.w) {
             x = sr.x + 1;
             sy++;
@@ -84,8 +93,8 @@ static void draw_task_view(void)
         }
         static const int style[] = {[TC_PLAIN] = S_NORMAL, [TC_SPECIAL] = S_SPECIAL,
                                     [TC_NOISE] = S_NOISE, [TC_KEY] = S_KEYTOK,
-                                    [TC_VALUE] = S_VALTOK, [TC_FILLER] = S_DIM};
-        int st = scored ? S_SCORED : style[ui_token_class(lab_task(), c, lab.s_in[i], lab.s_tg[i])];
+                                    [TC_VALUE] = S_VALTOK, [TC_FILLER] = S_FILLER};
+        int st = scored ? S_SCORED : style[tc];
         put(sy, x, n, st, "%s", tok);
         x += n + 1;
     }
@@ -118,6 +127,10 @@ static void task_key(Action a)
         break;
     }
     case ACT_EDIT: form_open(&form_task, lab.cur_task); break;
+    case ACT_TEACH:
+        lab.teach_task = 1;
+        lab_open(&modal_teach);
+        break;
     case ACT_RESAMPLE:
         lab.s_seed++;
         task_sample_draw();

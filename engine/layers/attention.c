@@ -64,7 +64,6 @@ static Geo geo(const LayerCfg *c, Dims dm)
     return g;
 }
 
-static size_t r16(size_t n) { return round_up(n, ML_ALIGN_FLOATS); }
 static int n_slots(const Geo *g) { return g->B * g->H < ATT_SLOTS ? g->B * g->H : ATT_SLOTS; }
 
 /* acts: qkvT (3d x rows: (x Wqkv)^T, without the bias), oT (d x rows: the heads' output before
@@ -738,18 +737,10 @@ typedef struct {
     int n;
 } Bias;
 
-static void add_row(float *restrict y, const float *restrict b, int n)
-{
-    int nv = n / VL * VL;
-    for (int c = 0; c < nv; c += VL)
-        for (int k = 0; k < VL; k++) y[c + k] += b[c + k];
-    for (int c = nv; c < n; c++) y[c] += b[c];
-}
-
 static void bias_add_rows(void *ctx, size_t r0, size_t r1, int tid)
 {
     const Bias *a = ctx;
-    for (size_t r = r0; r < r1; r++) add_row(a->y + r * a->n, a->b, a->n);
+    for (size_t r = r0; r < r1; r++) vadd(a->y + r * a->n, a->b, (size_t)a->n);
 }
 
 /* The activations are kept channel-major (transposed, B*L positions per channel) so that the
@@ -798,7 +789,7 @@ const LayerKind layer_attention = {
     .summary = "causal softmax attention with rotary embeddings, 1 head of 128",
     .role = ROLE_SEQUENCE,
     .knobs = att_knobs,
-    .n_knobs = 1,
+    .n_knobs = ML_COUNT(att_knobs),
     .state_formula = "2 x L x width (the KV cache grows with L)",
     .page = "Equation: q, k, v = x Wq, x Wk, x Wv (rotary position applied to q and k);\n"
              "  y_t = sum_{s<=t} softmax_s(q_t . k_s / sqrt(d)) v_s, then y Wo.\n"
@@ -822,7 +813,7 @@ const LayerKind layer_mh_attention = {
     .summary = "multi-head causal softmax attention with rotary embeddings, 16 heads of 8",
     .role = ROLE_SEQUENCE,
     .knobs = mh_att_knobs,
-    .n_knobs = 1,
+    .n_knobs = ML_COUNT(mh_att_knobs),
     .state_formula = "2 x L x width (the KV cache grows with L)",
     .page = "Equation: per head h, y_t^h = sum_{s<=t} softmax_s(q_t^h . k_s^h / sqrt(d/H)) v_s^h;\n"
              "  the heads are concatenated and projected by Wo. Rotary positions on q and k.\n"
@@ -845,7 +836,7 @@ const LayerKind layer_sliding_attention = {
     .summary = "causal softmax attention over a sliding window (query i sees keys i-32..i), 1 head",
     .role = ROLE_SEQUENCE,
     .knobs = slide_knobs,
-    .n_knobs = 2,
+    .n_knobs = ML_COUNT(slide_knobs),
     .state_formula = "2 x width x min(L, window) (keys and values of the window)",
     .n_params = att_params,
     .n_acts = att_acts,
@@ -862,7 +853,7 @@ const LayerKind layer_mh_sliding_attention = {
     .summary = "multi-head sliding-window attention (keys i-32..i), 16 heads of 8",
     .role = ROLE_SEQUENCE,
     .knobs = mh_slide_knobs,
-    .n_knobs = 2,
+    .n_knobs = ML_COUNT(mh_slide_knobs),
     .state_formula = "2 x width x min(L, window) (keys and values of the window)",
     .n_params = att_params,
     .n_acts = att_acts,

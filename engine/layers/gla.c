@@ -51,7 +51,6 @@ static Geo geo(const LayerCfg *c, Dims dm)
     return g;
 }
 
-static size_t r16(size_t n) { return round_up(n, ML_ALIGN_FLOATS); }
 
 /* params: Wp (d x (4d + R): Wq Wk Wv Wg W1 side by side), W2 (R x d), b2 (d), norm weight (hd),
  * Wo (d x d). */
@@ -181,18 +180,13 @@ static void gate_row(const float *restrict z, float *restrict a, int d)
     }
 }
 
-static void add_row(float *restrict z, const float *restrict b, int d)
-{
-    for (int c = 0; c < d; c++) z[c] += b[c];
-}
-
 /* z += b2 (when b2 is given); a = exp(logsigmoid(z) / 16). */
 static void gate_rows(void *ctx, size_t r0, size_t r1, int tid)
 {
     const Rows *j = ctx;
     int d = j->g.d;
     for (size_t r = r0; r < r1; r++) {
-        if (j->b2) add_row(j->zw + r * d, j->b2, d);
+        if (j->b2) vadd(j->zw + r * d, j->b2, (size_t)d);
         gate_row(j->zw + r * d, j->a + r * d, d);
     }
 }
@@ -434,8 +428,7 @@ static void gla_backward(Layer *l, const float *x, const float *dy, float *dx, D
     mm(false, true, rows, d, d, 1.0f, dy, d, p + pm.Wo, d, 0.0f, h, d);  /* dh = dy Wo^T */
     memset(dnw, 0, sizeof(float) * (size_t)T * g.hd);
     pool_for(g.rows, norm_gate_bwd_rows, &rj);
-    for (int t = 0; t < T; t++)
-        for (int i = 0; i < g.hd; i++) gr[pm.nw + i] += dnw[(size_t)t * g.hd + i];
+    parts_add(gr + pm.nw, dnw, T, (size_t)g.hd, (size_t)g.hd, 1.0f);
     rj.b2 = NULL; /* z already holds its bias */
     pool_for(g.rows, gate_rows, &rj);
     pool_for((size_t)g.B * g.H, scan_pairs, &s);
@@ -453,7 +446,7 @@ const LayerKind layer_gla = {
     .summary = "gated linear attention (GLA): data-dependent decay of a k^T v state, 1 head",
     .role = ROLE_SEQUENCE,
     .knobs = gla_knobs,
-    .n_knobs = 1,
+    .n_knobs = ML_COUNT(gla_knobs),
     .state_formula = "heads x d_k x d_v = width^2 / heads",
     .n_params = gla_params,
     .n_acts = gla_acts,
@@ -470,7 +463,7 @@ const LayerKind layer_mh_gla = {
     .summary = "multi-head gated linear attention, 8 heads of 16",
     .role = ROLE_SEQUENCE,
     .knobs = mh_gla_knobs,
-    .n_knobs = 1,
+    .n_knobs = ML_COUNT(mh_gla_knobs),
     .state_formula = "heads x d_k x d_v = width^2 / heads",
     .n_params = gla_params,
     .n_acts = gla_acts,

@@ -20,7 +20,7 @@
  * in L1. Backward: a forward sweep recomputes S_t and z_t for dphi_q, a reverse sweep carries
  * sum_{s>=t} phi_q_s^T g_s and sum_{s>=t} dden_s phi_q_s for dphi_k and dv. */
 #include "config.h"
-#include "internal.h"
+#include "scan.h"
 
 #include <string.h>
 
@@ -51,7 +51,6 @@ static Geo geo(const LayerCfg *c, Dims dm)
     return g;
 }
 
-static size_t r16(size_t n) { return round_up(n, ML_ALIGN_FLOATS); }
 
 /* params: Wp (d x 3d: Wq Wk Wv), Fq (hd x 2hd: Aq Bq), fq (2hd: aq bq), Fk, fk, Wo (d x d). */
 typedef struct { size_t Wp, Fq, fq, Fk, fk, Wo, total; } ParMap;
@@ -166,7 +165,7 @@ static void phi_row(float *F, const float *bias, float *phi, int H, int hd)
     for (int h = 0; h < H; h++) {
         float *a = F + (size_t)h * 2 * hd, *b = a + hd, *o = phi + (size_t)h * hd;
         if (bias)
-            for (int i = 0; i < 2 * hd; i++) a[i] += bias[i];
+            vadd(a, bias, 2 * (size_t)hd);
         for (int i = 0; i < hd; i++) o[i] = a[i] * b[i];
     }
 }
@@ -203,21 +202,6 @@ static void dphi_rows(void *ctx, size_t r0, size_t r1, int tid)
 
 /* ---------------- the recurrence, per (sequence, head) pair ---------------- */
 
-/* Sums over n products in 8 lanes, then a tree: a loop the compiler vectorises (a single
- * running sum would be a chain of dependent adds, which strict IEEE order cannot reorder). */
-static inline float dotn(const float *restrict a, const float *restrict b, int n)
-{
-    float acc[8] = {0}, c[4];
-    int i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; k++) acc[k] = FMA(a[i + k], b[i + k], acc[k]);
-    for (int k = 0; i + k < n; k++) acc[k] = FMA(a[i + k], b[i + k], acc[k]);
-    for (int k = 0; k < 4; k++) c[k] = acc[k] + acc[k + 4];
-    return (c[0] + c[2]) + (c[1] + c[3]);
-}
-
-static inline float dot16(const float *restrict a, const float *restrict b) { return dotn(a, b, 16); }
-
 typedef struct {
     Geo g;
     const float *P, *phiQ, *phiK, *y, *dY;
@@ -234,7 +218,7 @@ static void scan_fwd_pair(const Scan *s, int b, int h, float *restrict St, float
         size_t row = r0 + t;
         const float *fq = s->phiQ + row * d + h * hd, *fk = s->phiK + row * d + h * hd;
         for (int i = 0; i < hd; i++) z[i] += fk[i];
-        s->den[row * H + h] = dotn(fq, z, hd) + LA_EPS;
+        s->den[row * H + h] = sc_dot(fq, z, hd) + LA_EPS;
     }
     for (int j0 = 0; j0 < hd; j0 += LA_JB) {
         int jb = hd - j0 < LA_JB ? hd - j0 : LA_JB;
@@ -269,7 +253,7 @@ static void scan_bwd_pair(const Scan *s, int b, int h, float *restrict St, float
         const float *fk = s->phiK + row * d + h * hd, *dy = s->dY + row * d + h * hd;
         const float *y = s->y + row * d + h * hd;
         float *dq = s->dphiQ + row * d + h * hd;
-        float dd = -dotn(dy, y, hd) / s->den[row * H + h];
+        float dd = -sc_dot(dy, y, hd) / s->den[row * H + h];
         s->dden[row * H + h] = dd;
         for (int i = 0; i < hd; i++) {
             z[i] += fk[i];
@@ -320,7 +304,7 @@ static void scan_bwd_pair(const Scan *s, int b, int h, float *restrict St, float
                 float *Ri = St + (size_t)i * LA_JB;
                 for (int j = 0; j < LA_JB; j++) Ri[j] = FMA(qi, gt[j], Ri[j]);
                 for (int j = 0; j < LA_JB; j++) dvt[j] = FMA(ki, Ri[j], dvt[j]);
-                dk[i] += dot16(Ri, vt);
+                dk[i] += sc_dot(Ri, vt, 16);
             }
             for (int j = 0; j < jb; j++) dv[j] = dvt[j];
         }
@@ -423,7 +407,7 @@ const LayerKind layer_linear_attention = {
     .summary = "linear attention with a Hadamard feature map and normaliser, 1 head",
     .role = ROLE_SEQUENCE,
     .knobs = la_knobs,
-    .n_knobs = 1,
+    .n_knobs = ML_COUNT(la_knobs),
     .state_formula = "heads x hd x hd + heads x hd (normaliser) = width^2 / heads + width",
     .n_params = la_params,
     .n_acts = la_acts,
@@ -440,7 +424,7 @@ const LayerKind layer_mh_linear_attention = {
     .summary = "multi-head linear attention (Hadamard feature map), 16 heads of 8",
     .role = ROLE_SEQUENCE,
     .knobs = mh_la_knobs,
-    .n_knobs = 1,
+    .n_knobs = ML_COUNT(mh_la_knobs),
     .state_formula = "heads x hd x hd + heads x hd (normaliser) = width^2 / heads + width",
     .n_params = la_params,
     .n_acts = la_acts,

@@ -51,33 +51,40 @@ static Geo geo(const LayerCfg *c, Dims dm)
     return g;
 }
 
-static size_t r16(size_t n) { return round_up(n, ML_ALIGN_FLOATS); }
 
 /* Parameters, in order. conv_w is stored tap-major (K x E): tap k multiplies x[t - (K-1) + k],
  * so the convolution runs along contiguous channels. */
 typedef struct { float *W_in, *conv_w, *conv_b, *W_x, *W_dt, *b_dt, *A_log, *D, *W_out; } Params;
+typedef struct { size_t W_in, conv_w, conv_b, W_x, W_dt, b_dt, A_log, D, W_out, total; } ParMap;
+
+static ParMap par_map(const Geo *g)
+{
+    size_t d = (size_t)g->d, E = (size_t)g->E;
+    ParMap m;
+    m.W_in = 0;
+    m.conv_w = m.W_in + d * 2 * E;
+    m.conv_b = m.conv_w + (size_t)g->K * E;
+    m.W_x = m.conv_b + E;
+    m.W_dt = m.W_x + E * (size_t)g->P;
+    m.b_dt = m.W_dt + (size_t)g->R * E;
+    m.A_log = m.b_dt + E;
+    m.D = m.A_log + E * (size_t)g->N;
+    m.W_out = m.D + E;
+    m.total = m.W_out + E * d;
+    return m;
+}
 
 static Params params_at(float *p, const Geo *g)
 {
-    size_t d = (size_t)g->d, E = (size_t)g->E;
-    Params q;
-    q.W_in = p, p += d * 2 * E;
-    q.conv_w = p, p += (size_t)g->K * E;
-    q.conv_b = p, p += E;
-    q.W_x = p, p += E * (size_t)g->P;
-    q.W_dt = p, p += (size_t)g->R * E;
-    q.b_dt = p, p += E;
-    q.A_log = p, p += E * (size_t)g->N;
-    q.D = p, p += E;
-    q.W_out = p;
-    return q;
+    ParMap m = par_map(g);
+    return (Params){p + m.W_in, p + m.conv_w, p + m.conv_b, p + m.W_x, p + m.W_dt, p + m.b_dt,
+                    p + m.A_log, p + m.D, p + m.W_out};
 }
 
 static size_t mamba_params(const LayerCfg *c)
 {
     Geo g = geo(c, (Dims){1, 1, NULL});
-    size_t d = (size_t)g.d, E = (size_t)g.E;
-    return d * 2 * E + (size_t)g.K * E + E + E * g.P + (size_t)g.R * E + E + E * g.N + E + E * d;
+    return par_map(&g).total;
 }
 
 /* acts: xz (rows x 2E), xc (conv output before silu, rows x E), dbc (rows x P), delta (rows x E),
@@ -550,15 +557,11 @@ static void mamba_backward(Layer *l, const float *x, const float *dy, float *dx,
         linear_bwd(x + r0 * d, j.p.W_in, j.dxz, dx ? dx + r0 * d : NULL, gp.W_in, NULL, rows, d,
                    2 * E);
     }
-    for (int t = 0; t < T; t++) {
-        Slot s = slot_at(l->scratch, &sm, &g, t);
-        for (int c = 0; c < E; c++) {
-            gp.D[c] += s.dD[c];
-            gp.conv_b[c] += s.dcb[c];
-        }
-        for (size_t i = 0; i < (size_t)E * g.N; i++) gp.A_log[i] += s.dA[i];
-        for (size_t i = 0; i < (size_t)E * g.K; i++) gp.conv_w[i] += s.dcw[i];
-    }
+    Slot s = slot_at(l->scratch, &sm, &g, 0);
+    parts_add(gp.D, s.dD, T, sm.slot, (size_t)E, 1.0f);
+    parts_add(gp.conv_b, s.dcb, T, sm.slot, (size_t)E, 1.0f);
+    parts_add(gp.A_log, s.dA, T, sm.slot, (size_t)E * g.N, 1.0f);
+    parts_add(gp.conv_w, s.dcw, T, sm.slot, (size_t)E * g.K, 1.0f);
 }
 
 const LayerKind layer_mamba = {
@@ -566,7 +569,7 @@ const LayerKind layer_mamba = {
     .summary = "selective SSM (Mamba): d_state 4, expand 2, conv 4, dt_rank width/16",
     .role = ROLE_SEQUENCE,
     .knobs = mamba_knobs,
-    .n_knobs = 3,
+    .n_knobs = ML_COUNT(mamba_knobs),
     .state_formula = "expand x width x d_state (SSM) + expand x width x (d_conv - 1) (conv)",
     .n_params = mamba_params,
     .n_acts = mamba_acts,
@@ -624,11 +627,9 @@ int mamba_scan_backward(int B, int L, int E, int N, int R, int P, const float *u
     memcpy(dpre, dys, sizeof(float) * j.g.rows * E);
     pool_for((size_t)B, scan_bwd_seqs, &j);
     memcpy(dbc, scr + sm.ddbc, sizeof(float) * j.g.rows * P);
-    for (int t = 0; t < pool_size(); t++) {
-        Slot s = slot_at(scr, &sm, &j.g, t);
-        for (int c = 0; c < E; c++) dD[c] += s.dD[c];
-        for (size_t i = 0; i < (size_t)E * N; i++) dA_log[i] += s.dA[i];
-    }
+    Slot s = slot_at(scr, &sm, &j.g, 0);
+    parts_add(dD, s.dD, pool_size(), sm.slot, (size_t)E, 1.0f);
+    parts_add(dA_log, s.dA, pool_size(), sm.slot, (size_t)E * N, 1.0f);
     arena_free(scr);
     return 0;
 }

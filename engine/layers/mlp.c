@@ -77,7 +77,7 @@ const LayerKind layer_mlp = {
     .summary = "two-layer perceptron with GELU, inner width 512",
     .role = ROLE_CHANNEL,
     .knobs = mlp_knobs,
-    .n_knobs = 1,
+    .n_knobs = ML_COUNT(mlp_knobs),
     .state_formula = "0 (no state across positions)",
     .page = "Equation: y = gelu(x W1 + b1) W2 + b2, position by position (inner width 4 x width).\n"
              "On MAD: mixes channels, not positions; carries the memorization task (facts in\n"
@@ -179,7 +179,7 @@ const LayerKind layer_swiglu = {
     .summary = "gated linear unit with SiLU, inner width 352",
     .role = ROLE_CHANNEL,
     .knobs = swiglu_knobs,
-    .n_knobs = 1,
+    .n_knobs = ML_COUNT(swiglu_knobs),
     .state_formula = "0 (no state across positions)",
     .page = "Equation: y = (silu(x W1) * (x W3)) W2, position by position (a gated MLP).\n"
              "On MAD: the default channel mixer of the paper; helps memorization and gives\n"

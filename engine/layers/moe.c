@@ -29,7 +29,6 @@ static Moe geo(const LayerCfg *c)
     return g;
 }
 
-static size_t r16(size_t n) { return round_up(n, ML_ALIGN_FLOATS); }
 
 /* params: Wup (d x 2C: W1 | W2), Wd (E x C x d), Wr (d x E), br (E) */
 static size_t moe_params(const LayerCfg *c)
@@ -274,7 +273,7 @@ const LayerKind layer_moe_mlp = {
     .summary = "mixture of 8 experts over a shared GELU-gated hidden layer, top-2 sparse routing",
     .role = ROLE_CHANNEL,
     .knobs = moe_knobs,
-    .n_knobs = 3,
+    .n_knobs = ML_COUNT(moe_knobs),
     .state_formula = "0 (no state across positions)",
     .n_params = moe_params,
     .n_acts = moe_acts,

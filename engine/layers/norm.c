@@ -96,13 +96,8 @@ static void norm_backward(Layer *l, const float *x, const float *dy, float *dx, 
     NormJob j = {l, x, dy, NULL, dx, d, centre};
     for (int t = 0; t < parts; t++) memset(l->scratch + (size_t)t * 2 * d, 0, sizeof(float) * 2 * d);
     pool_for(rows, norm_bwd_rows, &j);
-    for (int t = 0; t < parts; t++) {
-        const float *pw = l->scratch + (size_t)t * 2 * d, *pb = pw + d;
-        for (int i = 0; i < d; i++) {
-            l->grads[i] += pw[i];
-            if (centre) l->grads[d + i] += pb[i];
-        }
-    }
+    parts_add(l->grads, l->scratch, parts, 2 * (size_t)d, (size_t)d, 1.0f);
+    if (centre) parts_add(l->grads + d, l->scratch + d, parts, 2 * (size_t)d, (size_t)d, 1.0f);
 }
 
 const LayerKind layer_rmsnorm = {

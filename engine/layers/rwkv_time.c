@@ -1,4 +1,4 @@
-/* RWKV-5 and RWKV-6 time mixers and channel mixers, in float32 (the reference runs bf16 CUDA
+/* RWKV-5 and RWKV-6 time mixers, in float32 (the reference runs bf16 CUDA
  * kernels; n_layer = 1 and layer_id = 0 fix its init ratios).
  *
  * Time mixer, per head of 16 channels (the last head takes what is left of the width):
@@ -14,81 +14,19 @@
  * RWKV-5 normalises y / 8 with eps 1e-5 and RWKV-6 y with eps 64e-5: the same function, so both
  * use GroupNorm(y) with eps 64e-5.
  *
- * Channel mixer: sigmoid(x_r W_r) * (relu(x_k W_k)^2 W_v), x_k and x_r token-shift mixed (RWKV-5
- * x mu + xs (1 - mu), RWKV-6 x + (xs - x) mu), inner width 4 x width.
- *
- * The projections are sgemms over all B*L rows; the WKV recurrence is a scan per (sequence,
- * head) over the pool, the 16 x 16 state in cache. Forward stores the state every CH steps; the
- * backward walks the checkpoints in reverse, recomputes the CH states of a chunk, and runs the
- * chunk in reverse time with the adjoint state. Per-token gradients of u and the log-decay are
- * written out and summed over rows afterwards, so no two tasks write the same place. */
+ * The projections are sgemms over all B*L rows; the WKV recurrence is rwkv_wkv.c's scan. Its
+ * per-token gradients of u and the log decay are summed over rows here. The channel mixers are
+ * in rwkv_channel.c, the token shift they share with RWKV-5 in rwkv_shift.c. */
 #include "config.h"
-#include "internal.h"
-#include "recurrent.h"
+#include "rwkv.h"
 
 #include <string.h>
 
-#define HS 16 /* head size */
-#define CH 16 /* steps between stored states */
+#define HS RWKV_HS
 #define GN_EPS 64e-5f
 
-static size_t r16(size_t n) { return round_up(n, ML_ALIGN_FLOATS); }
-static int n_heads(int d) { return (d + HS - 1) / HS; }
-static int head_size(int d, int h) { return d - h * HS < HS ? d - h * HS : HS; }
-
-/* ---------------- shared helpers ---------------- */
-
-/* Linear token-shift mixing: X_s = x alpha_s + xs (1 - alpha_s), s < n, and its backward:
- * dx[t] = sum_s dX_s[t] alpha_s + dX_s[t+1] (1 - alpha_s); dalpha_s += dX_s (x - xs), per thread. */
-typedef struct {
-    const float *x, *alpha, *dX;
-    float *X, *dx, *part; /* part: per-thread n x d partial sums of dalpha */
-    size_t rows, stride, pstride; /* stride: floats between the n blocks of X and dX */
-    int n, d, L;
-} Mix;
-
-static void mix_fwd_rows(void *ctx, size_t r0, size_t r1, int tid)
-{
-    const Mix *m = ctx;
-    int d = m->d;
-    for (size_t r = r0; r < r1; r++) {
-        const float *x = m->x + r * d, *xs = r % (size_t)m->L ? x - d : NULL;
-        for (int s = 0; s < m->n; s++) {
-            const float *a = m->alpha + (size_t)s * d;
-            float *X = m->X + s * m->stride + r * d;
-            if (xs)
-                for (int c = 0; c < d; c++) X[c] = xs[c] + (x[c] - xs[c]) * a[c];
-            else
-                for (int c = 0; c < d; c++) X[c] = x[c] * a[c];
-        }
-    }
-}
-
-static void mix_bwd_rows(void *ctx, size_t r0, size_t r1, int tid)
-{
-    const Mix *m = ctx;
-    int d = m->d;
-    float *part = m->part + (size_t)tid * m->pstride;
-    for (size_t r = r0; r < r1; r++) {
-        int t = (int)(r % (size_t)m->L);
-        const float *x = m->x + r * d, *xs = t ? x - d : NULL;
-        float *dx = m->dx + r * d;
-        memset(dx, 0, sizeof(float) * d);
-        for (int s = 0; s < m->n; s++) {
-            const float *a = m->alpha + (size_t)s * d, *dX = m->dX + s * m->stride + r * d;
-            float *da = part + (size_t)s * d;
-            for (int c = 0; c < d; c++) dx[c] = FMA(dX[c], a[c], dx[c]);
-            if (t + 1 < m->L)
-                for (int c = 0; c < d; c++) dx[c] = FMA(dX[c + d], 1.0f - a[c], dx[c]);
-            if (xs)
-                for (int c = 0; c < d; c++) da[c] = FMA(dX[c], x[c] - xs[c], da[c]);
-            else
-                for (int c = 0; c < d; c++) da[c] = FMA(dX[c], x[c], da[c]);
-        }
-    }
-}
-
-/* ---------------- time mixers ---------------- */
+static int n_heads(int d) { return rwkv_heads(d); }
+static int head_size(int d, int h) { return rwkv_head_size(d, h); }
 
 enum { K_MIXR, K_DECR };
 static const KnobDesc rwkv6_knobs[] = {
@@ -100,7 +38,6 @@ typedef struct {
     int B, L, d, H, M, Dr, ns; /* ns: mixed inputs, 4 (r k v g) or 5 (+ w) */
     bool v6;
     size_t rows, rd;
-    int nch; /* stored states per (sequence, head) */
 } Geo;
 
 static Geo geo(const Layer *l, const LayerCfg *c, Dims dm, bool v6)
@@ -117,7 +54,6 @@ static Geo geo(const Layer *l, const LayerCfg *c, Dims dm, bool v6)
     g.ns = v6 ? 5 : 4;
     g.rows = (size_t)g.B * g.L;
     g.rd = r16(g.rows * g.d);
-    g.nch = (g.L + CH - 1) / CH;
     return g;
 }
 
@@ -125,38 +61,44 @@ static Geo geo(const Layer *l, const LayerCfg *c, Dims dm, bool v6)
  * RWKV-6 adds mu_x, W1 (d x 5M, blocks in the order of mu), W2 (5 blocks of M x d), D1 (d x Dr),
  * D2 (Dr x d). */
 typedef struct { float *mu_x, *mu, *W1, *W2, *D1, *D2, *W, *decay, *u, *gnw, *gnb, *Wo; } TP;
+typedef struct { size_t mu_x, mu, W1, W2, D1, D2, W, decay, u, gnw, gnb, Wo, total; } TPMap;
+
+static TPMap tp_map(const Geo *g)
+{
+    size_t d = (size_t)g->d, M5 = 5 * (size_t)g->M, Dr = (size_t)g->Dr;
+    TPMap m;
+    m.mu_x = 0;
+    m.mu = m.mu_x + (g->v6 ? d : 0);
+    m.W1 = m.mu + (size_t)g->ns * d; /* W1 .. D2: RWKV-6 only */
+    m.W2 = m.W1 + d * M5;
+    m.D1 = m.W2 + M5 * d;
+    m.D2 = m.D1 + d * Dr;
+    m.W = m.D2 + Dr * d;
+    m.decay = m.W + 4 * d * d;
+    m.u = m.decay + d;
+    m.gnw = m.u + d;
+    m.gnb = m.gnw + d;
+    m.Wo = m.gnb + d;
+    m.total = m.Wo + d * d;
+    return m;
+}
 
 static TP tp_at(float *p, const Geo *g)
 {
-    size_t d = (size_t)g->d;
+    TPMap m = tp_map(g);
     TP q = {0};
-    if (g->v6) q.mu_x = p, p += d;
-    q.mu = p, p += (size_t)g->ns * d;
     if (g->v6) {
-        q.W1 = p, p += d * 5 * g->M;
-        q.W2 = p, p += (size_t)5 * g->M * d;
-        q.D1 = p, p += d * g->Dr;
-        q.D2 = p, p += (size_t)g->Dr * d;
+        q.mu_x = p + m.mu_x;
+        q.W1 = p + m.W1, q.W2 = p + m.W2, q.D1 = p + m.D1, q.D2 = p + m.D2;
     }
-    q.W = p, p += 4 * d * d;
-    q.decay = p, p += d;
-    q.u = p, p += d;
-    q.gnw = p, p += d;
-    q.gnb = p, p += d;
-    q.Wo = p, p += d * d;
+    q.mu = p + m.mu, q.W = p + m.W, q.decay = p + m.decay, q.u = p + m.u;
+    q.gnw = p + m.gnw, q.gnb = p + m.gnb, q.Wo = p + m.Wo;
     return q;
 }
 
-static size_t tp_size(const Geo *g)
-{
-    size_t d = (size_t)g->d, n = (size_t)g->ns * d + 4 * d * d + 4 * d + d * d;
-    if (g->v6) n += d + 2 * d * 5 * g->M + 2 * d * g->Dr;
-    return n;
-}
-
 /* acts: RKVG (4 blocks of rows x d; G before silu), Y (WKV output), stats (rows x H: mean and
- * rstd), states (B x H x nch x 256); RWKV-6: M (rows x 5M, after tanh), MS (5 blocks of rows x
- * d), WW (rows x Dr, after tanh), LW (rows x d, log of the decay). */
+ * rstd), ck (the scan's stored states, rwkv_wkv_ck_floats); RWKV-6: M (rows x 5M, after tanh),
+ * MS (5 blocks of rows x d), WW (rows x Dr, after tanh), LW (rows x d, log of the decay). */
 typedef struct { size_t rkvg, y, stats, ck, m, ms, ww, lw, total; } TAct;
 
 static TAct tact(const Geo *g)
@@ -166,7 +108,7 @@ static TAct tact(const Geo *g)
     a.rkvg = o, o += 4 * g->rd;
     a.y = o, o += g->rd;
     a.stats = o, o += r16(g->rows * g->H * 2);
-    a.ck = o, o += (size_t)g->B * g->H * g->nch * HS * HS;
+    a.ck = o, o += rwkv_wkv_ck_floats(g->B, g->L, g->d);
     if (g->v6) {
         a.m = o, o += r16(g->rows * 5 * g->M);
         a.ms = o, o += 5 * g->rd;
@@ -212,12 +154,12 @@ static TScr tscr(const Geo *g)
 static size_t tm5_params(const LayerCfg *c)
 {
     Geo g = geo(NULL, c, (Dims){1, 1, NULL}, false);
-    return tp_size(&g);
+    return tp_map(&g).total;
 }
 static size_t tm6_params(const LayerCfg *c)
 {
     Geo g = geo(NULL, c, (Dims){1, 1, NULL}, true);
-    return tp_size(&g);
+    return tp_map(&g).total;
 }
 static size_t tm5_acts(const LayerCfg *c, Dims d) { Geo g = geo(NULL, c, d, false); return tact(&g).total; }
 static size_t tm6_acts(const LayerCfg *c, Dims d) { Geo g = geo(NULL, c, d, true); return tact(&g).total; }
@@ -392,9 +334,9 @@ static void tm_mix_forward(TJob *j, bool fresh)
     const Geo *g = &j->g;
     int d = g->d, rows = (int)g->rows;
     if (!g->v6) {
-        Mix m = {.x = j->x, .alpha = j->p.mu, .X = j->X, .rows = g->rows, .stride = g->rd,
-                 .n = 4, .d = d, .L = g->L};
-        pool_for(g->rows, mix_fwd_rows, &m);
+        RwkvMix m = {.x = j->x, .alpha = j->p.mu, .X = j->X, .rows = g->rows, .stride = g->rd,
+                     .n = 4, .d = d, .L = g->L};
+        rwkv_mix_forward(&m);
         return;
     }
     pool_for(g->rows, v6_shift_rows, j);
@@ -416,102 +358,15 @@ static void tm_mix_forward(TJob *j, bool fresh)
     }
 }
 
-/* -- WKV scan -- */
-
-static void wkv_fwd_pairs(void *ctx, size_t p0, size_t p1, int tid)
+/* The WKV scan's view of this call: R, K, V and the log decay in; Y, or in backward the
+ * gradients dR, dK, dV (D4's first three blocks), DLW and DU, out. */
+static RwkvWkv wkv_of(const TJob *j)
 {
-    const TJob *j = ctx;
     const Geo *g = &j->g;
-    int d = g->d;
-    for (size_t p = p0; p < p1; p++) {
-        int b = (int)(p / g->H), h = (int)(p % g->H), c0 = h * HS, hs = head_size(d, h);
-        float S[HS][HS], uu[HS] = {0};
-        memset(S, 0, sizeof S);
-        for (int i = 0; i < hs; i++) uu[i] = j->p.u[c0 + i];
-        float *ck = j->ck + p * g->nch * HS * HS;
-        for (int t = 0; t < g->L; t++) {
-            size_t row = (size_t)b * g->L + t, o = row * d + c0;
-            if (t % CH == 0) memcpy(ck + (size_t)(t / CH) * HS * HS, S, sizeof S);
-            float r[HS] = {0}, k[HS] = {0}, v[HS] = {0}, w[HS] = {0}, y[HS] = {0};
-            const float *lw = j->lw + row * j->lws + c0;
-            for (int i = 0; i < hs; i++) {
-                r[i] = j->R[o + i], k[i] = j->K[o + i], v[i] = j->V[o + i];
-                w[i] = fast_expf(lw[i]);
-            }
-            for (int i = 0; i < HS; i++) {
-                float ri = r[i], a = ri * uu[i] * k[i], ki = k[i], wi = w[i];
-                for (int c = 0; c < HS; c++) y[c] = FMA(ri, S[i][c], FMA(a, v[c], y[c]));
-                for (int c = 0; c < HS; c++) S[i][c] = FMA(wi, S[i][c], ki * v[c]);
-            }
-            for (int c = 0; c < hs; c++) j->Y[o + c] = y[c];
-        }
-    }
-}
-
-/* Reverse time. With A the adjoint of the state after step t (from later steps):
- *   dr_t = S_{t-1} dy_t + u k_t (v_t . dy_t)        dk_t = A v_t + r_t u (v_t . dy_t)
- *   dv_t = A^T k_t + dy_t (r_t . u k_t)             d(log w_t) = w_t rowsum(A * S_{t-1})
- *   du  += r_t k_t (v_t . dy_t)                     A <- diag(w_t) A + r_t^T dy_t */
-static void wkv_bwd_pairs(void *ctx, size_t p0, size_t p1, int tid)
-{
-    const TJob *j = ctx;
-    const Geo *g = &j->g;
-    int d = g->d;
-    float *dR = j->D4, *dK = dR + g->rd, *dV = dK + g->rd;
-    for (size_t p = p0; p < p1; p++) {
-        int b = (int)(p / g->H), h = (int)(p % g->H), c0 = h * HS, hs = head_size(d, h);
-        float Adj[HS][HS], Sb[CH][HS][HS], uu[HS] = {0};
-        memset(Adj, 0, sizeof Adj);
-        for (int i = 0; i < hs; i++) uu[i] = j->p.u[c0 + i];
-        const float *ck = j->ck + p * g->nch * HS * HS;
-        for (int c = g->nch - 1; c >= 0; c--) {
-            int t0 = c * CH, t1 = t0 + CH < g->L ? t0 + CH : g->L;
-            float S[HS][HS];
-            memcpy(S, ck + (size_t)c * HS * HS, sizeof S);
-            for (int t = t0; t < t1; t++) {
-                size_t row = (size_t)b * g->L + t, o = row * d + c0;
-                const float *lw = j->lw + row * j->lws + c0;
-                float k[HS] = {0}, v[HS] = {0}, w[HS] = {0};
-                for (int i = 0; i < hs; i++) k[i] = j->K[o + i], v[i] = j->V[o + i], w[i] = fast_expf(lw[i]);
-                memcpy(Sb[t - t0], S, sizeof S);
-                for (int i = 0; i < HS; i++)
-                    for (int q = 0; q < HS; q++) S[i][q] = FMA(w[i], S[i][q], k[i] * v[q]);
-            }
-            for (int t = t1 - 1; t >= t0; t--) {
-                size_t row = (size_t)b * g->L + t, o = row * d + c0;
-                const float *lw = j->lw + row * j->lws + c0;
-                float r[HS] = {0}, k[HS] = {0}, v[HS] = {0}, w[HS] = {0}, dy[HS] = {0}, dv[HS] = {0};
-                for (int i = 0; i < hs; i++) {
-                    r[i] = j->R[o + i], k[i] = j->K[o + i], v[i] = j->V[o + i];
-                    w[i] = fast_expf(lw[i]);
-                    dy[i] = j->DY[o + i];
-                }
-                float vdy = 0.0f, ruk = 0.0f;
-                for (int i = 0; i < HS; i++) vdy = FMA(v[i], dy[i], vdy), ruk = FMA(r[i] * uu[i], k[i], ruk);
-                float (*Sp)[HS] = Sb[t - t0];
-                for (int i = 0; i < hs; i++) {
-                    float sdy = 0.0f, av = 0.0f, as = 0.0f;
-                    for (int q = 0; q < HS; q++) {
-                        sdy = FMA(Sp[i][q], dy[q], sdy);
-                        av = FMA(Adj[i][q], v[q], av);
-                        as = FMA(Adj[i][q], Sp[i][q], as);
-                    }
-                    dR[o + i] = FMA(uu[i] * k[i], vdy, sdy);
-                    dK[o + i] = FMA(r[i] * uu[i], vdy, av);
-                    j->DLW[o + i] = w[i] * as;
-                    j->DU[o + i] = r[i] * k[i] * vdy;
-                }
-                for (int i = 0; i < HS; i++) {
-                    float ki = k[i], wi = w[i], ri = r[i];
-                    for (int q = 0; q < HS; q++) {
-                        dv[q] = FMA(Adj[i][q], ki, dv[q]);
-                        Adj[i][q] = FMA(wi, Adj[i][q], ri * dy[q]);
-                    }
-                }
-                for (int q = 0; q < hs; q++) dV[o + q] = FMA(dy[q], ruk, dv[q]);
-            }
-        }
-    }
+    return (RwkvWkv){.B = g->B, .L = g->L, .d = g->d, .R = j->R, .K = j->K, .V = j->V,
+                     .lw = j->lw, .lws = j->lws, .u = j->p.u, .DY = j->DY, .Y = j->Y, .ck = j->ck,
+                     .dR = j->D4, .dK = j->D4 + g->rd, .dV = j->D4 + 2 * g->rd, .DLW = j->DLW,
+                     .DU = j->DU};
 }
 
 /* -- GroupNorm and gate -- */
@@ -656,7 +511,8 @@ static void tm_forward(Layer *l, const float *x, float *y, Dims dm, bool v6)
     for (int s = 0; s < 4; s++)
         mm(false, false, rows, d, d, 1.0f, j.X + s * g->rd, d, j.p.W + (size_t)s * d * d, d, 0.0f,
            j.R + s * g->rd, d);
-    pool_for((size_t)g->B * g->H, wkv_fwd_pairs, &j);
+    RwkvWkv w = wkv_of(&j);
+    rwkv_wkv_fwd(&w);
     pool_for(g->rows, gn_gate_rows, &j);
     linear_fwd(j.O, j.p.Wo, NULL, y, rows, d, d);
 }
@@ -673,13 +529,12 @@ static void tm_backward(Layer *l, const float *x, const float *dy, float *dx, Di
     mm(true, false, d, d, rows, 1.0f, j.O, d, dy, d, 1.0f, j.gp.Wo, d);
     mm(false, true, rows, d, d, 1.0f, dy, d, j.p.Wo, d, 0.0f, j.O, d);
     pool_for(g->rows, gn_gate_bwd_rows, &j);
-    for (int t = 0; t < T; t++) {
-        const float *pw = j.parts + (size_t)t * 8 * d16, *pb = pw + d16;
-        for (int c = 0; c < d; c++) j.gp.gnw[c] += pw[c], j.gp.gnb[c] += pb[c];
-    }
+    parts_add(j.gp.gnw, j.parts, T, 8 * d16, (size_t)d, 1.0f);
+    parts_add(j.gp.gnb, j.parts + d16, T, 8 * d16, (size_t)d, 1.0f);
     memset(j.parts, 0, sizeof(float) * (size_t)T * 8 * d16);
     /* the WKV scan */
-    pool_for((size_t)g->B * g->H, wkv_bwd_pairs, &j);
+    RwkvWkv w = wkv_of(&j);
+    rwkv_wkv_bwd(&w);
     colsum_add(j.DU, g->rows, d, d, j.gp.u);
     tm_mix_forward(&j, false); /* X (and XX, XXX) again */
     if (!v6) {
@@ -704,14 +559,10 @@ static void tm_backward(Layer *l, const float *x, const float *dy, float *dx, Di
         mm(false, true, rows, d, d, 1.0f, Ds, d, Ws, d, 0.0f, j.DX + s * g->rd, d);
     }
     if (!v6) {
-        Mix m = {.x = x, .alpha = j.p.mu, .dX = j.DX, .dx = dx ? dx : j.DY, .part = j.parts,
-                 .rows = g->rows, .stride = g->rd, .pstride = 8 * d16, .n = 4, .d = d, .L = g->L};
-        pool_for(g->rows, mix_bwd_rows, &m);
-        for (int t = 0; t < T; t++)
-            for (int s = 0; s < 4; s++) {
-                const float *pp = j.parts + (size_t)t * 8 * d16 + (size_t)s * d;
-                for (int c = 0; c < d; c++) j.gp.mu[(size_t)s * d + c] += pp[c];
-            }
+        RwkvMix m = {.x = x, .alpha = j.p.mu, .dX = j.DX, .dx = dx ? dx : j.DY, .part = j.parts,
+                     .rows = g->rows, .stride = g->rd, .pstride = 8 * d16, .n = 4, .d = d, .L = g->L};
+        rwkv_mix_backward(&m);
+        parts_add(j.gp.mu, j.parts, T, 8 * d16, 4 * (size_t)d, 1.0f);
         return;
     }
     int M5 = 5 * g->M;
@@ -766,7 +617,7 @@ const LayerKind layer_rwkv6_time_mixer = {
     .summary = "RWKV-6 time mixing: data-dependent token shift and per-token decay, heads of 16",
     .role = ROLE_SEQUENCE,
     .knobs = rwkv6_knobs,
-    .n_knobs = 2,
+    .n_knobs = ML_COUNT(rwkv6_knobs),
     .state_formula = "heads x 16 x 16 (the WKV state; heads = width / 16)",
     .n_params = tm6_params,
     .n_acts = tm6_acts,
@@ -778,251 +629,3 @@ const LayerKind layer_rwkv6_time_mixer = {
     .backward = tm6_backward,
 };
 
-/* ---------------- channel mixers ---------------- */
-
-enum { K_EXPAND };
-static const KnobDesc cm_knobs[] = {{"expand", 4, 1, 16, "inner width = expand x width"}};
-
-/* params: mu_k, mu_r (d each), Wk (d x h), Wv (h x d), Wr (d x d) */
-static size_t cm_params(const LayerCfg *c)
-{
-    size_t d = (size_t)c->width, h = d * c->knob[K_EXPAND];
-    return 2 * d + 2 * d * h + d * d;
-}
-/* acts: KP (rows x h, before relu), KV (rows x d), RP (rows x d, before sigmoid) */
-static size_t cm_acts(const LayerCfg *c, Dims dm)
-{
-    size_t rows = (size_t)dm.B * dm.L, d = (size_t)c->width, h = d * c->knob[K_EXPAND];
-    return r16(rows * h) + 2 * r16(rows * d);
-}
-/* scratch: X (2 blocks: x_k, x_r), DX (2 blocks), A (rows x h), DKV, DRP (rows x d), alpha (2d),
- * parts (per thread 2d) */
-static size_t cm_scratch(const LayerCfg *c, Dims dm)
-{
-    size_t rows = (size_t)dm.B * dm.L, d = (size_t)c->width, h = d * c->knob[K_EXPAND];
-    return 6 * r16(rows * d) + r16(rows * h) + r16(2 * d) + (size_t)ML_MAX_THREADS * r16(2 * d);
-}
-static double cm_state(const LayerCfg *c, int L) { (void)L; return c->width; }
-static double cm_flops(const LayerCfg *c, int L)
-{
-    double d = c->width, h = d * c->knob[K_EXPAND];
-    return L * (2.0 * (2 * d * h + d * d) + 2 * 3.0 * d + 2.0 * h + 6.0 * d);
-}
-
-static void cm_init(Layer *l, Rng *r, bool v6)
-{
-    size_t d = (size_t)l->cfg.width, h = d * l->cfg.knob[K_EXPAND];
-    float *mu = l->params, *Wk = mu + 2 * d, *Wv = Wk + d * h, *Wr = Wv + h * d;
-    for (size_t i = 0; i < d; i++) {
-        float a = (float)i / (float)d; /* ddd^ratio_1_to_almost0, the ratio 1 at layer 0 */
-        mu[i] = mu[d + i] = v6 ? 1.0f - a : a;
-    }
-    init_uniform(Wk, d * h, 1.0f / sqrtf((float)d), r);
-    init_uniform(Wv, h * d, 1.0f / sqrtf((float)h), r);
-    init_uniform(Wr, d * d, 1.0f / sqrtf((float)d), r);
-}
-static void cm5_init(Layer *l, Rng *r) { cm_init(l, r, false); }
-static void cm6_init(Layer *l, Rng *r) { cm_init(l, r, true); }
-
-typedef struct {
-    size_t rows, rd;
-    int d, h;
-    float *KP, *KV, *RP, *X, *DX, *A, *DKV, *DRP, *alpha, *parts;
-    const float *dy;
-    float *y;
-} CJob;
-
-static CJob cjob(Layer *l, Dims dm, bool v6)
-{
-    CJob j = {0};
-    j.d = l->cfg.width;
-    j.h = j.d * l->cfg.knob[K_EXPAND];
-    j.rows = (size_t)dm.B * dm.L;
-    j.rd = r16(j.rows * j.d);
-    j.KP = l->acts;
-    j.KV = j.KP + r16(j.rows * j.h);
-    j.RP = j.KV + j.rd;
-    j.X = l->scratch;
-    j.DX = j.X + 2 * j.rd;
-    j.DKV = j.DX + 2 * j.rd;
-    j.DRP = j.DKV + j.rd;
-    j.A = j.DRP + j.rd;
-    j.alpha = j.A + r16(j.rows * j.h);
-    j.parts = j.alpha + r16(2 * (size_t)j.d);
-    /* RWKV-6 mixes x + (xs - x) mu = x (1 - mu) + xs mu: alpha = 1 - mu */
-    const float *mu = l->params;
-    for (int i = 0; i < 2 * j.d; i++) j.alpha[i] = v6 ? 1.0f - mu[i] : mu[i];
-    return j;
-}
-
-static void relu2_rows(void *ctx, size_t r0, size_t r1, int tid)
-{
-    const CJob *j = ctx;
-    for (size_t i = r0 * j->h; i < r1 * j->h; i++) {
-        float v = j->KP[i] > 0.0f ? j->KP[i] : 0.0f;
-        j->A[i] = v * v;
-    }
-}
-
-static void cm_out_rows(void *ctx, size_t r0, size_t r1, int tid)
-{
-    const CJob *j = ctx;
-    for (size_t i = r0 * j->d; i < r1 * j->d; i++) j->y[i] = j->KV[i] / (1.0f + expf(-j->RP[i]));
-}
-
-static void cm_out_bwd_rows(void *ctx, size_t r0, size_t r1, int tid)
-{
-    const CJob *j = ctx;
-    for (size_t i = r0 * j->d; i < r1 * j->d; i++) {
-        float s = 1.0f / (1.0f + expf(-j->RP[i]));
-        j->DKV[i] = j->dy[i] * s;
-        j->DRP[i] = j->dy[i] * j->KV[i] * s * (1.0f - s);
-    }
-}
-
-/* dA (in A) *= 2 relu(KP) */
-static void relu2_bwd_rows(void *ctx, size_t r0, size_t r1, int tid)
-{
-    const CJob *j = ctx;
-    for (size_t i = r0 * j->h; i < r1 * j->h; i++)
-        j->A[i] *= j->KP[i] > 0.0f ? 2.0f * j->KP[i] : 0.0f;
-}
-
-static void cm_forward(Layer *l, const float *x, float *y, Dims dm, bool v6)
-{
-    CJob j = cjob(l, dm, v6);
-    int d = j.d, h = j.h, rows = (int)j.rows;
-    const float *Wk = l->params + 2 * (size_t)d, *Wv = Wk + (size_t)d * h, *Wr = Wv + (size_t)h * d;
-    Mix m = {.x = x, .alpha = j.alpha, .X = j.X, .rows = j.rows, .stride = j.rd, .n = 2, .d = d,
-             .L = dm.L};
-    pool_for(j.rows, mix_fwd_rows, &m);
-    linear_fwd(j.X, Wk, NULL, j.KP, rows, d, h);
-    pool_for(j.rows, relu2_rows, &j);
-    linear_fwd(j.A, Wv, NULL, j.KV, rows, h, d);
-    linear_fwd(j.X + j.rd, Wr, NULL, j.RP, rows, d, d);
-    j.y = y;
-    pool_for(j.rows, cm_out_rows, &j);
-}
-
-static void cm_backward(Layer *l, const float *x, const float *dy, float *dx, Dims dm, bool v6)
-{
-    CJob j = cjob(l, dm, v6);
-    int d = j.d, h = j.h, rows = (int)j.rows, T = pool_size();
-    const float *Wk = l->params + 2 * (size_t)d, *Wv = Wk + (size_t)d * h, *Wr = Wv + (size_t)h * d;
-    float *dmu = l->grads, *dWk = dmu + 2 * (size_t)d, *dWv = dWk + (size_t)d * h,
-          *dWr = dWv + (size_t)h * d;
-    size_t ps = r16(2 * (size_t)d);
-    Mix m = {.x = x, .alpha = j.alpha, .X = j.X, .dX = j.DX, .dx = dx, .part = j.parts,
-             .rows = j.rows, .stride = j.rd, .pstride = ps, .n = 2, .d = d, .L = dm.L};
-    pool_for(j.rows, mix_fwd_rows, &m);
-    pool_for(j.rows, relu2_rows, &j);
-    j.dy = dy;
-    pool_for(j.rows, cm_out_bwd_rows, &j);
-    mm(true, false, h, d, rows, 1.0f, j.A, h, j.DKV, d, 1.0f, dWv, d);
-    mm(false, true, rows, h, d, 1.0f, j.DKV, d, Wv, d, 0.0f, j.A, h);
-    pool_for(j.rows, relu2_bwd_rows, &j);
-    linear_bwd(j.X, Wk, j.A, j.DX, dWk, NULL, rows, d, h);
-    linear_bwd(j.X + j.rd, Wr, j.DRP, j.DX + j.rd, dWr, NULL, rows, d, d);
-    memset(j.parts, 0, sizeof(float) * (size_t)T * ps);
-    if (!dx) m.dx = j.DKV; /* the mixing backward still yields dmu */
-    pool_for(j.rows, mix_bwd_rows, &m);
-    float sign = v6 ? -1.0f : 1.0f; /* d alpha / d mu */
-    for (int t = 0; t < T; t++)
-        for (int i = 0; i < 2 * d; i++) dmu[i] += sign * j.parts[(size_t)t * ps + i];
-}
-
-static void cm5_forward(Layer *l, const float *x, float *y, Dims dm) { cm_forward(l, x, y, dm, false); }
-static void cm6_forward(Layer *l, const float *x, float *y, Dims dm) { cm_forward(l, x, y, dm, true); }
-static void cm5_backward(Layer *l, const float *x, const float *dy, float *dx, Dims dm)
-{
-    cm_backward(l, x, dy, dx, dm, false);
-}
-static void cm6_backward(Layer *l, const float *x, const float *dy, float *dx, Dims dm)
-{
-    cm_backward(l, x, dy, dx, dm, true);
-}
-
-const LayerKind layer_rwkv5_channel_mixer = {
-    .name = "rwkv5-channel-mixer",
-    .summary = "RWKV-5 channel mixing: sigmoid(W_r x_r) * W_v relu(W_k x_k)^2, inner 4 x width",
-    .role = ROLE_CHANNEL,
-    .knobs = cm_knobs,
-    .n_knobs = 1,
-    .state_formula = "width (the token-shift state)",
-    .n_params = cm_params,
-    .n_acts = cm_acts,
-    .n_scratch = cm_scratch,
-    .state_size = cm_state,
-    .flops = cm_flops,
-    .init = cm5_init,
-    .forward = cm5_forward,
-    .backward = cm5_backward,
-};
-
-const LayerKind layer_rwkv6_channel_mixer = {
-    .name = "rwkv6-channel-mixer",
-    .summary = "RWKV-6 channel mixing: as RWKV-5 with the x + (xs - x) mu token shift",
-    .role = ROLE_CHANNEL,
-    .knobs = cm_knobs,
-    .n_knobs = 1,
-    .state_formula = "width (the token-shift state)",
-    .n_params = cm_params,
-    .n_acts = cm_acts,
-    .n_scratch = cm_scratch,
-    .state_size = cm_state,
-    .flops = cm_flops,
-    .init = cm6_init,
-    .forward = cm6_forward,
-    .backward = cm6_backward,
-};
-
-/* ---------------- the WKV scan alone, for tests (recurrent.h) ---------------- */
-
-static TJob wkv_job(int B, int L, int d, const float *r, const float *k, const float *v,
-                    const float *lw, size_t lws, const float *u, float **mem)
-{
-    TJob j;
-    memset(&j, 0, sizeof j);
-    j.g = geo(NULL, &(LayerCfg){.width = d}, (Dims){B, L, NULL}, false);
-    TAct a = tact(&j.g);
-    j.R = (float *)r, j.K = (float *)k, j.V = (float *)v;
-    j.lw = lw, j.lws = lws;
-    j.p.u = (float *)u;
-    *mem = arena_alloc_floats(a.total + 3 * j.g.rd);
-    if (*mem) j.ck = *mem, j.D4 = *mem + a.total;
-    return j;
-}
-
-int rwkv_wkv_forward(int B, int L, int d, const float *r, const float *k, const float *v,
-                     const float *lw, size_t lws, const float *u, float *y)
-{
-    float *mem;
-    TJob j = wkv_job(B, L, d, r, k, v, lw, lws, u, &mem);
-    if (!mem) return -1;
-    j.Y = y;
-    pool_for((size_t)B * j.g.H, wkv_fwd_pairs, &j);
-    arena_free(mem);
-    return 0;
-}
-
-int rwkv_wkv_backward(int B, int L, int d, const float *r, const float *k, const float *v,
-                      const float *lw, size_t lws, const float *u, const float *dy, float *dr,
-                      float *dk, float *dv, float *dlw, float *du)
-{
-    float *mem;
-    TJob j = wkv_job(B, L, d, r, k, v, lw, lws, u, &mem);
-    if (!mem) return -1;
-    float *y = arena_alloc_floats(j.g.rows * d);
-    if (!y) return arena_free(mem), -1;
-    j.Y = y;
-    pool_for((size_t)B * j.g.H, wkv_fwd_pairs, &j); /* the stored states */
-    j.DY = (float *)dy, j.DLW = dlw, j.DU = du;
-    pool_for((size_t)B * j.g.H, wkv_bwd_pairs, &j);
-    size_t n = j.g.rows * d;
-    memcpy(dr, j.D4, sizeof(float) * n);
-    memcpy(dk, j.D4 + j.g.rd, sizeof(float) * n);
-    memcpy(dv, j.D4 + 2 * j.g.rd, sizeof(float) * n);
-    arena_free(y);
-    arena_free(mem);
-    return 0;
-}
