@@ -271,8 +271,27 @@ int resolve_model(const ModelOpts *o, StackSpec *stack, int *width, NormKind *no
         fprintf(stderr, "madlab %s: %s\n", g_cmd, err.msg);
         return -1;
     }
-    if (o->stack) snprintf(label, label_n, "%s", o->stack);
+    /* one limit for every command: what run --result and mad store must fit */
+    char canon[ML_STACK_TEXT_MAX];
+    if (stack_text_checked(stack, canon, &err) != 0) {
+        fprintf(stderr, "madlab %s: %s\n", g_cmd, err.msg);
+        return -1;
+    }
+    /* the text as given, unless it is longer than its stored form (spaces, default knobs) */
+    if (o->stack) snprintf(label, label_n, "%s", strlen(o->stack) < label_n ? o->stack : canon);
     return 0;
+}
+
+int stdout_check(void)
+{
+    static int said;
+    errno = 0;
+    if (fflush(stdout) == 0 && !ferror(stdout)) return 0;
+    if (!said)
+        fprintf(stderr, "madlab: cannot write standard output: %s\n",
+                errno == ENOSPC ? "disk full" : errno ? strerror(errno) : "write error");
+    said = 1;
+    return -1;
 }
 
 int start_threads(int threads)
@@ -310,11 +329,30 @@ void human(char *buf, size_t n, double v)
     else snprintf(buf, n, "%.0f", v);
 }
 
+/* One shell word on one line: single-quoted unless it is plainly safe. A word holding a control
+ * character (a newline would split the job in two) is written "$(printf 'a\012b')", which every
+ * POSIX shell reads (dash has no $'...'); the words here (paths ending in a file name) never end
+ * in a newline, which command substitution would drop. */
 void sh_word(FILE *to, const char *s)
 {
     if (*s && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+=.,/:@%") ==
                   strlen(s)) {
         fputs(s, to);
+        return;
+    }
+    int control = 0;
+    for (const char *c = s; *c; c++) control |= (unsigned char)*c < 0x20 || *c == 0x7f;
+    if (control) {
+        fputs("\"$(printf '", to);
+        for (; *s; s++) {
+            unsigned char c = (unsigned char)*s;
+            if (c == '\'') fputs("'\\''", to);
+            else if (c == '\\') fputs("\\\\", to);
+            else if (c == '%') fputs("%%", to);
+            else if (c < 0x20 || c == 0x7f) fprintf(to, "\\%03o", c);
+            else fputc(c, to);
+        }
+        fputs("')\"", to);
         return;
     }
     fputc('\'', to);

@@ -183,9 +183,11 @@ static void draw_run_view(void)
     } else if (st == RUN_FAILED) {
         put(p.y + 1, 1, p.w - 1, S_WARN, "failed: %s", h->error);
     } else {
+        char took[32];
+        format_duration(h->result.seconds, took, sizeof took);
         put(p.y + 1, 1, p.w - 1, S_NORMAL, "%s, %d epochs: test acc %.3f at epoch %d, its lowest test "
-            "loss (max %.3f), %.0fs", run_status_word((RunState)st, &h->result), h->result.epochs_run,
-            h->result.best_test_acc, h->result.best_epoch, h->result.max_test_acc, h->result.seconds);
+            "loss (max %.3f), %s", run_status_word((RunState)st, &h->result), h->result.epochs_run,
+            h->result.best_test_acc, h->result.best_epoch, h->result.max_test_acc, took);
     }
 charts:
     run_charts(lab.lay.chart_loss, lab.lay.chart_acc, ids, n);

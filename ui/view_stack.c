@@ -26,7 +26,7 @@ static void draw_stack_view(void)
     /* the task first: what r will train this stack on */
     int x = 1 + put(l.y, 1, l.w - 1, S_HEADER, "Task %s", t->name);
     put(l.y, x, l.w - x, S_DIM, "  stack: %s%s width %d, %s", lab.preset[0] ? "preset " : "",
-        lab.preset[0] ? lab.preset : "", lab.width, lab.norm == NORM_LAYER ? "layernorm" : "rmsnorm");
+        lab.preset[0] ? lab.preset : "", lab.width, norm_name(lab.norm));
     put(l.y + l.h - 1, 1, l.w - 1, S_HEADER, "total %s params, state %s floats = %s at L=%d", p, s, b, L);
     /* numbers before knobs: the knob list is the one column whose length varies */
     put(l.y + 1, 1, l.w - 1, S_DIM, "%3s  %-25s %7s %7s  %s", "#", "kind", "params", "state", "knobs");
