@@ -50,39 +50,55 @@ int bench_run(const BenchCfg *c, BenchResult *out, MlError *err)
 {
     if (c->batch < 1 || c->seq_len < 2 || c->steps < 1)
         return ml_fail(err, "bench: batch must be >= 1, seq-len >= 2 and steps >= 1");
-    ModelCfg mc = {.width = c->width, .vocab = c->vocab, .max_batch = c->batch,
-                   .max_len = c->seq_len, .norm = c->norm, .stack = c->stack};
+    Dataset data = {0}, test = {0};
+    int L = c->seq_len, V = c->vocab;
+    if (c->task) {
+        TaskCfg tc = c->task_cfg;
+        tc.n_train = c->batch;
+        tc.n_test = 1;
+        if (task_generate(c->task, &tc, 2, &data, &test, err) != 0) return -1;
+        dataset_free(&test);
+        L = data.len;
+        V = tc.vocab;
+    }
+    ModelCfg mc = {.width = c->width, .vocab = V, .max_batch = c->batch, .max_len = L,
+                   .norm = c->norm, .stack = c->stack, .backbone = c->task ? c->task->backbone : 0};
     Model *m = model_new(&mc, err);
-    if (!m) return -1;
+    if (!m) {
+        dataset_free(&data);
+        return -1;
+    }
     model_init(m, 1);
-    size_t n = (size_t)c->batch * c->seq_len;
+    size_t n = (size_t)c->batch * L;
     int32_t *tok = malloc(n * sizeof *tok), *tgt = malloc(n * sizeof *tgt);
     if (!tok || !tgt) {
-        free(tok), free(tgt), model_free(m);
+        free(tok), free(tgt), model_free(m), dataset_free(&data);
         return ml_fail(err, "out of memory for the benchmark batch");
     }
     Rng r;
     rng_seed(&r, 2);
     for (size_t i = 0; i < n; i++) {
-        tok[i] = (int32_t)rng_below(&r, (uint32_t)c->vocab);
-        tgt[i] = (int32_t)rng_below(&r, (uint32_t)c->vocab);
+        tok[i] = (int32_t)rng_below(&r, (uint32_t)V);
+        tgt[i] = (int32_t)rng_below(&r, (uint32_t)V);
     }
     out->peak_gflops = bench_peak_gflops();
     double total = 0;
     for (int s = 0; s < c->warmup + c->steps; s++) {
         double t0 = ml_now();
+        for (int i = 0; c->task && i < data.n; i++) /* the batch, as training assembles it */
+            dataset_row(&data, i, tok + (size_t)i * L, tgt + (size_t)i * L);
         model_zero_grad(m);
-        model_forward(m, tok, tgt, c->batch, c->seq_len);
+        model_forward(m, tok, tgt, c->batch, L);
         model_backward(m);
         model_adamw(m, 1e-4f, 0.0f, 0.9f, 0.999f, 1e-8f, s + 1);
         if (s >= c->warmup) total += ml_now() - t0;
     }
     double sec = total / c->steps;
-    out->flops_per_step = 3.0 * model_flops(m, c->seq_len) * c->batch;
+    out->flops_per_step = 3.0 * model_flops(m, L) * c->batch;
     out->ms_per_step = 1e3 * sec;
     out->tokens_per_s = (double)n / sec;
     out->gflops = out->flops_per_step / sec / 1e9;
     out->mfu = out->peak_gflops > 0 ? out->gflops / out->peak_gflops : 0;
-    free(tok), free(tgt), model_free(m);
+    free(tok), free(tgt), model_free(m), dataset_free(&data);
     return 0;
 }

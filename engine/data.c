@@ -12,10 +12,25 @@ void dataset_free(Dataset *d)
     if (!d) return;
     free(d->inputs);
     free(d->targets);
+    free(d->start);
     memset(d, 0, sizeof *d);
 }
 
-static int dataset_alloc(Dataset *d, int n, int len, const char *which, MlError *err)
+void dataset_row(const Dataset *d, int i, int32_t *in, int32_t *tg)
+{
+    if (d->inputs) {
+        memcpy(in, d->inputs + (size_t)i * d->len, sizeof(int32_t) * d->len);
+        memcpy(tg, d->targets + (size_t)i * d->len, sizeof(int32_t) * d->len);
+        return;
+    }
+    const uint8_t *b = d->bytes + d->start[i];
+    for (int t = 0; t < d->len; t++) {
+        in[t] = b[t];
+        tg[t] = b[t + 1];
+    }
+}
+
+int dataset_alloc(Dataset *d, int n, int len, const char *which, MlError *err)
 {
     memset(d, 0, sizeof *d);
     if (n < 1) return ml_fail(err, "the %s set needs at least 1 sequence (got %d)", which, n);
@@ -48,6 +63,12 @@ int task_generate(const TaskKind *t, const TaskCfg *c, uint64_t seed, Dataset *t
     if (t->validate(c, &why) != 0) return ml_fail(err, "%s: %s", t->name, why.msg);
     int len = t->seq_len_out(c);
     if (len < 1) return ml_fail(err, "%s: sequences of %d tokens are empty", t->name, len);
+    if (t->generate) {
+        if (t->generate(c, seed, train, test, &why) == 0) return 0;
+        dataset_free(train);
+        dataset_free(test);
+        return ml_fail(err, "%s: %s", t->name, why.msg);
+    }
     if (dataset_alloc(train, c->n_train, len, "train", err) != 0) return -1;
     if (dataset_alloc(test, c->n_test, len, "test", err) != 0) {
         dataset_free(train);
@@ -85,6 +106,7 @@ typedef struct {
 double dataset_leakage(const Dataset *train, const Dataset *test)
 {
     if (!test || test->n <= 0 || !train || train->n <= 0 || train->len != test->len) return 0;
+    if (!train->inputs || !test->inputs) return 0; /* a corpus view: its split is by position */
     int len = test->len;
     size_t row = sizeof(int32_t) * (size_t)len, cap = 2;
     while (cap < 2 * (size_t)train->n) cap <<= 1;

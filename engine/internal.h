@@ -49,6 +49,9 @@ void parts_add(float *out, const float *parts, int n_parts, size_t stride, size_
 double cross_entropy(const float *logits, const int32_t *targets, size_t rows, int V,
                      float *dlogits, double *row_loss);
 
+/* n sequences of len tokens, arrays allocated (data.c); which names the set in errors. */
+int dataset_alloc(Dataset *d, int n, int len, const char *which, MlError *err);
+
 /* Parameter initialisers. */
 void init_uniform(float *w, size_t n, float bound, Rng *r);
 void init_normal(float *w, size_t n, float std, Rng *r);

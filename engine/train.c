@@ -32,6 +32,16 @@ static double cosine_lr(const TrainCfg *c, int epoch)
     return c->lr_min + (c->lr - c->lr_min) * 0.5 * (1.0 + cos(M_PI * epoch / c->epochs));
 }
 
+/* lr_per_step: linear warm-up over the first warmup_frac of the run's steps, then a cosine to
+ * lr_min at its last step, so the schedule's length is the run's own length. step counts from 0. */
+static double step_lr(const TrainCfg *c, long step, long total)
+{
+    long warm = (long)(c->warmup_frac * total);
+    if (step < warm) return c->lr * (step + 1) / warm;
+    double span = total - warm > 1 ? (double)(total - warm - 1) : 1;
+    return c->lr_min + (c->lr - c->lr_min) * 0.5 * (1.0 + cos(M_PI * (step - warm) / span));
+}
+
 typedef struct {
     double loss, ppl, acc_macro, acc_micro;
 } EvalStats;
@@ -39,19 +49,21 @@ typedef struct {
 /* Mean over batches weighted by batch size, as Lightning logs epoch metrics: so the perplexity
  * is the mean of each batch's exp(mean cross-entropy), not exp of the mean loss. Micro accuracy
  * is pooled over all scored positions. */
-static int evaluate(Model *m, const Dataset *d, int batch, AccCounter *per_batch, AccCounter *all,
-                    EvalStats *out)
+static int evaluate(Model *m, const Dataset *d, int batch, int32_t *tok, int32_t *tgt,
+                    AccCounter *per_batch, AccCounter *all, EvalStats *out)
 {
     double loss = 0, ppl = 0, acc = 0;
     acc_reset(all);
     for (int s = 0; s < d->n; s += batch) {
         int B = d->n - s < batch ? d->n - s : batch;
-        size_t off = (size_t)s * d->len, rows = (size_t)B * d->len;
-        double l = model_forward(m, d->inputs + off, d->targets + off, B, d->len);
+        size_t rows = (size_t)B * d->len;
+        for (int i = 0; i < B; i++)
+            dataset_row(d, s + i, tok + (size_t)i * d->len, tgt + (size_t)i * d->len);
+        double l = model_forward(m, tok, tgt, B, d->len);
         if (!isfinite(l)) return -1;
         acc_reset(per_batch);
-        acc_add(per_batch, model_logits(m), d->targets + off, rows, per_batch->V);
-        acc_add(all, model_logits(m), d->targets + off, rows, per_batch->V);
+        acc_add(per_batch, model_logits(m), tgt, rows, per_batch->V);
+        acc_add(all, model_logits(m), tgt, rows, per_batch->V);
         loss += l * B;
         ppl += exp(l) * B;
         acc += acc_macro(per_batch) * B;
@@ -70,6 +82,8 @@ int train_run(const TrainCfg *c, const TrainHooks *h, TrainResult *res, MlError 
     if (!task) return ml_fail(err, "unknown task '%s'", c->task_name);
     if (c->epochs < 1 || c->batch < 1)
         return ml_fail(err, "epochs and batch must be at least 1 (got %d and %d)", c->epochs, c->batch);
+    if (c->lr_per_step && !(c->warmup_frac >= 0 && c->warmup_frac < 1))
+        return ml_fail(err, "warmup_frac %g is outside [0, 1)", c->warmup_frac);
     if (!(c->lr > 0) || !(c->wd >= 0))
         return ml_fail(err, "lr must be positive and wd non-negative (got %g and %g)", c->lr, c->wd);
 
@@ -99,6 +113,7 @@ int train_run(const TrainCfg *c, const TrainHooks *h, TrainResult *res, MlError 
 
     double t_start = ml_now();
     int step = 0, steps = (train.n + B - 1) / B;
+    long total_steps = (long)steps * c->epochs;
     for (int epoch = 0; epoch < c->epochs; epoch++) {
         double t0 = ml_now(), lr = cosine_lr(c, epoch);
         for (int i = train.n - 1; i > 0; i--) { /* Fisher-Yates */
@@ -115,11 +130,9 @@ int train_run(const TrainCfg *c, const TrainHooks *h, TrainResult *res, MlError 
                 goto finish;
             }
             int b = train.n - s * B < B ? train.n - s * B : B;
-            for (int i = 0; i < b; i++) {
-                size_t src = (size_t)order[s * B + i] * L;
-                memcpy(tok + (size_t)i * L, train.inputs + src, sizeof(int32_t) * L);
-                memcpy(tgt + (size_t)i * L, train.targets + src, sizeof(int32_t) * L);
-            }
+            for (int i = 0; i < b; i++)
+                dataset_row(&train, order[s * B + i], tok + (size_t)i * L, tgt + (size_t)i * L);
+            if (c->lr_per_step) lr = step_lr(c, step, total_steps);
             model_zero_grad(m);
             double loss = model_forward(m, tok, tgt, b, L);
             if (!isfinite(loss)) {
@@ -140,7 +153,7 @@ int train_run(const TrainCfg *c, const TrainHooks *h, TrainResult *res, MlError 
         }
         double train_s = ml_now() - t0;
         EvalStats ev;
-        if (evaluate(m, &test, B, &batch_acc, &epoch_acc, &ev) != 0) {
+        if (evaluate(m, &test, B, tok, tgt, &batch_acc, &epoch_acc, &ev) != 0) {
             res->diverged = 1;
             ml_fail(err, "diverged: the test loss is not finite after epoch %d (lr %.3g); "
                     "try a lower --lr", epoch + 1, lr);

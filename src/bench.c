@@ -12,10 +12,12 @@ int cmd_bench(int argc, char **argv)
         {"batch", required_argument, 0, 'b'},   {"seq-len", required_argument, 0, 'L'},
         {"steps", required_argument, 0, 'n'},   {"warmup", required_argument, 0, 'u'},
         {"threads", required_argument, 0, 'j'}, {"vocab", required_argument, 0, 'V'},
+        {"task", required_argument, 0, 't'},    {"corpus", required_argument, 0, 'C'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     BenchCfg c = {.batch = 128, .seq_len = 128, .steps = 10, .warmup = 2, .vocab = 16};
     ModelOpts mo = {0};
-    int threads = 0, o;
+    const char *task_name = NULL, *corpus = NULL;
+    int threads = 0, o, vocab_given = 0;
     options_start();
     while ((o = next_option(argc, argv, opts, NULL, &mo)) != -1) {
         int r = 0;
@@ -26,18 +28,31 @@ int cmd_bench(int argc, char **argv)
         case 'n': r = get_int("--steps", optarg, 1, 100000, &c.steps); break;
         case 'u': r = get_int("--warmup", optarg, 0, 100000, &c.warmup); break;
         case 'j': r = get_int("--threads", optarg, 1, ML_MAX_THREADS, &threads); break;
-        case 'V': r = get_int("--vocab", optarg, 2, 1 << 20, &c.vocab); break;
+        case 'V': r = get_int("--vocab", optarg, 2, 1 << 20, &c.vocab), vocab_given = 1; break;
+        case 't': task_name = optarg; break;
+        case 'C': corpus = optarg; break;
         case 'h': usage(stdout); return 0;
         default: return option_unknown(argv);
         }
         if (r) return 2;
     }
     if (arguments_left(argc, argv)) return 2;
+    if (task_name) { /* batches of a task's data, at its vocab */
+        if (!(c.task = find_task_or_say(task_name))) return 2;
+        TaskOpts to = {.seq_len = c.seq_len, .vocab = vocab_given ? c.vocab : 0, .corpus = corpus};
+        if (task_cfg_from_opts(c.task, &to, &c.task_cfg) != 0) return 2;
+        c.vocab = c.task_cfg.vocab;
+    } else if (corpus) {
+        fprintf(stderr, "madlab bench: --corpus needs --task text\n");
+        return 2;
+    }
     char label[ML_STACK_TEXT_MAX] = "";
     if (resolve_model(&mo, &c.stack, &c.width, &c.norm, label, sizeof label) != 0) return 2;
     if (start_threads(threads) != 0) return 1;
-    printf("bench stack %s  width %d  batch %d  seq_len %d  steps %d (+%d warm-up)  threads %d\n",
+    printf("bench stack %s  width %d  batch %d  seq_len %d  steps %d (+%d warm-up)  threads %d",
            label, c.width, c.batch, c.seq_len, c.steps, c.warmup, pool_size());
+    if (c.task) printf("  task %s  vocab %d", c.task->name, c.vocab);
+    printf("\n");
     fflush(stdout);
     BenchResult r;
     MlError err;

@@ -16,13 +16,23 @@ const Command commands[] = {
      "  [--vocab N --seq-len N --train N --test N] [--width N --norm rmsnorm|layernorm]\n"
      "  [--frac-noise X --noise-vocab N --k-motif N --v-motif N --n-copy N]\n"
      "  [--epochs N --batch N --lr X --wd X --seed N --threads N --csv FILE]\n"
-     "  [--result FILE]   (the run's result file, as madlab mad reads it)"},
+     "  [--result FILE]   (the run's result file, as madlab mad reads it)\n"
+     "  [--corpus FILE]   (the text task's corpus)"},
     {"mad", cmd_mad,
      "the MAD protocol: every task setting x (lr, wd), then the MAD score:\n"
      "madlab mad --stack \"LAYERS\" | --preset NAME  --out DIR\n"
      "  [--protocol full|quick] [--width N --norm X --threads N] [--emit-jobs]\n"
      "madlab mad --collect DIR   (score what has finished, list what is missing)"},
-    {"tasks", cmd_tasks, "the six MAD tasks, their knobs and defaults"},
+    {"scale", cmd_scale,
+     "scaling laws: IsoFLOP ladders of a stack trained on text, then fits:\n"
+     "madlab scale --stack \"LAYERS\" | --preset NAME  --out DIR\n"
+     "  [--protocol quick|full] [--budgets 1e12,3e12,...] [--sizes N] [--corpus FILE]\n"
+     "  [--seq-len N --batch N --lr X] [--repeat N --width N --norm X --threads N] [--emit-jobs]\n"
+     "madlab scale --stack ... | --preset NAME --plan   (print the ladder)\n"
+     "madlab scale --out DIR --job RUN   (one run of DIR, as --emit-jobs lines do)\n"
+     "madlab scale --collect DIR   (fit what has finished)\n"
+     "madlab scale --compare DIR [--mad MADDIR] DIR [--mad MADDIR]... [--csv FILE]"},
+    {"tasks", cmd_tasks, "the six MAD tasks and the text task, their knobs and defaults"},
     {"sample", cmd_sample,
      "print generated sequences: madlab sample --task NAME [task options]\n"
      "  [--n N --seed N --test --color auto|always|never]\n"
@@ -30,7 +40,8 @@ const Command commands[] = {
     {"layers", cmd_layers, "table of layer kinds: madlab layers [--width N --seq-len N]"},
     {"bench", cmd_bench,
      "time training steps: madlab bench --stack \"LAYERS\" | --preset NAME\n"
-     "  [--batch N --seq-len N --steps N --warmup N --threads N --width N --vocab N]"},
+     "  [--batch N --seq-len N --steps N --warmup N --threads N --width N --vocab N]\n"
+     "  [--task NAME [--corpus FILE]]   (batches of that task's data)"},
     {NULL, NULL, NULL},
 };
 

@@ -24,6 +24,7 @@ int cmd_lab(int argc, char **argv);
 int cmd_keys(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_mad(int argc, char **argv);
+int cmd_scale(int argc, char **argv);
 int cmd_tasks(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
 int cmd_layers(int argc, char **argv);

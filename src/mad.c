@@ -50,39 +50,6 @@ static void print_table(const ProtoScan *s, FILE *to)
 
 /* ---- --emit-jobs ---- */
 
-/* One shell word on one line: single-quoted unless it is plainly safe. A word holding a control
- * character (a newline would split the job in two) is written "$(printf 'a\012b')", which every
- * POSIX shell reads (dash has no $'...'); the words here (paths ending in a file name) never end
- * in a newline, which command substitution would drop. */
-static void sh_word(FILE *to, const char *s)
-{
-    if (*s && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+=.,/:@%") ==
-                  strlen(s)) {
-        fputs(s, to);
-        return;
-    }
-    int control = 0;
-    for (const char *c = s; *c; c++) control |= (unsigned char)*c < 0x20 || *c == 0x7f;
-    if (control) {
-        fputs("\"$(printf '", to);
-        for (; *s; s++) {
-            unsigned char c = (unsigned char)*s;
-            if (c == '\'') fputs("'\\''", to);
-            else if (c == '\\') fputs("\\\\", to);
-            else if (c == '%') fputs("%%", to);
-            else if (c < 0x20 || c == 0x7f) fprintf(to, "\\%03o", c);
-            else fputc(c, to);
-        }
-        fputs("')\"", to);
-        return;
-    }
-    fputc('\'', to);
-    for (; *s; s++) {
-        if (*s == '\'') fputs("'\\''", to);
-        else fputc(*s, to);
-    }
-    fputc('\'', to);
-}
 
 /* The shortest %g form that reads back as the same double. */
 static void exact_num(char *buf, size_t n, double v)

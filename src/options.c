@@ -102,6 +102,10 @@ static int task_opt(int o, const char *arg, TaskOpts *t)
         r = get_int("--n-copy", arg, 1, 1 << 15, &t->n_copy);
         t->given |= TASK_KNOB_N_COPY;
         break;
+    case OPT_CORPUS:
+        t->corpus = arg;
+        r = 0;
+        break;
     default: return 0;
     }
     return r ? -1 : 1;
@@ -159,7 +163,7 @@ const TaskKind *find_task_or_say(const char *name)
     if (task) return task;
     if (name) fprintf(stderr, "madlab %s: unknown task '%s' (tasks:", g_cmd, name);
     else fprintf(stderr, "madlab %s: no task: give --task NAME (tasks:", g_cmd);
-    for (const TaskKind *const *t = task_kinds; *t; t++) fprintf(stderr, " %s", (*t)->name);
+    for (const TaskKind *const *t = task_all; *t; t++) fprintf(stderr, " %s", (*t)->name);
     fprintf(stderr, ")\n");
     return NULL;
 }
@@ -175,7 +179,13 @@ int task_cfg_from_opts(const TaskKind *task, const TaskOpts *o, TaskCfg *c)
                     knob_opts[i].opt, task->name, d);
             return -1;
         }
+    if (o->corpus && !task->generate) {
+        fprintf(stderr, "madlab %s: --corpus applies to the text task only, not %s\n", g_cmd,
+                task->name);
+        return -1;
+    }
     *c = task->defaults;
+    c->corpus = o->corpus;
     if (o->vocab) c->vocab = o->vocab;
     if (o->seq_len) c->seq_len = o->seq_len;
     if (o->n_train) c->n_train = o->n_train;
@@ -307,4 +317,48 @@ void stop_signals_restore(const SavedSignals *saved)
 {
     sigaction(SIGINT, &saved->old_int, NULL);
     sigaction(SIGTERM, &saved->old_term, NULL);
+}
+
+/* ---- text for people and for shells ---- */
+
+void human(char *buf, size_t n, double v)
+{
+    if (v >= 1e9) snprintf(buf, n, "%.2fG", v / 1e9);
+    else if (v >= 1e6) snprintf(buf, n, "%.2fM", v / 1e6);
+    else if (v >= 1e4) snprintf(buf, n, "%.1fk", v / 1e3);
+    else snprintf(buf, n, "%.0f", v);
+}
+
+/* One shell word on one line: single-quoted unless it is plainly safe. A word holding a control
+ * character (a newline would split the job in two) is written "$(printf 'a\012b')", which every
+ * POSIX shell reads (dash has no $'...'); the words here (paths ending in a file name) never end
+ * in a newline, which command substitution would drop. */
+void sh_word(FILE *to, const char *s)
+{
+    if (*s && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+=.,/:@%") ==
+                  strlen(s)) {
+        fputs(s, to);
+        return;
+    }
+    int control = 0;
+    for (const char *c = s; *c; c++) control |= (unsigned char)*c < 0x20 || *c == 0x7f;
+    if (control) {
+        fputs("\"$(printf '", to);
+        for (; *s; s++) {
+            unsigned char c = (unsigned char)*s;
+            if (c == '\'') fputs("'\\''", to);
+            else if (c == '\\') fputs("\\\\", to);
+            else if (c == '%') fputs("%%", to);
+            else if (c < 0x20 || c == 0x7f) fprintf(to, "\\%03o", c);
+            else fputc(c, to);
+        }
+        fputs("')\"", to);
+        return;
+    }
+    fputc('\'', to);
+    for (; *s; s++) {
+        if (*s == '\'') fputs("'\\''", to);
+        else fputc(*s, to);
+    }
+    fputc('\'', to);
 }

@@ -4,6 +4,7 @@
 #define MADLAB_OPTIONS_H
 
 #include <getopt.h>
+#include <stdio.h>
 #include <signal.h>
 #include <stdint.h>
 
@@ -25,7 +26,7 @@ int option_bad(const char *fmt, const char *opt, const char *val);
 
 /* ---- task options, shared by run and sample: a knob given replaces the task's default; one
  * the task does not read is refused ---- */
-enum { OPT_FRAC_NOISE = 1000, OPT_NOISE_VOCAB, OPT_K_MOTIF, OPT_V_MOTIF, OPT_N_COPY };
+enum { OPT_FRAC_NOISE = 1000, OPT_NOISE_VOCAB, OPT_K_MOTIF, OPT_V_MOTIF, OPT_N_COPY, OPT_CORPUS };
 
 /* sample uses --test as a flag (show the test form), so --test N is listed apart. */
 #define TASK_LONG_OPTS TASK_LONG_OPTS_BUT_TEST, {"test", required_argument, 0, 'T'}
@@ -36,11 +37,13 @@ enum { OPT_FRAC_NOISE = 1000, OPT_NOISE_VOCAB, OPT_K_MOTIF, OPT_V_MOTIF, OPT_N_C
     {"noise-vocab", required_argument, 0, OPT_NOISE_VOCAB},                             \
     {"k-motif", required_argument, 0, OPT_K_MOTIF},                                     \
     {"v-motif", required_argument, 0, OPT_V_MOTIF},                                     \
-    {"n-copy", required_argument, 0, OPT_N_COPY}
+    {"n-copy", required_argument, 0, OPT_N_COPY},                                       \
+    {"corpus", required_argument, 0, OPT_CORPUS}
 
 typedef struct {
     int vocab, seq_len, n_train, n_test, noise_vocab, k_motif, v_motif, n_copy;
     double frac_noise;
+    const char *corpus; /* --corpus FILE: the text task's corpus */
     unsigned given; /* TASK_KNOB_* bits of the knob options given */
 } TaskOpts;
 
@@ -87,5 +90,9 @@ typedef struct {
 } SavedSignals;
 void stop_signals_catch(void (*handler)(int), SavedSignals *saved);
 void stop_signals_restore(const SavedSignals *saved);
+
+/* ---- text ---- */
+void human(char *buf, size_t n, double v); /* 1234, 12.3k, 4.56M, 7.89G */
+void sh_word(FILE *to, const char *s);     /* one shell word: single-quoted unless plainly safe */
 
 #endif

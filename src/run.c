@@ -2,6 +2,7 @@
  * epoch log as CSV (--csv) and the run's result file (--result, as madlab mad reads it). */
 #include "config.h"
 
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,6 +167,7 @@ int cmd_run(int argc, char **argv)
            c.task.seq_len, c.task.n_train, c.task.n_test);
     print_task_knobs(task, &c.task);
     if (task->backbone == BACKBONE_AUTOENCODER) printf("  backbone autoencoder");
+    if (task->generate) printf("  corpus %s", c.task.corpus ? c.task.corpus : CORPUS_DEFAULT_PATH);
     printf("\n");
     printf("stack %s  width %d  norm %s  epochs %d  batch %d  lr %g  wd %g  seed %llu  threads %d\n",
            label, c.width, norm_name(c.norm), c.epochs, c.batch, c.lr, c.wd,
@@ -213,13 +215,20 @@ int cmd_run(int argc, char **argv)
     }
     const char *why = res.diverged ? "diverged" : res.interrupted ? "interrupted"
                       : res.stopped_early ? "reached_stop_acc" : "max_epochs";
-    if (res.epochs_run > 0 || rc == 0)
+    if (res.epochs_run > 0 || rc == 0) {
         printf("summary task=%s best_test_acc=%.4f best_test_acc_micro=%.4f best_epoch=%d "
                "best_test_ppl=%.4f max_test_acc=%.4f epochs=%d final_test_loss=%.4f seconds=%.1f "
-               "stop=%s\n",
+               "stop=%s",
                task->name, res.best_test_acc, res.best_test_acc_micro, res.best_epoch,
                res.best_test_ppl, res.max_test_acc, res.epochs_run, res.final_test_loss,
                res.seconds, why);
+        /* language modelling: the best epoch's validation loss (nats per byte) in bits per byte
+         * and as a perplexity */
+        if (task->generate && res.epochs_run > 0)
+            printf(" bits_per_byte=%.4f perplexity=%.4f", res.best_test_loss / log(2.0),
+                   exp(res.best_test_loss));
+        printf("\n");
+    }
     if (!status && res.interrupted && g_stop) status = 130;
     /* --result: only a finished (or diverged) run leaves one; an interrupted run has none. */
     if (result_path && !res.interrupted && (rc == 0 || res.diverged)) {

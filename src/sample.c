@@ -116,13 +116,15 @@ int cmd_sample(int argc, char **argv)
            test_form ? "test" : "training", d->len);
     printf("legend: kN key  vN value  ~N noise  #N special  _N padding/blank  ?N other;\n"
            "        N[=T]: a scored position, where the model must predict T\n");
-    for (int s = 0; s < d->n; s++) {
-        const int32_t *tg = d->targets + (size_t)s * d->len;
+    int32_t *in = malloc(sizeof(int32_t) * 2 * (size_t)d->len), *tg = in + d->len;
+    for (int s = 0; in && s < d->n; s++) {
+        dataset_row(d, s, in, tg); /* the text task's training set is a view of its corpus */
         int scored = 0;
         for (int p = 0; p < d->len; p++) scored += tg[p] != ML_IGNORE;
         printf("\nsequence %d (%d scored)\n", s + 1, scored);
-        print_sequence(task, &c, d->inputs + (size_t)s * d->len, tg, d->len, colour);
+        print_sequence(task, &c, in, tg, d->len, colour);
     }
+    free(in);
     dataset_free(&tr);
     dataset_free(&te);
     return 0;

@@ -16,8 +16,9 @@ int cmd_tasks(int argc, char **argv)
         fprintf(stderr, "madlab tasks: unexpected argument '%s' (tasks takes no options)\n", argv[1]);
         return 2;
     }
-    printf("MAD synthetic tasks (madlab run --task NAME; options override the defaults shown)\n");
-    for (const TaskKind *const *t = task_kinds; *t; t++) {
+    printf("MAD synthetic tasks, then language modelling (madlab run --task NAME; options override "
+           "the defaults shown)\n");
+    for (const TaskKind *const *t = task_all; *t; t++) {
         char d[256];
         knob_defaults(*t, d, sizeof d);
         printf("\n%-24s %s\n", (*t)->name, (*t)->summary);
@@ -26,6 +27,8 @@ int cmd_tasks(int argc, char **argv)
                (*t)->seq_len_out(&(*t)->defaults),
                (*t)->backbone == BACKBONE_AUTOENCODER ? ", trains the autoencoder backbone" : "");
     }
-    printf("\nmadlab sample --task NAME shows generated sequences with their scored positions.\n");
+    printf("\ntext reads --corpus FILE, by default %s (Debian package %s).\n",
+           CORPUS_DEFAULT_PATH, CORPUS_DEFAULT_PACKAGE);
+    printf("madlab sample --task NAME shows generated sequences with their scored positions.\n");
     return 0;
 }

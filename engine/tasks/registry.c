@@ -11,6 +11,7 @@ extern const TaskKind task_fuzzy_in_context_recall;
 extern const TaskKind task_selective_copying;
 extern const TaskKind task_compression;
 extern const TaskKind task_memorization;
+extern const TaskKind task_text;
 
 const TaskKind *const task_kinds[] = {
     &task_in_context_recall,
@@ -22,11 +23,23 @@ const TaskKind *const task_kinds[] = {
     NULL,
 };
 
+/* The same, then language modelling, which the MAD protocol and its scores leave out. */
+const TaskKind *const task_all[] = {
+    &task_in_context_recall,
+    &task_fuzzy_in_context_recall,
+    &task_noisy_in_context_recall,
+    &task_selective_copying,
+    &task_compression,
+    &task_memorization,
+    &task_text,
+    NULL,
+};
+
 const TaskKind *task_find(const char *name)
 {
     if (!name) return NULL;
-    for (int i = 0; task_kinds[i]; i++)
-        if (strcmp(task_kinds[i]->name, name) == 0) return task_kinds[i];
+    for (int i = 0; task_all[i]; i++)
+        if (strcmp(task_all[i]->name, name) == 0) return task_all[i];
     return NULL;
 }
 
