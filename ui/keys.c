@@ -43,6 +43,7 @@ const KeyBinding key_table[] = {
     {{UK_ENTER, 'E'}, ACT_EDIT, VS | VT, NULL, "edit the layer's knobs / the task's difficulty (the settings the task reads first)"},
     {{'W'}, ACT_WIDTH, VS, NULL, "change the model width"},
     {{'s'}, ACT_STRIPE, VS, NULL, "striping: build a stack from a pattern such as 1A:3H"},
+    {{'S'}, ACT_FIT_STATE, VS, NULL, "fit the stack to a state budget: set its state knobs so its total state is near N floats (asks N, default 4096 as in the paper; shows before and after)"},
     {{'i'}, ACT_TEACH, VS | VT, NULL, "teaching page of the layer kind / of the task (n/p step through them)"},
     /* task */
     {{'n'}, ACT_RESAMPLE, VT, NULL, "draw another sample sequence"},

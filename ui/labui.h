@@ -65,7 +65,7 @@ typedef struct {
     int (*apply)(void *rec, int arg);
 } FormDef;
 extern const FormDef form_knobs, form_task, form_options, form_width, form_stripe, form_save,
-    form_export;
+    form_export, form_fit_state;
 
 typedef struct {
     const FormDef *def;
@@ -117,7 +117,9 @@ typedef struct {
     PresetList presets;
     const LayerKind *teach;
     int teach_task; /* the teaching page is the current task's, not teach's */
-    char confirm_q[600];
+    char confirm_q[2400]; /* may hold several lines */
+    StackSpec fitted;     /* the stack a confirmed state fit applies */
+    double fit_budget;    /* the last state budget asked for (0: the paper's 4096) */
     void (*confirm_yes)(void);
     char pending[512], pending_name[256]; /* what a confirmed export or save writes */
     /* status line */
