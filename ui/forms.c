@@ -303,6 +303,24 @@ static int export_apply(void *rec, int arg)
 const FormDef form_export = {"export run logs and results to CSV", export_fields,
                              N_FIELDS(export_fields), NULL, export_load, export_apply};
 
+static const FieldDef export_state_fields[] = {
+    {"path prefix", FT_TEXT, 0, 0, 0, "writes PREFIX-state.csv: stack, setting, state, params, a column per task"},
+};
+
+static int export_state_apply(void *rec, int arg)
+{
+    (void)arg;
+    if (!((char *)rec)[0]) {
+        lab_status(1, "export: give a path prefix");
+        return -1;
+    }
+    export_state_to(rec);
+    return 0;
+}
+
+const FormDef form_export_state = {"export recall against state to CSV", export_state_fields,
+                                   N_FIELDS(export_state_fields), NULL, export_load, export_state_apply};
+
 /* ---------------- fit the stack to a state budget ---------------- */
 
 static const FieldDef fit_fields[] = {
