@@ -645,6 +645,7 @@ START_TEST(state_plot_points)
     ck_assert_int_eq(p.task, 0);
     ck_assert_int_eq(p.n, 3);
     ck_assert_int_eq(p.no_state, 1);
+    ck_assert_int_eq(p.n_state, 3);
     /* by state: GLA 32^2/8 = 128, mamba 64 x 4 + 64 x 3 = 448, attention 2 x L x 32 */
     ck_assert(p.pt[0].state == 128 && p.pt[1].state == 448 && p.pt[2].state == 2.0 * L * 32);
     ck_assert(p.pt[0].acc == 0.3 && p.pt[1].acc == 0.5 && p.pt[2].acc == 0.9);
@@ -664,6 +665,12 @@ START_TEST(state_plot_points)
     ck_assert(p.x.lo == axis.lo && p.x.hi == axis.hi);
     state_plot(&d, 2, &p);
     ck_assert_int_eq(p.n, 0);
+    ck_assert_int_eq(p.n_state, 3);
+    static LabData empty;
+    labdata_init(&empty);
+    state_plot(&empty, 0, &p);
+    ck_assert(p.n == 0 && p.n_state == 0 && p.no_state == 0);
+    labdata_free(&empty);
     /* the same data as CSV, one line per row, written atomically */
     char dir[] = "/tmp/madlab-check-state-XXXXXX";
     ck_assert_ptr_nonnull(mkdtemp(dir));

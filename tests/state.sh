@@ -46,6 +46,9 @@ keys S; wait_for "state budget +4096" 3 || fail "no state budget form the second
 keys Enter; wait_for "apply\?" 3 || fail "no confirm the second time"
 keys y; wait_for "state knobs set: total state 4096 floats" 3 || fail "the fit was not applied"
 wait_for "mamba +.*d_state=5" 3 || fail "the stack view does not show the fitted knobs"
+keys S; wait_for "state budget +4096" 3 || fail "no state budget form the third time"
+keys Enter; wait_for "already as near 4096 floats as its knobs go: state 4096" 3 ||
+    fail "a stack already fitted is not said to be"
 echo "ok: S fits the stack to 4096 floats after confirming"
 
 # a stack whose state grows: the form stays open and says which layers

@@ -357,6 +357,10 @@ static int fit_apply(void *rec, int arg)
     lab.fit_budget = budget;
     stack_size(&lab.stack, lab.width, L, &s0, &p0);
     stack_size(&lab.fitted, lab.width, L, &s1, &p1);
+    if (memcmp(lab.fitted.knob, lab.stack.knob, sizeof lab.stack.knob) == 0) {
+        lab_status(0, "the stack is already as near %.0f floats as its knobs go: state %.0f", budget, s0);
+        return 0;
+    }
     char before[1024], after[1024], pb[32], pa[32], q[sizeof lab.confirm_q];
     stack_text(&lab.stack, before, sizeof before);
     stack_text(&lab.fitted, after, sizeof after);

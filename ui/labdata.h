@@ -111,6 +111,7 @@ typedef struct {
                                     by state then row */
     int n;
     int no_state;               /* rows left out: a stack without state cannot go on a log axis */
+    int n_state;                /* rows with a state (the axis spans them; 0: a default axis) */
     LogAxis x;                  /* over every row with a state, so it stays put across tasks */
 } StatePlot;
 

@@ -89,6 +89,7 @@ void state_plot(const LabData *d, int task, StatePlot *p)
         q.acc = d->rows[r].acc[task];
         p->pt[p->n++] = q;
     }
+    p->n_state = nv;
     qsort(p->pt, (size_t)p->n, sizeof p->pt[0], by_state);
     log_axis(v, nv, &p->x);
 }

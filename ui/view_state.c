@@ -42,7 +42,7 @@ static void draw_state_view(void)
     hline_at(py + ph, px, pw);
     /* tick labels, left to right, skipped where the previous one still takes the room */
     int free_x = 0;
-    for (int i = 0; i < plot.x.nt; i++) {
+    for (int i = 0; plot.n_state && i < plot.x.nt; i++) { /* no ticks on an axis of nothing */
         int c = px + log_axis_col(&plot.x, plot.x.tick[i], pw);
         char t[16];
         fmt_count(plot.x.tick[i], t, sizeof t);
