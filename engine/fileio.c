@@ -1,11 +1,14 @@
 /* Files that are whole or absent, mkdir -p, and reading a small file whole: the one place that
- * writes files atomically.
+ * writes files atomically, and the one place that opens files madlab reads.
  *
  * atomic_open creates a temporary beside the target, named ".NAME.XXXXXX" with a fresh random
  * suffix, with O_CREAT|O_EXCL|O_NOFOLLOW: it never opens what is already there, so a symlink
  * planted at a guessable name is not followed and two writers never share a temporary.
  * atomic_commit flushes, fsyncs, renames over the target and fsyncs the directory, so that
- * readers see the old file or the new one, never a part. */
+ * readers see the old file or the new one, never a part. A target that exists and is not a
+ * regular file (a directory, a device such as /dev/null, a FIFO) is refused: renaming over it
+ * would replace a device node when run as root. Two writers of one target each write a whole
+ * file; the last rename wins. */
 #ifndef _POSIX_C_SOURCE
 #define _POSIX_C_SOURCE 200809L
 #endif
@@ -55,6 +58,16 @@ static void random_suffix(char *out, int n)
     out[n] = '\0';
 }
 
+/* 0 if path is absent or a regular file (what a rename may replace), else -1 with why. */
+static int replaceable(const char *path, MlError *err)
+{
+    struct stat st;
+    if (stat(path, &st) != 0 || S_ISREG(st.st_mode)) return 0;
+    if (S_ISDIR(st.st_mode)) return ml_fail(err, "cannot write %s: it is a directory", path);
+    return ml_fail(err, "cannot write %s: not a regular file (madlab replaces files whole, so it "
+                        "does not write to devices or pipes)", path);
+}
+
 AtomicFile *atomic_open(const char *path, MlError *err)
 {
     if (!path || !*path) {
@@ -67,6 +80,7 @@ AtomicFile *atomic_open(const char *path, MlError *err)
         ml_fail(err, "cannot create %s: it names a directory", path);
         return NULL;
     }
+    if (replaceable(path, err) != 0) return NULL;
     AtomicFile *f = calloc(1, sizeof *f);
     size_t dirlen = (size_t)(base - path), n = strlen(path) + 10;
     if (f) f->path = strdup(path);
@@ -126,25 +140,52 @@ static void sync_dir_of(const char *path)
     }
 }
 
-int atomic_commit(AtomicFile *f, MlError *err)
+/* exclusive: put the file in place only if nothing is there (link, which fails with EEXIST),
+ * returning 1 when something is; else replace (rename). */
+static int commit(AtomicFile *f, int exclusive, MlError *err)
 {
     if (!f) return ml_fail(err, "no file open");
     errno = 0;
-    int e = 0;
+    int e = 0, existed = 0;
     if (fflush(f->fp) != 0 || ferror(f->fp)) e = errno ? errno : EIO;
     /* EINVAL/ENOTSUP: the file system cannot sync (a pipe, some FUSE mounts): not an error */
     if (!e && fsync(fileno(f->fp)) != 0 && errno != EINVAL && errno != ENOTSUP) e = errno;
     if (fclose(f->fp) != 0 && !e) e = errno ? errno : EIO;
     f->fp = NULL;
-    if (!e && rename(f->tmp, f->path) != 0) e = errno;
-    if (e) {
+    MlError why;
+    if (!e && replaceable(f->path, &why) != 0) { /* it may have changed since atomic_open */
         unlink(f->tmp);
-        ml_fail(err, "cannot write %s: %s", f->path, io_error_text(e));
+        if (err) *err = why;
         atomic_free(f);
         return -1;
     }
+    if (!e && exclusive) {
+        if (link(f->tmp, f->path) == 0) unlink(f->tmp);
+        else if (errno == EEXIST) existed = 1;
+        /* a file system without hard links: an ordinary replace */
+        else if (errno != EPERM && errno != ENOTSUP && errno != ENOSYS) e = errno;
+        else exclusive = 0;
+    }
+    if (!e && !exclusive && rename(f->tmp, f->path) != 0) e = errno;
+    if (e || existed) {
+        unlink(f->tmp);
+        if (e) ml_fail(err, "cannot write %s: %s", f->path, io_error_text(e));
+        atomic_free(f);
+        return e ? -1 : 1;
+    }
     sync_dir_of(f->path);
     atomic_free(f);
+    return 0;
+}
+
+int atomic_commit(AtomicFile *f, MlError *err) { return commit(f, 0, err); }
+int atomic_commit_new(AtomicFile *f, MlError *err) { return commit(f, 1, err); }
+
+int atomic_check(const char *path, MlError *err)
+{
+    AtomicFile *f = atomic_open(path, err);
+    if (!f) return -1;
+    atomic_abort(f);
     return 0;
 }
 
@@ -185,19 +226,46 @@ int make_dirs(const char *dir, MlError *err)
     return 0;
 }
 
-char *file_read_small(const char *path, size_t max, int *missing, MlError *err)
+int file_open_regular(const char *path, int *missing, MlError *err)
 {
     if (missing) *missing = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) {
         int e = errno;
         if (missing) *missing = e == ENOENT;
+        return ml_fail(err, "%s: %s", path, strerror(e));
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return ml_fail(err, "%s: %s", path, strerror(e));
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return ml_fail(err, "%s: not a regular file%s", path,
+                       S_ISDIR(st.st_mode) ? " (a directory)" : "");
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0) (void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    return fd;
+}
+
+char *file_read_small(const char *path, size_t max, int *missing, MlError *err)
+{
+    int fd = file_open_regular(path, missing, err);
+    if (fd < 0) return NULL;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        int e = errno;
+        close(fd);
         ml_fail(err, "%s: %s", path, strerror(e));
         return NULL;
     }
     char *buf = malloc(max + 1);
+    errno = 0;
     size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
-    int rerr = ferror(f);
+    int rerr = ferror(f) ? (errno ? errno : EIO) : 0;
     fclose(f);
     if (!buf) {
         ml_fail(err, "%s: out of memory", path);
@@ -205,7 +273,7 @@ char *file_read_small(const char *path, size_t max, int *missing, MlError *err)
     }
     if (rerr) {
         free(buf);
-        ml_fail(err, "%s: read error", path);
+        ml_fail(err, "%s: read error: %s", path, strerror(rerr));
         return NULL;
     }
     if (n > max) {

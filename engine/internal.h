@@ -82,7 +82,7 @@ static inline float fast_expf(float x)
     union { float f; uint32_t u; } b = {.f = nb}, e;
     e.u = (b.u - 0x4B400000u + 127u) << 23;
     float y = p * e.f;
-    return x < -87.0f ? 0.0f : y;
+    return y * (x < -87.0f ? 0.0f : 1.0f); /* a 0/1 factor, not a branch: see scan.h's sc_log1pf */
 }
 
 /* tanh through fast_expf, so that loops of it vectorise (libm's tanhf does not). */
@@ -98,7 +98,8 @@ static inline float gelu_tanh_grad(float x) {
     float t = fast_tanhf(u);
     return 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * c * (1.0f + 3.0f * 0.044715f * x * x);
 }
-static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+/* through fast_expf, so that loops of it vectorise (libm's expf does not) */
+static inline float sigmoidf(float x) { return 1.0f / (1.0f + fast_expf(-x)); }
 static inline float siluf(float x) { return x * sigmoidf(x); }
 
 static inline size_t round_up(size_t n, size_t to) { return (n + to - 1) / to * to; }

@@ -72,8 +72,8 @@ static int get_long(const char *s, long lo, long hi, long *out)
 
 /* ---- writing ---- */
 
-int kv_write(const char *path, const char *magic, const KvField *f, size_t nf, const void *base,
-             MlError *err)
+static int write_record(const char *path, const char *magic, const KvField *f, size_t nf,
+                        const void *base, int exclusive, MlError *err)
 {
     for (size_t i = 0; i < nf; i++)
         if (f[i].type == KV_STR && strchr((const char *)base + f[i].off, '\n'))
@@ -100,7 +100,19 @@ int kv_write(const char *path, const char *magic, const KvField *f, size_t nf, c
         fputc('\n', to);
     }
     fputs("end\n", to); /* a failed write shows at commit */
-    return atomic_commit(a, err);
+    return exclusive ? atomic_commit_new(a, err) : atomic_commit(a, err);
+}
+
+int kv_write(const char *path, const char *magic, const KvField *f, size_t nf, const void *base,
+             MlError *err)
+{
+    return write_record(path, magic, f, nf, base, 0, err);
+}
+
+int kv_create(const char *path, const char *magic, const KvField *f, size_t nf, const void *base,
+              MlError *err)
+{
+    return write_record(path, magic, f, nf, base, 1, err);
 }
 
 /* ---- reading ---- */
@@ -118,8 +130,11 @@ static int kv_parse(char *text, const char *path, const char *magic, const KvFie
         ml_fail(err, "%s: truncated: the file is empty", path);
         goto out;
     }
+    int lines = 0;
+    for (const char *c = text; *c; c++) lines += *c == '\n';
     if (text[len - 1] != '\n') {
-        ml_fail(err, "%s: truncated: the last line has no newline (no \"end\" line)", path);
+        ml_fail(err, "%s:%d: truncated: the last line has no newline (no \"end\" line)", path,
+                lines + 1);
         goto out;
     }
     for (char *line = text, *nl; *line; line = nl + 1) {
@@ -193,7 +208,7 @@ static int kv_parse(char *text, const char *path, const char *magic, const KvFie
         }
     }
     if (!ended) {
-        ml_fail(err, "%s: truncated: no \"end\" line", path);
+        ml_fail(err, "%s:%d: truncated: no \"end\" line after the last line", path, lines);
         goto out;
     }
     for (size_t i = 0; i < nf; i++)

@@ -11,6 +11,9 @@
 
 #define ML_IGNORE (-100) /* target that the loss and the metrics skip */
 #define ML_MAX_LAYERS 64
+/* The longest stack text (stack_format) madlab stores or shows, with its NUL: result files,
+ * mad.run, presets and labels. check_stack_text (below) is the one check. */
+#define ML_STACK_TEXT_MAX 1024
 #define ML_MAX_KNOBS 4
 
 typedef struct { char msg[512]; } MlError;
@@ -104,6 +107,9 @@ typedef struct {
 /* where: prefix for errors ("--stack" or "presets/x.preset:3"); errors add ":col". */
 int stack_parse(const char *text, const char *where, int width, StackSpec *out, MlError *err);
 int stack_format(const StackSpec *s, char *buf, size_t n); /* back to text; knobs only if changed */
+/* stack_format into buf[ML_STACK_TEXT_MAX]; -1 with the one "too long" message if it does not
+ * fit (a stack of many layers with knobs can exceed it well within ML_MAX_LAYERS). */
+int stack_text_checked(const StackSpec *s, char buf[ML_STACK_TEXT_MAX], MlError *err);
 /* 1 when one layer's knobs fit each other and the width (heads dividing it, the kind's own
  * validate), as stack_parse would accept them; 0 otherwise. */
 int stack_layer_fits(const LayerKind *k, const int knob[ML_MAX_KNOBS], int width);
@@ -131,7 +137,7 @@ typedef enum { BACKBONE_LM, BACKBONE_AUTOENCODER } Backbone;
 typedef struct {
     char name[64];
     char description[256];
-    char stack_text[1024];
+    char stack_text[ML_STACK_TEXT_MAX];
     int width;
     NormKind norm;
     StackSpec stack;
@@ -160,6 +166,8 @@ typedef struct {
 
 typedef struct Model Model;
 Model *model_new(const ModelCfg *cfg, MlError *err);
+/* The widths a backbone takes (the autoencoder's: even, >= 4); model_new checks it too. */
+int model_width_check(int width, Backbone backbone, MlError *err);
 void model_free(Model *m);
 void model_init(Model *m, uint64_t seed);
 size_t model_n_params(const Model *m);           /* all of them */
@@ -394,6 +402,9 @@ typedef struct {
 /* Writes the record at base atomically (AtomicFile). */
 int kv_write(const char *path, const char *magic, const KvField *f, size_t nf, const void *base,
              MlError *err);
+/* The same, only if path does not exist yet (atomic_commit_new): 0, 1 it exists, -1 error. */
+int kv_create(const char *path, const char *magic, const KvField *f, size_t nf, const void *base,
+              MlError *err);
 /* Reads a record strictly: the magic line, every key exactly once with a valid value, "end" last
  * and nothing after it, at most max_bytes. Fields are written into base as they are read, so
  * base is only whole on success. *missing (may be NULL) is 1 when the file does not exist. err
@@ -445,7 +456,7 @@ typedef struct {
     double lr, wd, stop_acc;
     int epochs, batch; /* the run's epoch cap and batch size */
     uint64_t seed;
-    char stack[1024]; /* stack_format text */
+    char stack[ML_STACK_TEXT_MAX]; /* stack_format text */
     int width;
     NormKind norm;
     double best_test_acc, best_test_acc_micro, best_test_loss, max_test_acc, seconds;
@@ -483,6 +494,7 @@ typedef struct {
 typedef struct {
     const Protocol *p;
     int n_runs, n_done, n_bad;
+    int n_foreign;              /* of n_bad: whole result files of another model or protocol */
     unsigned char *done;        /* per run: 1 if its result file is valid */
     RunResult *results;         /* per run, valid where done */
     ProtoSettingScore *setting; /* per setting */
@@ -526,9 +538,18 @@ typedef struct AtomicFile AtomicFile;
 AtomicFile *atomic_open(const char *path, MlError *err);
 FILE *atomic_stream(AtomicFile *f);             /* write here; a failed write shows at commit */
 int atomic_commit(AtomicFile *f, MlError *err); /* flush, fsync, rename, fsync dir; frees f */
+/* The same, but only if path does not exist yet: 0 written, 1 something was there (the
+ * temporary is removed), -1 error. Two processes creating one file: exactly one gets 0. */
+int atomic_commit_new(AtomicFile *f, MlError *err);
+/* Would atomic_open(path) work? (creates and removes a temporary): check outputs before work */
+int atomic_check(const char *path, MlError *err);
 void atomic_abort(AtomicFile *f);               /* unlinks the temporary; frees f */
 int atomic_write_text(const char *path, const char *text, MlError *err); /* open, write, commit */
 int make_dirs(const char *dir, MlError *err);   /* mkdir -p; fails unless dir ends a directory */
+/* Every file madlab reads is opened here: without blocking (a FIFO must not hang madlab), and
+ * refused unless a regular file ("PATH: not a regular file"). A descriptor in blocking mode, or
+ * -1 with err set; *missing (may be NULL): 1 when absent. */
+int file_open_regular(const char *path, int *missing, MlError *err);
 /* A whole file of at most max bytes, NUL-terminated (malloc'd; NULL with err set when it is
  * absent, unreadable, larger, or holds a NUL byte). *missing (may be NULL): 1 when absent. */
 char *file_read_small(const char *path, size_t max, int *missing, MlError *err);

@@ -105,6 +105,14 @@ void model_free(Model *m)
     free(m);
 }
 
+int model_width_check(int width, Backbone backbone, MlError *err)
+{
+    if (backbone == BACKBONE_AUTOENCODER && (width < 4 || width % 2 != 0))
+        return ml_fail(err, "the autoencoder's sin/cos position code needs an even width >= 4 "
+                            "(got %d)", width);
+    return 0;
+}
+
 Model *model_new(const ModelCfg *cfg, MlError *err)
 {
     if (cfg->stack.n < 1) return ml_fail(err, "the stack is empty"), NULL;
@@ -115,9 +123,7 @@ Model *model_new(const ModelCfg *cfg, MlError *err)
     m->cfg = *cfg;
     m->n = cfg->stack.n;
     bool ae = cfg->backbone == BACKBONE_AUTOENCODER;
-    if (ae && (cfg->width < 4 || cfg->width % 2 != 0)) {
-        ml_fail(err, "the autoencoder's sin/cos position code needs an even width >= 4 (got %d)",
-                cfg->width);
+    if (model_width_check(cfg->width, cfg->backbone, err) != 0) {
         free(m);
         return NULL;
     }

@@ -107,9 +107,10 @@ int preset_parse(const char *text, const char *filename, Preset *p, MlError *err
 
     while (*s) {
         line++;
-        const char *eol = strchr(s, '\n');
+        /* lines end in LF, CRLF or a lone CR (old Mac files) */
+        const char *eol = strpbrk(s, "\r\n");
         size_t len = eol ? (size_t)(eol - s) : strlen(s);
-        const char *next = eol ? eol + 1 : s + len;
+        const char *next = !eol ? s + len : eol[0] == '\r' && eol[1] == '\n' ? eol + 2 : eol + 1;
 
         if (!utf8_valid(s, len)) {
             free(stack_line_text);
@@ -391,17 +392,19 @@ int preset_list(void (*fn)(const char *name, const char *path, void *ctx), void 
 
 static int read_file(const char *path, char **out, MlError *err)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return ml_fail(err, "%s: %s", path, strerror(errno));
+    int fd = file_open_regular(path, NULL, err);
+    if (fd < 0) return -1;
+    FILE *f = fdopen(fd, "rb");
+    if (!f) {
+        int e = errno;
+        close(fd);
+        return ml_fail(err, "%s: %s", path, strerror(e));
+    }
     struct stat st;
-    if (fstat(fileno(f), &st) != 0) {
+    if (fstat(fd, &st) != 0) {
         int e = errno;
         fclose(f);
         return ml_fail(err, "%s: %s", path, strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        fclose(f);
-        return ml_fail(err, "%s: not a regular file", path);
     }
     if (st.st_size > PRESET_MAX_BYTES) {
         fclose(f);
@@ -445,14 +448,14 @@ static int ends_with(const char *s, const char *suffix)
 
 int preset_load(const char *name_or_path, Preset *p, MlError *err)
 {
-    if (!name_or_path || !*name_or_path)
-        return ml_fail(err, "empty preset name; see 'madlab presets' for the names");
+    if (!name_or_path) name_or_path = "";
     char path[DIR_MAX + 128];
-    if (strchr(name_or_path, '/') || ends_with(name_or_path, PRESET_EXT)) {
+    int empty = !*name_or_path;
+    if (!empty && (strchr(name_or_path, '/') || ends_with(name_or_path, PRESET_EXT))) {
         if (strlen(name_or_path) >= sizeof path)
             return ml_fail(err, "%.100s...: path too long", name_or_path);
         snprintf(path, sizeof path, "%s", name_or_path);
-    } else if (preset_find(name_or_path, path, sizeof path) != 0) {
+    } else if (empty || preset_find(name_or_path, path, sizeof path) != 0) {
         char list[400];
         size_t len = 0;
         list[0] = '\0';
@@ -468,10 +471,13 @@ int preset_load(const char *name_or_path, Preset *p, MlError *err)
             len += (size_t)snprintf(list + len, sizeof list - len, "%s%s", i ? ", " : "", v[i].name);
         }
         free_entries(v, n);
+        char what[80];
+        if (empty) snprintf(what, sizeof what, "empty preset name");
+        else snprintf(what, sizeof what, "unknown preset '%.60s'", name_or_path);
         if (n == 0)
-            return ml_fail(err, "unknown preset '%.60s'; no presets found (set MADLAB_PRESETS to a "
-                                "directory of NAME.preset files, or give a path)", name_or_path);
-        return ml_fail(err, "unknown preset '%.60s'; available: %s", name_or_path, list);
+            return ml_fail(err, "%s; no presets found (set MADLAB_PRESETS to a directory of "
+                                "NAME.preset files, or give a path)", what);
+        return ml_fail(err, "%s; available: %s (or give a file)", what, list);
     }
     char *text = NULL;
     if (read_file(path, &text, err) < 0) return -1;

@@ -77,6 +77,7 @@ int proto_scan(const Protocol *p, const char *dir, const char *stack, int width,
                 continue;
             }
             snprintf(e.msg, sizeof e.msg, "%.300s: not this run's result: %s differ from run %.100s", path, why, id);
+            s->n_foreign++;
         }
         if (!missing) {
             s->n_bad++;

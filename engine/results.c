@@ -102,7 +102,7 @@ int run_result_read(const char *path, RunResult *r, MlError *err)
 /* ---- the directory's claim: which protocol and model its results belong to ---- */
 
 typedef struct {
-    char protocol[32], stack[1024];
+    char protocol[32], stack[ML_STACK_TEXT_MAX];
     int width;
     NormKind norm;
 } DirClaim;
@@ -139,24 +139,32 @@ int proto_dir_claim(const char *dir, const char *protocol, const char *stack, in
     snprintf(want.protocol, sizeof want.protocol, "%s", protocol);
     snprintf(want.stack, sizeof want.stack, "%s", stack);
     if (make_dirs(dir, err) != 0) return -1;
-    int missing;
-    MlError e2;
-    if (claim_read(dir, &have, &missing, &e2) == 0) {
-        if (strcmp(have.protocol, want.protocol) || strcmp(have.stack, want.stack) ||
-            have.width != width || have.norm != norm)
-            return ml_fail(err, "%s holds results of the %s protocol for stack '%s' (width %d, %s), "
-                           "not of the %s protocol for '%s' (width %d, %s); use another --out DIR",
-                           dir, have.protocol, have.stack, have.width, norm_name(have.norm),
-                           protocol, stack, width, norm_name(norm));
-        return 0;
-    }
-    if (!missing) {
-        if (err) *err = e2;
-        return -1;
-    }
+    /* the directory must take the CSVs at the end: find out now, not after the runs */
     char path[4096];
+    snprintf(path, sizeof path, "%s/mad.csv", dir);
+    if (atomic_check(path, err) != 0) return -1;
     snprintf(path, sizeof path, "%s/mad.run", dir);
-    return kv_write(path, CLAIM_MAGIC, claim_fields, N_CLAIM_FIELDS, &want, err);
+    /* Two processes starting on a fresh directory: mad.run is created exclusively, so one
+     * writes it and the other reads and compares it, as with any existing claim. */
+    for (int attempt = 0;; attempt++) {
+        int missing;
+        MlError e2;
+        if (claim_read(dir, &have, &missing, &e2) == 0) {
+            if (strcmp(have.protocol, want.protocol) || strcmp(have.stack, want.stack) ||
+                have.width != width || have.norm != norm)
+                return ml_fail(err, "%s holds results of the %s protocol for stack '%s' (width %d, "
+                               "%s), not of the %s protocol for '%s' (width %d, %s); use another "
+                               "--out DIR", dir, have.protocol, have.stack, have.width,
+                               norm_name(have.norm), protocol, stack, width, norm_name(norm));
+            return 0;
+        }
+        if (!missing || attempt > 0) {
+            if (err) *err = e2;
+            return -1;
+        }
+        int rc = kv_create(path, CLAIM_MAGIC, claim_fields, N_CLAIM_FIELDS, &want, err);
+        if (rc <= 0) return rc;
+    }
 }
 
 int proto_dir_read(const char *dir, char *protocol, size_t pn, char *stack, size_t sn, int *width,

@@ -405,6 +405,13 @@ int stack_parse(const char *text, const char *where, int width, StackSpec *out, 
     return 0;
 }
 
+int stack_text_checked(const StackSpec *s, char buf[ML_STACK_TEXT_MAX], MlError *err)
+{
+    if (stack_format(s, buf, ML_STACK_TEXT_MAX) == 0) return 0;
+    return ml_fail(err, "the stack is too long: its text (layers and changed knobs) holds at most "
+                        "%d characters", ML_STACK_TEXT_MAX - 1);
+}
+
 int stack_format(const StackSpec *s, char *buf, size_t n)
 {
     Sb b;

@@ -33,7 +33,7 @@ int cmd_bench(int argc, char **argv)
         if (r) return 2;
     }
     if (arguments_left(argc, argv)) return 2;
-    char label[1024] = "";
+    char label[ML_STACK_TEXT_MAX] = "";
     if (resolve_model(&mo, &c.stack, &c.width, &c.norm, label, sizeof label) != 0) return 2;
     if (start_threads(threads) != 0) return 1;
     printf("bench stack %s  width %d  batch %d  seq_len %d  steps %d (+%d warm-up)  threads %d\n",

@@ -17,7 +17,7 @@ static void human(char *buf, size_t n, double v)
 /* One stack, a layer a line with its knobs, state and parameters, then the totals. */
 static void print_stack(const char *title, const StackSpec *s, int width, int L)
 {
-    char text[1024];
+    char text[ML_STACK_TEXT_MAX];
     printf("%s: %s\n", title, stack_format(s, text, sizeof text) == 0 ? text : "(too long)");
     for (int i = 0; i < s->n; i++) {
         StackSpec one = {.n = 1, .kind = {s->kind[i]}};
@@ -60,7 +60,7 @@ static int fit_state(const char *stack, double target, int width, int L)
     print_stack("after", &out, width, L);
     double st, pa;
     stack_size(&out, width, L, &st, &pa);
-    char text[1024];
+    char text[ML_STACK_TEXT_MAX];
     stack_format(&out, text, sizeof text);
     printf("\nstate=%.0f params=%.0f target=%.0f stack=\"%s\"\n", st, pa, target, text);
     return 0;

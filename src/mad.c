@@ -50,12 +50,30 @@ static void print_table(const ProtoScan *s, FILE *to)
 
 /* ---- --emit-jobs ---- */
 
-/* One shell word: single-quoted unless it is plainly safe. */
+/* One shell word on one line: single-quoted unless it is plainly safe. A word holding a control
+ * character (a newline would split the job in two) is written "$(printf 'a\012b')", which every
+ * POSIX shell reads (dash has no $'...'); the words here (paths ending in a file name) never end
+ * in a newline, which command substitution would drop. */
 static void sh_word(FILE *to, const char *s)
 {
     if (*s && strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-+=.,/:@%") ==
                   strlen(s)) {
         fputs(s, to);
+        return;
+    }
+    int control = 0;
+    for (const char *c = s; *c; c++) control |= (unsigned char)*c < 0x20 || *c == 0x7f;
+    if (control) {
+        fputs("\"$(printf '", to);
+        for (; *s; s++) {
+            unsigned char c = (unsigned char)*s;
+            if (c == '\'') fputs("'\\''", to);
+            else if (c == '\\') fputs("\\\\", to);
+            else if (c == '%') fputs("%%", to);
+            else if (c < 0x20 || c == 0x7f) fprintf(to, "\\%03o", c);
+            else fputc(c, to);
+        }
+        fputs("')\"", to);
         return;
     }
     fputc('\'', to);
@@ -195,7 +213,7 @@ static void mad_on_end(void *ctx, int k, int todo, const char *id, const RunResu
 
 static int collect(const char *dir)
 {
-    char pname[32], stack[1024];
+    char pname[32], stack[ML_STACK_TEXT_MAX];
     int width;
     NormKind norm;
     MlError err;
@@ -214,8 +232,18 @@ static int collect(const char *dir)
         fprintf(stderr, "madlab mad: %s\n", err.msg);
         return 1;
     }
+    /* Result files that all disagree with mad.run: mad.run is damaged (or was replaced), so
+     * scoring against it would replace a good mad.csv with empty rows. */
+    if (s.n_done == 0 && s.n_foreign > 0) {
+        fprintf(stderr, "madlab mad: --collect: %s/mad.run (protocol %s, stack '%s', width %d, %s) "
+                        "matches none of the %d result files in %s; is it damaged? nothing "
+                        "written\n", dir, p->name, stack, width, norm_name(norm), s.n_foreign, dir);
+        proto_scan_free(&s);
+        return 1;
+    }
     int rc = 0;
-    if (proto_write_csv(&s, dir, &err) != 0) {
+    /* nothing finished: nothing to score, and an existing mad.csv stays as it is */
+    if (s.n_done > 0 && proto_write_csv(&s, dir, &err) != 0) {
         fprintf(stderr, "madlab mad: %s\n", err.msg);
         rc = 1;
     }
@@ -223,8 +251,11 @@ static int collect(const char *dir)
            norm_name(norm));
     print_table(&s, stdout);
     if (s.n_done < s.n_runs) {
-        printf("partial: %d of %d runs done; scores are over the finished runs only (%s/mad.csv "
-               "and %s/settings.csv are partial)\n", s.n_done, s.n_runs, dir, dir);
+        if (s.n_done > 0)
+            printf("partial: %d of %d runs done; scores are over the finished runs only (%s/mad.csv "
+                   "and %s/settings.csv are partial)\n", s.n_done, s.n_runs, dir, dir);
+        else
+            printf("partial: 0 of %d runs done; nothing to score (no CSV written)\n", s.n_runs);
         printf("missing (%d):\n", s.n_runs - s.n_done);
         for (int i = 0; i < s.n_runs; i++) {
             if (s.done[i]) continue;
@@ -253,13 +284,13 @@ int cmd_mad(int argc, char **argv)
         {0, 0, 0, 0}};
     ModelOpts mo = {0};
     const char *pname = "full", *out = NULL, *collect_dir = NULL;
-    int threads = 0, emit = 0, o;
+    int threads = 0, emit = 0, protocol_given = 0, o;
     options_start();
     while ((o = next_option(argc, argv, opts, NULL, &mo)) != -1) {
         int r = 0;
         switch (o) {
         case OPT_BAD: return 2;
-        case 'P': pname = optarg; break;
+        case 'P': pname = optarg, protocol_given = 1; break;
         case 'o': out = optarg; break;
         case 'j': r = get_int("--threads", optarg, 1, ML_MAX_THREADS, &threads); break;
         case 'E': emit = 1; break;
@@ -271,7 +302,8 @@ int cmd_mad(int argc, char **argv)
     }
     if (arguments_left(argc, argv)) return 2;
     if (collect_dir) {
-        if (out || mo.stack || mo.preset || emit) {
+        if (out || mo.stack || mo.preset || mo.width || mo.norm || emit || threads ||
+            protocol_given) {
             fprintf(stderr, "madlab mad: --collect DIR takes no other options (the model and "
                             "protocol are read from DIR/mad.run)\n");
             return 2;
@@ -292,12 +324,9 @@ int cmd_mad(int argc, char **argv)
     StackSpec stack;
     int width;
     NormKind norm;
-    char label[1024] = "", text[1024];
+    char label[ML_STACK_TEXT_MAX] = "", text[ML_STACK_TEXT_MAX];
     if (resolve_model(&mo, &stack, &width, &norm, label, sizeof label) != 0) return 2;
-    if (stack_format(&stack, text, sizeof text) < 0 || strchr(text, '\n')) {
-        fprintf(stderr, "madlab mad: the stack is too long to store\n");
-        return 2;
-    }
+    stack_format(&stack, text, sizeof text); /* fits: resolve_model checked */
     MlError err;
     if (proto_dir_claim(out, p->name, text, width, norm, &err) != 0) {
         fprintf(stderr, "madlab mad: %s\n", err.msg);
@@ -318,6 +347,10 @@ int cmd_mad(int argc, char **argv)
         int rc = jobs_expressible(p);
         for (int i = 0; rc == 0 && i < s.n_runs; i++)
             if (!s.done[i]) emit_job(stdout, exe, dir, p, i, text, width, norm, threads ? threads : 1);
+        if (stdout_check() != 0) { /* not "N runs to do" over a lost job list */
+            proto_scan_free(&s);
+            return 1;
+        }
         fprintf(stderr, "madlab mad: %d of %d runs to do; when they are done: madlab mad --collect %s\n",
                 s.n_runs - s.n_done, s.n_runs, dir);
         proto_scan_free(&s);

@@ -261,8 +261,27 @@ int resolve_model(const ModelOpts *o, StackSpec *stack, int *width, NormKind *no
         fprintf(stderr, "madlab %s: %s\n", g_cmd, err.msg);
         return -1;
     }
-    if (o->stack) snprintf(label, label_n, "%s", o->stack);
+    /* one limit for every command: what run --result and mad store must fit */
+    char canon[ML_STACK_TEXT_MAX];
+    if (stack_text_checked(stack, canon, &err) != 0) {
+        fprintf(stderr, "madlab %s: %s\n", g_cmd, err.msg);
+        return -1;
+    }
+    /* the text as given, unless it is longer than its stored form (spaces, default knobs) */
+    if (o->stack) snprintf(label, label_n, "%s", strlen(o->stack) < label_n ? o->stack : canon);
     return 0;
+}
+
+int stdout_check(void)
+{
+    static int said;
+    errno = 0;
+    if (fflush(stdout) == 0 && !ferror(stdout)) return 0;
+    if (!said)
+        fprintf(stderr, "madlab: cannot write standard output: %s\n",
+                errno == ENOSPC ? "disk full" : errno ? strerror(errno) : "write error");
+    said = 1;
+    return -1;
 }
 
 int start_threads(int threads)

@@ -77,6 +77,10 @@ int resolve_model(const ModelOpts *o, StackSpec *stack, int *width, NormKind *no
 
 int start_threads(int threads); /* pool_init; -1 after one line */
 
+/* Output lost to a full disk is a failure, not a success with nothing written: flushes stdout
+ * and, if it or an earlier write failed, says so once and returns -1 (main calls it at exit). */
+int stdout_check(void);
+
 /* ---- Ctrl-C and kill (SIGINT, SIGTERM) ---- */
 typedef struct {
     struct sigaction old_int, old_term;

@@ -142,8 +142,17 @@ int cmd_run(int argc, char **argv)
     c.task_name = task->name;
     if (task_cfg_from_opts(task, &to, &c.task) != 0) return 2;
     MlError err;
-    char label[1024] = "";
+    char label[ML_STACK_TEXT_MAX] = "";
     if (resolve_model(&mo, &c.stack, &c.width, &c.norm, label, sizeof label) != 0) return 2;
+    if (model_width_check(c.width, task->backbone, &err) != 0) {
+        fprintf(stderr, "madlab run: --width: %s for task %s\n", err.msg, task->name);
+        return 2;
+    }
+    /* outputs before the work: a run is not lost to a path that cannot be written */
+    if (result_path && atomic_check(result_path, &err) != 0) {
+        fprintf(stderr, "madlab run: --result: %s\n", err.msg);
+        return 1;
+    }
     if (start_threads(threads) != 0) return 1;
 
     RunView v = {.epochs = c.epochs, .tty = isatty(2), .csv_path = csv_path};
@@ -179,9 +188,12 @@ int cmd_run(int argc, char **argv)
         v.csv = NULL;
         status = 1;
     }
+    /* A diverged run with --result is a result (madlab mad counts it), so a job that wrote it
+     * succeeded: status 0. Without --result, divergence is a failure. */
+    int counted = result_path && res.diverged && !res.interrupted;
     if (rc != 0) {
         fprintf(stderr, "madlab run: %s\n", err.msg);
-        status = 1;
+        if (!counted) status = 1;
     }
     if (v.csv) {
         /* every row carries the run's status, known only now */
@@ -208,9 +220,13 @@ int cmd_run(int argc, char **argv)
                res.max_test_acc, res.epochs_run, res.final_test_loss, res.seconds, why);
     if (!status && res.interrupted && g_stop) status = 130;
     /* --result: only a finished (or diverged) run leaves one; an interrupted run has none. */
-    if (result_path && !res.interrupted && (rc == 0 || res.diverged) &&
-        write_run_result(result_path, &c, &res) != 0)
-        status = 1;
+    if (result_path && !res.interrupted && (rc == 0 || res.diverged)) {
+        if (write_run_result(result_path, &c, &res) != 0) status = 1;
+        else if (res.diverged)
+            fprintf(stderr, "madlab run: --result: wrote the diverged run's result (best test "
+                            "accuracy %.4f before the loss diverged), which madlab mad counts; "
+                            "exit status 0\n", res.best_test_acc);
+    }
     pool_shutdown();
     return status;
 }

@@ -361,7 +361,7 @@ static int fit_apply(void *rec, int arg)
         lab_status(0, "the stack is already as near %.0f floats as its knobs go: state %.0f", budget, s0);
         return 0;
     }
-    char before[1024], after[1024], pb[32], pa[32], q[sizeof lab.confirm_q];
+    char before[ML_STACK_TEXT_MAX], after[ML_STACK_TEXT_MAX], pb[32], pa[32], q[sizeof lab.confirm_q];
     stack_text(&lab.stack, before, sizeof before);
     stack_text(&lab.fitted, after, sizeof after);
     fmt_count(p0, pb, sizeof pb);

@@ -155,6 +155,7 @@ static void defaults(void)
     lab.wd = 0.1;
     lab.seed = 12345;
     lab.overlay[0] = lab.overlay[1] = -1;
+    lab.snap.id = -1; /* no run yet: the first frame shows no run line */
     labdata_init(&lab.data);
     lab.s_seed = 1;
     for (int i = 0; i < lab.data.n_tasks; i++) lab.task_cfg[i] = task_kinds[i]->defaults;
@@ -203,18 +204,41 @@ int lab_main(int demo, int threads)
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGQUIT, &sa, NULL); /* Ctrl-\ too leaves through restore_terminal */
     atexit(restore_terminal);
 
     lab.utf8 = !strcmp(nl_langinfo(CODESET), "UTF-8");
     set_escdelay(25);
     /* newterm, not initscr: initscr exits on an unknown TERM, newterm lets us say why */
     SCREEN *scr = newterm(NULL, stdout, stdin);
-    if (!scr) {
-        fprintf(stderr, "madlab: cannot use the terminal (TERM=%s); try TERM=xterm-256color, or "
-                        "madlab run headless\n", getenv("TERM") ? getenv("TERM") : "unset");
+    /* Refused like other usage errors (status 2): a terminal curses does not know, one that
+     * cannot move the cursor (TERM=dumb: every frame would be garbage), or one too small. */
+    const char *why = NULL, *hint = "try TERM=xterm-256color";
+    char small[96];
+    if (scr) {
+        const char *cup = tigetstr("cup");
+        int rows, cols;
+        getmaxyx(stdscr, rows, cols);
+        Layout lay;
+        layout_compute(cols, rows, &lay);
+        if (!cup || cup == (char *)-1) why = "cannot move the cursor";
+        else if (lay.too_small) {
+            snprintf(small, sizeof small, "is %dx%d; the lab needs at least %dx%d", cols, rows,
+                     UI_MIN_COLS, UI_MIN_ROWS);
+            why = small;
+            hint = "enlarge it";
+        }
+        if (why) {
+            endwin();
+            delscreen(scr);
+        }
+    }
+    if (!scr || why) {
+        fprintf(stderr, "madlab: the terminal (TERM=%s) %s; %s, or use madlab run headless\n",
+                getenv("TERM") ? getenv("TERM") : "unset", why ? why : "is unknown", hint);
         runner_free(lab.runner);
         pool_shutdown();
-        return 1;
+        return 2;
     }
     g_curses_on = 1;
     cbreak();

@@ -15,8 +15,8 @@
  * adjoint state. B_t and C_t are shared by all channels of a row, so the backward runs one
  * sequence per task and sums their gradients over channel blocks without races. */
 #include "config.h"
-#include "internal.h"
 #include "recurrent.h"
+#include "scan.h"
 
 #include <string.h>
 
@@ -221,7 +221,6 @@ typedef struct {
     float *dbc;
 } Job;
 
-static float softplusf(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
 
 /* xc = conv(xp) + b, u = silu(xc). */
 static void conv_fwd_rows(void *ctx, size_t r0, size_t r1, int tid)
@@ -258,7 +257,7 @@ static void softplus_rows(void *ctx, size_t r0, size_t r1, int tid)
     int E = j->g.E;
     for (size_t r = r0; r < r1; r++) {
         float *dl = j->delta + r * E;
-        for (int c = 0; c < E; c++) dl[c] = softplusf(dl[c] + j->p.b_dt[c]);
+        for (int c = 0; c < E; c++) dl[c] = sc_softplusf(dl[c] + j->p.b_dt[c]);
     }
 }
 
@@ -425,7 +424,7 @@ ALWAYS_INLINE void scan_bwd_blk(const Job *j, size_t row0, int c0, int w, const 
         }
         for (int k = 0; k < w; k++) {
             /* softplus' = sigmoid(pre) = 1 - exp(-delta) */
-            gb[k] = ddl[k] * -expm1f(-dl[k]);
+            gb[k] = ddl[k] * -sc_expm1f_neg(-dl[k]);
             dur[k] = duk[k];
         }
     }

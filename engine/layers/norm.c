@@ -31,6 +31,14 @@ static void norm_init(Layer *l, Rng *r)
         init_const(l->params + l->cfg.width, (size_t)l->cfg.width, 0.0f);
 }
 
+/* Row sums run in NL double lanes, then a tree: the lanes vectorise where one running sum is a
+ * chain of dependent adds. */
+#define NL 8
+static double lanes(const double *a)
+{
+    return ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
+}
+
 static void norm_fwd_rows(void *ctx, size_t r0, size_t r1, int tid)
 {
     const NormJob *j = ctx;
@@ -40,16 +48,25 @@ static void norm_fwd_rows(void *ctx, size_t r0, size_t r1, int tid)
     for (size_t r = r0; r < r1; r++) {
         const float *x = j->x + r * d;
         float *y = j->y + r * d;
-        double mu = 0, ss = 0;
+        double mu = 0, ss = 0, a[NL] = {0}, q[NL] = {0};
+        int dv = d / NL * NL;
         if (j->centre) {
-            for (int i = 0; i < d; i++) mu += x[i];
-            mu /= d;
+            for (int i = 0; i < dv; i += NL)
+                for (int k = 0; k < NL; k++) a[k] += x[i + k];
+            for (int i = dv; i < d; i++) a[i - dv] += x[i];
+            mu = lanes(a) / d;
         }
-        for (int i = 0; i < d; i++) ss += ((double)x[i] - mu) * ((double)x[i] - mu);
+        for (int i = 0; i < dv; i += NL)
+            for (int k = 0; k < NL; k++) q[k] += ((double)x[i + k] - mu) * ((double)x[i + k] - mu);
+        for (int i = dv; i < d; i++) q[i - dv] += ((double)x[i] - mu) * ((double)x[i] - mu);
+        ss = lanes(q);
         float rs = 1.0f / sqrtf((float)(ss / d) + NORM_EPS);
         st[2 * r] = rs;
         st[2 * r + 1] = (float)mu;
-        for (int i = 0; i < d; i++) y[i] = ((x[i] - (float)mu) * rs) * w[i] + (b ? b[i] : 0.0f);
+        if (b)
+            for (int i = 0; i < d; i++) y[i] = ((x[i] - (float)mu) * rs) * w[i] + b[i];
+        else
+            for (int i = 0; i < d; i++) y[i] = ((x[i] - (float)mu) * rs) * w[i] + 0.0f;
     }
 }
 
@@ -63,14 +80,25 @@ static void norm_bwd_rows(void *ctx, size_t r0, size_t r1, int tid)
     for (size_t r = r0; r < r1; r++) {
         const float *x = j->x + r * d, *dy = j->dy + r * d;
         float rs = st[2 * r], mu = st[2 * r + 1];
-        double s_g = 0, s_gx = 0; /* sums of dxhat and dxhat * xhat */
+        double a[NL] = {0}, q[NL] = {0}; /* lanes of the sums of dxhat and dxhat * xhat */
+        int dv = d / NL * NL;
         for (int i = 0; i < d; i++) {
-            float xh = (x[i] - mu) * rs, g = dy[i] * w[i];
+            float xh = (x[i] - mu) * rs;
             dw[i] += dy[i] * xh;
             db[i] += dy[i];
-            s_g += g;
-            s_gx += (double)g * xh;
         }
+        for (int i = 0; i < dv; i += NL)
+            for (int k = 0; k < NL; k++) {
+                float xh = (x[i + k] - mu) * rs, g = dy[i + k] * w[i + k];
+                a[k] += g;
+                q[k] += (double)g * xh;
+            }
+        for (int i = dv; i < d; i++) {
+            float xh = (x[i] - mu) * rs, g = dy[i] * w[i];
+            a[i - dv] += g;
+            q[i - dv] += (double)g * xh;
+        }
+        double s_g = lanes(a), s_gx = lanes(q);
         if (!j->dx) continue;
         float m_g = j->centre ? (float)(s_g / d) : 0.0f, m_gx = (float)(s_gx / d);
         float *dx = j->dx + r * d;

@@ -93,14 +93,14 @@ static void relu2_rows(void *ctx, size_t r0, size_t r1, int tid)
 static void cm_out_rows(void *ctx, size_t r0, size_t r1, int tid)
 {
     const CJob *j = ctx;
-    for (size_t i = r0 * j->d; i < r1 * j->d; i++) j->y[i] = j->KV[i] / (1.0f + expf(-j->RP[i]));
+    for (size_t i = r0 * j->d; i < r1 * j->d; i++) j->y[i] = j->KV[i] / (1.0f + fast_expf(-j->RP[i]));
 }
 
 static void cm_out_bwd_rows(void *ctx, size_t r0, size_t r1, int tid)
 {
     const CJob *j = ctx;
     for (size_t i = r0 * j->d; i < r1 * j->d; i++) {
-        float s = 1.0f / (1.0f + expf(-j->RP[i]));
+        float s = 1.0f / (1.0f + fast_expf(-j->RP[i]));
         j->DKV[i] = j->dy[i] * s;
         j->DRP[i] = j->dy[i] * j->KV[i] * s * (1.0f - s);
     }

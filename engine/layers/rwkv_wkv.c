@@ -18,13 +18,13 @@ size_t rwkv_wkv_ck_floats(int B, int L, int d)
     return (size_t)B * rwkv_heads(d) * n_chunks(L) * HS * HS;
 }
 
-static void wkv_fwd_pairs(void *ctx, size_t p0, size_t p1, int tid)
+/* One (sequence, head) pair; hs is a literal HS for full heads, so that the copies in and out
+ * are fixed-length vector moves rather than calls to memcpy. */
+static inline __attribute__((always_inline)) void wkv_fwd_pair(const RwkvWkv *j, size_t p, int hs)
 {
-    const RwkvWkv *j = ctx;
     int d = j->d, H = rwkv_heads(d), nch = n_chunks(j->L);
-    (void)tid;
-    for (size_t p = p0; p < p1; p++) {
-        int b = (int)(p / H), h = (int)(p % H), c0 = h * HS, hs = rwkv_head_size(d, h);
+    {
+        int b = (int)(p / H), h = (int)(p % H), c0 = h * HS;
         float S[HS][HS], uu[HS] = {0};
         memset(S, 0, sizeof S);
         for (int i = 0; i < hs; i++) uu[i] = j->u[c0 + i];
@@ -51,30 +51,34 @@ static void wkv_fwd_pairs(void *ctx, size_t p0, size_t p1, int tid)
 /* Reverse time. With A the adjoint of the state after step t (from later steps):
  *   dr_t = S_{t-1} dy_t + u k_t (v_t . dy_t)        dk_t = A v_t + r_t u (v_t . dy_t)
  *   dv_t = A^T k_t + dy_t (r_t . u k_t)             d(log w_t) = w_t rowsum(A * S_{t-1})
- *   du  += r_t k_t (v_t . dy_t)                     A <- diag(w_t) A + r_t^T dy_t */
-static void wkv_bwd_pairs(void *ctx, size_t p0, size_t p1, int tid)
+ *   du  += r_t k_t (v_t . dy_t)                     A <- diag(w_t) A + r_t^T dy_t
+ * The sums over a row of S or A (dr, dk, d log w) run over the transposed copies ST and AT, so
+ * that 16 rows advance together in vector lanes, each in the same order as a row-by-row loop;
+ * dv, a sum over rows, uses A as it is. A and AT get the same update, so they stay equal. */
+static inline __attribute__((always_inline)) void wkv_bwd_pair(const RwkvWkv *j, size_t p, int hs)
 {
-    const RwkvWkv *j = ctx;
     int d = j->d, H = rwkv_heads(d), nch = n_chunks(j->L);
-    (void)tid;
-    for (size_t p = p0; p < p1; p++) {
-        int b = (int)(p / H), h = (int)(p % H), c0 = h * HS, hs = rwkv_head_size(d, h);
-        float Adj[HS][HS], Sb[CH][HS][HS], uu[HS] = {0};
+    {
+        int b = (int)(p / H), h = (int)(p % H), c0 = h * HS;
+        float Adj[HS][HS], AT[HS][HS], ST[CH][HS][HS], uu[HS] = {0};
         memset(Adj, 0, sizeof Adj);
+        memset(AT, 0, sizeof AT);
         for (int i = 0; i < hs; i++) uu[i] = j->u[c0 + i];
         const float *ck = j->ck + p * nch * HS * HS;
         for (int c = nch - 1; c >= 0; c--) {
             int t0 = c * CH, t1 = t0 + CH < j->L ? t0 + CH : j->L;
-            float S[HS][HS];
-            memcpy(S, ck + (size_t)c * HS * HS, sizeof S);
-            for (int t = t0; t < t1; t++) {
+            /* ST[t - t0]: the state before step t, transposed, each from the one before */
+            const float *S0 = ck + (size_t)c * HS * HS;
+            for (int q = 0; q < HS; q++)
+                for (int i = 0; i < HS; i++) ST[0][q][i] = S0[i * HS + q];
+            for (int t = t0; t + 1 < t1; t++) {
                 size_t row = (size_t)b * j->L + t, o = row * d + c0;
                 const float *lw = j->lw + row * j->lws + c0;
                 float k[HS] = {0}, v[HS] = {0}, w[HS] = {0};
                 for (int i = 0; i < hs; i++) k[i] = j->K[o + i], v[i] = j->V[o + i], w[i] = fast_expf(lw[i]);
-                memcpy(Sb[t - t0], S, sizeof S);
-                for (int i = 0; i < HS; i++)
-                    for (int q = 0; q < HS; q++) S[i][q] = FMA(w[i], S[i][q], k[i] * v[q]);
+                float (*S)[HS] = ST[t - t0], (*Sn)[HS] = ST[t - t0 + 1];
+                for (int q = 0; q < HS; q++)
+                    for (int i = 0; i < HS; i++) Sn[q][i] = FMA(w[i], S[q][i], k[i] * v[q]);
             }
             for (int t = t1 - 1; t >= t0; t--) {
                 size_t row = (size_t)b * j->L + t, o = row * d + c0;
@@ -87,17 +91,18 @@ static void wkv_bwd_pairs(void *ctx, size_t p0, size_t p1, int tid)
                 }
                 float vdy = 0.0f, ruk = 0.0f;
                 for (int i = 0; i < HS; i++) vdy = FMA(v[i], dy[i], vdy), ruk = FMA(r[i] * uu[i], k[i], ruk);
-                float (*Sp)[HS] = Sb[t - t0];
-                for (int i = 0; i < hs; i++) {
-                    float sdy = 0.0f, av = 0.0f, as = 0.0f;
-                    for (int q = 0; q < HS; q++) {
-                        sdy = FMA(Sp[i][q], dy[q], sdy);
-                        av = FMA(Adj[i][q], v[q], av);
-                        as = FMA(Adj[i][q], Sp[i][q], as);
+                float (*Sp)[HS] = ST[t - t0];
+                float sdy[HS] = {0}, av[HS] = {0}, as[HS] = {0};
+                for (int q = 0; q < HS; q++)
+                    for (int i = 0; i < HS; i++) {
+                        sdy[i] = FMA(Sp[q][i], dy[q], sdy[i]);
+                        av[i] = FMA(AT[q][i], v[q], av[i]);
+                        as[i] = FMA(AT[q][i], Sp[q][i], as[i]);
                     }
-                    j->dR[o + i] = FMA(uu[i] * k[i], vdy, sdy);
-                    j->dK[o + i] = FMA(r[i] * uu[i], vdy, av);
-                    j->DLW[o + i] = w[i] * as;
+                for (int i = 0; i < hs; i++) {
+                    j->dR[o + i] = FMA(uu[i] * k[i], vdy, sdy[i]);
+                    j->dK[o + i] = FMA(r[i] * uu[i], vdy, av[i]);
+                    j->DLW[o + i] = w[i] * as[i];
                     j->DU[o + i] = r[i] * k[i] * vdy;
                 }
                 for (int i = 0; i < HS; i++) {
@@ -107,9 +112,37 @@ static void wkv_bwd_pairs(void *ctx, size_t p0, size_t p1, int tid)
                         Adj[i][q] = FMA(wi, Adj[i][q], ri * dy[q]);
                     }
                 }
+                for (int q = 0; q < HS; q++)
+                    for (int i = 0; i < HS; i++) AT[q][i] = FMA(w[i], AT[q][i], r[i] * dy[q]);
                 for (int q = 0; q < hs; q++) j->dV[o + q] = FMA(dy[q], ruk, dv[q]);
             }
         }
+    }
+}
+
+static void wkv_fwd_pairs(void *ctx, size_t p0, size_t p1, int tid)
+{
+    const RwkvWkv *j = ctx;
+    (void)tid;
+    for (size_t p = p0; p < p1; p++) {
+        int hs = rwkv_head_size(j->d, (int)(p % rwkv_heads(j->d)));
+        if (hs == HS)
+            wkv_fwd_pair(j, p, HS);
+        else
+            wkv_fwd_pair(j, p, hs);
+    }
+}
+
+static void wkv_bwd_pairs(void *ctx, size_t p0, size_t p1, int tid)
+{
+    const RwkvWkv *j = ctx;
+    (void)tid;
+    for (size_t p = p0; p < p1; p++) {
+        int hs = rwkv_head_size(j->d, (int)(p % rwkv_heads(j->d)));
+        if (hs == HS)
+            wkv_bwd_pair(j, p, HS);
+        else
+            wkv_bwd_pair(j, p, hs);
     }
 }
 

@@ -38,6 +38,37 @@ static inline float sc_logf(float x)
     return FMA(0.693359375f, ef, f + y);
 }
 
+/* log(1 + x) for x > -1, accurate for small x too: the rounding of 1 + x is undone by the
+ * factor x / (u - 1) (Goldberg's form), so loops of it vectorise where libm's log1pf does not.
+ * The division's result is used on every path (a division only on some would keep the loop
+ * scalar under strict IEEE traps); where u == 1 the log is exactly 0 and x is added instead. */
+static inline float sc_log1pf(float x)
+{
+    float u = 1.0f + x, um = u - 1.0f;
+    float l = sc_logf(u) * (x / (um == 0.0f ? 1.0f : um));
+    return l + (u == 1.0f ? x : 0.0f);
+}
+
+/* exp(x) - 1 for x <= 0, accurate near 0 by the same device (Kahan's form): (u - 1) x / log u
+ * with u = exp(x); x itself where u rounds to 1, -1 where u is 0. */
+static inline float sc_expm1f_neg(float x)
+{
+    float u = fast_expf(x), um = u - 1.0f;
+    float lu = sc_logf(u + (u == 0.0f ? 1.0f : 0.0f)); /* exactly 0 where u is 0 or 1 */
+    float lg = lu + (u == 1.0f ? 1.0f : 0.0f) + (u == 0.0f ? x : 0.0f);
+    float l = um * (x / lg);
+    return l + (u == 1.0f ? x : 0.0f);
+}
+
+/* log(1 + exp(x)), x itself above 20 (where the difference is below float resolution). Both
+ * sides are computed and one is kept by a 0/1 factor, exactly: a branch would keep the loop
+ * scalar. */
+static inline float sc_softplusf(float x)
+{
+    float s = sc_log1pf(fast_expf(x)), big = x > 20.0f ? 1.0f : 0.0f;
+    return s * (1.0f - big) + x * big;
+}
+
 /* sum_i a[i] b[i], i < n */
 static inline float sc_dot(const float *restrict a, const float *restrict b, int n)
 {
