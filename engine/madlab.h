@@ -117,6 +117,24 @@ int stack_format(const StackSpec *s, char *buf, size_t n); /* back to text; knob
 /* stack_format into buf[ML_STACK_TEXT_MAX]; -1 with the one "too long" message if it does not
  * fit (a stack of many layers with knobs can exceed it well within ML_MAX_LAYERS). */
 int stack_text_checked(const StackSpec *s, char buf[ML_STACK_TEXT_MAX], MlError *err);
+/* 1 when one layer's knobs fit each other and the width (heads dividing it, the kind's own
+ * validate), as stack_parse would accept them; 0 otherwise. */
+int stack_layer_fits(const LayerKind *k, const int knob[ML_MAX_KNOBS], int width);
+
+/* ---- iso-state (engine/isostate.c): a stack's total inference state and fitting it ---- */
+#define ML_FIT_STATE_TOL 0.10 /* a fit further than this fraction from the target is refused */
+/* Floats of inference state at length L, and parameters, summed over the stack's layers (the
+ * paper's count: no embedding, norms or head). */
+void stack_size(const StackSpec *s, int width, int L, double *state, double *params);
+/* 1 when layer i's state grows with the sequence (at L and 2L it differs). */
+int stack_layer_grows(const StackSpec *s, int i, int width, int L);
+/* Sets the state knobs (those that change a fixed-state layer's state) of every fixed-state layer
+ * so the total state at length L comes as close to target floats as they allow, changing as few
+ * knobs as it can. -1 with one line when a layer's state grows with L (naming those layers), when
+ * no layer has a state knob, or when the nearest fit is further than ML_FIT_STATE_TOL from the
+ * target (naming the nearest reachable totals below and above). */
+int stack_fit_state(const StackSpec *in, int width, int L, double target, StackSpec *out,
+                    MlError *err);
 
 /* ---- presets: small text files, see man/madlab.5 ---- */
 typedef enum { NORM_RMS, NORM_LAYER } NormKind;

@@ -467,3 +467,17 @@ int stack_format(const StackSpec *s, char *buf, size_t n)
     }
     return 0;
 }
+
+int stack_layer_fits(const LayerKind *k, const int knob[ML_MAX_KNOBS], int width)
+{
+    for (int q = 0; q < k->n_knobs && q < ML_MAX_KNOBS; q++) {
+        if (knob[q] < k->knobs[q].min || knob[q] > k->knobs[q].max) return 0;
+        if (strcmp(k->knobs[q].name, "heads") == 0 && !heads_fit(width, knob[q])) return 0;
+    }
+    if (!k->validate) return 1;
+    LayerCfg lc;
+    char vm[256];
+    layer_cfg_default(k, width, 2, 1, &lc);
+    memcpy(lc.knob, knob, sizeof lc.knob);
+    return k->validate(&lc, vm, sizeof vm) == 0;
+}

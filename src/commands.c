@@ -37,7 +37,7 @@ const Command commands[] = {
      "print generated sequences: madlab sample --task NAME [task options]\n"
      "  [--n N --seed N --test --color auto|always|never]\n"
      "  (--test: the test form, as scored; task options as for run, but no --test N)"},
-    {"layers", cmd_layers, "table of layer kinds: madlab layers [--width N --seq-len N]"},
+    {"layers", cmd_layers, "table of layer kinds: madlab layers [--width N --seq-len N]; fit a stack to a state budget: [--fit-state N --stack LAYERS]"},
     {"bench", cmd_bench,
      "time training steps: madlab bench --stack \"LAYERS\" | --preset NAME\n"
      "  [--batch N --seq-len N --steps N --warmup N --threads N --width N --vocab N]\n"

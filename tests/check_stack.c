@@ -7,6 +7,7 @@
 #include "internal.h"
 #include "testutil.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -587,6 +588,70 @@ static void load_one(const char *name, const char *path, void *ctx)
     }
 }
 
+/* Iso-state: the state knobs found by trying them, the budget shared, the refusals. */
+static void fit(const char *stack, int width, int L, double target, StackSpec *out, int want_rc,
+                MlError *err)
+{
+    StackSpec in;
+    ck_assert_msg(stack_parse(stack, "t", width, &in, err) == 0, "%s", err->msg);
+    ck_assert_int_eq(stack_fit_state(&in, width, L, target, out, err), want_rc);
+}
+
+START_TEST(fit_state_budget)
+{
+    StackSpec out;
+    MlError err;
+    char text[1024];
+    double st, pa;
+    /* mamba at width 128: 2 x 256 x (d_state + 3); 4096 = two layers of d_state 5 */
+    fit("mamba swiglu mamba swiglu", 128, 128, 4096, &out, 0, &err);
+    stack_format(&out, text, sizeof text);
+    ck_assert_str_eq(text, "mamba(d_state=5) swiglu mamba(d_state=5) swiglu");
+    stack_size(&out, 128, 128, &st, &pa);
+    ck_assert(st == 4096);
+    /* already there: nothing changes (heads=8 and head=16 give 2048 a layer) */
+    fit("mh-gated-linear-attention mh-hyena", 128, 128, 4096, &out, 0, &err);
+    stack_format(&out, text, sizeof text);
+    ck_assert_str_eq(text, "mh-gated-linear-attention mh-hyena");
+    /* heads only where they divide the width into even head sizes: 16384 = 128^2 / 1 */
+    fit("mh-gated-linear-attention", 128, 128, 16384, &out, 0, &err);
+    stack_format(&out, text, sizeof text);
+    ck_assert_str_eq(text, "mh-gated-linear-attention(heads=1)");
+    /* a sliding window is a fixed state while it is shorter than the sequence: 2 x 128 x w */
+    fit("mh-sliding-attention swiglu", 128, 128, 8192, &out, 0, &err);
+    stack_size(&out, 128, 128, &st, NULL);
+    ck_assert(st == 8192 && out.knob[0][1] == 32);
+    fit("mh-sliding-attention(window=0)", 128, 128, 8192, &out, -1, &err);
+    ck_assert_msg(strstr(err.msg, "layer(s) 1 mh-sliding-attention grows"), "%s", err.msg);
+    /* growing state: the layers named */
+    fit("mh-attention swiglu hyena mamba", 128, 128, 4096, &out, -1, &err);
+    ck_assert_msg(strstr(err.msg, "layer(s) 1 mh-attention, 3 hyena grows with the sequence length"), "%s", err.msg);
+    /* out of reach: the nearest totals either side */
+    fit("mh-gated-linear-attention swiglu mamba", 128, 128, 100, &out, -1, &err);
+    ck_assert_msg(strstr(err.msg, "nearest reachable: none below, 384 above"), "%s", err.msg);
+    fit("mamba", 128, 128, 1e7, &out, -1, &err);
+    ck_assert_msg(strstr(err.msg, "below, none above"), "%s", err.msg);
+    /* nothing to set */
+    fit("swiglu mlp", 128, 128, 4096, &out, -1, &err);
+    ck_assert_msg(strstr(err.msg, "no layer of the stack has a knob"), "%s", err.msg);
+    /* every fitted stack parses back at its width */
+    const char *stacks[] = {"mamba swiglu mamba swiglu", "mh-hyena swiglu mh-hyena swiglu",
+                            "mh-gated-linear-attention mamba mh-linear-attention"};
+    double targets[] = {1000, 3000, 4096, 12000, 30000};
+    for (size_t i = 0; i < sizeof stacks / sizeof *stacks; i++)
+        for (size_t t = 0; t < sizeof targets / sizeof *targets; t++) {
+            StackSpec in, back;
+            ck_assert(stack_parse(stacks[i], "t", 128, &in, &err) == 0);
+            if (stack_fit_state(&in, 128, 128, targets[t], &out, &err) != 0) continue;
+            stack_size(&out, 128, 128, &st, NULL);
+            ck_assert_msg(fabs(st - targets[t]) <= ML_FIT_STATE_TOL * targets[t], "%s at %g: %g",
+                          stacks[i], targets[t], st);
+            ck_assert(stack_format(&out, text, sizeof text) == 0);
+            ck_assert_msg(stack_parse(text, "t", 128, &back, &err) == 0, "%s: %s", text, err.msg);
+        }
+}
+END_TEST
+
 START_TEST(shipped_presets)
 {
     const char *top = getenv("top_srcdir");
@@ -648,6 +713,7 @@ static Suite *stack_suite(void)
     tcase_add_test(tp, preset_save_round_trip);
     tcase_add_test(tp, preset_user_dir_rule);
     tcase_add_test(tp, shipped_presets);
+    tcase_add_test(tp, fit_state_budget);
     suite_add_tcase(s, tp);
     return s;
 }

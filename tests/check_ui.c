@@ -571,6 +571,169 @@ static char *slurp(const char *path)
     return strdup(buf);
 }
 
+/* ---------------- recall against state ---------------- */
+
+START_TEST(log_axis_decades_and_ticks)
+{
+    LogAxis a;
+    double one_decade[] = {128, 960, 448};
+    log_axis(one_decade, 3, &a);
+    ck_assert(a.lo == 2 && a.hi == 3);
+    double want1[] = {100, 200, 500, 1000}; /* within one decade: 1-2-5 */
+    ck_assert_int_eq(a.nt, 4);
+    for (int i = 0; i < 4; i++) ck_assert(fabs(a.tick[i] - want1[i]) < 1e-9);
+    double wide[] = {3584, 100096, NAN, 0, -5}; /* not positive or not finite: ignored */
+    log_axis(wide, 5, &a);
+    ck_assert(a.lo == 3 && a.hi == 6);
+    ck_assert_int_eq(a.nt, 4); /* decades only */
+    for (int i = 0; i < 4; i++) ck_assert(fabs(a.tick[i] - pow(10, 3 + i)) < 1e-6);
+    double exact[] = {1000};
+    log_axis(exact, 1, &a);
+    ck_assert(a.lo == 3 && a.hi == 4); /* never empty */
+    log_axis(NULL, 0, &a);
+    ck_assert(a.lo == 0 && a.hi == 1);
+    /* columns: the ends and the geometric middle */
+    log_axis(one_decade, 3, &a);
+    ck_assert_int_eq(log_axis_col(&a, 100, 41), 0);
+    ck_assert_int_eq(log_axis_col(&a, 1000, 41), 40);
+    ck_assert_int_eq(log_axis_col(&a, sqrt(10) * 100, 41), 20);
+    ck_assert_int_eq(log_axis_col(&a, 1e9, 41), 40); /* clamped */
+    ck_assert_int_eq(log_axis_col(&a, 1, 41), 0);
+    ck_assert_int_eq(acc_row(1.0, 11), 0);
+    ck_assert_int_eq(acc_row(0.0, 11), 10);
+    ck_assert_int_eq(acc_row(0.5, 11), 5);
+    ck_assert_int_eq(acc_row(NAN, 11), 10);
+}
+END_TEST
+
+/* A finished one-epoch run of a real stack at width 32 on a task at its defaults. */
+static void state_run(LabData *d, int id, const char *stack, int task, double best)
+{
+    RunRecord rec;
+    MlError err;
+    memset(&rec, 0, sizeof rec);
+    train_cfg_default(&rec.spec.train);
+    rec.spec.train.width = 32;
+    ck_assert_msg(stack_parse(stack, "test", 32, &rec.spec.train.stack, &err) == 0, "%s", err.msg);
+    snprintf(rec.spec.label, sizeof rec.spec.label, "%s @32", stack);
+    rec.spec.train.task_name = task_kinds[task]->name;
+    rec.spec.train.task = task_kinds[task]->defaults;
+    rec.state = RUN_QUEUED;
+    ck_assert_ptr_nonnull(history_open(d, id, &rec));
+    MetricPoint p = {.kind = MP_EPOCH, .run = id, .step = 10};
+    p.epoch.epoch = 1;
+    p.epoch.test_acc = best;
+    ck_assert_int_eq(history_add(d, &p), 0);
+    rec.state = RUN_DONE;
+    rec.result.best_test_acc = best;
+    rec.result.epochs_run = 1;
+    history_finish(d, id, &rec);
+}
+
+START_TEST(state_plot_points)
+{
+    static LabData d;
+    static StatePlot p;
+    labdata_init(&d);
+    state_run(&d, 0, "mamba swiglu", 0, 0.5);
+    state_run(&d, 1, "mh-attention swiglu", 0, 0.9);
+    state_run(&d, 2, "mh-gated-linear-attention swiglu", 0, 0.3);
+    state_run(&d, 3, "swiglu", 0, 0.1);                       /* no state: off the log axis */
+    state_run(&d, 4, "mh-gated-linear-attention swiglu", 1, 0.2); /* its row's second task */
+    int L = task_kinds[0]->seq_len_out(&task_kinds[0]->defaults);
+    state_plot(&d, 0, &p);
+    ck_assert_int_eq(p.task, 0);
+    ck_assert_int_eq(p.n, 3);
+    ck_assert_int_eq(p.no_state, 1);
+    ck_assert_int_eq(p.n_state, 3);
+    /* by state: GLA 32^2/8 = 128, mamba 64 x 4 + 64 x 3 = 448, attention 2 x L x 32 */
+    ck_assert(p.pt[0].state == 128 && p.pt[1].state == 448 && p.pt[2].state == 2.0 * L * 32);
+    ck_assert(p.pt[0].acc == 0.3 && p.pt[1].acc == 0.5 && p.pt[2].acc == 0.9);
+    ck_assert(!p.pt[0].grows && !p.pt[1].grows && p.pt[2].grows);
+    ck_assert_str_eq(d.rows[p.pt[2].row].label, "mh-attention swiglu @32");
+    /* params: the stack's layers, as stack_size counts them */
+    double st, pa;
+    stack_size(&d.runs[0].spec.train.stack, 32, L, &st, &pa);
+    ck_assert(p.pt[1].params == pa && st == 448);
+    ck_assert_int_eq(p.pt[1].seq_len, L);
+    LogAxis axis = p.x;
+    ck_assert(axis.lo == 2 && axis.hi == ceil(log10(2.0 * L * 32)));
+    /* another task: only the row that ran it; the axis stays put */
+    state_plot(&d, 1, &p);
+    ck_assert_int_eq(p.n, 1);
+    ck_assert(p.pt[0].acc == 0.2 && p.pt[0].state == 128);
+    ck_assert(p.x.lo == axis.lo && p.x.hi == axis.hi);
+    state_plot(&d, 2, &p);
+    ck_assert_int_eq(p.n, 0);
+    ck_assert_int_eq(p.n_state, 3);
+    static LabData empty;
+    labdata_init(&empty);
+    state_plot(&empty, 0, &p);
+    ck_assert(p.n == 0 && p.n_state == 0 && p.no_state == 0);
+    labdata_free(&empty);
+    /* the same data as CSV, one line per row, written atomically */
+    char dir[] = "/tmp/madlab-check-state-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char prefix[600], path[EXPORT_PATH_MAX];
+    snprintf(prefix, sizeof prefix, "%s/x", dir);
+    MlError err;
+    ck_assert_int_eq(export_state_write(&d, prefix, &err), 0);
+    export_state_path(prefix, path, sizeof path);
+    ck_assert(strstr(path, "/x-state.csv") != NULL);
+    char *csv = slurp(path);
+    ck_assert_ptr_nonnull(csv);
+    char head[1024];
+    int k = snprintf(head, sizeof head, "stack,setting,seq_len,state,params,state_fixed");
+    for (int t = 0; t < d.n_tasks; t++) k += snprintf(head + k, sizeof head - k, ",%s", task_kinds[t]->name);
+    ck_assert_msg(strncmp(csv, head, strlen(head)) == 0 && csv[strlen(head)] == '\n', "%s", csv);
+    int lines = 0;
+    for (char *c = csv; *c; c++) lines += *c == '\n';
+    ck_assert_int_eq(lines, 1 + d.nrows);
+    char want[256];
+    snprintf(want, sizeof want, "\nmamba swiglu @32,defaults,%d,448,%.0f,1,0.5,", L, pa);
+    ck_assert_msg(strstr(csv, want) != NULL, "no '%s' in %s", want + 1, csv);
+    snprintf(want, sizeof want, "\nmh-attention swiglu @32,defaults,%d,%d,", L, 2 * L * 32);
+    ck_assert_msg(strstr(csv, want) != NULL, "no '%s' in %s", want + 1, csv);
+    ck_assert(strstr(csv, "\nmh-gated-linear-attention swiglu @32,defaults,") != NULL);
+    ck_assert(strstr(csv, ",0,0.9,") != NULL); /* attention: not fixed */
+    free(csv);
+    /* an unwritable place: an error, no file */
+    snprintf(prefix, sizeof prefix, "%s/missing/x", dir);
+    ck_assert_int_eq(export_state_write(&d, prefix, &err), -1);
+    ck_assert(strstr(err.msg, "missing") != NULL);
+    export_state_path(prefix, path, sizeof path);
+    ck_assert(access(path, F_OK) != 0);
+    snprintf(path, sizeof path, "%s/x-state.csv", dir);
+    remove(path);
+    rmdir(dir);
+    labdata_free(&d);
+}
+END_TEST
+
+START_TEST(state_view_keys)
+{
+    /* the view's keys: no key does two things in it; list keys and its own */
+    for (int i = 0; i < key_table_n; i++)
+        for (int j = i + 1; j < key_table_n; j++) {
+            if (!(key_table[i].views & key_table[j].views & V_STATE)) continue;
+            for (int a = 0; a < 3 && key_table[i].keys[a]; a++)
+                for (int b = 0; b < 3 && key_table[j].keys[b]; b++)
+                    ck_assert_msg(key_table[i].keys[a] != key_table[j].keys[b],
+                                  "key %d bound twice in the state view", key_table[i].keys[a]);
+        }
+    ck_assert_int_eq(key_action('5', V_STACK), ACT_VIEW_STATE);
+    ck_assert_int_eq(key_action(UK_F(7), V_RESULTS), ACT_VIEW_STATE);
+    ck_assert_int_eq(key_action('t', V_STATE), ACT_NEXT_TASK);
+    ck_assert_int_eq(key_action(UK_LEFT, V_STATE), ACT_PREV_TASK);
+    ck_assert_int_eq(key_action(UK_LEFT, V_RESULTS), ACT_SORT_PREV);
+    ck_assert_int_eq(key_action('c', V_STATE), ACT_EXPORT_STATE);
+    ck_assert_int_eq(key_action(UK_DOWN, V_STATE), ACT_DOWN);
+    ck_assert_int_eq(key_action('q', V_STATE), ACT_QUIT);
+    ck_assert_int_eq(key_action('S', V_STACK), ACT_FIT_STATE);
+    ck_assert_int_eq(key_action('S', V_RUN), ACT_NONE);
+}
+END_TEST
+
 /* The lab's export of a run is byte-identical to madlab run --csv of the same run: the epochs
  * madlab run wrote, published to the lab as the runner does, exported by the lab. */
 START_TEST(export_matches_run_csv)
@@ -745,6 +908,9 @@ int main(void)
     tcase_add_test(tc, results_rows_per_setting);
     tcase_add_test(tc, export_matches_run_csv);
     tcase_add_test(tc, preset_saved_where_found);
+    tcase_add_test(tc, log_axis_decades_and_ticks);
+    tcase_add_test(tc, state_plot_points);
+    tcase_add_test(tc, state_view_keys);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

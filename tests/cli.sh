@@ -56,6 +56,35 @@ expect_fail "stray word after layers options" "unexpected argument 'extra'" laye
 expect_fail "unknown option of layers" "madlab layers: unknown or incomplete option" layers --frob
 expect_fail "bench without a model" "no model" bench
 
+# --fit-state: mamba, GLA and mh-hyena stacks land within 10% of the paper's 4096 floats, and
+# of a budget their defaults miss; a target out of reach is refused with the nearest reachable
+# totals; a stack whose state grows with length names the layers that grow.
+for st in "mamba swiglu mamba swiglu" "mh-gated-linear-attention swiglu mh-gated-linear-attention swiglu" \
+          "mh-hyena swiglu mh-hyena swiglu"; do
+    for target in 4096 12000; do
+        "$MADLAB" layers --fit-state $target --stack "$st" >"$tmp/out" 2>"$tmp/err"
+        rc=$?
+        got=$(tail -n 1 "$tmp/out" | sed -n 's/^state=\([0-9]*\) params=[0-9]* .*stack=".*"$/\1/p')
+        if [ "$rc" -eq 0 ] && [ -n "$got" ] && awk -v x="$got" -v t=$target 'BEGIN{exit !(x >= 0.9*t && x <= 1.1*t)}'; then
+            echo "ok: --fit-state $target on '$st': state=$got"
+        else
+            echo "FAIL: --fit-state $target on '$st': rc=$rc state=$got"; cat "$tmp/out" "$tmp/err"
+            fails=$((fails + 1))
+        fi
+    done
+done
+expect_ok "--fit-state sets mamba's d_state" 'stack="mamba(d_state=' layers --fit-state 12000 --stack "mamba swiglu mamba swiglu"
+expect_ok "--fit-state prints the stack before and after" "^after: " layers --fit-state 4096 --stack "mamba swiglu"
+expect_fail "--fit-state out of reach" "nearest reachable: none below, 384 above" \
+    layers --fit-state 100 --stack "mh-gated-linear-attention swiglu mamba"
+expect_fail "--fit-state above every setting" "nearest reachable: [0-9]* below, none above" \
+    layers --fit-state 10000000 --stack "mamba swiglu"
+expect_fail "--fit-state with growing state" "layer(s) 1 mh-attention, 3 hyena grows with the sequence length" \
+    layers --fit-state 4096 --stack "mh-attention swiglu hyena mamba"
+expect_fail "--fit-state without a stateful layer" "no layer of the stack has a knob" layers --fit-state 4096 --stack swiglu
+expect_fail "--fit-state without --stack" "needs --stack" layers --fit-state 4096
+expect_fail "--fit-state below 1" "fit-state" layers --fit-state 0 --stack mamba
+
 # A short real run writes the CSV with one row per epoch and the summary line.
 "$MADLAB" run --stack "mh-attention swiglu" --width 32 --task in-context-recall --vocab 8 \
     --seq-len 16 --train 64 --test 16 --epochs 2 --batch 16 --threads 1 --csv "$tmp/log.csv" \

@@ -263,6 +263,29 @@ void export_to(const char *prefix)
     if (!exist) do_export();
 }
 
+static void do_export_state(void)
+{
+    MlError err;
+    char path[EXPORT_PATH_MAX];
+    export_state_path(lab.pending, path, sizeof path);
+    if (export_state_write(&lab.data, lab.pending, &err) != 0) lab_status(1, "export: %s", err.msg);
+    else lab_status(0, "exported %s (%d stack%s)", path, lab.data.nrows, lab.data.nrows == 1 ? "" : "s");
+}
+
+void export_state_to(const char *prefix)
+{
+    char path[EXPORT_PATH_MAX];
+    export_state_path(prefix, path, sizeof path);
+    snprintf(lab.pending, sizeof lab.pending, "%s", prefix);
+    if (access(path, F_OK) == 0) {
+        char q[EXPORT_PATH_MAX + 64];
+        snprintf(q, sizeof q, "%s exists. Overwrite? (y/n)", path);
+        confirm_ask(q, do_export_state);
+    } else {
+        do_export_state();
+    }
+}
+
 /* ---------------- every view ---------------- */
 
 static void quit_now(void) { lab.quit = 1; }
@@ -298,6 +321,7 @@ int lab_action(Action a)
     case ACT_VIEW_TASK: lab.view = V_TASK; break;
     case ACT_VIEW_RUN: lab.view = V_RUN; break;
     case ACT_VIEW_RESULTS: lab.view = V_RESULTS; break;
+    case ACT_VIEW_STATE: lab.view = V_STATE; break;
     case ACT_NEXT_VIEW: {
         int i = 0;
         while (lab_views[i] && lab_views[i]->id != lab.view) i++;

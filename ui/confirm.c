@@ -15,10 +15,14 @@ static void confirm_draw(Rect box, Rect in)
 {
     (void)in;
     Rect b = lab.lay.body;
-    Rect cr = {box.x, b.y + b.h / 2 - 2, box.w, 4};
+    /* the question wrapped to the box (a fit's before and after take several lines) */
+    int lines = text_at((Rect){box.x + 2, 0, box.w - 4, 0}, lab.confirm_q, 0, S_WARN);
+    if (lines > b.h - 3) lines = b.h - 3;
+    if (lines < 1) lines = 1;
+    Rect cr = {box.x, b.y + (b.h - lines - 3) / 2, box.w, lines + 3};
     box_at(cr, "Confirm");
-    put(cr.y + 1, cr.x + 2, cr.w - 4, S_WARN, "%s", lab.confirm_q);
-    put(cr.y + 2, cr.x + 2, cr.w - 4, S_DIM, "y confirms, any other key cancels");
+    text_at((Rect){cr.x + 2, cr.y + 1, cr.w - 4, lines}, lab.confirm_q, 0, S_WARN);
+    put(cr.y + 1 + lines, cr.x + 2, cr.w - 4, S_DIM, "y confirms, any other key cancels");
 }
 
 static void confirm_key(int k)

@@ -267,6 +267,9 @@ static void view_hint(char *buf, size_t n)
         snprintf(buf, n, lab.snap.id >= 0 ? "p pauses  x stops  4 results  e exports  ? help"
                                           : "r trains the stack on the task  1 stack  2 task  ? help");
         break;
+    case V_STATE:
+        snprintf(buf, n, "Up/Down a stack  t/T (Left/Right) the task  c exports CSV  ? help");
+        break;
     default: snprintf(buf, n, "Space marks rows to overlay  < > sort  e exports CSV  ? help"); break;
     }
 }

@@ -302,3 +302,78 @@ static int export_apply(void *rec, int arg)
 
 const FormDef form_export = {"export run logs and results to CSV", export_fields,
                              N_FIELDS(export_fields), NULL, export_load, export_apply};
+
+static const FieldDef export_state_fields[] = {
+    {"path prefix", FT_TEXT, 0, 0, 0, "writes PREFIX-state.csv: stack, setting, state, params, a column per task"},
+};
+
+static int export_state_apply(void *rec, int arg)
+{
+    (void)arg;
+    if (!((char *)rec)[0]) {
+        lab_status(1, "export: give a path prefix");
+        return -1;
+    }
+    export_state_to(rec);
+    return 0;
+}
+
+const FormDef form_export_state = {"export recall against state to CSV", export_state_fields,
+                                   N_FIELDS(export_state_fields), NULL, export_load, export_state_apply};
+
+/* ---------------- fit the stack to a state budget ---------------- */
+
+static const FieldDef fit_fields[] = {
+    {"state budget", FT_NUM, 0, 1, 1e12,
+     "total floats of inference state; the paper compares fixed-state stacks at 4096"},
+};
+
+static void fit_load(void *rec, int arg, char *title, size_t tn)
+{
+    (void)arg, (void)title, (void)tn;
+    *(double *)rec = lab.fit_budget > 0 ? lab.fit_budget : 4096;
+}
+
+static void fit_yes(void)
+{
+    lab.stack = lab.fitted;
+    lab.preset[0] = 0, lab.demo_stack = 0;
+    double st;
+    stack_size(&lab.stack, lab.width, lab_task()->seq_len_out(&lab.task_cfg[lab.cur_task]), &st, NULL);
+    lab_status(0, "state knobs set: total state %.0f floats (budget %.0f)", st, lab.fit_budget);
+}
+
+/* Fits at the current task's length, as the stack view counts state; asks before applying. */
+static int fit_apply(void *rec, int arg)
+{
+    double budget = *(double *)rec, s0, p0, s1, p1;
+    int L = lab_task()->seq_len_out(&lab.task_cfg[lab.cur_task]);
+    MlError err;
+    (void)arg;
+    if (stack_fit_state(&lab.stack, lab.width, L, budget, &lab.fitted, &err) != 0) {
+        lab_status(1, "%s", err.msg);
+        return -1;
+    }
+    lab.fit_budget = budget;
+    stack_size(&lab.stack, lab.width, L, &s0, &p0);
+    stack_size(&lab.fitted, lab.width, L, &s1, &p1);
+    if (memcmp(lab.fitted.knob, lab.stack.knob, sizeof lab.stack.knob) == 0) {
+        lab_status(0, "the stack is already as near %.0f floats as its knobs go: state %.0f", budget, s0);
+        return 0;
+    }
+    char before[ML_STACK_TEXT_MAX], after[ML_STACK_TEXT_MAX], pb[32], pa[32], q[sizeof lab.confirm_q];
+    stack_text(&lab.stack, before, sizeof before);
+    stack_text(&lab.fitted, after, sizeof after);
+    fmt_count(p0, pb, sizeof pb);
+    fmt_count(p1, pa, sizeof pa);
+    snprintf(q, sizeof q,
+             "state budget %.0f floats (width %d, L=%d)\n"
+             "before: state %.0f, params %s: %s\n"
+             "after:  state %.0f, params %s: %s\napply?",
+             budget, lab.width, L, s0, pb, before, s1, pa, after);
+    confirm_ask(q, fit_yes);
+    return 0;
+}
+
+const FormDef form_fit_state = {"fit the stack to a state budget", fit_fields, N_FIELDS(fit_fields),
+                                NULL, fit_load, fit_apply};

@@ -10,6 +10,7 @@
 #define VT V_TASK
 #define VR V_RUN
 #define VX V_RESULTS
+#define VP V_STATE
 
 const KeyBinding key_table[] = {
     /* everywhere */
@@ -20,6 +21,7 @@ const KeyBinding key_table[] = {
     {{'\t'}, ACT_NEXT_VIEW, V_ALL, NULL, "next view"},
     {{'r', UK_F(5)}, ACT_RUN, V_ALL, "Run", "run the current stack on the current task (queued if busy)"},
     {{'4', UK_F(6)}, ACT_VIEW_RESULTS, V_ALL, "Results", "results view: one row per stack and task setting, one column per task"},
+    {{'5', UK_F(7)}, ACT_VIEW_STATE, V_ALL, NULL, "recall against state: each stack's accuracy on a task against its total inference state"},
     {{'p'}, ACT_PAUSE, V_ALL, "Pause", "pause or resume the run"},
     {{'x'}, ACT_STOP, V_ALL, NULL, "stop the current run (the queue goes on)"},
     {{'X'}, ACT_STOP_ALL, V_ALL, NULL, "stop the current run and empty the queue"},
@@ -31,10 +33,10 @@ const KeyBinding key_table[] = {
     {{UK_CTRL('l')}, ACT_REDRAW, V_ALL, NULL, "redraw the screen"},
     {{'q', UK_F(10)}, ACT_QUIT, V_ALL, "Quit", "quit (asks first while a run is going or the stack is not saved as a preset; y confirms)"},
     /* lists */
-    {{UK_UP, 'k'}, ACT_UP, VS | VT | VX, NULL, "move up"},
-    {{UK_DOWN, 'j'}, ACT_DOWN, VS | VT | VX, NULL, "move down"},
-    {{UK_HOME, 'g'}, ACT_TOP, VS | VT | VX, NULL, "first row"},
-    {{UK_END, 'G'}, ACT_BOTTOM, VS | VT | VX, NULL, "last row"},
+    {{UK_UP, 'k'}, ACT_UP, VS | VT | VX | VP, NULL, "move up"},
+    {{UK_DOWN, 'j'}, ACT_DOWN, VS | VT | VX | VP, NULL, "move down"},
+    {{UK_HOME, 'g'}, ACT_TOP, VS | VT | VX | VP, NULL, "first row"},
+    {{UK_END, 'G'}, ACT_BOTTOM, VS | VT | VX | VP, NULL, "last row"},
     /* stack */
     {{'a', UK_INS}, ACT_ADD, VS, NULL, "add a layer from the picker (every kind, with its summary)"},
     {{'d', UK_DEL}, ACT_DELETE, VS, NULL, "delete the layer"},
@@ -43,6 +45,7 @@ const KeyBinding key_table[] = {
     {{UK_ENTER, 'E'}, ACT_EDIT, VS | VT, NULL, "edit the layer's knobs / the task's difficulty (the settings the task reads first)"},
     {{'W'}, ACT_WIDTH, VS, NULL, "change the model width"},
     {{'s'}, ACT_STRIPE, VS, NULL, "striping: build a stack from a pattern such as 1A:3H"},
+    {{'S'}, ACT_FIT_STATE, VS, NULL, "fit the stack to a state budget: set its state knobs so its total state is near N floats (asks N, default 4096 as in the paper; shows before and after)"},
     {{'i'}, ACT_TEACH, VS | VT, NULL, "teaching page of the layer kind / of the task (n/p step through them)"},
     /* task */
     {{'n'}, ACT_RESAMPLE, VT, NULL, "draw another sample sequence"},
@@ -51,6 +54,10 @@ const KeyBinding key_table[] = {
     {{'>', UK_RIGHT}, ACT_SORT_NEXT, VX, NULL, "sort by the next column"},
     {{'<', UK_LEFT}, ACT_SORT_PREV, VX, NULL, "sort by the previous column"},
     {{'I'}, ACT_SORT_REVERSE, VX, NULL, "reverse the sort order"},
+    /* recall against state */
+    {{'t', UK_RIGHT}, ACT_NEXT_TASK, VP, NULL, "plot the next task"},
+    {{'T', UK_LEFT}, ACT_PREV_TASK, VP, NULL, "plot the previous task"},
+    {{'c'}, ACT_EXPORT_STATE, VP, NULL, "export the plot's data to PREFIX-state.csv: stack, setting, state, params, one column per task"},
     /* the demo (madlab --demo); any other key ends it and does its usual job */
     {{' ', UK_ENTER, UK_RIGHT}, ACT_DEMO_NEXT, V_DEMO, NULL, "demo: the next step of the tour"},
     {{UK_BACKSPACE, UK_LEFT}, ACT_DEMO_BACK, V_DEMO, NULL, "demo: the step before"},
@@ -91,8 +98,8 @@ void ui_key_name(int key, char *buf, size_t n)
 size_t keys_help(char *buf, size_t n)
 {
     static const struct { int mask; const char *title; } groups[] = {
-        {V_ALL, "Everywhere"}, {VS | VT | VX, "Lists"}, {VS, "Stack view"}, {VS | VT, "Stack and task views"},
-        {VT, "Task view"}, {VX, "Results view"}, {V_DEMO, "Demo (madlab --demo)"},
+        {V_ALL, "Everywhere"}, {VS | VT | VX | VP, "Lists"}, {VS, "Stack view"}, {VS | VT, "Stack and task views"},
+        {VT, "Task view"}, {VX, "Results view"}, {VP, "Recall against state view"}, {V_DEMO, "Demo (madlab --demo)"},
     };
     size_t used = 0;
     if (n) buf[0] = 0;

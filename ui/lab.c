@@ -30,7 +30,7 @@
 Lab lab;
 
 /* The views in tab order: the title bar, Tab and the key table's view masks follow it. */
-const View *const lab_views[] = {&view_stack, &view_task, &view_run, &view_results, NULL};
+const View *const lab_views[] = {&view_stack, &view_task, &view_run, &view_results, &view_state, NULL};
 
 static volatile sig_atomic_t g_signal;
 static int g_sigpipe[2] = {-1, -1};

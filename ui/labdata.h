@@ -87,6 +87,49 @@ void export_run_rows(int id, const RunHist *h, CsvOut *c); /* the same rows as m
  * how many files were written, or -1. */
 int export_write(LabData *d, const char *prefix, MlError *err);
 
+/* ---- recall against state (ui/statedata.c): every results row's stack at its total
+ * inference state, and each task's accuracy there; a log axis for the state ---- */
+typedef struct {
+    int row;       /* its results row */
+    int seq_len;   /* the length its state is counted at: its last run's task */
+    double state;  /* floats of inference state of the whole stack at seq_len */
+    double params; /* the stack's parameters (no embedding, norms or head) */
+    int grows;     /* some layer's state grows with the length (attention's KV cache) */
+    double acc;    /* the plotted task's accuracy; NaN when the row has not run it */
+} StatePoint;
+
+#define LOG_AXIS_MAX_TICKS 32
+typedef struct {
+    double lo, hi; /* log10 of the axis ends: whole decades around the values */
+    double tick[LOG_AXIS_MAX_TICKS]; /* values (not logs) to label: decades; 1-2-5 within one */
+    int nt;
+} LogAxis;
+
+typedef struct {
+    int task;                   /* the task column plotted */
+    StatePoint pt[LAB_MAX_ROWS]; /* the rows with a state > 0 and an accuracy on the task,
+                                    by state then row */
+    int n;
+    int no_state;               /* rows left out: a stack without state cannot go on a log axis */
+    int n_state;                /* rows with a state (the axis spans them; 0: a default axis) */
+    LogAxis x;                  /* over every row with a state, so it stays put across tasks */
+} StatePlot;
+
+/* The row's stack, state and params from its last run; -1 when the row has no run. */
+int state_point_of_row(const LabData *d, int row, StatePoint *p);
+/* Decades from floor(log10(min)) to ceil(log10(max)) of the positive values (1..10 when none). */
+void log_axis(const double *v, int n, LogAxis *a);
+/* The column (0..cols-1) of v on the axis. */
+int log_axis_col(const LogAxis *a, double v, int cols);
+/* The row (0 at the top, rows-1 at accuracy 0) of an accuracy in 0..1. */
+int acc_row(double acc, int rows);
+void state_plot(const LabData *d, int task, StatePlot *p);
+/* PREFIX-state.csv: stack, setting, seq_len, state, params, state_fixed, then one column per
+ * task (its accuracy, empty when not run); one line per results row. */
+void export_state_rows(const LabData *d, CsvOut *c);
+void export_state_path(const char *prefix, char *buf, size_t n);
+int export_state_write(const LabData *d, const char *prefix, MlError *err); /* atomic; 0 or -1 */
+
 /* ---- presets ---- */
 typedef struct {
     char name[64][64];

@@ -24,7 +24,7 @@ typedef struct {
     void (*draw)(void);
     void (*key)(Action a);
 } View;
-extern const View view_stack, view_task, view_run, view_results;
+extern const View view_stack, view_task, view_run, view_results, view_state;
 extern const View *const lab_views[]; /* in tab order, NULL-terminated (lab.c) */
 
 /* A modal: drawn over the view; it gets every key while open. box: the usual dialog box, in:
@@ -65,7 +65,7 @@ typedef struct {
     int (*apply)(void *rec, int arg);
 } FormDef;
 extern const FormDef form_knobs, form_task, form_options, form_width, form_stripe, form_save,
-    form_export;
+    form_export, form_fit_state, form_export_state;
 
 typedef struct {
     const FormDef *def;
@@ -110,6 +110,7 @@ typedef struct {
     int overlay[2]; /* runs the run view overlays, -1 when none */
     LabData data;
     int cur_row;
+    int state_task, state_cur; /* the recall-against-state view: its task and point */
     /* modals */
     const Modal *modal; /* NULL when none */
     int m_cur, m_scroll;
@@ -117,7 +118,9 @@ typedef struct {
     PresetList presets;
     const LayerKind *teach;
     int teach_task; /* the teaching page is the current task's, not teach's */
-    char confirm_q[600];
+    char confirm_q[2400]; /* may hold several lines */
+    StackSpec fitted;     /* the stack a confirmed state fit applies */
+    double fit_budget;    /* the last state budget asked for (0: the paper's 4096) */
     void (*confirm_yes)(void);
     char pending[512], pending_name[256]; /* what a confirmed export or save writes */
     /* status line */
@@ -171,6 +174,7 @@ void set_stack_text(const char *text, const char *preset);
 int make_spec(RunSpec *s, int task, int epochs); /* the current stack on a task */
 int enqueue(const RunSpec *s);                    /* the run's id, or -1 (status says why) */
 void export_to(const char *prefix);               /* asks before overwriting */
+void export_state_to(const char *prefix);         /* the same for PREFIX-state.csv */
 int save_preset(const char *name); /* asks before overwriting; -1 when the name is refused */
 void load_preset_path(const char *path);
 void confirm_ask(const char *question, void (*yes)(void));

@@ -158,6 +158,10 @@ static void stack_key(Action a)
         break;
     case ACT_WIDTH: form_open(&form_width, 0); break;
     case ACT_STRIPE: form_open(&form_stripe, 0); break;
+    case ACT_FIT_STATE:
+        if (lab.stack.n) form_open(&form_fit_state, 0);
+        else lab_status(1, "empty stack: add layers before fitting their state");
+        break;
     case ACT_TEACH:
         if (lab.stack.n) {
             lab.teach = lab.stack.kind[lab.cur_layer];
