@@ -57,7 +57,8 @@ keys W; wait_for "width" 3; keys C-u 32 Enter
 keys o; wait_for "run options" 3 || fail "no options form"
 keys C-u 2 Down C-u 16 Enter
 keys 2; wait_for "Tasks" 3; keys Enter; wait_for "difficulty of" 3 || fail "no difficulty form"
-keys C-u 8 Down C-u 16 Down C-u 256 Down C-u 32 Enter
+# 8192 training sequences: a run of seconds, so even a fast idle machine shows its progress line
+keys C-u 8 Down C-u 16 Down C-u 8192 Down C-u 32 Enter
 wait_for "difficulty set" 3 || fail "difficulty not set"
 keys r
 wait_for "epoch [0-9]+/2 step" 30 || fail "no progress at 80x24"

@@ -186,7 +186,7 @@ static void draw_run_view(void)
         char took[32];
         format_duration(h->result.seconds, took, sizeof took);
         put(p.y + 1, 1, p.w - 1, S_NORMAL, "%s, %d epochs: test acc %.3f at epoch %d, its lowest test "
-            "loss (max %.3f), %s", run_status_word((RunState)st, &h->result), h->result.epochs_run,
+            "perplexity (max %.3f), %s", run_status_word((RunState)st, &h->result), h->result.epochs_run,
             h->result.best_test_acc, h->result.best_epoch, h->result.max_test_acc, took);
     }
 charts:
