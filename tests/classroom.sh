@@ -2,25 +2,8 @@
 # The lab for a class and a stage (tmux): the first screen names the task and a first step; at
 # 80x24 the run state and the progress line are whole; two runs of one stack at two settings
 # are two labelled results rows with their run ids; the demo steps on a key to the results table.
-: "${MADLAB:=./madlab}"
-command -v tmux >/dev/null 2>&1 || { echo "tmux not installed: skipped"; exit 77; }
-MADLAB=$(cd "$(dirname "$MADLAB")" && pwd)/$(basename "$MADLAB")
-tmp=$(mktemp -d)
-S=madlab-classroom-$$
-T="tmux -L $S -f /dev/null"
-cleanup() { $T kill-server 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; echo "---- screen ----"; cap; exit 1; }
-cap() { $T capture-pane -p -t "$S" 2>/dev/null; }
-keys() { $T send-keys -t "$S" "$@"; }
-wait_for() {
-    local i
-    for ((i = 0; i < ${2:-10} * 10; i++)); do
-        cap | grep -Eq -- "$1" && return 0
-        sleep 0.1
-    done
-    return 1
-}
+TEST_NAME=classroom
+. "$(dirname "$0")/tmux-lib.sh"
 start() { # COLS ROWS [ARGS]: a fresh server each time (a killed one can race its shutdown)
     $T kill-server 2>/dev/null
     S=$S-x; T="tmux -L $S -f /dev/null"

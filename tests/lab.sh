@@ -2,26 +2,8 @@
 # The lab in a real terminal (tmux): load a preset, set small task settings, start a run, check
 # that the loss curve and the state-size counters appear and change while keys still answer,
 # resize during the run, stop it, export, check the CSV (one row per epoch), quit with status 0.
-: "${MADLAB:=./madlab}"
-command -v tmux >/dev/null 2>&1 || { echo "tmux not installed: skipped"; exit 77; }
-MADLAB=$(cd "$(dirname "$MADLAB")" && pwd)/$(basename "$MADLAB")
-tmp=$(mktemp -d)
-S=madlab-labtest-$$
-T="tmux -L $S -f /dev/null"
-cleanup() { $T kill-server 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; echo "---- screen ----"; cap; exit 1; }
-cap() { $T capture-pane -p -t "$S" 2>/dev/null; }
-keys() { $T send-keys -t "$S" "$@"; }
-# wait_for PATTERN [SECONDS]: until the screen matches (grep -E)
-wait_for() {
-    local i
-    for ((i = 0; i < ${2:-10} * 10; i++)); do
-        cap | grep -Eq -- "$1" && return 0
-        sleep 0.1
-    done
-    return 1
-}
+TEST_NAME=labtest
+. "$(dirname "$0")/tmux-lib.sh"
 
 mkdir -p "$tmp/config/madlab/presets"
 cat >"$tmp/config/madlab/presets/aaa-labtest.preset" <<'P'

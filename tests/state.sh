@@ -3,25 +3,8 @@
 # a mamba stack to the paper's 4096-float budget (form, confirm with before and after, applied);
 # the recall-against-state view (5) plots three tiny runs, its cursor moves and names the stack,
 # t/T change the task, c exports PREFIX-state.csv (asking before overwriting).
-: "${MADLAB:=./madlab}"
-command -v tmux >/dev/null 2>&1 || { echo "tmux not installed: skipped"; exit 77; }
-MADLAB=$(cd "$(dirname "$MADLAB")" && pwd)/$(basename "$MADLAB")
-tmp=$(mktemp -d)
-S=madlab-statetest-$$
-T="tmux -L $S -f /dev/null"
-cleanup() { $T kill-server 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; echo "---- screen ----"; cap; exit 1; }
-cap() { $T capture-pane -p -t "$S" 2>/dev/null; }
-keys() { $T send-keys -t "$S" "$@"; }
-wait_for() {
-    local i
-    for ((i = 0; i < ${2:-10} * 10; i++)); do
-        cap | grep -Eq -- "$1" && return 0
-        sleep 0.1
-    done
-    return 1
-}
+TEST_NAME=statetest
+. "$(dirname "$0")/tmux-lib.sh"
 
 mkdir -p "$tmp/config"
 $T new-session -d -s "$S" -x 120 -y 40 \
