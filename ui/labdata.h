@@ -147,7 +147,7 @@ int lab_preset_save(const char *path, const char *name, const StackSpec *s, int 
                     NormKind norm, MlError *err);
 
 /* ---- the scaling view's data (scaledata.c): finished `madlab scale` directories ---- */
-#define SCALE_CURVE_SAMPLES 64
+#define SCALE_CURVE_SAMPLES 256 /* more than the widest plot has columns: a gapless curve */
 typedef struct {
     char dir[1024], mad_dir[1024]; /* mad_dir "" when none was given */
     ScaleDirInfo info;
