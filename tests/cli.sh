@@ -205,5 +205,15 @@ else
     fails=$((fails + 1))
 fi
 
+# The README's install command hands build-aux/debian-packages to xargs: one package name a line,
+# nothing else (a comment's words would reach apt-get as package names).
+bad=$(grep -nvE '^[a-z0-9][a-z0-9.+-]*$' "$top_srcdir/build-aux/debian-packages")
+if [ -z "$bad" ]; then
+    echo "ok: build-aux/debian-packages holds one package name a line"
+else
+    echo "FAIL: build-aux/debian-packages lines that are not a bare package name: $bad"
+    fails=$((fails + 1))
+fi
+
 echo "cli: $fails failed"
 [ "$fails" -eq 0 ]
