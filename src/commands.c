@@ -8,7 +8,7 @@
 #include "commands.h"
 
 const Command commands[] = {
-    {"lab", cmd_lab, "the same, with options: madlab [lab] [--demo] [--threads N]"},
+    {"lab", cmd_lab, "the same, with options: madlab [lab] [--demo] [--threads N] [--scale-dir DIR [--mad MADDIR]]..."},
     {"keys", cmd_keys, "list the lab's keys"},
     {"run", cmd_run,
      "train one stack on one task:\n"

@@ -20,7 +20,8 @@ static int dispatch(int argc, char **argv)
 {
     const char *word = argc > 1 ? argv[1] : NULL;
     /* no command, or the lab's own options first: the lab */
-    if (!word || !strcmp(word, "--demo") || !strcmp(word, "--threads")) {
+    if (!word || !strcmp(word, "--demo") || !strcmp(word, "--threads") || !strcmp(word, "--scale-dir") ||
+        !strcmp(word, "--mad")) {
         g_cmd = "lab";
         return cmd_lab(argc, argv);
     }

@@ -723,6 +723,9 @@ START_TEST(state_view_keys)
         }
     ck_assert_int_eq(key_action('5', V_STACK), ACT_VIEW_STATE);
     ck_assert_int_eq(key_action(UK_F(7), V_RESULTS), ACT_VIEW_STATE);
+    ck_assert_int_eq(key_action('6', V_STATE), ACT_VIEW_SCALE);
+    ck_assert_int_eq(key_action(UK_F(8), V_STACK), ACT_VIEW_SCALE);
+    ck_assert_int_eq(key_action(UK_DOWN, V_SCALE), ACT_DOWN);
     ck_assert_int_eq(key_action('t', V_STATE), ACT_NEXT_TASK);
     ck_assert_int_eq(key_action(UK_LEFT, V_STATE), ACT_PREV_TASK);
     ck_assert_int_eq(key_action(UK_LEFT, V_RESULTS), ACT_SORT_PREV);
@@ -890,6 +893,136 @@ START_TEST(preset_saved_where_found)
 }
 END_TEST
 
+/* A scaling directory written through the engine's claim and result writer: every run of the
+ * quick plan for an mh-attention stack, its loss an exact parabola in ln(params) per budget with
+ * the vertex at the ladder's middle size, so the fits, the curve samples and the axes are known. */
+static void write_scale_dir(const char *dir, ScalePlan *pl, double *mid)
+{
+    MlError err;
+    ScaleProtocol p = *scale_protocol_find("quick");
+    StackSpec base;
+    ck_assert_msg(stack_parse("mh-attention swiglu", "test", 128, &base, &err) == 0, "%s", err.msg);
+    ck_assert_msg(scale_plan(&p, &base, 128, NORM_RMS, 1, pl, &err) == 0, "%s", err.msg);
+    ck_assert_msg(scale_dir_claim(dir, pl, NULL, &err) == 0, "%s", err.msg);
+    for (int i = 0; i < pl->n_runs; i++) {
+        const ScaleRun *run = &pl->run[i];
+        const ScaleShape *sh = &pl->shape[run->shape_i];
+        if (i % p.n_sizes == p.n_sizes / 2) mid[run->budget_i] = sh->params;
+    }
+    for (int i = 0; i < pl->n_runs; i++) {
+        const ScaleRun *run = &pl->run[i];
+        const ScaleShape *sh = &pl->shape[run->shape_i];
+        ScaleResult r = {.budget = run->budget, .width = sh->width, .repeat = sh->repeat,
+                         .norm = pl->norm, .seq_len = p.seq_len, .batch = p.batch,
+                         .n_train = run->n_train, .n_test = p.n_test, .lr = p.lr, .wd = p.wd,
+                         .seed = p.seed, .params = sh->params, .params_all = sh->params_all,
+                         .flops_per_token = sh->flops_per_token, .state = sh->state,
+                         .tokens = run->tokens, .flops = run->flops, .val_acc = 0.5, .seconds = 1};
+        snprintf(r.protocol, sizeof r.protocol, "%s", p.name);
+        snprintf(r.id, sizeof r.id, "%s", run->id);
+        snprintf(r.corpus, sizeof r.corpus, "default");
+        stack_format(&pl->shape_stack[run->shape_i], r.stack, sizeof r.stack);
+        double d = log(sh->params) - log(mid[run->budget_i]);
+        r.val_loss = 2.0 - 0.25 * run->budget_i + 0.1 * d * d;
+        char path[1200];
+        snprintf(path, sizeof path, "%s/%s.result", dir, run->id);
+        ck_assert_msg(scale_result_write(path, &r, &err) == 0, "%s", err.msg);
+    }
+}
+
+START_TEST(scale_view_data)
+{
+    char dir[] = "/tmp/madlab-check-ui-scale-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    ScalePlan *pl = malloc(sizeof *pl);
+    ScaleSet *s = calloc(4, sizeof *s);
+    ScalePlot *plot = malloc(sizeof *plot);
+    double mid[SCALE_MAX_BUDGETS];
+    write_scale_dir(dir, pl, mid);
+    MlError err;
+    ck_assert_msg(scale_set_load(dir, NULL, &s[0], &err) == 0, "%s", err.msg);
+    ck_assert_str_eq(s[0].info.stack, "mh-attention swiglu");
+    ck_assert_int_eq(s[0].n_done, pl->n_runs);
+    ck_assert_int_eq(s[0].n, pl->n_runs);
+    ck_assert(isnan(s[0].mad));
+    int nb = pl->p.n_budgets;
+    ck_assert_int_eq(s[0].fit.n_budgets, nb);
+    for (int b = 0; b < nb; b++) { /* the vertex is the middle size, the loss there exact */
+        ck_assert(s[0].fit.b[b].ok && !s[0].fit.b[b].at_edge);
+        ck_assert_double_eq_tol(s[0].fit.b[b].n_opt / mid[b], 1, 1e-6);
+        ck_assert_double_eq_tol(s[0].fit.b[b].l_opt, 2.0 - 0.25 * b, 1e-9);
+    }
+    scale_plot(&s[0], plot);
+    double pmin = INFINITY, pmax = 0, lmax = 0;
+    for (int i = 0; i < s[0].n; i++) {
+        pmin = fmin(pmin, s[0].params[i]);
+        pmax = fmax(pmax, s[0].params[i]);
+        lmax = fmax(lmax, s[0].loss[i]);
+    }
+    ck_assert(plot->x.lo <= log10(pmin) && plot->x.hi >= log10(pmax));
+    ck_assert(plot->ylo < 2.0 - 0.25 * (nb - 1) && plot->yhi > lmax);
+    for (int b = 0; b < nb; b++) {
+        ck_assert(plot->has_curve[b]);
+        /* the samples span the budget's ladder and follow the parabola through its runs */
+        double x0 = INFINITY, x1 = -INFINITY, lo = INFINITY;
+        for (int i = 0; i < s[0].n; i++)
+            if (s[0].budget_i[i] == b) {
+                x0 = fmin(x0, log(s[0].params[i]));
+                x1 = fmax(x1, log(s[0].params[i]));
+            }
+        ck_assert_double_eq_tol(plot->cx[b][0], x0, 1e-9);
+        ck_assert_double_eq_tol(plot->cx[b][SCALE_CURVE_SAMPLES - 1], x1, 1e-9);
+        double d = x0 - log(mid[b]);
+        ck_assert_double_eq_tol(plot->cy[b][0], 2.0 - 0.25 * b + 0.1 * d * d, 1e-9);
+        for (int k = 0; k < SCALE_CURVE_SAMPLES; k++) lo = fmin(lo, plot->cy[b][k]);
+        ck_assert(lo >= s[0].fit.b[b].l_opt - 1e-12 && lo < s[0].fit.b[b].l_opt + 0.01);
+    }
+    ck_assert_int_eq(scale_loss_row(plot, plot->yhi, 10), 0);
+    ck_assert_int_eq(scale_loss_row(plot, plot->ylo, 10), 9);
+    ck_assert_int_eq(scale_loss_row(plot, plot->yhi + 1, 10), -1);
+    ck_assert_int_lt(scale_loss_row(plot, 2.0, 10), scale_loss_row(plot, 1.6, 10));
+
+    /* MAD against perplexity: three stacks (copies with other scores and minima), the better MAD
+     * score with the lower perplexity: rho = -1 at the largest budget */
+    for (int i = 1; i < 3; i++) s[i] = s[0];
+    for (int i = 0; i < 3; i++) {
+        s[i].mad = 0.3 + 0.2 * i;
+        s[i].fit.b[nb - 1].l_opt = 1.5 - 0.1 * i;
+    }
+    s[3] = s[0]; /* a fourth without a MAD score is left out */
+    s[3].mad = NAN;
+    ScaleMadCompare mc;
+    scale_mad_compare(s, 4, &mc);
+    ck_assert_int_eq(mc.n, 3);
+    ck_assert_double_eq_tol(mc.budget, pl->p.budget[nb - 1], 1);
+    ck_assert_double_eq_tol(mc.rho, -1, 1e-12);
+    ck_assert_double_eq_tol(mc.ppl[2], exp(1.3), 1e-12);
+    ck_assert(isnan(mc.ppl[3]));
+    s[1].fit.b[nb - 1].ok = 0; /* one stack lacks the largest budget: the one below it */
+    scale_mad_compare(s, 4, &mc);
+    ck_assert_double_eq_tol(mc.budget, pl->p.budget[nb - 2], 1);
+    s[2].mad = NAN; /* two stacks: no correlation */
+    scale_mad_compare(s, 4, &mc);
+    ck_assert_int_eq(mc.n, 2);
+    ck_assert(isnan(mc.rho));
+
+    /* a directory that is not a scaling directory: one error naming it */
+    char bad[1100];
+    snprintf(bad, sizeof bad, "%s/nothing", dir);
+    ck_assert_int_eq(scale_set_load(bad, NULL, &s[0], &err), -1);
+    ck_assert_msg(strstr(err.msg, "nothing") != NULL, "%s", err.msg);
+    /* a MAD directory that is not one */
+    ck_assert_int_eq(scale_set_load(dir, bad, &s[0], &err), -1);
+    ck_assert_msg(strstr(err.msg, "nothing") != NULL, "%s", err.msg);
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    free(pl);
+    free(s);
+    free(plot);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("ui");
@@ -909,6 +1042,7 @@ int main(void)
     tcase_add_test(tc, export_matches_run_csv);
     tcase_add_test(tc, preset_saved_where_found);
     tcase_add_test(tc, log_axis_decades_and_ticks);
+    tcase_add_test(tc, scale_view_data);
     tcase_add_test(tc, state_plot_points);
     tcase_add_test(tc, state_view_keys);
     suite_add_tcase(s, tc);

@@ -322,6 +322,7 @@ int lab_action(Action a)
     case ACT_VIEW_RUN: lab.view = V_RUN; break;
     case ACT_VIEW_RESULTS: lab.view = V_RESULTS; break;
     case ACT_VIEW_STATE: lab.view = V_STATE; break;
+    case ACT_VIEW_SCALE: lab.view = V_SCALE; break;
     case ACT_NEXT_VIEW: {
         int i = 0;
         while (lab_views[i] && lab_views[i]->id != lab.view) i++;

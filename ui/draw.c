@@ -270,6 +270,9 @@ static void view_hint(char *buf, size_t n)
     case V_STATE:
         snprintf(buf, n, "Up/Down a stack  t/T (Left/Right) the task  c exports CSV  ? help");
         break;
+    case V_SCALE:
+        snprintf(buf, n, "Up/Down a scaling directory (madlab --scale-dir DIR)  ? help");
+        break;
     default: snprintf(buf, n, "Space marks rows to overlay  < > sort  e exports CSV  ? help"); break;
     }
 }

@@ -11,6 +11,7 @@
 #define VR V_RUN
 #define VX V_RESULTS
 #define VP V_STATE
+#define VC V_SCALE
 
 const KeyBinding key_table[] = {
     /* everywhere */
@@ -22,6 +23,7 @@ const KeyBinding key_table[] = {
     {{'r', UK_F(5)}, ACT_RUN, V_ALL, "Run", "run the current stack on the current task (queued if busy)"},
     {{'4', UK_F(6)}, ACT_VIEW_RESULTS, V_ALL, "Results", "results view: one row per stack and task setting, one column per task"},
     {{'5', UK_F(7)}, ACT_VIEW_STATE, V_ALL, NULL, "recall against state: each stack's accuracy on a task against its total inference state"},
+    {{'6', UK_F(8)}, ACT_VIEW_SCALE, V_ALL, NULL, "scaling view: the directories given with madlab --scale-dir DIR: loss against parameters per budget, the frontier, MAD against compute-optimal perplexity"},
     {{'p'}, ACT_PAUSE, V_ALL, "Pause", "pause or resume the run"},
     {{'x'}, ACT_STOP, V_ALL, NULL, "stop the current run (the queue goes on)"},
     {{'X'}, ACT_STOP_ALL, V_ALL, NULL, "stop the current run and empty the queue"},
@@ -33,10 +35,10 @@ const KeyBinding key_table[] = {
     {{UK_CTRL('l')}, ACT_REDRAW, V_ALL, NULL, "redraw the screen"},
     {{'q', UK_F(10)}, ACT_QUIT, V_ALL, "Quit", "quit (asks first while a run is going or the stack is not saved as a preset; y confirms)"},
     /* lists */
-    {{UK_UP, 'k'}, ACT_UP, VS | VT | VX | VP, NULL, "move up"},
-    {{UK_DOWN, 'j'}, ACT_DOWN, VS | VT | VX | VP, NULL, "move down"},
-    {{UK_HOME, 'g'}, ACT_TOP, VS | VT | VX | VP, NULL, "first row"},
-    {{UK_END, 'G'}, ACT_BOTTOM, VS | VT | VX | VP, NULL, "last row"},
+    {{UK_UP, 'k'}, ACT_UP, VS | VT | VX | VP | VC, NULL, "move up"},
+    {{UK_DOWN, 'j'}, ACT_DOWN, VS | VT | VX | VP | VC, NULL, "move down"},
+    {{UK_HOME, 'g'}, ACT_TOP, VS | VT | VX | VP | VC, NULL, "first row"},
+    {{UK_END, 'G'}, ACT_BOTTOM, VS | VT | VX | VP | VC, NULL, "last row"},
     /* stack */
     {{'a', UK_INS}, ACT_ADD, VS, NULL, "add a layer from the picker (every kind, with its summary)"},
     {{'d', UK_DEL}, ACT_DELETE, VS, NULL, "delete the layer"},
@@ -98,7 +100,7 @@ void ui_key_name(int key, char *buf, size_t n)
 size_t keys_help(char *buf, size_t n)
 {
     static const struct { int mask; const char *title; } groups[] = {
-        {V_ALL, "Everywhere"}, {VS | VT | VX | VP, "Lists"}, {VS, "Stack view"}, {VS | VT, "Stack and task views"},
+        {V_ALL, "Everywhere"}, {VS | VT | VX | VP | VC, "Lists"}, {VS, "Stack view"}, {VS | VT, "Stack and task views"},
         {VT, "Task view"}, {VX, "Results view"}, {VP, "Recall against state view"}, {V_DEMO, "Demo (madlab --demo)"},
     };
     size_t used = 0;

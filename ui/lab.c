@@ -30,7 +30,7 @@
 Lab lab;
 
 /* The views in tab order: the title bar, Tab and the key table's view masks follow it. */
-const View *const lab_views[] = {&view_stack, &view_task, &view_run, &view_results, &view_state, NULL};
+const View *const lab_views[] = {&view_stack, &view_task, &view_run, &view_results, &view_state, &view_scale, NULL};
 
 static volatile sig_atomic_t g_signal;
 static int g_sigpipe[2] = {-1, -1};
@@ -175,7 +175,8 @@ static void defaults(void)
     }
 }
 
-int lab_main(int demo, int threads)
+int lab_main(int demo, int threads, int n_scale, const char *const *scale_dirs,
+             const char *const *mad_dirs)
 {
     if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
         fprintf(stderr, "madlab: the lab needs a terminal; for headless training use "
@@ -185,6 +186,16 @@ int lab_main(int demo, int threads)
     setlocale(LC_ALL, "");
     defaults();
     MlError err;
+    if (n_scale > 0 && !(lab.scale = calloc((size_t)n_scale, sizeof *lab.scale))) {
+        fprintf(stderr, "madlab: out of memory\n");
+        return 1;
+    }
+    for (int i = 0; i < n_scale; i++)
+        if (scale_set_load(scale_dirs[i], mad_dirs[i], &lab.scale[i], &err) != 0) {
+            fprintf(stderr, "madlab: --scale-dir %s: %s\n", scale_dirs[i], err.msg);
+            return 2;
+        }
+    lab.n_scale = n_scale;
     if (pool_init(threads) != 0) {
         fprintf(stderr, "madlab: could not start %d threads\n", threads);
         return 1;
@@ -304,6 +315,7 @@ int lab_main(int demo, int threads)
     labdata_free(&lab.data);
     free(lab.s_in);
     free(lab.s_tg);
+    free(lab.scale);
     close(g_sigpipe[0]);
     close(g_sigpipe[1]);
     g_sigpipe[0] = g_sigpipe[1] = -1;

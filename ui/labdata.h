@@ -146,4 +146,42 @@ int lab_preset_path(const char *name, char *buf, size_t n, MlError *err);
 int lab_preset_save(const char *path, const char *name, const StackSpec *s, int width,
                     NormKind norm, MlError *err);
 
+/* ---- the scaling view's data (scaledata.c): finished `madlab scale` directories ---- */
+#define SCALE_CURVE_SAMPLES 256 /* more than the widest plot has columns: a gapless curve */
+typedef struct {
+    char dir[1024], mad_dir[1024]; /* mad_dir "" when none was given */
+    ScaleDirInfo info;
+    ScalePlan plan;
+    ScaleFit fit;
+    int n_runs, n_done;
+    int n;                                   /* finished runs, budget-major */
+    double params[SCALE_MAX_BUDGETS * SCALE_MAX_SIZES], loss[SCALE_MAX_BUDGETS * SCALE_MAX_SIZES];
+    int budget_i[SCALE_MAX_BUDGETS * SCALE_MAX_SIZES];
+    double mad; /* the MAD score of mad_dir; NaN when none */
+} ScaleSet;
+/* Reads DIR/scale.run, its finished results and their fits, and (mad_dir not NULL) the MAD
+ * score of a `madlab mad` directory: 0, or -1 with err naming the directory. */
+int scale_set_load(const char *dir, const char *mad_dir, ScaleSet *s, MlError *err);
+
+typedef struct {
+    LogAxis x;       /* params, decades around every run */
+    double ylo, yhi; /* the loss axis: the runs' range with a margin */
+    /* per budget: the fitted parabola sampled across the ladder's span (ln params, loss) */
+    int has_curve[SCALE_MAX_BUDGETS];
+    double cx[SCALE_MAX_BUDGETS][SCALE_CURVE_SAMPLES], cy[SCALE_MAX_BUDGETS][SCALE_CURVE_SAMPLES];
+} ScalePlot;
+void scale_plot(const ScaleSet *s, ScalePlot *p);
+/* The row (0 at the top, rows-1 at ylo) of a loss on the plot; -1 when off it. */
+int scale_loss_row(const ScalePlot *p, double loss, int rows);
+
+/* MAD score against compute-optimal perplexity across the sets that have both, at the largest
+ * budget every such set fitted: how many sets, that budget (0 when none), and Spearman's rho
+ * (NaN when fewer than 3 sets or undefined). ppl[i] is NaN for sets left out. */
+typedef struct {
+    int n;
+    double budget, rho;
+    double ppl[64];
+} ScaleMadCompare;
+void scale_mad_compare(const ScaleSet *sets, int n, ScaleMadCompare *c);
+
 #endif

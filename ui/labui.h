@@ -24,7 +24,7 @@ typedef struct {
     void (*draw)(void);
     void (*key)(Action a);
 } View;
-extern const View view_stack, view_task, view_run, view_results, view_state;
+extern const View view_stack, view_task, view_run, view_results, view_state, view_scale;
 extern const View *const lab_views[]; /* in tab order, NULL-terminated (lab.c) */
 
 /* A modal: drawn over the view; it gets every key while open. box: the usual dialog box, in:
@@ -111,6 +111,8 @@ typedef struct {
     LabData data;
     int cur_row;
     int state_task, state_cur; /* the recall-against-state view: its task and point */
+    ScaleSet *scale; /* the scaling view: the directories given with --scale-dir, loaded */
+    int n_scale, scale_cur;
     /* modals */
     const Modal *modal; /* NULL when none */
     int m_cur, m_scroll;
