@@ -109,6 +109,26 @@ void hline_at(int y, int x, int w)
     for (int i = 0; i < w; i++) glyph(y, x + i, S_DIM, lab.utf8 ? 0x2500 : '-');
 }
 
+/* A log axis along row y from column x, w wide: the line, then its tick marks and labels left
+ * to right, a label skipped where the previous one still takes the room; ticks only when asked. */
+void log_axis_draw(const LogAxis *a, int y, int x, int w, int ticks)
+{
+    hline_at(y, x, w);
+    int free_x = 0;
+    for (int i = 0; ticks && i < a->nt; i++) {
+        int c = x + log_axis_col(a, a->tick[i], w);
+        char t[16];
+        fmt_count(a->tick[i], t, sizeof t);
+        int tw = (int)strlen(t), at = c - tw / 2;
+        if (at < 0) at = 0;
+        if (at < free_x) continue;
+        if (at + tw > x + w) at = x + w - tw;
+        put(y, c, 1, S_DIM, "+");
+        put(y + 1, at, tw, S_DIM, "%s", t);
+        free_x = at + tw + 1;
+    }
+}
+
 void box_at(Rect r, const char *title)
 {
     if (r.w < 4 || r.h < 2) return;

@@ -157,6 +157,7 @@ void glyph(int y, int x, int s, uint32_t c); /* one code point; '#' for non-ASCI
 void vline_at(Rect r, int x);                /* a column of the side panel's border */
 void hline_at(int y, int x, int w);
 void box_at(Rect r, const char *title); /* a box with a title, cleared inside */
+void log_axis_draw(const LogAxis *a, int y, int x, int w, int ticks);
 /* Multi-line text inside r, wrapped, from line skip. Returns the number of lines. */
 int text_at(Rect r, const char *text, int skip, int s);
 int kind_style(const LayerKind *k);

@@ -52,20 +52,7 @@ static void draw_scale_view(void)
     put(py, 0, yl - 1, S_DIM, "%5.3f", plot.yhi);
     put(py + ph / 2, 0, yl - 1, S_DIM, "%5.3f", (plot.yhi + plot.ylo) / 2);
     put(py + ph - 1, 0, yl - 1, S_DIM, "%5.3f", plot.ylo);
-    hline_at(py + ph, px, pw);
-    int free_x = 0;
-    for (int i = 0; s->n && i < plot.x.nt; i++) {
-        int c = px + log_axis_col(&plot.x, plot.x.tick[i], pw);
-        char t[16];
-        fmt_count(plot.x.tick[i], t, sizeof t);
-        int w = (int)strlen(t), at = c - w / 2;
-        if (at < 0) at = 0;
-        if (at < free_x) continue;
-        if (at + w > px + pw) at = px + pw - w;
-        put(py + ph, c, 1, S_DIM, "+");
-        put(py + ph + 1, at, w, S_DIM, "%s", t);
-        free_x = at + w + 1;
-    }
+    log_axis_draw(&plot.x, py + ph, px, pw, s->n > 0);
     if (s->n == 0)
         put(py + ph / 2, px + 2, pw - 2, S_DIM, "no finished runs in this directory yet");
     /* parabolas first (dots), then the runs, then each minimum on top */

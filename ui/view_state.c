@@ -39,21 +39,7 @@ static void draw_state_view(void)
     put(py, 0, yl - 1, S_DIM, "%4.2f", 1.0);
     put(py + acc_row(0.5, ph), 0, yl - 1, S_DIM, "%4.2f", 0.5);
     put(py + ph - 1, 0, yl - 1, S_DIM, "%4.2f", 0.0);
-    hline_at(py + ph, px, pw);
-    /* tick labels, left to right, skipped where the previous one still takes the room */
-    int free_x = 0;
-    for (int i = 0; plot.n_state && i < plot.x.nt; i++) { /* no ticks on an axis of nothing */
-        int c = px + log_axis_col(&plot.x, plot.x.tick[i], pw);
-        char t[16];
-        fmt_count(plot.x.tick[i], t, sizeof t);
-        int w = (int)strlen(t), at = c - w / 2;
-        if (at < 0) at = 0;
-        if (at < free_x) continue;
-        if (at + w > px + pw) at = px + pw - w;
-        put(py + ph, c, 1, S_DIM, "+");
-        put(py + ph + 1, at, w, S_DIM, "%s", t);
-        free_x = at + w + 1;
-    }
+    log_axis_draw(&plot.x, py + ph, px, pw, plot.n_state > 0); /* no ticks on an axis of nothing */
     if (plot.n == 0)
         put(py + ph / 2, px + 2, pw - 2, S_DIM, "%s", lab.data.nrows
             ? "no stack with a state has run this task yet: t shows another, Q queues the quick protocol"
