@@ -20,10 +20,13 @@ A=(--corpus "$tmp/corpus.txt" --budgets 1e9,2e9 --seq-len 32 --threads 1)
 lopt=$(awk -F, '$1 == "budget" && $2 == "2e+09" { printf "%.4f", $5 }' "$tmp/s1/frontier.csv")
 [ -n "$lopt" ] || { echo "FAIL: no 2e9 row in frontier.csv: $(cat "$tmp/s1/frontier.csv")"; exit 1; }
 
-start() { # start W H ARGS...: the lab in a fresh session of that size
+start() { # start W H ARGS...: the lab on a fresh tmux server (a new session on the socket
+    # just killed can race its shutdown: "server exited unexpectedly")
     local w=$1 h=$2
     shift 2
-    $T kill-session -t "$S" 2>/dev/null
+    $T kill-server 2>/dev/null
+    S=$S-x
+    T="tmux -L $S -f /dev/null"
     mkdir -p "$tmp/config"
     $T new-session -d -s "$S" -x "$w" -y "$h" \
         "cd '$tmp' && XDG_CONFIG_HOME='$tmp/config' LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=xterm-256color '$MADLAB' --threads 1 $*; echo LAB-EXITED rc=\$?; sleep 30"
