@@ -445,16 +445,28 @@ typedef struct {
     float lr, wd, b1, b2, eps, c1, c2;
 } AdamJob;
 
+/* In blocks of ADAM_BLOCK: the loops without sqrtf vectorise (sqrtf may set errno, so a loop
+ * that calls it stays scalar); the square roots of the block run in a loop of their own. */
+#define ADAM_BLOCK 256
 static void adamw_range(void *ctx, size_t i0, size_t i1, int tid)
 {
     const AdamJob *j = ctx;
-    for (size_t i = i0; i < i1; i++) {
-        float g = j->g[i];
-        j->p[i] -= j->lr * j->wd * j->p[i]; /* decoupled decay, as torch.optim.AdamW */
-        j->m[i] = j->b1 * j->m[i] + (1.0f - j->b1) * g;
-        j->v[i] = j->b2 * j->v[i] + (1.0f - j->b2) * g * g;
-        float mh = j->m[i] / j->c1, vh = j->v[i] / j->c2;
-        j->p[i] -= j->lr * mh / (sqrtf(vh) + j->eps);
+    float *restrict p = j->p, *restrict m = j->m, *restrict v = j->v;
+    const float *restrict g = j->g;
+    const float lr = j->lr, lrwd = j->lr * j->wd, b1 = j->b1, b2 = j->b2, eps = j->eps;
+    const float c1 = j->c1, c2 = j->c2;
+    float rt[ADAM_BLOCK];
+    for (size_t b = i0; b < i1; b += ADAM_BLOCK) {
+        int n = i1 - b < ADAM_BLOCK ? (int)(i1 - b) : ADAM_BLOCK;
+        for (int k = 0; k < n; k++) {
+            size_t i = b + (size_t)k;
+            p[i] -= lrwd * p[i]; /* decoupled decay, as torch.optim.AdamW */
+            m[i] = b1 * m[i] + (1.0f - b1) * g[i];
+            v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
+            rt[k] = v[i] / c2;
+        }
+        for (int k = 0; k < n; k++) rt[k] = sqrtf(rt[k]);
+        for (int k = 0; k < n; k++) p[b + k] -= lr * (m[b + k] / c1) / (rt[k] + eps);
     }
 }
 

@@ -5,6 +5,7 @@
 #include "testutil.h"
 
 #include <string.h>
+#include <unistd.h>
 
 static void mark(void *ctx, size_t b, size_t e, int tid)
 {
@@ -22,6 +23,33 @@ START_TEST(pool_covers_every_index_once)
             pool_for(n, mark, hits);
             for (size_t i = 0; i < 40; i++) ck_assert_int_eq(hits[i], i < n ? 1 : 0);
         }
+    }
+    pool_init(1);
+}
+END_TEST
+
+/* A chunk that sleeps: thread 0 sleeps on the first job (the workers give up spinning and
+ * sleep too), a worker on the second (the caller gives up spinning and sleeps). */
+typedef struct { int *hits; int slow_tid; } Slow;
+
+static void mark_slowly(void *ctx, size_t b, size_t e, int tid)
+{
+    const Slow *s = ctx;
+    if (tid == s->slow_tid) usleep(20000);
+    for (size_t i = b; i < e; i++) s->hits[i]++;
+}
+
+/* Jobs reach workers that went to sleep, and the caller wakes when a slow worker finishes. */
+START_TEST(pool_wakes_sleeping_threads)
+{
+    pool_init(2);
+    for (int round = 0; round < 3; round++) {
+        int hits[10] = {0};
+        Slow s = {hits, round % 2};
+        pool_for(10, mark_slowly, &s);
+        usleep(20000); /* idle between jobs: the workers sleep */
+        pool_for(10, mark, hits);
+        for (int i = 0; i < 10; i++) ck_assert_int_eq(hits[i], 2);
     }
     pool_init(1);
 }
@@ -144,17 +172,57 @@ START_TEST(adamw_matches_torch_formula)
 }
 END_TEST
 
+/* Every parameter (several of AdamW's blocks and a partial one) moves exactly as the formula
+ * computed one parameter at a time, over two steps so the moments carry over. */
+START_TEST(adamw_updates_every_parameter_as_the_formula)
+{
+    ModelCfg mc = {.width = 16, .vocab = 5, .max_batch = 1, .max_len = 2};
+    MlError err;
+    ck_assert(stack_parse("mlp(inner=24)", "t", 16, &mc.stack, &err) == 0);
+    Model *m = model_new(&mc, &err);
+    ck_assert(m);
+    model_init(m, 1);
+    float *p, *g;
+    size_t n = model_arena(m, &p, &g);
+    ck_assert(n > 600 && n % 256 != 0);
+    float *want = malloc(sizeof(float) * n), *mo = calloc(n, sizeof(float)),
+          *vo = calloc(n, sizeof(float));
+    ck_assert(want && mo && vo);
+    const float lr = 0.01f, wd = 0.1f, b1 = 0.9f, b2 = 0.999f, eps = 1e-8f;
+    int32_t tok[2] = {1, 2}, tgt[2] = {2, 3};
+    for (int t = 1; t <= 2; t++) {
+        model_zero_grad(m);
+        model_forward(m, tok, tgt, 1, 2);
+        model_backward(m);
+        float c1 = 1.0f - powf(b1, (float)t), c2 = 1.0f - powf(b2, (float)t);
+        for (size_t i = 0; i < n; i++) {
+            float pi = p[i] - lr * wd * p[i];
+            mo[i] = b1 * mo[i] + (1.0f - b1) * g[i];
+            vo[i] = b2 * vo[i] + (1.0f - b2) * g[i] * g[i];
+            want[i] = pi - lr * (mo[i] / c1) / (sqrtf(vo[i] / c2) + eps);
+        }
+        model_adamw(m, lr, wd, b1, b2, eps, t);
+        for (size_t i = 0; i < n; i++)
+            ck_assert_msg(p[i] == want[i], "step %d param %zu: %g vs %g", t, i, p[i], want[i]);
+    }
+    free(want), free(mo), free(vo);
+    model_free(m);
+}
+END_TEST
+
 int main(void)
 {
     pool_init(1);
     Suite *s = suite_create("ops");
     TCase *tc = tcase_create("ops");
     tcase_add_test(tc, pool_covers_every_index_once);
+    tcase_add_test(tc, pool_wakes_sleeping_threads);
     tcase_add_test(tc, parts_add_sums_in_thread_order);
     tcase_add_test(tc, vector_log1p_softplus_expm1_accuracy);
     tcase_add_test(tc, mm_matches_naive);
     tcase_add_test(tc, macro_and_micro_accuracy);
     tcase_add_test(tc, adamw_matches_torch_formula);
+    tcase_add_test(tc, adamw_updates_every_parameter_as_the_formula);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }
