@@ -367,16 +367,23 @@ double model_forward(Model *m, const int32_t *tokens, const int32_t *targets, in
     m->targets = targets;
     m->B = B;
     m->L = L;
+    bool ae = m->cfg.backbone == BACKBONE_AUTOENCODER;
     embed_of(m)->kind->forward(embed_of(m), NULL, m->res, dm);
+    norm_forward_sum(norm_of(m, 0), m->res, NULL, NULL, m->normed, dm);
+    /* Each block's residual addition is fused with the norm that reads its result: the next
+     * block's, or the final norm (the autoencoder has none). */
     for (int i = 0; i < m->n; i++) {
         float *x = m->res + i * stream, *xn = m->normed + i * stream;
-        Layer *nl = norm_of(m, i), *f = mixer_of(m, i);
-        nl->kind->forward(nl, x, xn, dm);
+        float *sum = x + stream, *sum_n = xn + stream;
+        Layer *f = mixer_of(m, i), *next = i + 1 < m->n ? norm_of(m, i + 1) : final_norm_of(m);
         f->kind->forward(f, xn, m->tmp, dm);
-        add(m->res + (i + 1) * stream, x, m->tmp, rows * d);
+        if (i + 1 == m->n && ae)
+            add(sum, x, m->tmp, rows * d);
+        else
+            norm_forward_sum(next, x, m->tmp, sum, sum_n, dm);
     }
     float *xf = m->res + m->n * stream;
-    if (m->cfg.backbone == BACKBONE_AUTOENCODER) {
+    if (ae) {
         DecJob j = {m, L, m->h0, xf, NULL};
         pool_for(rows, dec_h0_rows, &j);
         dec_of(m, 0)->kind->forward(dec_of(m, 0), m->h0, m->n1, dm);
@@ -390,9 +397,7 @@ double model_forward(Model *m, const int32_t *tokens, const int32_t *targets, in
         final_norm_of(m)->kind->forward(final_norm_of(m), m->g2, m->n3, dm);
         head_of(m)->kind->forward(head_of(m), m->n3, m->logits, dm);
     } else {
-        float *xfn = m->normed + m->n * stream;
-        final_norm_of(m)->kind->forward(final_norm_of(m), xf, xfn, dm);
-        head_of(m)->kind->forward(head_of(m), xfn, m->logits, dm);
+        head_of(m)->kind->forward(head_of(m), m->normed + m->n * stream, m->logits, dm);
     }
     if (!targets) return 0.0;
     return cross_entropy(m->logits, targets, rows, m->cfg.vocab, NULL, m->row_loss);
@@ -430,12 +435,11 @@ void model_backward(Model *m)
         head_of(m)->kind->backward(head_of(m), xfn, m->dlogits, m->dtmp, dm);
         final_norm_of(m)->kind->backward(final_norm_of(m), xf, m->dtmp, m->dres, dm);
     }
-    for (int i = m->n - 1; i >= 0; i--) {
+    for (int i = m->n - 1; i >= 0; i--) { /* the residual's gradient adds to dres */
         float *x = m->res + i * stream, *xn = m->normed + i * stream;
-        Layer *nl = norm_of(m, i), *f = mixer_of(m, i);
+        Layer *f = mixer_of(m, i);
         f->kind->backward(f, xn, m->dres, m->tmp, dm);
-        nl->kind->backward(nl, x, m->tmp, m->dtmp, dm);
-        add(m->dres, m->dres, m->dtmp, rows * d);
+        norm_backward_acc(norm_of(m, i), x, m->tmp, m->dres, true, dm);
     }
     embed_of(m)->kind->backward(embed_of(m), NULL, m->dres, NULL, dm);
 }
