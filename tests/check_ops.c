@@ -172,6 +172,43 @@ START_TEST(adamw_matches_torch_formula)
 }
 END_TEST
 
+/* The prediction is the first index of the largest logit, wherever it falls among many: in the
+ * first entry, a middle block, the tail past the last whole block, tied, or after NaNs. */
+START_TEST(accuracy_predicts_the_first_largest_logit)
+{
+    enum { V = 45 };
+    struct { int at[2]; float val[2]; int want; } cases[] = {
+        {{0, 0}, {3, 3}, 0},    {{20, 20}, {3, 3}, 20}, {{44, 44}, {3, 3}, 44},
+        {{17, 40}, {5, 5}, 17}, {{40, 17}, {5, 6}, 17}, {{33, 2}, {2, 1.5f}, 33},
+    };
+    for (int c = 0; c < (int)(sizeof cases / sizeof *cases); c++)
+        for (int nan = 0; nan < 2; nan++) {
+            float z[V];
+            for (int v = 0; v < V; v++) z[v] = -1.0f - 0.01f * (float)v;
+            if (nan) z[5] = z[38] = NAN; /* never the prediction */
+            for (int k = 0; k < 2; k++) z[cases[c].at[k]] = cases[c].val[k];
+            int32_t t = (int32_t)cases[c].want;
+            AccCounter a;
+            ck_assert_int_eq(acc_init(&a, V), 0);
+            acc_add(&a, z, &t, 1, V);
+            ck_assert_msg(a.correct == 1, "case %d nan %d: predicted otherwise", c, nan);
+            acc_free(&a);
+        }
+    /* all -inf: the first; a NaN first entry: the first, as the one-by-one search */
+    float z[V];
+    for (int v = 0; v < V; v++) z[v] = -INFINITY;
+    int32_t t = 0;
+    AccCounter a;
+    ck_assert_int_eq(acc_init(&a, V), 0);
+    acc_add(&a, z, &t, 1, V);
+    z[0] = NAN;
+    z[30] = 1.0f;
+    acc_add(&a, z, &t, 1, V);
+    ck_assert_int_eq(a.correct, 2);
+    acc_free(&a);
+}
+END_TEST
+
 /* Every parameter (several of AdamW's blocks and a partial one) moves exactly as the formula
  * computed one parameter at a time, over two steps so the moments carry over. */
 START_TEST(adamw_updates_every_parameter_as_the_formula)
@@ -221,6 +258,7 @@ int main(void)
     tcase_add_test(tc, vector_log1p_softplus_expm1_accuracy);
     tcase_add_test(tc, mm_matches_naive);
     tcase_add_test(tc, macro_and_micro_accuracy);
+    tcase_add_test(tc, accuracy_predicts_the_first_largest_logit);
     tcase_add_test(tc, adamw_matches_torch_formula);
     tcase_add_test(tc, adamw_updates_every_parameter_as_the_formula);
     suite_add_tcase(s, tc);
