@@ -209,6 +209,36 @@ START_TEST(accuracy_predicts_the_first_largest_logit)
 }
 END_TEST
 
+/* The gradient of the mean cross-entropy is softmax - onehot over the scored rows, entry by
+ * entry as the formula gives it, also past the exponentials the loss keeps for it (4096). */
+START_TEST(cross_entropy_gradient_at_large_vocabularies)
+{
+    enum { R = 3, V = 5000 };
+    float *z = malloc(sizeof(float) * R * V), *dz = malloc(sizeof(float) * R * V);
+    ck_assert(z && dz);
+    int32_t t[R] = {4999, ML_IGNORE, 7};
+    double work[R];
+    for (int i = 0; i < R * V; i++) z[i] = (float)((i * 37) % 101) * 0.05f;
+    double loss = cross_entropy(z, t, R, V, dz, work), want_loss = 0;
+    for (int r = 0; r < R; r++) {
+        const float *zr = z + (size_t)r * V;
+        float mx = zr[0];
+        for (int v = 1; v < V; v++) mx = zr[v] > mx ? zr[v] : mx;
+        double sum = 0;
+        for (int v = 0; v < V; v++) sum += exp((double)(zr[v] - mx));
+        if (t[r] != ML_IGNORE) want_loss += (log(sum) - (double)(zr[t[r]] - mx)) / 2;
+        for (int v = 0; v < V; v++) {
+            float want = t[r] == ML_IGNORE ? 0.0f : (float)(exp((double)(zr[v] - mx)) / sum) * 0.5f;
+            if (v == t[r]) want -= 0.5f;
+            ck_assert_msg(dz[(size_t)r * V + v] == want, "row %d entry %d: %g vs %g", r, v,
+                          dz[(size_t)r * V + v], want);
+        }
+    }
+    ck_assert(fabs(loss - want_loss) < 1e-12);
+    free(z), free(dz);
+}
+END_TEST
+
 /* Every parameter (several of AdamW's blocks and a partial one) moves exactly as the formula
  * computed one parameter at a time, over two steps so the moments carry over. */
 START_TEST(adamw_updates_every_parameter_as_the_formula)
@@ -259,6 +289,7 @@ int main(void)
     tcase_add_test(tc, mm_matches_naive);
     tcase_add_test(tc, macro_and_micro_accuracy);
     tcase_add_test(tc, accuracy_predicts_the_first_largest_logit);
+    tcase_add_test(tc, cross_entropy_gradient_at_large_vocabularies);
     tcase_add_test(tc, adamw_matches_torch_formula);
     tcase_add_test(tc, adamw_updates_every_parameter_as_the_formula);
     suite_add_tcase(s, tc);
