@@ -44,11 +44,10 @@ void colsum_add(const float *M, size_t rows, int n, int ld, float *out);
  * t * stride, added in thread order (so the result depends only on the thread count). */
 void parts_add(float *out, const float *parts, int n_parts, size_t stride, size_t n, float scale);
 
-/* The residual stream's norms (rmsnorm and layernorm layers) fused with the stream's additions:
- * forward sum = x + add, y = norm(sum) (plain norm(x) when add is NULL); backward the gradient
- * with respect to x is added to dx when acc is set (stored when not). */
+/* A residual stream's norm (rmsnorm or layernorm layer) fused with the stream's addition:
+ * sum = x + add, y = norm(sum) (plain norm(x) when add is NULL). The backward stays apart: added
+ * into the stream's gradient, the product would contract into an FMA and round differently. */
 void norm_forward_sum(Layer *l, const float *x, const float *add, float *sum, float *y, Dims dm);
-void norm_backward_acc(Layer *l, const float *x, const float *dy, float *dx, bool acc, Dims dm);
 
 /* Mean cross-entropy over rows whose target is not ML_IGNORE. When dlogits is not NULL it gets
  * the gradient of that mean. row_loss: rows doubles of workspace. */

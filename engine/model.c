@@ -435,11 +435,12 @@ void model_backward(Model *m)
         head_of(m)->kind->backward(head_of(m), xfn, m->dlogits, m->dtmp, dm);
         final_norm_of(m)->kind->backward(final_norm_of(m), xf, m->dtmp, m->dres, dm);
     }
-    for (int i = m->n - 1; i >= 0; i--) { /* the residual's gradient adds to dres */
+    for (int i = m->n - 1; i >= 0; i--) {
         float *x = m->res + i * stream, *xn = m->normed + i * stream;
-        Layer *f = mixer_of(m, i);
+        Layer *nl = norm_of(m, i), *f = mixer_of(m, i);
         f->kind->backward(f, xn, m->dres, m->tmp, dm);
-        norm_backward_acc(norm_of(m, i), x, m->tmp, m->dres, true, dm);
+        nl->kind->backward(nl, x, m->tmp, m->dtmp, dm);
+        add(m->dres, m->dres, m->dtmp, rows * d);
     }
     embed_of(m)->kind->backward(embed_of(m), NULL, m->dres, NULL, dm);
 }

@@ -14,11 +14,9 @@ typedef struct {
     float *y, *dx;
     int d;
     bool centre; /* LayerNorm subtracts the mean */
-    /* forward: when add is set, the input is x + add, stored in sum; backward: when acc is set,
-     * the gradient is added to dx (the residual stream's) instead of stored */
+    /* forward: when add is set, the input is x + add, stored in sum */
     const float *add;
     float *sum;
-    bool acc;
 } NormJob;
 
 static size_t rms_params(const LayerCfg *c) { return (size_t)c->width; }
@@ -113,16 +111,10 @@ static void norm_bwd_rows(void *ctx, size_t r0, size_t r1, int tid)
         if (!j->dx) continue;
         float m_g = j->centre ? (float)(s_g / d) : 0.0f, m_gx = (float)(s_gx / d);
         float *dx = j->dx + r * d;
-        if (j->acc)
-            for (int i = 0; i < d; i++) {
-                float xh = (x[i] - mu) * rs;
-                dx[i] += rs * (dy[i] * w[i] - m_g - xh * m_gx);
-            }
-        else
-            for (int i = 0; i < d; i++) {
-                float xh = (x[i] - mu) * rs;
-                dx[i] = rs * (dy[i] * w[i] - m_g - xh * m_gx);
-            }
+        for (int i = 0; i < d; i++) {
+            float xh = (x[i] - mu) * rs;
+            dx[i] = rs * (dy[i] * w[i] - m_g - xh * m_gx);
+        }
     }
 }
 
@@ -141,21 +133,16 @@ static void norm_forward(Layer *l, const float *x, float *y, Dims dm)
     norm_forward_sum(l, x, NULL, NULL, y, dm);
 }
 
-void norm_backward_acc(Layer *l, const float *x, const float *dy, float *dx, bool acc, Dims dm)
+static void norm_backward(Layer *l, const float *x, const float *dy, float *dx, Dims dm)
 {
     size_t rows = (size_t)dm.B * dm.L;
     int d = l->cfg.width, parts = pool_size();
     bool centre = centred(l);
-    NormJob j = {.l = l, .x = x, .dy = dy, .dx = dx, .d = d, .centre = centre, .acc = acc};
+    NormJob j = {.l = l, .x = x, .dy = dy, .dx = dx, .d = d, .centre = centre};
     for (int t = 0; t < parts; t++) memset(l->scratch + (size_t)t * 2 * d, 0, sizeof(float) * 2 * d);
     pool_for(rows, norm_bwd_rows, &j);
     parts_add(l->grads, l->scratch, parts, 2 * (size_t)d, (size_t)d, 1.0f);
     if (centre) parts_add(l->grads + d, l->scratch + d, parts, 2 * (size_t)d, (size_t)d, 1.0f);
-}
-
-static void norm_backward(Layer *l, const float *x, const float *dy, float *dx, Dims dm)
-{
-    norm_backward_acc(l, x, dy, dx, false, dm);
 }
 
 const LayerKind layer_rmsnorm = {
