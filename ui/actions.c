@@ -469,8 +469,15 @@ int lab_action(Action a)
     case ACT_HELP: lab_open(&modal_help); break;
     case ACT_QUIT: {
         /* a stack that is not a preset as it stands would be lost */
-        int unsaved = lab.stack.n > 0 && !lab.preset[0] && !lab.demo_stack;
-        if (runner_busy(lab.runner))
+        int unsaved = lab.stack.n > 0 && !lab.preset[0] && !lab.demo_stack, scaling = 0;
+        for (int k = 0; k < lab.n_jobs; k++)
+            for (int i = 0; i < lab.jobs[k]->plan.n_runs; i++) scaling |= lab.jobs[k]->queued[i];
+        if (runner_busy(lab.runner) && scaling)
+            confirm_ask(unsaved ? "The scaling protocol is going and the stack is not saved (w saves it). "
+                                  "Quit and stop it? (L with the same settings resumes it) (y/n)"
+                                : "The scaling protocol is going. Quit and stop it? (L with the same "
+                                  "settings resumes it) (y/n)", quit_now);
+        else if (runner_busy(lab.runner))
             confirm_ask(unsaved ? "A run is going and the stack is not saved (w saves it). Quit and stop it? (y/n)"
                                 : "A run is going. Quit and stop it? (y/n)", quit_now);
         else if (unsaved)

@@ -52,14 +52,25 @@ static void draw_scale_view(void)
     static ScalePlot plot;
     scale_plot(s, &plot);
 
-    int x = 1 + put(b.y, 1, b.w - 2, S_HEADER, "Scaling: %s", s->info.stack);
-    char mad[48] = "";
+    /* the header: the stack, its MAD score, which directory; when the directory's path and runs
+     * do not fit, the runs come first on a line of their own, the path last (cut if it must be) */
+    char mad[48] = "", pick[48], where[1400];
     if (isfinite(s->mad)) snprintf(mad, sizeof mad, "  MAD %.3f", s->mad);
+    snprintf(pick, sizeof pick, "  (%d of %d, Up/Down)  ", lab.scale_cur + 1, lab.n_scale);
+    snprintf(where, sizeof where, "%s: %d of %d runs, %s protocol", s->dir, s->n_done, s->n_runs,
+             s->info.p.name);
+    int two = (int)(strlen("Scaling: ") + strlen(s->info.stack) + strlen(mad) + strlen(pick) +
+                    strcspn(where, ",")) > b.w - 2;
+    int x = 1 + put(b.y, 1, b.w - 2, S_HEADER, "Scaling: %s", s->info.stack);
     x += put(b.y, x, b.w - 1 - x, S_OK, "%s", mad);
-    put(b.y, x, b.w - 1 - x, S_DIM, "  (%d of %d, Up/Down)  %s: %d of %d runs, %s protocol",
-        lab.scale_cur + 1, lab.n_scale, s->dir, s->n_done, s->n_runs, s->info.p.name);
-    put(b.y + 1, 1, b.w - 2, S_DIM, "validation loss (nats/byte) against parameters (log axis)");
-    int yl = 7, px = yl + 1, pw = b.w - px - 2, py = b.y + 2, ph = b.h - 9;
+    x += put(b.y, x, b.w - 1 - x, S_DIM, "%s", pick);
+    if (two)
+        put(b.y + 1, 1, b.w - 2, S_DIM, "%d of %d runs, %s protocol, in %s", s->n_done, s->n_runs,
+            s->info.p.name, s->dir);
+    else
+        put(b.y, x, b.w - 1 - x, S_DIM, "%s", where);
+    put(b.y + 1 + two, 1, b.w - 2, S_DIM, "validation loss (nats/byte) against parameters (log axis)");
+    int yl = 7, px = yl + 1, pw = b.w - px - 2, py = b.y + 2 + two, ph = b.h - 9 - two;
     if (pw < 10 || ph < 3) return;
     for (int r = 0; r < ph; r++) put(py + r, yl - 1, 1, S_DIM, "|");
     put(py, 0, yl - 1, S_DIM, "%5.3f", plot.yhi);
