@@ -99,7 +99,7 @@ keys q; wait_for "LAB-EXITED rc=0" 5 || { keys y; wait_for "LAB-EXITED rc=0" 5 |
 # L: the scaling protocol for the lab's stack (mh-attention swiglu at width 32), at tiny budgets
 # on the corpus set in the task view
 small_stack() {
-    keys W; wait_for "model width" 3 || fail "no width form"; keys C-u 32 Enter
+    keys 1 W; wait_for "model width" 3 || fail "no width form"; keys C-u 32 Enter
     keys s; wait_for "striping" 3 || fail "no striping form"
     keys C-u mh-attention Down C-u 1 Down C-u swiglu Enter
     wait_for "striped stack: mh-attention swiglu" 3 || fail "could not make the stack"
@@ -137,6 +137,15 @@ keys 4; wait_for "no results yet" 3 || fail "a scaling run filled a results row"
 keys L; wait_for "quick scaling protocol" 3 || fail "L opened no form the second time"; keys Enter
 wait_for "all 6 runs of that scaling protocol are done" 3 || fail "a second L redid finished runs"
 echo "ok: the protocol's files are madlab scale's (--collect reads them), the scaling view shows its frontier"
+# a text run of its own: bits per byte and perplexity in the run view, the results table's LM column
+keys o; wait_for "run options" 3 || fail "no options form"; keys C-u 1 Enter
+keys 2; wait_for "Corpus: $tmp/corpus.txt" 3 || fail "the text task is not the current task"
+keys r; wait_for "run #[0-9]+ \(text\) done: validation [0-9.]+ bits/byte, perplexity [0-9.]+ per byte" 30 ||
+    fail "a text run's end does not give bits per byte and perplexity"
+cap | grep -q "done, 1 epoch: validation [0-9.]* bits/byte" || fail "the run view does not give bits per byte"
+keys 4; wait_for "LM bpb" 3 || fail "the results table has no bits-per-byte column"
+cap | grep -Eq " MAD +LM bpb" && cap | grep -Eq "  [0-9]\.[0-9]+ #[0-9]+" || fail "the text run's bits per byte are not in its row"
+echo "ok: a text run gives bits per byte and perplexity in the run view and the results table"
 keys q; wait_for "LAB-EXITED rc=0" 5 || { keys y; wait_for "LAB-EXITED rc=0" 5 || fail "q did not end the lab"; }
 
 # quitting mid-protocol leaves whole files only; L picks up where it stopped
@@ -152,6 +161,8 @@ n=$(ls "$tmp"/data/madlab/scale/*/*.result | wc -l)
 [[ $n -ge 7 && $n -lt 15 ]] || fail "expected some but not all of the nine new runs done: $n result files"
 start 80 24
 wait_for "Stack" 10 || fail "the lab did not start again"
+keys 6; wait_for "Scaling: mh-attention swiglu  \(1 of 2, Up/Down\)" 3 ||
+    fail "a lab started again does not show the scaling directories it made"
 small_stack
 corpus_and_protocol 5e8,7e8,1e9
 wait_for "queued [0-9] runs of the quick scaling protocol \([1-8] of 9 done before\)" 5 || fail "L did not resume"

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -211,6 +212,25 @@ int lab_scale_add(const char *dir, const char *mad_dir, MlError *err)
     free(s);
     lab.dirty = 1;
     return at;
+}
+
+void lab_scale_load_own(void)
+{
+    char root[1024], dir[1400], path[1500];
+    MlError err;
+    if (lab_data_dir(root, sizeof root, &err) != 0) return;
+    snprintf(dir, sizeof dir, "%s/scale", root);
+    struct dirent **names;
+    int n = scandir(dir, &names, NULL, alphasort);
+    for (int i = 0; i < n; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]->d_name);
+        char claim[1600];
+        snprintf(claim, sizeof claim, "%s/scale.run", path);
+        /* what is not a scaling directory of its own is left alone, silently: it is not ours */
+        if (names[i]->d_name[0] != '.' && access(claim, F_OK) == 0) lab_scale_add(path, NULL, &err);
+        free(names[i]);
+    }
+    if (n >= 0) free(names);
 }
 
 /* The job whose directory is dir, or -1. */

@@ -191,6 +191,7 @@ int lab_main(int demo, int threads, int n_scale, const char *const *scale_dirs,
             fprintf(stderr, "madlab: --scale-dir %s: %s\n", scale_dirs[i], err.msg);
             return 2;
         }
+    lab_scale_load_own();
     if (pool_init(threads) != 0) {
         fprintf(stderr, "madlab: could not start %d threads\n", threads);
         return 1;

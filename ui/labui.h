@@ -191,6 +191,9 @@ void confirm_ask(const char *question, void (*yes)(void));
 /* Loads a scaling directory into the scaling view (again, when it is there: mad_dir NULL keeps
  * the MAD directory it had); its index, or -1 with err naming the directory. */
 int lab_scale_add(const char *dir, const char *mad_dir, MlError *err);
+/* Loads the scaling directories the lab's scaling protocol made before (lab_data_dir/scale/),
+ * so a lab started again shows them; one that does not load is left out. */
+void lab_scale_load_own(void);
 /* Queues protocol p (madlab scale's, with the L form's changes) for the current stack; runs done
  * before (this session or another) are not run again. 0, or -1 with the reason on the status
  * line. */

@@ -29,12 +29,12 @@ static void draw_scale_view(void)
     if (lab.n_scale == 0) {
         put(b.y, 1, b.w - 2, S_HEADER, "Scaling");
         text_at((Rect){1, b.y + 2, b.w - 2, b.h - 2},
-                "No scaling directories yet. L queues the quick scaling protocol for the current "
-                "stack (its runs show live in the run view, then here); a adds a directory that "
-                "madlab scale --out DIR made (or collected from other machines), with a MAD "
-                "directory for its MAD score; so does starting the lab with madlab --scale-dir "
-                "DIR [--mad MADDIR]. The view shows loss against parameters per budget, the "
-                "compute-optimal frontier and MAD against perplexity.", 0, S_DIM);
+                "No scaling directories yet. Start the lab with madlab --scale-dir DIR [--mad "
+                "MADDIR] for a directory madlab scale --out DIR made (or collected from other "
+                "machines), with a MAD directory for its MAD score; a adds one while the lab "
+                "runs; L queues the quick scaling protocol for the current stack (its runs show "
+                "live in the run view, then here). The view shows loss against parameters per "
+                "budget, the compute-optimal frontier and MAD against perplexity.", 0, S_DIM);
         return;
     }
     /* a stack the lab has a MAD score for (the results table) gets it, unless a MAD directory

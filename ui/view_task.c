@@ -37,6 +37,17 @@ void task_sample_draw(void)
     dataset_free(&te);
 }
 
+/* A token as the sample shows it: its number, or for the text task (bytes) the character, with
+ * '_' for a space and \n for a line break, so the sample reads as text. */
+static void tok_text(int32_t v, char *buf, size_t n)
+{
+    if (!lab_task()->generate) snprintf(buf, n, "%d", v);
+    else if (v == ' ') snprintf(buf, n, "_");
+    else if (v == '\n') snprintf(buf, n, "\\n");
+    else if (v > 32 && v < 127) snprintf(buf, n, "%c", (char)v);
+    else snprintf(buf, n, "%d", v);
+}
+
 static void draw_task_view(void)
 {
     Rect l = lab.lay.list;
@@ -89,9 +100,11 @@ static void draw_task_view(void)
         UiTokenClass tc = ui_token_class(lab_task(), c, lab.s_in[i], lab.s_tg[i]);
         const char *pre = tc == TC_NOISE ? "~" : "";
         const char *post = tc == TC_SPECIAL ? "!" : "";
+        char tt[16];
+        tok_text(lab.s_in[i], tt, sizeof tt);
         int n = tc == TC_FILLER && !scored
                     ? snprintf(tok, sizeof tok, ".")
-                    : snprintf(tok, sizeof tok, scored ? "[%s%d%s]" : "%s%d%s", pre, lab.s_in[i], post);
+                    : snprintf(tok, sizeof tok, scored ? "[%s%s%s]" : "%s%s%s", pre, tt, post);
         if (x + n + 1 > sr.x + sr.w) {
             x = sr.x + 1;
             sy++;
@@ -110,7 +123,9 @@ static void draw_task_view(void)
     for (int i = 0; i < lab.s_len && sy < sr.y + sr.h; i++) {
         if (lab.s_tg[i] == ML_IGNORE) continue;
         char t[32];
-        int n = snprintf(t, sizeof t, "%d:%d", i, lab.s_tg[i]);
+        char tt[16];
+        tok_text(lab.s_tg[i], tt, sizeof tt);
+        int n = snprintf(t, sizeof t, "%d:%s", i, tt);
         if (x + n + 1 > sr.x + sr.w) {
             x = sr.x + 1;
             if (++sy >= sr.y + sr.h) break;
