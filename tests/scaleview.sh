@@ -140,6 +140,8 @@ echo "ok: the protocol's files are madlab scale's (--collect reads them), the sc
 # a text run of its own: bits per byte and perplexity in the run view, the results table's LM column
 keys o; wait_for "run options" 3 || fail "no options form"; keys C-u 1 Enter
 keys 2; wait_for "Corpus: $tmp/corpus.txt" 3 || fail "the text task is not the current task"
+keys Enter; wait_for "difficulty of text" 3 || fail "no form for the text task"
+keys Down Down C-u 32 Down C-u 256 Enter; wait_for "seq_len 32 n_train 256" 3 || fail "the text run's size was not set"
 keys r; wait_for "run #[0-9]+ \(text\) done: validation [0-9.]+ bits/byte, perplexity [0-9.]+ per byte" 30 ||
     fail "a text run's end does not give bits per byte and perplexity"
 cap | grep -q "done, 1 epoch: validation [0-9.]* bits/byte" || fail "the run view does not give bits per byte"
