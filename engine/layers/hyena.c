@@ -133,9 +133,9 @@ static PMap pmap(const Hy *g)
 
 /* acts: uT (Pin x rows), sT (3C x rows), the filter's a1..a3 and s1..s3 (L x w each) and hT
  * (F x L), qT (C x rows: the long convolution's output, or mh-hyena's heads' output), and for
- * experts the expert load (E, first), p (rows x ks), and idx (topk: rows x k) or keep
- * (reference: rows x E). */
-typedef struct { size_t uT, sT, fa, hT, qT, idx, p, keep, load, total; } AMap;
+ * experts the expert load (E, first), p (rows x ks), and idx (topk: rows x k) or keep and pT
+ * (reference: rows x E, and p transposed to E x rows so that the mix runs along rows). */
+typedef struct { size_t uT, sT, fa, hT, qT, idx, p, keep, pT, load, total; } AMap;
 
 static AMap amap(const Hy *g, Dims dm)
 {
@@ -149,6 +149,7 @@ static AMap amap(const Hy *g, Dims dm)
     m.qT = o, o += r16((size_t)g->C * rows);
     m.idx = o, o += g->kind == HY_EXPERTS && !g->dense ? r16(rows * g->k) : 0;
     m.keep = o, o += g->kind == HY_EXPERTS && g->dense ? r16(rows * g->E) : 0;
+    m.pT = o, o += g->kind == HY_EXPERTS && g->dense ? r16(rows * g->E) : 0;
     m.p = o, o += g->kind == HY_EXPERTS ? r16(rows * g->ks) : 0;
     m.total = o;
     return m;
@@ -157,8 +158,9 @@ static AMap amap(const Hy *g, Dims dm)
 /* scratch: gT (C x rows), dgT (C x rows), dsT (3C x rows), duT (Pin x rows), dhT (F x L), two
  * (L x w) filter buffers, then per kind: the long convolution's per-thread work (hyena,
  * experts); per-pair filter gradients (B*G x L) and per-slot blocks (mh); router buffers
- * (experts: oT and doT (inner x rows), scores and ds (rows x E), dp (rows x ks)). */
-typedef struct { size_t gT, dgT, dsT, duT, dhT, fb, work, dhp, oT, doT, sc, dp, total; } SMap;
+ * (experts: oT and doT (inner x rows), scores and ds (rows x E), dp (rows x ks), and for the
+ * reference routing dpT (E x rows)). */
+typedef struct { size_t gT, dgT, dsT, duT, dhT, fb, work, dhp, oT, doT, sc, dp, dpT, total; } SMap;
 
 static int mh_slots(const Hy *g, Dims dm)
 {
@@ -187,6 +189,7 @@ static SMap smap(const Hy *g, Dims dm)
         m.doT = o, o += r16((size_t)g->inner * rows);
         m.sc = o, o += r16(rows * g->E);
         m.dp = o, o += r16(rows * g->ks);
+        m.dpT = o, o += g->dense ? r16(rows * g->E) : 0;
     }
     m.total = o;
     return m;
@@ -297,7 +300,7 @@ typedef struct {
     int B, L;
     size_t rows;
     const int32_t *idx;
-    const float *p;
+    const float *p, *pT; /* pT: the reference routing's weights, E x rows */
 } Job;
 
 static void bias_rows(void *ctx, size_t c0, size_t c1, int tid)
@@ -388,10 +391,18 @@ static void front_bwd(const Hy *g, const PMap *m, Layer *l, const float *x, Dims
 
 /* ---------------- back end: out_proj from channel-major gT (cin x rows) ---------------- */
 
+typedef struct { const float *b; float *y; int d; } Fill;
+static void fill_rows(void *ctx, size_t r0, size_t r1, int tid)
+{
+    const Fill *f = ctx;
+    for (size_t r = r0; r < r1; r++) memcpy(f->y + r * f->d, f->b, sizeof(float) * f->d);
+}
+
 static void back_fwd(const Hy *g, const PMap *m, const float *P, const float *gT, float *y,
                      size_t rows)
 {
-    for (size_t r = 0; r < rows; r++) memcpy(y + r * g->d, P + m->bout, sizeof(float) * g->d);
+    Fill f = {P + m->bout, y, g->d};
+    pool_for(rows, fill_rows, &f);
     mm(true, false, (int)rows, g->d, g->cin, 1.0f, gT, (int)rows, P + m->Wout, g->d, 1.0f, y, g->d);
 }
 
@@ -401,7 +412,7 @@ static void back_bwd(const Hy *g, const PMap *m, Layer *l, const float *gT, cons
     float *db = l->grads + m->bout;
     mm(false, false, g->cin, g->d, (int)rows, 1.0f, gT, (int)rows, dy, g->d, 1.0f,
        l->grads + m->Wout, g->d);
-    for (size_t r = 0; r < rows; r++) vadd(db, dy + r * g->d, (size_t)g->d);
+    colsum_add(dy, rows, g->d, g->d, db);
     mm(false, true, g->cin, (int)rows, g->d, 1.0f, l->params + m->Wout, g->d, dy, g->d, 0.0f, dgT,
        (int)rows);
 }
@@ -528,13 +539,20 @@ static inline int slot_expert(const Job *j, size_t r, int q)
     return j->idx ? j->idx[r * j->g->ks + q] : q;
 }
 
-/* oT[i][r] = sum_q p[r][q] gT[i*E + e(r,q)][r] */
+/* oT[i][r] = sum_q p[r][q] gT[i*E + e(r,q)][r]; the reference routing's along rows from pT */
 static void mix_fwd(void *ctx, size_t i0, size_t i1, int tid)
 {
     const Job *j = ctx;
     const Hy *g = j->g;
     for (size_t i = i0; i < i1; i++) {
         float *o = j->out + i * j->rows;
+        if (j->pT) {
+            const float *g0 = j->gT + i * g->E * j->rows;
+            vmul(j->pT, g0, o, j->rows);
+            for (int e = 1; e < g->E; e++)
+                vfma3(o, j->pT + (size_t)e * j->rows, g0 + (size_t)e * j->rows, j->rows);
+            continue;
+        }
         for (size_t r = 0; r < j->rows; r++) {
             float s = 0;
             for (int q = 0; q < g->ks; q++)
@@ -550,8 +568,13 @@ static void mix_bwd_g(void *ctx, size_t i0, size_t i1, int tid)
     const Job *j = ctx;
     const Hy *g = j->g;
     for (size_t i = i0; i < i1; i++) {
-        memset(j->out + i * g->E * j->rows, 0, sizeof(float) * g->E * j->rows);
         const float *dO = j->a + i * j->rows;
+        if (j->pT) {
+            for (int e = 0; e < g->E; e++)
+                vmul(j->pT + (size_t)e * j->rows, dO, j->out + (i * g->E + e) * j->rows, j->rows);
+            continue;
+        }
+        memset(j->out + i * g->E * j->rows, 0, sizeof(float) * g->E * j->rows);
         for (size_t r = 0; r < j->rows; r++)
             for (int q = 0; q < g->ks; q++)
                 j->out[(i * g->E + slot_expert(j, r, q)) * j->rows + r] = j->p[r * g->ks + q] * dO[r];
@@ -571,6 +594,27 @@ static void mix_bwd_p(void *ctx, size_t r0, size_t r1, int tid)
                 s += j->a[(size_t)i * j->rows + r] * j->gT[((size_t)i * g->E + e) * j->rows + r];
             j->out[r * g->ks + q] = s;
         }
+}
+
+/* The reference routing's dp, per expert along rows: dpT[e] = sum_i doT[i] * gT[i*E + e]
+ * (j->a = doT, j->out = dpT). */
+static void mix_bwd_pT(void *ctx, size_t e0, size_t e1, int tid)
+{
+    const Job *j = ctx;
+    const Hy *g = j->g;
+    for (size_t e = e0; e < e1; e++) {
+        float *o = j->out + e * j->rows;
+        vmul(j->a, j->gT + e * j->rows, o, j->rows);
+        for (int i = 1; i < g->inner; i++)
+            vfma3(o, j->a + (size_t)i * j->rows, j->gT + ((size_t)i * g->E + e) * j->rows, j->rows);
+    }
+}
+
+/* out (cols x rows) = in (rows x cols) transposed */
+static void transpose(const float *in, size_t rows, int cols, float *out)
+{
+    for (size_t r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) out[(size_t)c * rows + r] = in[r * cols + c];
 }
 
 /* ---------------- mh-hyena core: per (sequence, head) blocks of QB queries ---------------- */
@@ -704,11 +748,13 @@ static void hy_forward(Layer *l, int kind, const float *x, float *y, Dims dm)
     if (g.dense) {
         router_dense(sc, (int)rows, g.E, g.k, p, A + am.keep);
         router_mean_weight(p, (int)rows, g.E, A + am.load);
+        transpose(p, rows, g.E, A + am.pT);
     } else {
         router_topk(sc, (int)rows, g.E, g.k, idx, p);
         router_load(idx, (int)rows, g.E, g.k, A + am.load);
     }
-    Job j = {.g = &g, .gT = gT, .out = oT, .rows = rows, .idx = idx, .p = p};
+    Job j = {.g = &g, .gT = gT, .out = oT, .rows = rows, .idx = idx, .p = p,
+             .pT = g.dense ? A + am.pT : NULL};
     pool_for((size_t)g.inner, mix_fwd, &j);
     back_fwd(&g, &m, P, oT, y, rows);
 }
@@ -750,19 +796,25 @@ static void hy_backward(Layer *l, int kind, const float *x, const float *dy, flo
             const float *p = A + am.p;
             const int32_t *idx = g.dense ? NULL : (const int32_t *)(A + am.idx);
             gate(qT, sT, gT, g.C, rows);
-            Job j = {.g = &g, .gT = gT, .out = oT, .rows = rows, .idx = idx, .p = p};
+            Job j = {.g = &g, .gT = gT, .out = oT, .rows = rows, .idx = idx, .p = p,
+                     .pT = g.dense ? A + am.pT : NULL};
             pool_for((size_t)g.inner, mix_fwd, &j);
             back_bwd(&g, &m, l, oT, dy, doT, rows);
             j.a = doT, j.out = dgT;
             pool_for((size_t)g.inner, mix_bwd_g, &j);
-            j.out = dp;
-            pool_for(rows, mix_bwd_p, &j);
+            if (g.dense) {
+                j.out = W + sm.dpT;
+                pool_for((size_t)g.E, mix_bwd_pT, &j);
+                transpose(W + sm.dpT, (size_t)g.E, (int)rows, dp);
+            } else {
+                j.out = dp;
+                pool_for(rows, mix_bwd_p, &j);
+            }
             if (g.dense) router_dense_bwd(p, A + am.keep, dp, (int)rows, g.E, sc);
             else router_topk_bwd(idx, p, dp, (int)rows, g.E, g.k, sc);
             /* the router reads x: its input gradient is added after the front end's */
             mm(true, false, g.d, g.E, (int)rows, 1.0f, x, g.d, sc, g.E, 1.0f, G + m.Wr, g.E);
-            for (size_t r = 0; r < rows; r++)
-                for (int e = 0; e < g.E; e++) G[m.br + e] += sc[r * g.E + e];
+            colsum_add(sc, rows, g.E, g.E, G + m.br);
         }
         /* dg -> dx0 = dg * q (into dsT's x0 block), dq = dg * x0 (in place) */
         gate_bwd(sT, qT, dgT, dsT, g.C, rows);
