@@ -251,6 +251,12 @@ void router_group(const int32_t *idx, int rows, int E, int k, int32_t *start, in
                   int32_t *rowof);
 
 /* ---- speed-conv-moe: helpers added by that branch ---- */
+/* The routers above over the pool, in blocks of rows: router_dense (keep) or router_topk (idx),
+ * and their backward passes. */
+void router_route(bool dense, const float *scores, int rows, int E, int k, int32_t *idx, float *p,
+                  float *keep);
+void router_route_bwd(bool dense, const int32_t *idx, const float *p, const float *keep,
+                      const float *dp, int rows, int E, int k, float *ds);
 /* gelu_tanh(x) and its derivative from one tanh, always inlined so that the gated GELU's
  * backward loops vectorise (an out-of-line call in them does not). */
 static inline __attribute__((always_inline)) float gelu_tanh_and_grad(float x, float *grad)

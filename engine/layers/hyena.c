@@ -715,13 +715,9 @@ static void hy_forward(Layer *l, int kind, const float *x, float *y, Dims dm)
     float *sc = W + sm.sc, *oT = W + sm.oT, *p = A + am.p;
     int32_t *idx = g.dense ? NULL : (int32_t *)(A + am.idx);
     linear_fwd(x, P + m.Wr, P + m.br, sc, (int)rows, g.d, g.E);
-    if (g.dense) {
-        router_dense(sc, (int)rows, g.E, g.k, p, A + am.keep);
-        router_mean_weight(p, (int)rows, g.E, A + am.load);
-    } else {
-        router_topk(sc, (int)rows, g.E, g.k, idx, p);
-        router_load(idx, (int)rows, g.E, g.k, A + am.load);
-    }
+    router_route(g.dense, sc, (int)rows, g.E, g.k, idx, p, A + am.keep);
+    if (g.dense) router_mean_weight(p, (int)rows, g.E, A + am.load);
+    else router_load(idx, (int)rows, g.E, g.k, A + am.load);
     weights_by_expert(p, idx, rows, g.E, g.ks, A + am.pT);
     Job j = {.g = &g, .gT = gT, .out = oT, .rows = rows, .pT = A + am.pT};
     pool_for((size_t)g.inner, mix_fwd, &j);
@@ -773,8 +769,7 @@ static void hy_backward(Layer *l, int kind, const float *x, const float *dy, flo
             j.out = W + sm.dpT;
             pool_for((size_t)g.E, mix_bwd_p, &j);
             dp_by_slot(W + sm.dpT, idx, rows, g.ks, dp);
-            if (g.dense) router_dense_bwd(p, A + am.keep, dp, (int)rows, g.E, sc);
-            else router_topk_bwd(idx, p, dp, (int)rows, g.E, g.k, sc);
+            router_route_bwd(g.dense, idx, p, A + am.keep, dp, (int)rows, g.E, g.k, sc);
             /* the router reads x: its input gradient is added after the front end's */
             mm(true, false, g.d, g.E, (int)rows, 1.0f, x, g.d, sc, g.E, 1.0f, G + m.Wr, g.E);
             colsum_add(sc, rows, g.E, g.E, G + m.br);

@@ -335,7 +335,7 @@ static void moe_forward(Layer *l, const float *x, float *y, Dims dm)
     linear_fwd(x, P, NULL, A + am.U, rows, g.d, 2 * g.C);
     pool_for((size_t)rows, h_rows, &j);
     linear_fwd(x, Wr, br, S + sm.sc, rows, g.d, g.E);
-    router_topk(S + sm.sc, rows, g.E, g.k, idx, A + am.p);
+    router_route(false, S + sm.sc, rows, g.E, g.k, idx, A + am.p, NULL);
     router_load(idx, rows, g.E, g.k, A + am.load);
     router_group(idx, rows, g.E, g.k, start, pos, rowof);
     pool_for((size_t)rows * g.k, gather_rows, &j);
@@ -379,7 +379,7 @@ static void moe_backward(Layer *l, const float *x, const float *dy, float *dx, D
     }
     pool_for((size_t)rows, du_rows, &j);
     float *ds = S + sm.sc;
-    router_topk_bwd(idx, A + am.p, S + sm.dp, rows, g.E, g.k, ds);
+    router_route_bwd(false, idx, A + am.p, NULL, S + sm.dp, rows, g.E, g.k, ds);
     linear_bwd(x, P, S + sm.dU, dx, G, NULL, rows, g.d, 2 * g.C);
     mm(true, false, g.d, g.E, rows, 1.0f, x, g.d, ds, g.E, 1.0f, dWr, g.E);
     colsum_add(ds, (size_t)rows, g.E, g.E, dbr);
