@@ -81,6 +81,15 @@ static inline float sc_dot(const float *restrict a, const float *restrict b, int
     return (c[0] + c[2]) + (c[1] + c[3]);
 }
 
+/* sum of p[j] over 16 lanes, as a tree */
+static inline float sc_sum16(const float *restrict p)
+{
+    float c[8], e[4];
+    for (int k = 0; k < 8; k++) c[k] = p[k] + p[k + 8];
+    for (int k = 0; k < 4; k++) e[k] = c[k] + c[k + 4];
+    return (e[0] + e[2]) + (e[1] + e[3]);
+}
+
 /* sum of a[j] b[j] over 16 lanes */
 static inline float sc_dot16(const float *restrict a, const float *restrict b)
 {
