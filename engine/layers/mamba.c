@@ -88,8 +88,10 @@ static size_t mamba_params(const LayerCfg *c)
 }
 
 /* acts: xz (rows x 2E), xc (conv output before silu, rows x E), dbc (rows x P), delta (rows x E),
- * ys (scan output with the D skip, before the gate, rows x E), gate (ys * silu(z), rows x E). */
-typedef struct { size_t xz, xc, dbc, delta, ys, gate, total; } ActMap;
+ * dsp (softplus' at delta's pre-activation, rows x E: the forward has its exp at hand, the
+ * backward would need an exp and a log to get it back from delta), ys (scan output with the D
+ * skip, before the gate, rows x E), gate (ys * silu(z), rows x E). */
+typedef struct { size_t xz, xc, dbc, delta, dsp, ys, gate, total; } ActMap;
 
 static ActMap act_map(const Geo *g)
 {
@@ -99,7 +101,8 @@ static ActMap act_map(const Geo *g)
     m.xc = m.xz + r16(g->rows * 2 * g->E);
     m.dbc = m.xc + re;
     m.delta = m.dbc + r16(g->rows * g->P);
-    m.ys = m.delta + re;
+    m.dsp = m.delta + re;
+    m.ys = m.dsp + re;
     m.gate = m.ys + re;
     m.total = m.gate + re;
     return m;
@@ -227,7 +230,7 @@ typedef struct {
     ScrMap sm;
     Params p;
     float *xz;
-    float *xc, *u, *gbuf, *delta, *dxz, *du, *scratch, *ys, *gate;
+    float *xc, *u, *gbuf, *delta, *dsp, *dxz, *du, *scratch, *ys, *gate;
     float *dbc;
 } Job;
 
@@ -304,9 +307,9 @@ static void conv_bwd_rows(void *ctx, size_t r0, size_t r1, int tid)
  *
  * In the layer (j->xz set) the elementwise steps around the scan are done here, on the block's
  * rows while they are in cache, rather than in passes of their own over all rows: the forward
- * takes delta = softplus(dt_proj + b_dt) in place and writes gate = ys * silu(z); the backward's
- * recompute writes u = silu(xc). The tests' entry points (recurrent.h) take delta, u and dys
- * as given. */
+ * takes delta = softplus(dt_proj + b_dt) in place, writes its derivative dsp and gate =
+ * ys * silu(z); the backward's recompute writes u = silu(xc). The tests' entry points
+ * (recurrent.h) take delta, u and dys as given. */
 ALWAYS_INLINE void scan_fwd_blk(const Job *j, size_t row0, int c0, int w, int N, const Slot *s)
 {
     const Geo *g = &j->g;
@@ -328,8 +331,14 @@ ALWAYS_INLINE void scan_fwd_blk(const Job *j, size_t row0, int c0, int w, int N,
         float *u = j->u + r * E + c0, *dl = j->delta + r * E + c0;
         const float *Bt = j->dbc + r * P + R, *Ct = Bt + N;
         float y[SV], du[SV], uv[SV], dlv[SV]; /* local copies: the stores below may not alias */
-        if (layer && !s)
-            for (int k = 0; k < w; k++) dl[k] = sc_softplusf(dl[k] + b_dt[k]);
+        if (layer && !s) {
+            float *sp = j->dsp + r * E + c0;
+            for (int k = 0; k < w; k++) {
+                float x = dl[k] + b_dt[k], e = fast_expf(x);
+                dl[k] = sc_softplus_of_exp(x, e);
+                sp[k] = e / (1.0f + e);
+            }
+        }
         if (layer && s) {
             const float *xc = j->xc + r * E + c0;
             for (int k = 0; k < w; k++) u[k] = xc[k] / (1.0f + fast_expf(-xc[k]));
@@ -388,6 +397,7 @@ ALWAYS_INLINE void scan_bwd_blk(const Job *j, size_t row0, int c0, int w, int N,
         const float *as = s->abuf + (size_t)t * N * SV;
         float *dBa = s->acc + (size_t)t * 2 * N * SV, *dCa = dBa + (size_t)N * SV;
         float *gb = j->gbuf + r * E + c0, *dur = j->du + r * E + c0;
+        const float *sp = j->dsp + r * E + c0;
         float dy[SV], ddl[SV], duk[SV], dlu[SV], uv[SV], dlv[SV], ubv[SV], dlbv[SV];
         if (layer) {
             const float *z = j->xz + r * 2 * E + E + c0, *ys = j->ys + r * E + c0;
@@ -422,8 +432,7 @@ ALWAYS_INLINE void scan_bwd_blk(const Job *j, size_t row0, int c0, int w, int N,
             }
         }
         for (int k = 0; k < w; k++) {
-            /* softplus' = sigmoid(pre) = 1 - exp(-delta) */
-            gb[k] = ddl[k] * -sc_expm1f_neg(-dlv[k]);
+            gb[k] = ddl[k] * sp[k];
             dur[k] = duk[k];
         }
     }
@@ -500,6 +509,7 @@ static Job job_of(Layer *l, const Geo *g, const ScrMap *sm, int b0, int nb)
     j.xc = l->acts + am.xc + r0 * E;
     j.dbc = l->acts + am.dbc + r0 * g->P;
     j.delta = l->acts + am.delta + r0 * E;
+    j.dsp = l->acts + am.dsp + r0 * E;
     j.ys = l->acts + am.ys + r0 * E;
     j.gate = l->acts + am.gate + r0 * E;
     j.u = l->scratch + sm->u;
@@ -617,12 +627,16 @@ int mamba_scan_backward(int B, int L, int E, int N, int R, int P, const float *u
     j.g = scan_geo(B, L, E, N, R, P);
     ScrMap sm = scr_map(&j.g, j.g.rows, L);
     j.sm = sm;
-    float *scr = arena_alloc_floats(sm.total);
+    size_t re = j.g.rows * E;
+    float *scr = arena_alloc_floats(sm.total + re);
     if (!scr) return -1;
     j.p.A_log = (float *)A_log;
     j.p.D = (float *)D;
     j.u = (float *)u;
     j.delta = (float *)delta;
+    /* softplus' = sigmoid(pre) = 1 - exp(-delta), from delta alone (the layer keeps it instead) */
+    j.dsp = scr + sm.total;
+    for (size_t i = 0; i < re; i++) j.dsp[i] = -sc_expm1f_neg(-delta[i]);
     j.dbc = (float *)bc;
     j.gbuf = dpre;
     j.du = du;
