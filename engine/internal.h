@@ -255,4 +255,21 @@ int router_load_text(const float *frac, int E, char *buf, size_t n); /* "expert 
 void router_group(const int32_t *idx, int rows, int E, int k, int32_t *start, int32_t *pos,
                   int32_t *rowof);
 
+/* ---- speed-conv-moe: helpers added by that branch ---- */
+/* The routers above over the pool, in blocks of rows: router_dense (keep) or router_topk (idx),
+ * and their backward passes. */
+void router_route(bool dense, const float *scores, int rows, int E, int k, int32_t *idx, float *p,
+                  float *keep);
+void router_route_bwd(bool dense, const int32_t *idx, const float *p, const float *keep,
+                      const float *dp, int rows, int E, int k, float *ds);
+/* gelu_tanh(x) and its derivative from one tanh, always inlined so that the gated GELU's
+ * backward loops vectorise (an out-of-line call in them does not). */
+static inline __attribute__((always_inline)) float gelu_tanh_and_grad(float x, float *grad)
+{
+    const float c = 0.7978845608028654f; /* sqrt(2/pi) */
+    float t = fast_tanhf(c * (x + 0.044715f * x * x * x));
+    *grad = 0.5f * (1.0f + t) + 0.5f * x * (1.0f - t * t) * c * (1.0f + 3.0f * 0.044715f * x * x);
+    return 0.5f * x * (1.0f + t);
+}
+
 #endif

@@ -20,7 +20,8 @@
 /* Up to this length the direct product beats FFTW on this code (measured, see the commit that
  * introduced it: direct wins at 128, FFT from 256 on). */
 #define LC_DIRECT_MAX 160
-#define PADF 16 /* zeros around the direct path's copies */
+#define NV 4            /* vectors of VCH outputs per block of the direct path */
+#define PADF (NV * VCH) /* zeros around the direct path's copies */
 
 typedef struct {
     int N;
@@ -90,29 +91,98 @@ static size_t spec_floats(int L)
 size_t lc_work_floats(int L) { return 6 * spec_floats(L); }
 
 /* ---------------- direct path ---------------- */
-/* Four filter taps per pass over the output, so each output chunk is loaded and stored once per
- * four taps; the sequences are copied into zero-padded buffers so the taps' edges need no
- * special cases. */
+/* Blocks of NV x VCH outputs, each a sum of taps w[k] x[i +- k]: the block's partial sums stay in
+ * registers while the taps stream past (one load per multiply-add, no stores inside the loop).
+ * The sequences are copied into zero-padded buffers, so a tap that falls off the sequence reads a
+ * zero and the taps' edges need no special cases; the tap ranges of the block's vectors differ
+ * (the causal triangle), so each range updates only the vectors that need it. */
 
+
+/* One vector of VCH floats (a GCC/Clang extension; plain loops left the partial sums in memory) */
+typedef float Vec __attribute__((vector_size(VCH * sizeof(float))));
+static inline Vec vload(const float *p)
+{
+    Vec v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* a[v] += sum_{k0<=k<k1} w[k] x[v*VCH + sk*k .. +VCH), for vectors va <= v < vb */
+#define TAPS(va, vb)                                                                              \
+    for (int k = k0; k < k1; k++) {                                                               \
+        Vec wk = (Vec){0} + w[k];                                                                 \
+        const float *xk = x + sk * k;                                                             \
+        if (va <= 0 && 0 < vb) a0 += wk * vload(xk);                                              \
+        if (va <= 1 && 1 < vb) a1 += wk * vload(xk + VCH);                                        \
+        if (va <= 2 && 2 < vb) a2 += wk * vload(xk + 2 * VCH);                                    \
+        if (va <= 3 && 3 < vb) a3 += wk * vload(xk + 3 * VCH);                                    \
+    }
+
+static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+/* The block's outputs out[v*VCH + i] = sum_k w[k] x[v*VCH + i + sk*k], vector v over the taps
+ * k < n[v]; n is increasing (conv: sk = -1) or decreasing (corr: sk = +1) in v. */
+static void block(const float *w, const float *x, int sk, const int n[NV], float *out)
+{
+    Vec a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+    int k0, k1;
+    if (sk < 0) {
+        k0 = 0, k1 = n[0];
+        TAPS(0, 4)
+        k0 = n[0], k1 = n[1];
+        TAPS(1, 4)
+        k0 = n[1], k1 = n[2];
+        TAPS(2, 4)
+        k0 = n[2], k1 = n[3];
+        TAPS(3, 4)
+    } else {
+        k0 = 0, k1 = n[3];
+        TAPS(0, 4)
+        k0 = n[3], k1 = n[2];
+        TAPS(0, 3)
+        k0 = n[2], k1 = n[1];
+        TAPS(0, 2)
+        k0 = n[1], k1 = n[0];
+        TAPS(0, 1)
+    }
+    memcpy(out, &a0, sizeof a0);
+    memcpy(out + VCH, &a1, sizeof a1);
+    memcpy(out + 2 * VCH, &a2, sizeof a2);
+    memcpy(out + 3 * VCH, &a3, sizeof a3);
+}
+#undef TAPS
+
+/* Causal: out[t - t0] = sum_{k<=t} w[k] x[t-k] for t0 <= t < t0 + NV*VCH (x zero before 0 and
+ * from L on); vector v needs the taps k < t0 + (v+1) VCH, up to L. */
+static void conv_block(const float *w, const float *x, int L, int t0, float *out)
+{
+    int n[NV];
+    for (int v = 0; v < NV; v++) n[v] = clampi(t0 + (v + 1) * VCH, 0, L);
+    block(w, x + t0, -1, n, out);
+}
+
+/* Anticausal: out[s - s0] = sum_{k<L-s} w[k] x[s+k] for s0 <= s < s0 + NV*VCH (x zero from L
+ * on); vector v needs the taps k < L - s0 - v VCH. */
+static void corr_block(const float *w, const float *x, int L, int s0, float *out)
+{
+    int n[NV];
+    for (int v = 0; v < NV; v++) n[v] = clampi(L - s0 - v * VCH, 0, L);
+    block(w, x + s0, 1, n, out);
+}
+
+/* pad: L + 2 PADF floats. */
 static void direct_fwd(const float *restrict u, const float *restrict h, float D, int L,
                        float *restrict y, float *restrict pad)
 {
     memset(pad, 0, sizeof(float) * PADF);
     memcpy(pad + PADF, u, sizeof(float) * (size_t)L);
-    const float *up = pad + PADF; /* up[-1..-PADF] are 0 */
-    vscale(D, u, y, (size_t)L);
-    int k = 0;
-    for (; k + 4 <= L; k += 4) {
-        float h0 = h[k], h1 = h[k + 1], h2 = h[k + 2], h3 = h[k + 3];
-        const float *a0 = up, *a1 = up - 1, *a2 = up - 2, *a3 = up - 3;
-        float *yy = y + k;
-        int n = L - k, i = 0;
-        for (; i + VCH <= n; i += VCH)
-            for (int v = 0; v < VCH; v++)
-                yy[i + v] += h0 * a0[i + v] + h1 * a1[i + v] + h2 * a2[i + v] + h3 * a3[i + v];
-        for (; i < n; i++) yy[i] += h0 * a0[i] + h1 * a1[i] + h2 * a2[i] + h3 * a3[i];
+    memset(pad + PADF + L, 0, sizeof(float) * PADF);
+    float a[NV * VCH];
+    for (int t0 = 0; t0 < L; t0 += NV * VCH) {
+        conv_block(h, pad + PADF, L, t0, a);
+        int n = L - t0 < NV * VCH ? L - t0 : NV * VCH;
+        for (int i = 0; i < n; i++) y[t0 + i] = FMA(D, u[t0 + i], a[i]);
     }
-    for (; k < L; k++) vaxpy(h[k], up, y + k, (size_t)(L - k));
 }
 
 /* du[s] = sum_{t>=s} h[t-s] dy[t] + D dy[s]; dh[k] += sum_s dy[s+k] u[s]. */
@@ -122,42 +192,16 @@ static void direct_bwd(const float *restrict u, const float *restrict h, float D
 {
     memcpy(pad, dy, sizeof(float) * (size_t)L);
     memset(pad + L, 0, sizeof(float) * PADF); /* pad[L..L+PADF) are 0 */
-    int k = 0;
-    if (du) {
-        vscale(D, dy, du, (size_t)L);
-        for (; k + 4 <= L; k += 4) {
-            float h0 = h[k], h1 = h[k + 1], h2 = h[k + 2], h3 = h[k + 3];
-            const float *g = pad + k;
-            int n = L - k, i = 0;
-            for (; i + VCH <= n; i += VCH)
-                for (int v = 0; v < VCH; v++)
-                    du[i + v] += h0 * g[i + v] + h1 * g[i + v + 1] + h2 * g[i + v + 2] +
-                                 h3 * g[i + v + 3];
-            for (; i < n; i++) du[i] += h0 * g[i] + h1 * g[i + 1] + h2 * g[i + 2] + h3 * g[i + 3];
+    float a[NV * VCH];
+    for (int s0 = 0; s0 < L; s0 += NV * VCH) {
+        int n = L - s0 < NV * VCH ? L - s0 : NV * VCH;
+        if (du) {
+            corr_block(h, pad, L, s0, a);
+            for (int i = 0; i < n; i++) du[s0 + i] = FMA(D, dy[s0 + i], a[i]);
         }
-        for (; k < L; k++) vaxpy(h[k], pad + k, du, (size_t)(L - k));
+        corr_block(u, pad, L, s0, a);
+        for (int i = 0; i < n; i++) dh[s0 + i] += a[i];
     }
-    for (k = 0; k + 4 <= L; k += 4) { /* four lags share the loads of u */
-        const float *g = pad + k;
-        float a0[VCH] = {0}, a1[VCH] = {0}, a2[VCH] = {0}, a3[VCH] = {0};
-        int n = L - k, i = 0;
-        for (; i + VCH <= n; i += VCH)
-            for (int v = 0; v < VCH; v++) {
-                float x = u[i + v];
-                a0[v] = FMA(g[i + v], x, a0[v]);
-                a1[v] = FMA(g[i + v + 1], x, a1[v]);
-                a2[v] = FMA(g[i + v + 2], x, a2[v]);
-                a3[v] = FMA(g[i + v + 3], x, a3[v]);
-            }
-        float s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        for (; i < n; i++) {
-            s0 += g[i] * u[i], s1 += g[i + 1] * u[i], s2 += g[i + 2] * u[i];
-            s3 += g[i + 3] * u[i];
-        }
-        for (int v = 0; v < VCH; v++) s0 += a0[v], s1 += a1[v], s2 += a2[v], s3 += a3[v];
-        dh[k] += s0, dh[k + 1] += s1, dh[k + 2] += s2, dh[k + 3] += s3;
-    }
-    for (; k < L; k++) dh[k] += vdot(pad + k, u, (size_t)(L - k));
 }
 
 /* ---------------- jobs over channels ---------------- */

@@ -653,6 +653,11 @@ typedef struct {
     int diverged;
 } ScaleResult;
 int scale_result_write(const char *path, const ScaleResult *r, MlError *err);
+/* Run i's result from its training (t NULL: the fields that identify the run only), as scale_run
+ * writes it; for a driver of its own (the lab queues the runs on its runner). */
+void scale_result_fill(const ScalePlan *pl, int i, const char *corpus, const TrainResult *t,
+                       ScaleResult *r);
+void scale_result_path(char *buf, size_t n, const char *dir, const char *id); /* DIR/ID.result */
 int scale_result_read(const char *path, ScaleResult *r, MlError *err);
 
 /* DIR/scale.run: the protocol, model, corpus, budgets and ladder length a directory is for;

@@ -130,3 +130,54 @@ int router_load_text(const float *frac, int E, char *buf, size_t n)
         w += snprintf(buf + w, n - (size_t)w, " %.3f", frac[e]);
     return w < 0 ? 0 : w;
 }
+
+/* ---- the same over the pool, in blocks of rows (the functions above stay serial, for callers
+ * already inside a pool task) ---- */
+
+#define ROUTE_BLOCK 256
+typedef struct {
+    bool dense;
+    const float *scores, *p, *keep, *dp;
+    int rows, E, k;
+    int32_t *idx;
+    const int32_t *cidx;
+    float *pw, *kw, *ds;
+} Route;
+
+static void route_blocks(void *ctx, size_t b0, size_t b1, int tid)
+{
+    const Route *a = ctx;
+    int r0 = (int)b0 * ROUTE_BLOCK, r1 = (int)b1 * ROUTE_BLOCK;
+    if (r1 > a->rows) r1 = a->rows;
+    size_t oE = (size_t)r0 * a->E, ok = (size_t)r0 * a->k;
+    if (a->dense) router_dense(a->scores + oE, r1 - r0, a->E, a->k, a->pw + oE, a->kw + oE);
+    else router_topk(a->scores + oE, r1 - r0, a->E, a->k, a->idx + ok, a->pw + ok);
+}
+
+static void route_bwd_blocks(void *ctx, size_t b0, size_t b1, int tid)
+{
+    const Route *a = ctx;
+    int r0 = (int)b0 * ROUTE_BLOCK, r1 = (int)b1 * ROUTE_BLOCK;
+    if (r1 > a->rows) r1 = a->rows;
+    size_t oE = (size_t)r0 * a->E, ok = (size_t)r0 * a->k;
+    if (a->dense)
+        router_dense_bwd(a->p + oE, a->keep + oE, a->dp + oE, r1 - r0, a->E, a->ds + oE);
+    else
+        router_topk_bwd(a->cidx + ok, a->p + ok, a->dp + ok, r1 - r0, a->E, a->k, a->ds + oE);
+}
+
+void router_route(bool dense, const float *scores, int rows, int E, int k, int32_t *idx, float *p,
+                  float *keep)
+{
+    Route a = {.dense = dense, .scores = scores, .rows = rows, .E = E, .k = k, .idx = idx,
+               .pw = p, .kw = keep};
+    pool_for((size_t)(rows + ROUTE_BLOCK - 1) / ROUTE_BLOCK, route_blocks, &a);
+}
+
+void router_route_bwd(bool dense, const int32_t *idx, const float *p, const float *keep,
+                      const float *dp, int rows, int E, int k, float *ds)
+{
+    Route a = {.dense = dense, .cidx = idx, .p = p, .keep = keep, .dp = dp, .rows = rows, .E = E,
+               .k = k, .ds = ds};
+    pool_for((size_t)(rows + ROUTE_BLOCK - 1) / ROUTE_BLOCK, route_bwd_blocks, &a);
+}

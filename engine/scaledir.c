@@ -48,8 +48,8 @@ static const KvField scale_fields[] = {
 #define N_SCALE_FIELDS (sizeof scale_fields / sizeof *scale_fields)
 #define SCALE_RESULT_MAGIC "madlab-scale-result 1"
 
-static void fill_result(const ScalePlan *pl, int i, const char *corpus, const TrainResult *t,
-                        ScaleResult *r)
+void scale_result_fill(const ScalePlan *pl, int i, const char *corpus, const TrainResult *t,
+                       ScaleResult *r)
 {
     const ScaleRun *run = &pl->run[i];
     const ScaleShape *sh = &pl->shape[run->shape_i];
@@ -102,7 +102,7 @@ static int same(double a, double b) { return fabs(a - b) <= 1e-9 * fmax(fabs(a),
 static const char *mismatch(const ScalePlan *pl, int i, const char *corpus, const ScaleResult *r)
 {
     ScaleResult want;
-    fill_result(pl, i, corpus, NULL, &want);
+    scale_result_fill(pl, i, corpus, NULL, &want);
     if (strcmp(r->protocol, want.protocol) || strcmp(r->id, want.id)) return "its protocol or id";
     if (!same(r->budget, want.budget) || r->width != want.width || r->repeat != want.repeat ||
         r->n_train != want.n_train)
@@ -271,7 +271,7 @@ void scale_scan_free(ScaleScan *s)
     memset(s, 0, sizeof *s);
 }
 
-static void result_path(char *buf, size_t n, const char *dir, const char *id)
+void scale_result_path(char *buf, size_t n, const char *dir, const char *id)
 {
     snprintf(buf, n, "%s/%s.result", dir, id);
 }
@@ -282,7 +282,7 @@ static int read_done(const ScalePlan *pl, const char *dir, int i, const char *co
                      MlError *err)
 {
     char path[4096];
-    result_path(path, sizeof path, dir, pl->run[i].id);
+    scale_result_path(path, sizeof path, dir, pl->run[i].id);
     if (access(path, F_OK) != 0 && errno == ENOENT) return 0;
     if (scale_result_read(path, r, err) != 0) return -1;
     const char *why = mismatch(pl, i, corpus, r);
@@ -348,9 +348,9 @@ int scale_run(const ScalePlan *pl, const char *dir, const char *corpus, int only
             continue;
         }
         ScaleResult r;
-        fill_result(pl, i, corpus, &tr, &r);
+        scale_result_fill(pl, i, corpus, &tr, &r);
         char path[4096];
-        result_path(path, sizeof path, dir, pl->run[i].id);
+        scale_result_path(path, sizeof path, dir, pl->run[i].id);
         if (scale_result_write(path, &r, err) != 0) return -1;
         s->done[i] = 1;
         s->results[i] = r;

@@ -191,6 +191,41 @@ START_TEST(router_backward)
 }
 END_TEST
 
+/* The routers over the pool (router_route, router_route_bwd) give what the serial functions give,
+ * bit for bit, on two threads and a row count that is not a whole number of blocks. */
+START_TEST(pooled_routers_match_serial)
+{
+    enum { R = 1000, E = 8, K = 3 };
+    float *s = malloc(sizeof(float) * R * E), *dp = malloc(sizeof(float) * R * E);
+    float *p1 = malloc(sizeof(float) * R * E), *p2 = malloc(sizeof(float) * R * E);
+    float *k1 = malloc(sizeof(float) * R * E), *k2 = malloc(sizeof(float) * R * E);
+    float *d1 = malloc(sizeof(float) * R * E), *d2 = malloc(sizeof(float) * R * E);
+    int32_t *i1 = malloc(sizeof(int32_t) * R * K), *i2 = malloc(sizeof(int32_t) * R * K);
+    Rng rng;
+    rng_seed(&rng, 11);
+    for (int i = 0; i < R * E; i++) s[i] = rng_normal(&rng), dp[i] = rng_normal(&rng);
+    pool_init(2);
+    for (int dense = 0; dense <= 1; dense++) {
+        size_t np = dense ? (size_t)R * E : (size_t)R * K;
+        if (dense) {
+            router_dense(s, R, E, K, p1, k1);
+            router_dense_bwd(p1, k1, dp, R, E, d1);
+        } else {
+            router_topk(s, R, E, K, i1, p1);
+            router_topk_bwd(i1, p1, dp, R, E, K, d1);
+        }
+        router_route(dense, s, R, E, K, dense ? NULL : i2, p2, dense ? k2 : NULL);
+        router_route_bwd(dense, dense ? NULL : i2, p2, dense ? k2 : NULL, dp, R, E, K, d2);
+        ck_assert(memcmp(p1, p2, sizeof(float) * np) == 0);
+        ck_assert(memcmp(d1, d2, sizeof(float) * R * E) == 0);
+        if (dense) ck_assert(memcmp(k1, k2, sizeof(float) * R * E) == 0);
+        else ck_assert(memcmp(i1, i2, sizeof(int32_t) * R * K) == 0);
+    }
+    pool_init(1);
+    free(s), free(dp), free(p1), free(p2), free(k1), free(k2), free(d1), free(d2), free(i1), free(i2);
+}
+END_TEST
+
 /* ---- the reference routing and the mixtures of experts, against double precision ---- */
 
 /* Routing weights of one row in double: reference = softmax over all E of the scores with those
@@ -594,6 +629,7 @@ int main(void)
     tcase_add_test(tc, two_threads);
     tcase_add_test(tc, router_selects_top_k);
     tcase_add_test(tc, router_backward);
+    tcase_add_test(tc, pooled_routers_match_serial);
     tcase_add_test(tc, router_dense_matches_formula);
     tcase_add_test(tc, moe_matches_formula);
     tcase_add_test(tc, experts_match_formula);

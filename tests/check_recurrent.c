@@ -33,10 +33,14 @@ static int close_all(const char *what, const float *a, const double *b, size_t n
 
 /* ---------------- Mamba ---------------- */
 
-enum { MB = 2, ML = 19, ME = 40, MN = 3, MR = 2, MP = MR + 2 * MN };
+/* d_state MN: 3 takes the scan's general path, 4 (the default) the one compiled for it */
+enum { MB = 2, ML = 19, ME = 40, MR = 2, MN_MAX = 4 };
+static int MN, MP;
 #define MROWS ((size_t)MB * ML)
 
-typedef struct { double u[MROWS * ME], dl[MROWS * ME], bc[MROWS * MP], Al[ME * MN], D[ME]; } MIn;
+typedef struct {
+    double u[MROWS * ME], dl[MROWS * ME], bc[MROWS * (MR + 2 * MN_MAX)], Al[ME * MN_MAX], D[ME];
+} MIn;
 
 /* sum over outputs of w * ys, ys from the plain recurrence */
 static double mamba_naive(const MIn *in, const double *w, double *ys)
@@ -44,7 +48,7 @@ static double mamba_naive(const MIn *in, const double *w, double *ys)
     double loss = 0;
     for (int b = 0; b < MB; b++)
         for (int c = 0; c < ME; c++) {
-            double h[MN] = {0}, A[MN];
+            double h[MN_MAX] = {0}, A[MN_MAX];
             for (int n = 0; n < MN; n++) A[n] = -exp(in->Al[c * MN + n]);
             for (int t = 0; t < ML; t++) {
                 size_t r = (size_t)b * ML + t;
@@ -78,8 +82,9 @@ static void fd_grad(double (*f)(void *, const double *), void *ctx, double *v, s
 
 static double mamba_loss(void *ctx, const double *w) { return mamba_naive(ctx, w, NULL); }
 
-static void mamba_case(int threads)
+static void mamba_case(int threads, int n_state)
 {
+    MN = n_state, MP = MR + 2 * n_state;
     pool_init(threads);
     Rng rng;
     rng_seed(&rng, 11);
@@ -126,7 +131,8 @@ static void mamba_case(int threads)
     bad += close_all("mamba dA_log", dAl, g, ME * MN, 1e-4, 1e-3);
     fd_grad(mamba_loss, in, in->D, ME, w, g);
     bad += close_all("mamba dD", dD, g, ME, 1e-4, 1e-3);
-    ck_assert_msg(bad == 0, "mamba scan (%d threads): %d entries disagree", threads, bad);
+    ck_assert_msg(bad == 0, "mamba scan (%d threads, d_state %d): %d entries disagree", threads,
+                  n_state, bad);
 
     free(in), free(w), free(ys), free(g), free(gb);
     arena_free(u), arena_free(dl), arena_free(bc), arena_free(Al), arena_free(D), arena_free(y);
@@ -134,9 +140,13 @@ static void mamba_case(int threads)
     pool_init(1);
 }
 
-START_TEST(mamba_scan_one_thread) { mamba_case(1); }
+START_TEST(mamba_scan_one_thread) { mamba_case(1, 3); }
 END_TEST
-START_TEST(mamba_scan_two_threads) { mamba_case(2); }
+START_TEST(mamba_scan_two_threads) { mamba_case(2, 3); }
+END_TEST
+START_TEST(mamba_scan_default_state) { mamba_case(1, 4); }
+END_TEST
+START_TEST(mamba_scan_default_state_two_threads) { mamba_case(2, 4); }
 END_TEST
 
 /* ---------------- RWKV WKV ---------------- */
@@ -343,6 +353,8 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, mamba_scan_one_thread);
     tcase_add_test(tc, mamba_scan_two_threads);
+    tcase_add_test(tc, mamba_scan_default_state);
+    tcase_add_test(tc, mamba_scan_default_state_two_threads);
     tcase_add_test(tc, wkv_per_token_decay);
     tcase_add_test(tc, wkv_per_channel_decay);
     tcase_add_test(tc, wkv_two_threads);

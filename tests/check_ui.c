@@ -734,6 +734,17 @@ START_TEST(state_view_keys)
     ck_assert_int_eq(key_action('q', V_STATE), ACT_QUIT);
     ck_assert_int_eq(key_action('S', V_STACK), ACT_FIT_STATE);
     ck_assert_int_eq(key_action('S', V_RUN), ACT_NONE);
+    /* the scaling protocol from every view; a adds a directory in the scaling view only */
+    ck_assert_int_eq(key_action('L', V_STACK), ACT_QUEUE_SCALE);
+    ck_assert_int_eq(key_action('L', V_SCALE), ACT_QUEUE_SCALE);
+    ck_assert_int_eq(key_action('a', V_SCALE), ACT_ADD_SCALE_DIR);
+    ck_assert_int_eq(key_action('a', V_STACK), ACT_ADD);
+    ck_assert_int_eq(key_action('a', V_RUN), ACT_NONE);
+    size_t need = keys_help(NULL, 0);
+    char *h = malloc(need + 1);
+    keys_help(h, need + 1);
+    ck_assert(strstr(h, "Scaling view\n  a ") != NULL);
+    free(h);
 }
 END_TEST
 
@@ -1023,6 +1034,251 @@ START_TEST(scale_view_data)
 }
 END_TEST
 
+
+/* The text task's runs fill the row's bits-per-byte column, not a MAD column (MAD is unchanged);
+ * it sorts lowest first; a run of the lab's scaling protocol fills no row; the MAD score the
+ * scaling view takes from the table is the quick protocol row's first. */
+static void text_run(LabData *d, int id, const char *label, double loss, int scale_job)
+{
+    RunRecord rec;
+    memset(&rec, 0, sizeof rec);
+    snprintf(rec.spec.label, sizeof rec.spec.label, "%s", label);
+    rec.spec.train.task_name = task_find("text")->name;
+    rec.spec.train.task = task_find("text")->defaults;
+    rec.state = RUN_QUEUED;
+    RunHist *h = history_open(d, id, &rec);
+    ck_assert_ptr_nonnull(h);
+    h->scale_job = scale_job;
+    MetricPoint p = {.kind = MP_EPOCH, .run = id, .step = 10};
+    p.epoch.epoch = 1;
+    p.epoch.test_loss = loss;
+    ck_assert_int_eq(history_add(d, &p), 0);
+    rec.state = RUN_DONE;
+    rec.result.best_test_loss = loss;
+    rec.result.best_test_acc = 0.4;
+    rec.result.epochs_run = 1;
+    history_finish(d, id, &rec);
+}
+
+START_TEST(results_text_column)
+{
+    static LabData d;
+    labdata_init(&d);
+    int nt = d.n_tasks;
+    ck_assert_int_eq(results_cols(&d), nt + 2);
+    for (int t = 0; t < nt; t++) fake_run(&d, t, "A", t, 0.5, 1);
+    text_run(&d, nt, "A", 2 * log(2.0), 0);       /* 2 bits per byte */
+    text_run(&d, nt + 1, "B", 1.5 * log(2.0), 0); /* 1.5 */
+    text_run(&d, nt + 2, "C", 1.0 * log(2.0), 1); /* a scaling run: no row */
+    ck_assert_int_eq(d.nrows, 2);
+    ck_assert_int_eq(row_of(&d, "C"), -1);
+    int a = row_of(&d, "A"), b = row_of(&d, "B");
+    ck_assert_double_eq_tol(d.rows[a].text_bpb, 2.0, 1e-12);
+    ck_assert_int_eq(d.rows[a].text_run, nt);
+    ck_assert_double_eq_tol(results_cell(&d, &d.rows[a], nt + 2), 2.0, 1e-12);
+    ck_assert_double_eq_tol(results_mad(&d, &d.rows[a]), 0.5, 1e-12); /* text not in MAD */
+    for (int t = 0; t < nt; t++) ck_assert(isnan(d.rows[b].acc[t]));
+    ck_assert_double_eq_tol(bits_per_byte(log(2.0)), 1.0, 1e-12);
+    d.sort_col = nt + 2;
+    d.sort_rev = 0;
+    results_sort(&d);
+    ck_assert_str_eq(d.rows[0].label, "B"); /* the lowest bits per byte first */
+    d.sort_rev = 1;
+    results_sort(&d);
+    ck_assert_str_eq(d.rows[0].label, "A");
+    /* the MAD score for the scaling view: the quick row before another full row */
+    ck_assert_double_eq_tol(scale_results_mad(&d, "A"), 0.5, 1e-12);
+    ck_assert(isnan(scale_results_mad(&d, "B")));
+    const Protocol *q = protocol_find("quick");
+    StackSpec st;
+    MlError err;
+    ck_assert_msg(stack_parse("mamba swiglu", "test", 128, &st, &err) == 0, "%s", err.msg);
+    for (int t = 0; t < nt; t++) {
+        RunRecord rec;
+        memset(&rec, 0, sizeof rec);
+        snprintf(rec.spec.label, sizeof rec.spec.label, "A");
+        protocol_train_cfg(q, t, &st, 128, NORM_RMS, &rec.spec.train);
+        int id = 100 + t;
+        ck_assert_ptr_nonnull(history_open(&d, id, &rec));
+        MetricPoint p = {.kind = MP_EPOCH, .run = id, .step = 10};
+        ck_assert_int_eq(history_add(&d, &p), 0);
+        rec.state = RUN_DONE;
+        rec.result.best_test_acc = 0.75;
+        history_finish(&d, id, &rec);
+    }
+    ck_assert_double_eq_tol(scale_results_mad(&d, "A"), 0.75, 1e-12);
+    char label[64];
+    lab_stack_label("mamba swiglu", 128, label, sizeof label);
+    ck_assert_str_eq(label, "mamba swiglu");
+    lab_stack_label("mamba swiglu", 64, label, sizeof label);
+    ck_assert_str_eq(label, "mamba swiglu @64");
+    /* corpus paths stay put for the runs that read them */
+    const char *c1 = corpus_intern("/tmp/a.txt");
+    ck_assert_ptr_nonnull(c1);
+    ck_assert_ptr_eq(corpus_intern("/tmp/a.txt"), c1);
+    ck_assert_str_eq(c1, "/tmp/a.txt");
+    ck_assert_ptr_null(corpus_intern(""));
+    ck_assert_ptr_ne(corpus_intern("/tmp/b.txt"), c1);
+    labdata_free(&d);
+}
+END_TEST
+
+/* Files in dir whose name starts with '.': an atomic writer's temporaries, left behind. */
+static int hidden_files(const char *dir)
+{
+    char cmd[1200];
+    snprintf(cmd, sizeof cmd, "ls -A '%s' | grep -q '^\\.'", dir);
+    return system(cmd) == 0;
+}
+
+/* The lab's scaling protocol without a terminal and without training: the directory a protocol
+ * gets, the runs it hands the runner, each run's end written as madlab scale writes it (or not
+ * at all when stopped or failed), resuming, and the CSVs and the scaling view's data at the end. */
+START_TEST(scale_job_runs)
+{
+    char root[] = "/tmp/madlab-check-ui-job-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(root));
+    MlError err;
+    /* the lab's data directory */
+    char saved_home[1024] = "", buf[1200];
+    if (getenv("HOME")) snprintf(saved_home, sizeof saved_home, "%s", getenv("HOME"));
+    setenv("XDG_DATA_HOME", "/x/data", 1);
+    ck_assert_int_eq(lab_data_dir(buf, sizeof buf, &err), 0);
+    ck_assert_str_eq(buf, "/x/data/madlab");
+    setenv("XDG_DATA_HOME", "relative", 1); /* not absolute: ignored, as the XDG spec says */
+    setenv("HOME", "/home/u", 1);
+    ck_assert_int_eq(lab_data_dir(buf, sizeof buf, &err), 0);
+    ck_assert_str_eq(buf, "/home/u/.local/share/madlab");
+    unsetenv("XDG_DATA_HOME");
+    unsetenv("HOME");
+    ck_assert_int_eq(lab_data_dir(buf, sizeof buf, &err), -1);
+    ck_assert(strstr(err.msg, "HOME") != NULL);
+    if (saved_home[0]) setenv("HOME", saved_home, 1);
+
+    ScaleProtocol p = *scale_protocol_find("quick");
+    ck_assert_int_eq(scale_parse_budgets("1e9,2e9", &p, &err), 0);
+    p.n_sizes = 3;
+    p.seq_len = 32;
+    StackSpec s;
+    ck_assert_msg(stack_parse("mh-attention swiglu", "test", 128, &s, &err) == 0, "%s", err.msg);
+    const char *corpus = corpus_intern("/tmp/some-corpus.txt");
+    ScaleJob *j = malloc(sizeof *j), *k = malloc(sizeof *k);
+    ck_assert_msg(scale_job_prepare(j, &p, &s, 128, NORM_RMS, corpus, root, "mh-attention swiglu",
+                                    &err) == 0, "%s", err.msg);
+    char want[1200];
+    snprintf(want, sizeof want, "%s/scale/quick_mh-attention_swiglu_w128_", root);
+    ck_assert_msg(!strncmp(j->dir, want, strlen(want)) && strlen(j->dir) == strlen(want) + 8, "%s",
+                  j->dir);
+    snprintf(buf, sizeof buf, "%s/scale.run", j->dir);
+    ck_assert_int_eq(access(buf, F_OK), 0);
+    ck_assert_int_eq(j->plan.n_runs, 6);
+    ck_assert_int_eq(j->n_done, 0);
+    /* the same settings meet the same directory; other budgets or another corpus another */
+    char d2[1024];
+    ck_assert_int_eq(scale_job_dir(root, &j->plan, corpus, d2, sizeof d2), 0);
+    ck_assert_str_eq(d2, j->dir);
+    ck_assert_int_eq(scale_job_dir(root, &j->plan, NULL, d2, sizeof d2), 0);
+    ck_assert_str_ne(d2, j->dir);
+    ScaleProtocol p3 = p;
+    ck_assert_int_eq(scale_parse_budgets("1e9,2e9,4e9", &p3, &err), 0);
+    ck_assert_int_eq(scale_job_prepare(k, &p3, &s, 128, NORM_RMS, corpus, root, "x", &err), 0);
+    ck_assert_str_ne(k->dir, j->dir);
+    ck_assert_int_eq(k->plan.n_runs, 9);
+    /* a run for the runner: the text task on the corpus, the run's size and budget */
+    RunSpec spec;
+    scale_job_spec(j, 0, &spec);
+    ck_assert_str_eq(spec.train.task_name, "text");
+    ck_assert_ptr_eq(spec.train.task.corpus, corpus);
+    ck_assert_int_eq(spec.train.task.seq_len, 32);
+    ck_assert_int_eq(spec.train.task.n_train, j->plan.run[0].n_train);
+    ck_assert_int_eq(spec.train.width, j->plan.shape[j->plan.run[0].shape_i].width);
+    ck_assert_int_eq(spec.train.epochs, 1);
+    ck_assert_str_eq(spec.label, "mh-attention swiglu");
+    char note[200];
+    scale_job_note(j, 0, 1, 6, note, sizeof note);
+    ck_assert_msg(!strncmp(note, "scaling 1/6: C=1e09 width 4, ", 29), "%s", note);
+    scale_job_note(j, 3, 2, 3, note, sizeof note);
+    ck_assert_msg(strstr(note, "scaling 2/3 (plan 6): C=2e09") == note, "%s", note);
+
+    /* stopped half way, or failed: no file, and not done */
+    RunRecord rec;
+    memset(&rec, 0, sizeof rec);
+    j->queued[0] = 1;
+    rec.state = RUN_STOPPED;
+    rec.result.interrupted = 1;
+    ck_assert_int_eq(scale_job_end(j, 0, &rec, &err), 0);
+    ck_assert(!j->queued[0] && !j->done[0]);
+    rec.state = RUN_FAILED;
+    rec.result.interrupted = 0;
+    ck_assert_int_eq(scale_job_end(j, 0, &rec, &err), 0);
+    scale_result_path(buf, sizeof buf, j->dir, j->plan.run[0].id);
+    ck_assert_int_ne(access(buf, F_OK), 0);
+    /* finished: its result, as madlab scale writes it */
+    rec.state = RUN_DONE;
+    rec.result.final_test_loss = rec.result.best_test_loss = 1.7;
+    rec.result.best_test_acc = 0.3;
+    ck_assert_int_eq(scale_job_end(j, 0, &rec, &err), 1);
+    ScaleResult r;
+    ck_assert_msg(scale_result_read(buf, &r, &err) == 0, "%s", err.msg);
+    ck_assert_double_eq_tol(r.val_loss, 1.7, 1e-12);
+    ck_assert_str_eq(r.corpus, "/tmp/some-corpus.txt");
+    ck_assert_int_eq(j->n_done, 1);
+    /* diverged: a result too, marked so */
+    memset(&rec, 0, sizeof rec);
+    rec.state = RUN_FAILED;
+    rec.result.diverged = 1;
+    rec.result.final_test_loss = NAN;
+    ck_assert_int_eq(scale_job_end(j, 1, &rec, &err), 1);
+    scale_result_path(buf, sizeof buf, j->dir, j->plan.run[1].id);
+    ck_assert_msg(scale_result_read(buf, &r, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(r.diverged, 1);
+    /* resuming (the lab started again): the two are done, the rest to run */
+    ck_assert_int_eq(scale_job_prepare(k, &p, &s, 128, NORM_RMS, corpus, root, "x", &err), 0);
+    ck_assert_str_eq(k->dir, j->dir);
+    ck_assert(k->n_done == 2 && k->done[0] && k->done[1] && !k->done[2]);
+    snprintf(buf, sizeof buf, "%s/frontier.csv", j->dir);
+    ck_assert_int_ne(access(buf, F_OK), 0); /* not before every run is in */
+    /* the rest, each at a loss whose minimum in ln N is the middle size: then the CSVs and the
+     * fits */
+    for (int i = 2; i < 6; i++) {
+        memset(&rec, 0, sizeof rec);
+        rec.state = RUN_DONE;
+        const ScalePlan *pl = &k->plan;
+        int mid = pl->run[(i / 3) * 3 + 1].shape_i;
+        double x = log(pl->shape[pl->run[i].shape_i].params) - log(pl->shape[mid].params);
+        rec.result.final_test_loss = 2.0 - 0.2 * (i / 3) + 0.1 * x * x;
+        ck_assert_int_eq(scale_job_end(k, i, &rec, &err), 1);
+    }
+    ck_assert_int_eq(k->n_done, 6);
+    ck_assert_int_eq(access(buf, F_OK), 0);
+    snprintf(buf, sizeof buf, "%s/runs.csv", j->dir);
+    ck_assert_int_eq(access(buf, F_OK), 0);
+    ck_assert(!hidden_files(j->dir));
+    ScaleSet *set = malloc(sizeof *set);
+    ck_assert_msg(scale_set_load(j->dir, NULL, set, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(set->n_done, 6);
+    ck_assert_int_eq(set->n, 5); /* the diverged run is not a point */
+    ck_assert(set->fit.b[1].ok && !set->fit.b[1].at_edge);
+    ck_assert_double_eq_tol(set->fit.b[1].l_opt, 1.8, 1e-9);
+    /* a directory made for other settings is refused, as madlab scale refuses it */
+    char other[1200];
+    snprintf(other, sizeof other, "%s/scale.run", k->dir);
+    ScaleJob *o = malloc(sizeof *o);
+    ck_assert_int_eq(scale_job_prepare(o, &p3, &s, 128, NORM_RMS, corpus, root, "x", &err), 0);
+    char cmd[2500];
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s/scale.run'", other, o->dir);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(scale_job_prepare(o, &p3, &s, 128, NORM_RMS, corpus, root, "x", &err), -1);
+    ck_assert_msg(strstr(err.msg, o->dir) != NULL, "%s", err.msg);
+    snprintf(buf, sizeof buf, "rm -rf '%s'", root);
+    ck_assert_int_eq(system(buf), 0);
+    free(j);
+    free(k);
+    free(o);
+    free(set);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("ui");
@@ -1045,6 +1301,8 @@ int main(void)
     tcase_add_test(tc, scale_view_data);
     tcase_add_test(tc, state_plot_points);
     tcase_add_test(tc, state_view_keys);
+    tcase_add_test(tc, results_text_column);
+    tcase_add_test(tc, scale_job_runs);
     suite_add_tcase(s, tc);
     return run_suite(s);
 }

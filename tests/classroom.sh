@@ -49,11 +49,11 @@ c=$(cap)
 head -1 <<<"$c" | grep -Eq "#1 (running|queued|done)" || fail "the title line lacks the run state at 80x24"
 grep -Eq "epoch [0-9]+/2 step [0-9]+/[0-9]+ .* ETA [0-9a-z-]+" <<<"$c" || fail "the progress line is cut at 80x24"
 echo "ok: 80x24 shows the run state and the whole progress line"
-wait_for "run #1 .*done" 60 || fail "run 1 did not end"
+wait_for "run #1 .*done" 240 || fail "run 1 did not end"
 keys 2; keys Enter; wait_for "difficulty of" 3; keys Down C-u 24 Enter
 wait_for "difficulty set" 3 || fail "difficulty not set (2)"
 keys r
-wait_for "run #2 .*done" 60 || fail "run 2 did not end"
+wait_for "run #2 .*done" 240 || fail "run 2 did not end"
 keys 4; wait_for "stack \[setting\]" 3 || fail "no results view"
 c=$(cap)
 grep -q "seq_len 16" <<<"$c" && grep -q "seq_len 24" <<<"$c" || fail "the two settings are not two labelled rows"

@@ -6,15 +6,24 @@
 #include "config.h"
 #include "labui.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
 #include <time.h>
 #include <unistd.h>
 
 /* ---------------- the stack ---------------- */
 
-const TaskKind *lab_task(void) { return task_kinds[lab.cur_task]; }
+const TaskKind *lab_task(void) { return task_all[lab.cur_task]; }
+
+int lab_n_tasks(void)
+{
+    int n = 0;
+    while (task_all[n] && n < LAB_MAX_TASKS) n++;
+    return n;
+}
 
 void layer_cfg_of(const StackSpec *s, int i, int width, int vocab, int L, LayerCfg *c)
 {
@@ -51,6 +60,8 @@ void set_stack_text(const char *text, const char *preset)
 
 /* ---------------- runs ---------------- */
 
+static void scale_run_ended(RunHist *h, const RunRecord *rec);
+
 /* Copies what the runner published since the last call. */
 void lab_pull(void)
 {
@@ -71,9 +82,14 @@ void lab_pull(void)
                 history_add(&lab.data, p);
                 continue;
             }
-            if (runner_record(lab.runner, p->run, &rec) == 0) history_finish(&lab.data, p->run, &rec);
+            int have = runner_record(lab.runner, p->run, &rec) == 0;
+            if (have) history_finish(&lab.data, p->run, &rec);
             else results_add(&lab.data, p->run);
             if (h->state == RUN_FAILED) lab_status(1, "run #%d failed: %s", p->run + 1, h->error);
+            else if (h->state == RUN_DONE && !strcmp(h->spec.train.task_name, "text"))
+                lab_status(0, "run #%d (text) done: validation %.4f bits/byte, perplexity %.3f per "
+                           "byte", p->run + 1, bits_per_byte(h->result.best_test_loss),
+                           exp(h->result.best_test_loss));
             else if (h->state == RUN_DONE)
                 lab_status(0, "run #%d (%s) done after %d epochs: test accuracy %.3f at epoch %d, "
                            "its lowest test perplexity (the results table's score)",
@@ -81,6 +97,7 @@ void lab_pull(void)
                            h->result.best_test_acc, h->result.best_epoch);
             else if (h->ne || h->ns)
                 lab_status(0, "run #%d stopped after %d epochs", p->run + 1, h->result.epochs_run);
+            if (have && h->scale_job) scale_run_ended(h, &rec);
         }
         lab.dirty = 1;
     }
@@ -101,7 +118,7 @@ int make_spec(RunSpec *s, int task, int epochs)
     }
     memset(s, 0, sizeof *s);
     train_cfg_default(&s->train);
-    s->train.task_name = task_kinds[task]->name;
+    s->train.task_name = task_all[task]->name;
     s->train.task = lab.task_cfg[task];
     s->train.width = lab.width;
     s->train.norm = lab.norm;
@@ -113,8 +130,7 @@ int make_spec(RunSpec *s, int task, int epochs)
     s->train.seed = (uint64_t)lab.seed;
     char text[1024];
     stack_text(&lab.stack, text, sizeof text);
-    if (lab.width != 128) snprintf(s->label, sizeof s->label, "%s @%d", text, lab.width);
-    else snprintf(s->label, sizeof s->label, "%s", text);
+    lab_stack_label(text, lab.width, s->label, sizeof s->label);
     return 0;
 }
 
@@ -159,6 +175,171 @@ static void act_queue_tasks(void)
     lab_status(0, "queued the quick MAD protocol for the stack: %d runs (see madlab(1), --protocol quick)",
                n);
     if (!busy) lab.view = V_RUN;
+}
+
+/* ---------------- scaling ---------------- */
+
+const char *lab_corpus(void)
+{
+    for (int i = 0; i < lab_n_tasks(); i++)
+        if (task_all[i]->generate) return lab.task_cfg[i].corpus;
+    return NULL;
+}
+
+int lab_scale_add(const char *dir, const char *mad_dir, MlError *err)
+{
+    int at = 0;
+    while (at < lab.n_scale && strcmp(lab.scale[at].dir, dir)) at++;
+    if (at < lab.n_scale && !mad_dir && lab.scale[at].mad_dir[0]) mad_dir = lab.scale[at].mad_dir;
+    ScaleSet *s = malloc(sizeof *s);
+    if (!s) return ml_fail(err, "out of memory loading %s", dir);
+    char mad[sizeof s->mad_dir];
+    snprintf(mad, sizeof mad, "%s", mad_dir ? mad_dir : ""); /* it may be the set's own, replaced */
+    if (scale_set_load(dir, mad[0] ? mad : NULL, s, err) != 0) {
+        free(s);
+        return -1;
+    }
+    if (at == lab.n_scale) {
+        ScaleSet *n = realloc(lab.scale, sizeof *n * (size_t)(lab.n_scale + 1));
+        if (!n) {
+            free(s);
+            return ml_fail(err, "out of memory loading %s", dir);
+        }
+        lab.scale = n;
+        lab.n_scale++;
+    }
+    lab.scale[at] = *s;
+    free(s);
+    lab.dirty = 1;
+    return at;
+}
+
+void lab_scale_load_own(void)
+{
+    char root[1024], dir[1400], path[1500];
+    MlError err;
+    if (lab_data_dir(root, sizeof root, &err) != 0) return;
+    snprintf(dir, sizeof dir, "%s/scale", root);
+    struct dirent **names;
+    int n = scandir(dir, &names, NULL, alphasort);
+    for (int i = 0; i < n; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]->d_name);
+        char claim[1600];
+        snprintf(claim, sizeof claim, "%s/scale.run", path);
+        /* what is not a scaling directory of its own is left alone, silently: it is not ours */
+        if (names[i]->d_name[0] != '.' && access(claim, F_OK) == 0) lab_scale_add(path, NULL, &err);
+        free(names[i]);
+    }
+    if (n >= 0) free(names);
+}
+
+/* The job whose directory is dir, or -1. */
+static int job_of_dir(const char *dir)
+{
+    for (int k = 0; k < lab.n_jobs; k++)
+        if (!strcmp(lab.jobs[k]->dir, dir)) return k;
+    return -1;
+}
+
+int queue_scale(const ScaleProtocol *p)
+{
+    MlError err;
+    char root[1024], text[ML_STACK_TEXT_MAX], label[1040];
+    if (lab.stack.n == 0) {
+        lab_status(1, "the stack is empty: add a layer with a (or build one with s) first");
+        return -1;
+    }
+    const char *corpus = lab_corpus();
+    const Corpus *k = corpus_open(corpus, &err);
+    if (!k || corpus_check(k, p->seq_len, &err) != 0 || lab_data_dir(root, sizeof root, &err) != 0) {
+        lab_status(1, "%s", err.msg);
+        return -1;
+    }
+    stack_text(&lab.stack, text, sizeof text);
+    lab_stack_label(text, lab.width, label, sizeof label);
+    ScaleJob *j = malloc(sizeof *j);
+    if (!j) {
+        lab_status(1, "out of memory for the scaling protocol");
+        return -1;
+    }
+    if (scale_job_prepare(j, p, &lab.stack, lab.width, lab.norm, corpus, root, label, &err) != 0) {
+        lab_status(1, "%s", err.msg);
+        free(j);
+        return -1;
+    }
+    int at = job_of_dir(j->dir);
+    if (at >= 0) { /* pressed again: what is done now (here or by another process), same queue */
+        ScaleJob *o = lab.jobs[at];
+        memcpy(o->done, j->done, sizeof o->done);
+        o->n_done = j->n_done;
+        free(j);
+        j = o;
+    } else if (lab.n_jobs == LAB_MAX_SCALE_JOBS) {
+        lab_status(1, "%d scaling protocols in one session already; start the lab again for more",
+                   LAB_MAX_SCALE_JOBS);
+        free(j);
+        return -1;
+    } else {
+        at = lab.n_jobs;
+        lab.jobs[lab.n_jobs++] = j; /* kept to the end: its runs read its corpus pointer */
+    }
+    int todo = 0, queued = 0, busy = runner_busy(lab.runner);
+    for (int i = 0; i < j->plan.n_runs; i++) todo += !j->done[i] && !j->queued[i];
+    for (int i = 0; i < j->plan.n_runs; i++) {
+        if (j->done[i] || j->queued[i]) continue;
+        RunSpec s;
+        scale_job_spec(j, i, &s);
+        int id = enqueue(&s);
+        if (id < 0) break;
+        RunHist *h = history_slot(&lab.data, id);
+        if (h) {
+            h->scale_job = at + 1;
+            h->scale_i = i;
+            scale_job_note(j, i, ++queued, todo, h->note, sizeof h->note);
+        }
+        j->queued[i] = 1;
+    }
+    int set = lab_scale_add(j->dir, NULL, &err);
+    if (set < 0) lab_status(1, "%s", err.msg);
+    else lab.scale_cur = set;
+    int waiting = 0;
+    for (int i = 0; i < j->plan.n_runs; i++) waiting += j->queued[i];
+    if (j->n_done == j->plan.n_runs)
+        lab_status(0, "all %d runs of that scaling protocol are done (%s): 6 shows them",
+                   j->plan.n_runs, j->dir);
+    else if (queued == 0)
+        lab_status(0, "the scaling protocol's %d remaining runs are queued already (%d of %d done)",
+                   waiting, j->n_done, j->plan.n_runs);
+    else
+        lab_status(0, "queued %d runs of the %s scaling protocol (%d of %d done before) into %s",
+                   queued, p->name, j->n_done, j->plan.n_runs, j->dir);
+    if (queued && !busy) lab.view = V_RUN;
+    return 0;
+}
+
+/* A run of a scaling protocol ended: its result file, then the scaling view reads it again. */
+static void scale_run_ended(RunHist *h, const RunRecord *rec)
+{
+    if (h->scale_job < 1 || h->scale_job > lab.n_jobs) return;
+    ScaleJob *j = lab.jobs[h->scale_job - 1];
+    MlError err;
+    int rc = scale_job_end(j, h->scale_i, rec, &err);
+    if (rc < 0) {
+        lab_status(1, "scaling: %s", err.msg);
+        return;
+    }
+    if (rc == 0) return; /* stopped or failed: the status says so already; run again next time */
+    if (lab_scale_add(j->dir, NULL, &err) < 0) {
+        lab_status(1, "scaling: %s", err.msg);
+        return;
+    }
+    const ScaleRun *r = &j->plan.run[h->scale_i];
+    if (j->n_done == j->plan.n_runs)
+        lab_status(0, "the scaling protocol for %s is done (%d runs): 6 shows its frontier; files "
+                   "in %s", j->label, j->plan.n_runs, j->dir);
+    else
+        lab_status(0, "scaling run %s done: %.4f bits/byte (%d of %d runs done)", r->id,
+                   bits_per_byte(h->result.final_test_loss), j->n_done, j->plan.n_runs);
 }
 
 static void act_pause(void)
@@ -308,8 +489,15 @@ int lab_action(Action a)
     case ACT_HELP: lab_open(&modal_help); break;
     case ACT_QUIT: {
         /* a stack that is not a preset as it stands would be lost */
-        int unsaved = lab.stack.n > 0 && !lab.preset[0] && !lab.demo_stack;
-        if (runner_busy(lab.runner))
+        int unsaved = lab.stack.n > 0 && !lab.preset[0] && !lab.demo_stack, scaling = 0;
+        for (int k = 0; k < lab.n_jobs; k++)
+            for (int i = 0; i < lab.jobs[k]->plan.n_runs; i++) scaling |= lab.jobs[k]->queued[i];
+        if (runner_busy(lab.runner) && scaling)
+            confirm_ask(unsaved ? "The scaling protocol is going and the stack is not saved (w saves it). "
+                                  "Quit and stop it? (L with the same settings resumes it) (y/n)"
+                                : "The scaling protocol is going. Quit and stop it? (L with the same "
+                                  "settings resumes it) (y/n)", quit_now);
+        else if (runner_busy(lab.runner))
             confirm_ask(unsaved ? "A run is going and the stack is not saved (w saves it). Quit and stop it? (y/n)"
                                 : "A run is going. Quit and stop it? (y/n)", quit_now);
         else if (unsaved)
@@ -342,6 +530,7 @@ int lab_action(Action a)
         lab_status(0, "stopping the run and emptying the queue");
         break;
     case ACT_QUEUE_TASKS: act_queue_tasks(); break;
+    case ACT_QUEUE_SCALE: form_open(&form_scale_protocol, 0); break;
     case ACT_OPTIONS: form_open(&form_options, 0); break;
     case ACT_LOAD:
         preset_list_collect(&lab.presets);

@@ -291,7 +291,7 @@ static void view_hint(char *buf, size_t n)
         snprintf(buf, n, "Up/Down a stack  t/T (Left/Right) the task  c exports CSV  ? help");
         break;
     case V_SCALE:
-        snprintf(buf, n, "Up/Down a scaling directory (madlab --scale-dir DIR)  ? help");
+        snprintf(buf, n, "Up/Down a directory  a adds one  L runs the scaling protocol  ? help");
         break;
     default: snprintf(buf, n, "Space marks rows to overlay  < > sort  e exports CSV  ? help"); break;
     }

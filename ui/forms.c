@@ -8,9 +8,13 @@
 #include "config.h"
 #include "labui.h"
 
+#include <errno.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #define N_FIELDS(a) ((int)(sizeof(a) / sizeof((a)[0])))
@@ -57,8 +61,20 @@ const FormDef form_knobs = {"knobs", NULL, 0, knob_fields, knob_load, knob_apply
 
 /* ---------------- a task's difficulty ---------------- */
 
+/* The form's record: the task's settings and, for the text task, its corpus path as text
+ * (TaskCfg holds a pointer: corpus_intern keeps the path for the runs that read it). */
+typedef struct {
+    TaskCfg c; /* first: the fields below are at their offsets in TaskCfg */
+    char corpus[FORM_TEXT_MAX];
+} TaskRec;
+RECORD_FITS(TaskRec);
+#define KNOB_CORPUS (1u << 31) /* read by a task that reads a corpus (text) */
+
 /* The knobs only some tasks read carry their TASK_KNOB_* bit; 0: every task reads it. */
 static const struct { FieldDef f; unsigned knob; } task_fields[] = {
+    {{"corpus", FT_TEXT, offsetof(TaskRec, corpus), 0, 0,
+      "the text file (or .gz) to predict the next byte of; empty: " CORPUS_DEFAULT_PATH
+      " (Debian package " CORPUS_DEFAULT_PACKAGE ")"}, KNOB_CORPUS},
     {{"vocab", FT_INT, offsetof(TaskCfg, vocab), 2, 4096, "tokens in the vocabulary"}, 0},
     {{"seq_len", FT_INT, offsetof(TaskCfg, seq_len), 2, 65536, "sequence length"}, 0},
     {{"n_train", FT_INT, offsetof(TaskCfg, n_train), 1, 1e7, "training sequences"}, 0},
@@ -72,11 +88,11 @@ static const struct { FieldDef f; unsigned knob; } task_fields[] = {
     {{"n_copy", FT_INT, offsetof(TaskCfg, n_copy), 0, 65536, "tokens to copy"}, TASK_KNOB_N_COPY},
     {{"multi_query", FT_INT, offsetof(TaskCfg, multi_query), 0, 1, "1: every repeated key is scored"}, 0},
 };
-RECORD_FITS(TaskCfg);
 
 static int task_unread(int task, int i)
 {
-    return task_fields[i].knob && !(task_kinds[task]->knobs & task_fields[i].knob);
+    unsigned reads = task_all[task]->knobs | (task_all[task]->generate ? KNOB_CORPUS : 0);
+    return task_fields[i].knob && !(reads & task_fields[i].knob);
 }
 
 /* The fields the task reads first, then those it does not (shown, so the form's shape stays). */
@@ -95,32 +111,50 @@ static int task_form_fields(int task, FieldDef *out, int max)
 
 static void task_load(void *rec, int task, char *title, size_t tn)
 {
-    *(TaskCfg *)rec = lab.task_cfg[task];
-    snprintf(title, tn, "difficulty of %s", task_kinds[task]->name);
+    TaskRec *r = rec;
+    r->c = lab.task_cfg[task];
+    snprintf(r->corpus, sizeof r->corpus, "%s", r->c.corpus ? r->c.corpus : "");
+    snprintf(title, tn, "difficulty of %s", task_all[task]->name);
 }
 
 static int task_apply(void *rec, int task)
 {
-    const TaskCfg *c = rec, *o = &lab.task_cfg[task];
+    TaskRec *r = rec;
+    TaskCfg *c = &r->c;
+    const TaskCfg *o = &lab.task_cfg[task];
     MlError err;
     /* as the command line does: a knob the task does not read is refused, not ignored */
     for (int i = 0; i < N_FIELDS(task_fields); i++) {
         const FieldDef *d = &task_fields[i].f;
-        const char *a = (const char *)c + d->off, *b = (const char *)o + d->off;
-        int changed = d->type == FT_NUM ? *(const double *)a != *(const double *)b
-                                        : *(const int *)a != *(const int *)b;
+        const char *a = (const char *)r + d->off, *b = (const char *)o + d->off;
+        int changed = d->type == FT_TEXT ? strcmp(a, o->corpus ? o->corpus : "") != 0
+                      : d->type == FT_NUM ? *(const double *)a != *(const double *)b
+                                          : *(const int *)a != *(const int *)b;
         if (task_unread(task, i) && changed) {
-            lab_status(1, "%s does not read %s; leave it at its value", task_kinds[task]->name, d->label);
+            lab_status(1, "%s does not read %s; leave it at its value", task_all[task]->name, d->label);
             return -1;
         }
     }
-    if (task_kinds[task]->validate(c, &err) != 0) {
+    c->corpus = corpus_intern(r->corpus);
+    if (r->corpus[0] && !c->corpus) {
+        lab_status(1, "corpus %s: too many corpus paths in one session (or the path is too long)",
+                   r->corpus);
+        return -1;
+    }
+    if (task_all[task]->validate(c, &err) != 0) {
         lab_status(1, "%s", err.msg);
         return -1;
     }
+    if (task_all[task]->generate) { /* the corpus now, not at the first run: one line if bad */
+        const Corpus *k = corpus_open(c->corpus, &err);
+        if (!k || corpus_check(k, c->seq_len, &err) != 0) {
+            lab_status(1, "%s", err.msg);
+            return -1;
+        }
+    }
     lab.task_cfg[task] = *c;
     task_sample_draw();
-    lab_status(0, "%s: difficulty set", task_kinds[task]->name);
+    lab_status(0, "%s: difficulty set", task_all[task]->name);
     return 0;
 }
 
@@ -377,3 +411,126 @@ static int fit_apply(void *rec, int arg)
 
 const FormDef form_fit_state = {"fit the stack to a state budget", fit_fields, N_FIELDS(fit_fields),
                                 NULL, fit_load, fit_apply};
+
+/* ---------------- the scaling protocol for the stack (L) ---------------- */
+
+typedef struct {
+    char budgets[FORM_TEXT_MAX];
+    int sizes, seq_len;
+} ScaleProtoRec;
+RECORD_FITS(ScaleProtoRec);
+
+static const FieldDef scale_proto_fields[] = {
+    {"budgets", FT_TEXT, offsetof(ScaleProtoRec, budgets), 0, 0,
+     "training FLOPs per ladder, comma-separated, increasing. The quick protocol's take up to a "
+     "quarter of an hour on 2 cores; 1e9,2e9 with 3 sizes and context 32 take seconds. The runs "
+     "read the text task's corpus (2, the text task, Enter)"},
+    {"sizes", FT_INT, offsetof(ScaleProtoRec, sizes), 3, SCALE_MAX_SIZES,
+     "widths per budget around the expected optimum"},
+    {"context", FT_INT, offsetof(ScaleProtoRec, seq_len), 2, 4096, "bytes of context per sequence"},
+};
+
+static void scale_proto_load(void *rec, int arg, char *title, size_t tn)
+{
+    ScaleProtoRec *r = rec;
+    const ScaleProtocol *q = scale_protocol_find("quick");
+    char text[ML_STACK_TEXT_MAX];
+    (void)arg;
+    if (lab.scale_budgets[0]) snprintf(r->budgets, sizeof r->budgets, "%s", lab.scale_budgets);
+    else
+        for (int b = 0, u = 0; b < q->n_budgets && u < (int)sizeof r->budgets; b++) {
+            char t[32];
+            scale_budget_text(q->budget[b], t, sizeof t);
+            u += snprintf(r->budgets + u, sizeof r->budgets - u, "%s%s", b ? "," : "", t);
+        }
+    r->sizes = lab.scale_sizes ? lab.scale_sizes : q->n_sizes;
+    r->seq_len = lab.scale_seq_len ? lab.scale_seq_len : q->seq_len;
+    stack_text(&lab.stack, text, sizeof text);
+    snprintf(title, tn, "quick scaling protocol for %s", text);
+}
+
+static int scale_proto_apply(void *rec, int arg)
+{
+    const ScaleProtoRec *r = rec;
+    ScaleProtocol p = *scale_protocol_find("quick");
+    MlError err;
+    (void)arg;
+    if (scale_parse_budgets(r->budgets, &p, &err) != 0) {
+        lab_status(1, "%s", err.msg);
+        return -1;
+    }
+    p.n_sizes = r->sizes;
+    p.seq_len = r->seq_len;
+    snprintf(lab.scale_budgets, sizeof lab.scale_budgets, "%s", r->budgets);
+    lab.scale_sizes = r->sizes;
+    lab.scale_seq_len = r->seq_len;
+    return queue_scale(&p);
+}
+
+const FormDef form_scale_protocol = {"quick scaling protocol", scale_proto_fields,
+                                     N_FIELDS(scale_proto_fields), NULL, scale_proto_load,
+                                     scale_proto_apply};
+
+/* ---------------- a scaling directory for the scaling view (a) ---------------- */
+
+typedef struct {
+    char dir[FORM_TEXT_MAX], mad[FORM_TEXT_MAX];
+} ScaleDirRec;
+RECORD_FITS(ScaleDirRec);
+
+static const FieldDef scale_dir_fields[] = {
+    {"directory", FT_TEXT, offsetof(ScaleDirRec, dir), 0, 0,
+     "made by madlab scale --out DIR (or collected from other machines)"},
+    {"MAD directory", FT_TEXT, offsetof(ScaleDirRec, mad), 0, 0,
+     "optional: made by madlab mad for the same stack, for its MAD score"},
+};
+
+static void scale_dir_load(void *rec, int arg, char *title, size_t tn)
+{
+    (void)rec, (void)arg, (void)title, (void)tn;
+}
+
+/* A path as typed: a leading ~/ is the home directory. */
+static void typed_path(const char *in, char *out, size_t n)
+{
+    const char *home = getenv("HOME");
+    if (in[0] == '~' && in[1] == '/' && home) snprintf(out, n, "%s%s", home, in + 1);
+    else snprintf(out, n, "%s", in);
+}
+
+/* 0 when path is a directory; else one line naming it and what is wrong. */
+static int is_dir(const char *what, const char *path, MlError *err)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return ml_fail(err, "%s %s: %s", what, path, errno == ENOENT ? "no such directory" : strerror(errno));
+    if (!S_ISDIR(st.st_mode)) return ml_fail(err, "%s %s: not a directory", what, path);
+    return 0;
+}
+
+static int scale_dir_apply(void *rec, int arg)
+{
+    const ScaleDirRec *r = rec;
+    char dir[FORM_TEXT_MAX + 1024], mad[FORM_TEXT_MAX + 1024];
+    MlError err;
+    (void)arg;
+    typed_path(r->dir, dir, sizeof dir);
+    typed_path(r->mad, mad, sizeof mad);
+    if (!dir[0]) {
+        lab_status(1, "scaling directory: give the directory madlab scale --out wrote");
+        return -1;
+    }
+    int at;
+    if (is_dir("scaling directory", dir, &err) != 0 || (mad[0] && is_dir("MAD directory", mad, &err) != 0) ||
+        (at = lab_scale_add(dir, mad[0] ? mad : NULL, &err)) < 0) {
+        lab_status(1, "%s", err.msg);
+        return -1;
+    }
+    lab.scale_cur = at;
+    lab_status(0, "added %s: %d of %d runs%s", dir, lab.scale[at].n_done, lab.scale[at].n_runs,
+               isfinite(lab.scale[at].mad) ? ", with its MAD score" : "");
+    return 0;
+}
+
+const FormDef form_scale_dir = {"add a scaling directory", scale_dir_fields,
+                                N_FIELDS(scale_dir_fields), NULL, scale_dir_load, scale_dir_apply};

@@ -23,11 +23,12 @@ const KeyBinding key_table[] = {
     {{'r', UK_F(5)}, ACT_RUN, V_ALL, "Run", "run the current stack on the current task (queued if busy)"},
     {{'4', UK_F(6)}, ACT_VIEW_RESULTS, V_ALL, "Results", "results view: one row per stack and task setting, one column per task"},
     {{'5', UK_F(7)}, ACT_VIEW_STATE, V_ALL, NULL, "recall against state: each stack's accuracy on a task against its total inference state"},
-    {{'6', UK_F(8)}, ACT_VIEW_SCALE, V_ALL, NULL, "scaling view: the directories given with madlab --scale-dir DIR: loss against parameters per budget, the frontier, MAD against compute-optimal perplexity"},
+    {{'6', UK_F(8)}, ACT_VIEW_SCALE, V_ALL, NULL, "scaling view: the directories given with madlab --scale-dir DIR, added with a there, or made by L: loss against parameters per budget, the frontier, MAD against compute-optimal perplexity"},
     {{'p'}, ACT_PAUSE, V_ALL, "Pause", "pause or resume the run"},
     {{'x'}, ACT_STOP, V_ALL, NULL, "stop the current run (the queue goes on)"},
     {{'X'}, ACT_STOP_ALL, V_ALL, NULL, "stop the current run and empty the queue"},
     {{'Q'}, ACT_QUEUE_TASKS, V_ALL, NULL, "queue the quick MAD protocol for the current stack (six runs)"},
+    {{'L'}, ACT_QUEUE_SCALE, V_ALL, NULL, "queue the quick scaling protocol for the current stack on the text task's corpus (asks budgets, sizes, context; a second press resumes)"},
     {{'o'}, ACT_OPTIONS, V_ALL, NULL, "run options: epochs, batch, learning rate, weight decay, seed"},
     {{'l'}, ACT_LOAD, V_ALL, NULL, "load a preset (the list opens on the loaded one and shows each preset's layers)"},
     {{'w'}, ACT_SAVE, V_ALL, NULL, "save the stack as a preset"},
@@ -60,6 +61,8 @@ const KeyBinding key_table[] = {
     {{'t', UK_RIGHT}, ACT_NEXT_TASK, VP, NULL, "plot the next task"},
     {{'T', UK_LEFT}, ACT_PREV_TASK, VP, NULL, "plot the previous task"},
     {{'c'}, ACT_EXPORT_STATE, VP, NULL, "export the plot's data to PREFIX-state.csv: stack, setting, state, params, one column per task"},
+    /* scaling */
+    {{'a'}, ACT_ADD_SCALE_DIR, VC, NULL, "add a scaling directory (and optionally its MAD directory) to the view"},
     /* the demo (madlab --demo); any other key ends it and does its usual job */
     {{' ', UK_ENTER, UK_RIGHT}, ACT_DEMO_NEXT, V_DEMO, NULL, "demo: the next step of the tour"},
     {{UK_BACKSPACE, UK_LEFT}, ACT_DEMO_BACK, V_DEMO, NULL, "demo: the step before"},
@@ -101,7 +104,7 @@ size_t keys_help(char *buf, size_t n)
 {
     static const struct { int mask; const char *title; } groups[] = {
         {V_ALL, "Everywhere"}, {VS | VT | VX | VP | VC, "Lists"}, {VS, "Stack view"}, {VS | VT, "Stack and task views"},
-        {VT, "Task view"}, {VX, "Results view"}, {VP, "Recall against state view"}, {V_DEMO, "Demo (madlab --demo)"},
+        {VT, "Task view"}, {VX, "Results view"}, {VP, "Recall against state view"}, {VC, "Scaling view"}, {V_DEMO, "Demo (madlab --demo)"},
     };
     size_t used = 0;
     if (n) buf[0] = 0;

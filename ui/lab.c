@@ -158,7 +158,7 @@ static void defaults(void)
     lab.snap.id = -1; /* no run yet: the first frame shows no run line */
     labdata_init(&lab.data);
     lab.s_seed = 1;
-    for (int i = 0; i < lab.data.n_tasks; i++) lab.task_cfg[i] = task_kinds[i]->defaults;
+    for (int i = 0; i < lab_n_tasks(); i++) lab.task_cfg[i] = task_all[i]->defaults;
     lab.cur_task = labdata_task_index(&lab.data, "in-context-recall");
     if (lab.cur_task < 0) lab.cur_task = 0;
     Preset p;
@@ -186,16 +186,12 @@ int lab_main(int demo, int threads, int n_scale, const char *const *scale_dirs,
     setlocale(LC_ALL, "");
     defaults();
     MlError err;
-    if (n_scale > 0 && !(lab.scale = calloc((size_t)n_scale, sizeof *lab.scale))) {
-        fprintf(stderr, "madlab: out of memory\n");
-        return 1;
-    }
     for (int i = 0; i < n_scale; i++)
-        if (scale_set_load(scale_dirs[i], mad_dirs[i], &lab.scale[i], &err) != 0) {
+        if (lab_scale_add(scale_dirs[i], mad_dirs[i], &err) < 0) {
             fprintf(stderr, "madlab: --scale-dir %s: %s\n", scale_dirs[i], err.msg);
             return 2;
         }
-    lab.n_scale = n_scale;
+    lab_scale_load_own();
     if (pool_init(threads) != 0) {
         fprintf(stderr, "madlab: could not start %d threads\n", threads);
         return 1;
@@ -316,6 +312,7 @@ int lab_main(int demo, int threads, int n_scale, const char *const *scale_dirs,
     free(lab.s_in);
     free(lab.s_tg);
     free(lab.scale);
+    for (int k = 0; k < lab.n_jobs; k++) free(lab.jobs[k]);
     close(g_sigpipe[0]);
     close(g_sigpipe[1]);
     g_sigpipe[0] = g_sigpipe[1] = -1;

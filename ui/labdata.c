@@ -138,9 +138,10 @@ void results_add(LabData *d, int id)
 {
     if (id < 0 || id >= d->nruns || !d->runs[id].used) return;
     const RunHist *h = &d->runs[id];
-    if (h->ne == 0) return; /* nothing measured */
+    if (h->ne == 0 || h->scale_job) return; /* nothing measured; a scaling run has its directory */
     int t = labdata_task_index(d, h->spec.train.task_name);
-    if (t < 0) return;
+    int text = !strcmp(h->spec.train.task_name, "text");
+    if (t < 0 && !text) return;
     char setting[128];
     results_setting(&h->spec, setting, sizeof setting);
     int r;
@@ -153,10 +154,39 @@ void results_add(LabData *d, int id)
         snprintf(n->label, sizeof n->label, "%s", h->spec.label);
         snprintf(n->setting, sizeof n->setting, "%s", setting);
         for (int i = 0; i < LAB_MAX_TASKS; i++) n->acc[i] = NAN, n->run[i] = -1;
+        n->text_bpb = NAN;
+        n->text_run = -1;
     }
-    d->rows[r].acc[t] = h->result.best_test_acc;
-    d->rows[r].run[t] = id;
+    if (text) {
+        d->rows[r].text_bpb = bits_per_byte(h->result.best_test_loss);
+        d->rows[r].text_run = id;
+    } else {
+        d->rows[r].acc[t] = h->result.best_test_acc;
+        d->rows[r].run[t] = id;
+    }
     d->rows[r].last_run = id;
+}
+
+double bits_per_byte(double nats) { return nats / log(2.0); }
+
+void lab_stack_label(const char *text, int width, char *buf, size_t n)
+{
+    if (width != 128) snprintf(buf, n, "%s @%d", text, width);
+    else snprintf(buf, n, "%s", text);
+}
+
+int results_cols(const LabData *d) { return d->n_tasks + 2; }
+
+const char *corpus_intern(const char *path)
+{
+    static char paths[32][FILENAME_MAX];
+    static int n;
+    if (!path || !path[0]) return NULL;
+    for (int i = 0; i < n; i++)
+        if (!strcmp(paths[i], path)) return paths[i];
+    if (n == 32 || strlen(path) >= sizeof paths[0]) return NULL;
+    snprintf(paths[n], sizeof paths[n], "%s", path);
+    return paths[n++];
 }
 
 double results_mad(const LabData *d, const ResultRow *r)
@@ -171,6 +201,7 @@ double results_mad(const LabData *d, const ResultRow *r)
 
 double results_cell(const LabData *d, const ResultRow *r, int col)
 {
+    if (col == d->n_tasks + 2) return r->text_bpb;
     return col <= d->n_tasks ? r->acc[col - 1] : results_mad(d, r);
 }
 
@@ -188,6 +219,7 @@ static int sort_cmp(const void *pa, const void *pb)
         else if (isnan(x)) return 1; /* empty cells last either way */
         else if (isnan(y)) return -1;
         else r = x < y ? 1 : x > y ? -1 : 0; /* best first */
+        if (c == sorting->n_tasks + 2) r = -r; /* bits per byte: the lowest is the best */
     }
     return sorting->sort_rev ? -r : r;
 }
@@ -265,14 +297,14 @@ void export_results_rows(const LabData *d, CsvOut *c)
     csv_out_end_row(c);
     for (int r = 0; r < d->nrows; r++) {
         const ResultRow *row = &d->rows[r];
-        for (int t = 0; t < d->n_tasks; t++) {
-            int id = row->run[t];
+        for (int t = 0; t <= d->n_tasks; t++) { /* the MAD tasks, then text (its log has its loss) */
+            int text = t == d->n_tasks, id = text ? row->text_run : row->run[t];
             if (id < 0 || id >= d->nruns) continue;
             const RunHist *h = &d->runs[id];
             RunCsvMeta m = run_meta(id, h);
             run_csv_meta_row(c, &m);
             csv_out_text(c, row->setting);
-            csv_out_num(c, row->acc[t]);
+            csv_out_num(c, h->result.best_test_acc);
             csv_out_int(c, h->result.best_epoch);
             csv_out_num(c, h->result.max_test_acc);
             csv_out_int(c, h->result.epochs_run);

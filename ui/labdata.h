@@ -25,6 +25,10 @@ typedef struct {
     EpochStats *ep;                /* per epoch: everything, for the export */
     int ne, ce;
     int exported; /* its log was written by an export (each run is exported once) */
+    /* a run of the lab's scaling protocol: its job (1-based, 0 for any other run) and its index
+     * in the job's plan; it fills no results row (its result goes to the job's directory) */
+    int scale_job, scale_i;
+    char note[200]; /* what the run view says the run is, besides its task and stack */
 } RunHist;
 
 /* One row per stack and setting: runs at different settings never share a row, so a row's
@@ -36,15 +40,21 @@ typedef struct {
     double acc[LAB_MAX_TASKS]; /* best test accuracy per task (at the epoch of lowest test
                                   perplexity, as TrainResult.best_test_acc); NaN when not run */
     int run[LAB_MAX_TASKS];
+    /* the text task (language modelling, not a MAD task): its best validation loss in bits per
+     * byte, NaN when not run; the run it comes from */
+    double text_bpb;
+    int text_run;
 } ResultRow;
 
 typedef struct {
-    int n_tasks;    /* the table's task columns: task_kinds[0 .. n_tasks-1] */
+    int n_tasks;    /* the table's MAD task columns: task_kinds[0 .. n_tasks-1]; then MAD, then
+                       the text task's bits per byte (column n_tasks + 2) */
     RunHist *runs;  /* by runner id */
     int nruns;
     ResultRow rows[LAB_MAX_ROWS];
     int nrows;
-    int sort_col;   /* 0 the stack, 1..n_tasks a task, n_tasks+1 MAD */
+    int sort_col;   /* 0 the stack, 1..n_tasks a task, n_tasks+1 MAD, n_tasks+2 text (bits per
+                       byte: lower first) */
     int sort_rev;
     int marked[2];  /* marked rows (their curves overlay), -1 when none */
 } LabData;
@@ -69,7 +79,13 @@ void history_finish(LabData *d, int id, const RunRecord *rec);
 void results_setting(const RunSpec *s, char *buf, size_t n);
 void results_add(LabData *d, int id);                        /* the run's best test accuracy */
 double results_mad(const LabData *d, const ResultRow *r);    /* mean over all tasks; NaN if any missing */
-double results_cell(const LabData *d, const ResultRow *r, int col); /* col 1..n_tasks+1 */
+double results_cell(const LabData *d, const ResultRow *r, int col); /* col 1..n_tasks+2 */
+int results_cols(const LabData *d); /* columns after the stack's: the tasks, MAD, text */
+/* The stack as the results table and the run view name it: its text, and " @W" unless the width
+ * is the default 128. */
+void lab_stack_label(const char *text, int width, char *buf, size_t n);
+/* Bits per byte of a validation loss in nats per byte, and the per-byte perplexity. */
+double bits_per_byte(double nats);
 void results_sort(LabData *d);  /* by sort_col and sort_rev; marks follow their rows */
 void results_toggle_mark(LabData *d, int row); /* at most two; a third replaces the older */
 
@@ -183,5 +199,46 @@ typedef struct {
     double ppl[64];
 } ScaleMadCompare;
 void scale_mad_compare(const ScaleSet *sets, int n, ScaleMadCompare *c);
+
+/* ---- the lab's scaling protocol (scalejob.c): madlab scale's IsoFLOP protocol for the lab's
+ * stack, in madlab scale's directory layout, each run queued on the lab's runner ---- */
+#define SCALE_JOB_RUNS (SCALE_MAX_BUDGETS * SCALE_MAX_SIZES)
+typedef struct {
+    char dir[1024];
+    char label[1040];   /* the stack as the results table names it (for its MAD score) */
+    const char *corpus; /* NULL: the default; must outlive every run (corpus_intern) */
+    ScalePlan plan;
+    unsigned char done[SCALE_JOB_RUNS];   /* its result file is there */
+    unsigned char queued[SCALE_JOB_RUNS]; /* on the runner now */
+    int n_done;
+} ScaleJob;
+/* Where the lab keeps what it makes: $XDG_DATA_HOME/madlab when XDG_DATA_HOME is absolute, else
+ * $HOME/.local/share/madlab. */
+int lab_data_dir(char *buf, size_t n, MlError *err);
+/* ROOT/scale/PROTOCOL_WORDS_wWIDTH_HASH: the stack's words, its width and a hash of everything
+ * scale.run records (stack, width, norm, protocol, budgets, sizes, context, batch, lr, corpus),
+ * so the same settings always meet their directory again and other settings never share it. */
+int scale_job_dir(const char *root, const ScalePlan *pl, const char *corpus, char *buf, size_t n);
+/* Plans p for the stack (repeat 1), claims its directory under root (making it; a directory
+ * made for other settings is refused, as madlab scale does) and reads which runs are done. */
+int scale_job_prepare(ScaleJob *j, const ScaleProtocol *p, const StackSpec *s, int width,
+                      NormKind norm, const char *corpus, const char *root, const char *label,
+                      MlError *err);
+void scale_job_spec(const ScaleJob *j, int i, RunSpec *s); /* run i as a run for the runner */
+/* "scaling K/TODO (plan N): C=3e10 width 16, 6.9k params, 332.4k tokens" (the plan's size when
+ * some runs were done before) */
+void scale_job_note(const ScaleJob *j, int i, int k, int todo, char *buf, size_t n);
+/* Run i ended as rec says: writes its result file (atomically) when it finished or diverged, and
+ * when it was the last, runs.csv and frontier.csv. 1 written, 0 nothing to write (stopped or
+ * failed: it is run again next time), -1 a file could not be written (err). */
+int scale_job_end(ScaleJob *j, int i, const RunRecord *rec, MlError *err);
+/* The MAD score the results table holds for the stack labelled label: its quick protocol row's,
+ * else the first full row's; NaN when none. */
+double scale_results_mad(const LabData *d, const char *label);
+
+/* A corpus path that stays valid (and unchanged) for the process's life, for TaskCfg.corpus of
+ * runs on another thread: the same pointer for the same path; NULL for "" (the default) and when
+ * too many distinct paths were given. */
+const char *corpus_intern(const char *path);
 
 #endif

@@ -65,7 +65,7 @@ typedef struct {
     int (*apply)(void *rec, int arg);
 } FormDef;
 extern const FormDef form_knobs, form_task, form_options, form_width, form_stripe, form_save,
-    form_export, form_fit_state, form_export_state;
+    form_export, form_fit_state, form_export_state, form_scale_protocol, form_scale_dir;
 
 typedef struct {
     const FormDef *def;
@@ -111,8 +111,14 @@ typedef struct {
     LabData data;
     int cur_row;
     int state_task, state_cur; /* the recall-against-state view: its task and point */
-    ScaleSet *scale; /* the scaling view: the directories given with --scale-dir, loaded */
+    ScaleSet *scale; /* the scaling view: the directories given with --scale-dir, added with its
+                        form, or made by the lab's scaling protocol (L), loaded */
     int n_scale, scale_cur;
+#define LAB_MAX_SCALE_JOBS 16
+    ScaleJob *jobs[LAB_MAX_SCALE_JOBS]; /* the scaling protocols queued (L), one per directory */
+    int n_jobs;
+    char scale_budgets[FORM_TEXT_MAX]; /* the L form's last values ("" and 0: the quick protocol's) */
+    int scale_sizes, scale_seq_len;
     /* modals */
     const Modal *modal; /* NULL when none */
     int m_cur, m_scroll;
@@ -169,7 +175,8 @@ void draw_frame(void); /* title bar, status line, key bar */
 /* ---- lab-wide actions (actions.c) ---- */
 int lab_action(Action a); /* the actions of every view; 0 when a itself is not one */
 void lab_pull(void);      /* copies what the runner published */
-const TaskKind *lab_task(void);
+const TaskKind *lab_task(void); /* the task view's current task, of task_all */
+int lab_n_tasks(void);           /* the tasks the lab lists: task_all (the MAD tasks, then text) */
 void layer_cfg_of(const StackSpec *s, int i, int width, int vocab, int L, LayerCfg *c);
 void stack_text(const StackSpec *s, char *buf, size_t n);
 int stack_validate(const StackSpec *s, int width, MlError *err);
@@ -181,6 +188,17 @@ void export_state_to(const char *prefix);         /* the same for PREFIX-state.c
 int save_preset(const char *name); /* asks before overwriting; -1 when the name is refused */
 void load_preset_path(const char *path);
 void confirm_ask(const char *question, void (*yes)(void));
+/* Loads a scaling directory into the scaling view (again, when it is there: mad_dir NULL keeps
+ * the MAD directory it had); its index, or -1 with err naming the directory. */
+int lab_scale_add(const char *dir, const char *mad_dir, MlError *err);
+/* Loads the scaling directories the lab's scaling protocol made before (lab_data_dir/scale/),
+ * so a lab started again shows them; one that does not load is left out. */
+void lab_scale_load_own(void);
+/* Queues protocol p (madlab scale's, with the L form's changes) for the current stack; runs done
+ * before (this session or another) are not run again. 0, or -1 with the reason on the status
+ * line. */
+int queue_scale(const ScaleProtocol *p);
+const char *lab_corpus(void); /* the text task's corpus (NULL: the default) */
 void list_move(int *cur, int n, Action a); /* ACT_UP, ACT_DOWN, ACT_TOP, ACT_BOTTOM */
 void stack_insert(const LayerKind *k);     /* view_stack.c: after the cursor */
 void task_sample_draw(void);               /* view_task.c: a new sample sequence */

@@ -12,7 +12,7 @@ static void teach_step(int d)
         int old = lab.cur_task;
         lab.cur_task += d;
         if (lab.cur_task < 0) lab.cur_task = 0;
-        if (lab.cur_task >= lab.data.n_tasks) lab.cur_task = lab.data.n_tasks - 1;
+        if (lab.cur_task >= lab_n_tasks()) lab.cur_task = lab_n_tasks() - 1;
         if (old != lab.cur_task) task_sample_draw();
     } else if (lab.stack.n && lab.cur_layer < lab.stack.n && lab.teach == lab.stack.kind[lab.cur_layer]) {
         lab.cur_layer += d;
@@ -51,8 +51,12 @@ static void teach_draw(Rect box, Rect in)
     char page[4096], title[128];
     if (lab.teach_task) {
         task_page(lab_task(), &lab.task_cfg[lab.cur_task], page, sizeof page);
-        snprintf(title, sizeof title, "Task %d of %d (n/p next/previous, Escape closes)",
-                 lab.cur_task + 1, lab.data.n_tasks);
+        if (lab.cur_task < lab.data.n_tasks) /* the MAD tasks are counted as MAD counts them */
+            snprintf(title, sizeof title, "Task %d of %d (n/p next/previous, Escape closes)",
+                     lab.cur_task + 1, lab.data.n_tasks);
+        else
+            snprintf(title, sizeof title, "Task %d, beside the %d MAD tasks (p previous, Escape "
+                     "closes)", lab.cur_task + 1, lab.data.n_tasks);
     } else {
         layer_page(lab.teach, page, sizeof page);
         snprintf(title, sizeof title, "Layer %d of %d (n/p next/previous, Escape closes)",

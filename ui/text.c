@@ -68,6 +68,20 @@ void task_page(const TaskKind *t, const TaskCfg *c, char *buf, size_t n)
     char now[256], def[256];
     task_setting_text(t, c, now, sizeof now);
     task_setting_text(t, &t->defaults, def, sizeof def);
+    if (t->generate) { /* the text task: a language model, scored by its loss */
+        snprintf(buf, n,
+                 "%s (%s)\n\n%s.\n\nSetting now: %s\nIts defaults: %s\nCorpus: %s\n\n"
+                 "Every position is scored on the byte after it, so the test loss is the validation "
+                 "loss in nats per byte; the lab shows it in bits per byte (loss / ln 2) and as a "
+                 "per-byte perplexity (e to the loss). The corpus's last tenth validates, the rest "
+                 "trains.\n\n"
+                 "Not a MAD task: MAD leaves it out. It is the task of the scaling laws (madlab "
+                 "scale; L in the lab queues the quick scaling protocol on this corpus), whose "
+                 "compute-optimal perplexity the paper sets against MAD scores.",
+                 t->name, t->shorthand ? t->shorthand : "LM", t->summary, now, def,
+                 c->corpus ? c->corpus : CORPUS_DEFAULT_PATH);
+        return;
+    }
     snprintf(buf, n,
              "%s%s%s%s\n\n%s.\n\n"
              "Setting now: %s\nIts defaults: %s\n\n"

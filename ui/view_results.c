@@ -22,7 +22,8 @@ static int draw_cell(int y, int x, int cw, int sel, const ResultRow *row, int c)
     double v = results_cell(&lab.data, row, c);
     if (isnan(v)) return put(y, x, cw, sel ? S_SEL : S_DIM, "%*s", cw, "-");
     char t[32];
-    if (c <= lab.data.n_tasks) snprintf(t, sizeof t, cw >= 10 ? "%.3f #%d" : "%.2f #%d", v, row->run[c - 1] + 1);
+    int text = c == lab.data.n_tasks + 2, id = text ? row->text_run : c <= lab.data.n_tasks ? row->run[c - 1] : -1;
+    if (id >= 0) snprintf(t, sizeof t, cw >= 10 ? "%.3f #%d" : "%.2f #%d", v, id + 1);
     else snprintf(t, sizeof t, "%.3f", v);
     return put(y, x, cw, sel ? S_SEL : S_NORMAL, "%*s", cw, t);
 }
@@ -42,15 +43,21 @@ static void draw_row_detail(int y, int h, const ResultRow *row)
                       row->acc[t], hh->result.best_epoch, hh->result.epochs_run,
                       run_status_word(hh->state, &hh->result));
     }
+    int id = row->text_run;
+    if (id >= 0 && id < lab.data.nruns && k < (int)sizeof text) {
+        const RunHist *hh = &lab.data.runs[id];
+        snprintf(text + k, sizeof text - k, "  #%d text %.3f bits/byte, perplexity %.3f (%s)", id + 1,
+                 row->text_bpb, exp(hh->result.best_test_loss), run_status_word(hh->state, &hh->result));
+    }
     text_at(r, text, 0, S_DIM);
 }
 
 static void draw_results_view(void)
 {
     Rect b = lab.lay.body;
-    int cols = lab.data.n_tasks + 2;
+    int cols = results_cols(&lab.data) + 1;
     /* wide: one line a row; narrow: the stack and setting on a line, the cells below */
-    int cw = b.w >= 110 ? 10 : 9, need = 16;
+    int cw = b.w >= 110 ? 10 : b.w >= 90 ? 9 : 8, need = 16;
     for (int r = 0; r < lab.data.nrows; r++) {
         int n = (int)(strlen(lab.data.rows[r].label) + strlen(lab.data.rows[r].setting) + 3);
         if (n > need) need = n;
@@ -63,7 +70,7 @@ static void draw_results_view(void)
     int hl = text_at((Rect){1, y, b.w - 2, 2},
                      "Results per stack and task setting: a cell is the run's best test accuracy "
                      "(at its epoch of lowest test perplexity) and its run #N as on the charts; MAD = "
-                     "mean of all tasks. Space marks, < > sort",
+                     "mean of the MAD tasks; LM = the text task's bits per byte. Space marks, < > sort",
                      0, S_HEADER);
     y += hl > 1 ? 2 : 1;
     int lx = 1;
@@ -75,7 +82,7 @@ static void draw_results_view(void)
     else put(y++, 1, lw, lab.data.sort_col == 0 ? S_SEL : S_HEADER, "%-*s", lw, "stack [setting]");
     for (int c = 1; c < cols && x < b.w; c++) {
         const TaskKind *tk = c <= lab.data.n_tasks ? task_kinds[c - 1] : NULL;
-        const char *nm = !tk ? "MAD" : tk->shorthand ? tk->shorthand : tk->name;
+        const char *nm = c == lab.data.n_tasks + 2 ? "LM bpb" : !tk ? "MAD" : tk->shorthand ? tk->shorthand : tk->name;
         char shortn[16];
         snprintf(shortn, sizeof shortn, "%.8s", nm);
         x += put(y, x + 1, cw, lab.data.sort_col == c ? S_SEL : S_HEADER, "%*s", cw, shortn) + 1;
@@ -115,7 +122,7 @@ static void draw_results_view(void)
 static void results_key(Action a)
 {
     LabData *d = &lab.data;
-    int ncols = d->n_tasks + 2;
+    int ncols = results_cols(d) + 1;
     switch (a) {
     case ACT_UP:
     case ACT_DOWN:

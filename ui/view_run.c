@@ -3,6 +3,7 @@
 #include "config.h"
 #include "labui.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -106,15 +107,20 @@ static void draw_details(Rect r, int id, const RunHist *h)
 {
     if (r.w < 20 || r.h < 2) return;
     const RunSpec *sp = &h->spec;
-    char set[256], text[2048];
+    char set[256], text_buf[2600];
     task_setting_text(task_find(sp->train.task_name), &sp->train.task, set, sizeof set);
-    snprintf(text, sizeof text,
-             "run #%d: %s\ntask %s: %s\nlr %g  wd %g  batch %d  epochs %d  seed %llu  width %d\n"
-             "score: test acc at the epoch of lowest test perplexity",
-             id + 1, sp->label, sp->train.task_name, set, sp->train.lr, sp->train.wd,
-             sp->train.batch, sp->train.epochs, (unsigned long long)sp->train.seed, sp->train.width);
+    int text = !strcmp(sp->train.task_name, "text");
+    snprintf(text_buf, sizeof text_buf,
+             "run #%d: %s%s%s\ntask %s: %s%s%s\nlr %g  wd %g  batch %d  epochs %d  seed %llu  width %d\n"
+             "score: %s",
+             id + 1, sp->label, h->note[0] ? "\n" : "", h->note, sp->train.task_name, set,
+             text ? "  corpus " : "", text ? (sp->train.task.corpus ? sp->train.task.corpus : CORPUS_DEFAULT_PATH) : "",
+             sp->train.lr, sp->train.wd, sp->train.batch, sp->train.epochs,
+             (unsigned long long)sp->train.seed, sp->train.width,
+             text ? "validation loss in bits per byte (test loss / ln 2)"
+                  : "test acc at the epoch of lowest test perplexity");
     vline_at(r, r.x - 1);
-    text_at((Rect){r.x + 1, r.y + 1, r.w - 2, r.h - 1}, text, 0, S_DIM);
+    text_at((Rect){r.x + 1, r.y + 1, r.w - 2, r.h - 1}, text_buf, 0, S_DIM);
 }
 
 static void draw_run_view(void)
@@ -140,7 +146,7 @@ static void draw_run_view(void)
     if (n > 1) snprintf(other, sizeof other, "  + run #%d overlaid", ids[1 - pi] + 1);
     int ow = (int)strlen(other);
     put(p.y, 1, p.w - 1 - ow, S_HEADER, "run #%d  [%s]  %s  on %s", ids[pi] + 1,
-        run_state_name((RunState)st), h->spec.train.task_name, h->spec.label);
+        run_state_name((RunState)st), h->note[0] ? h->note : h->spec.train.task_name, h->spec.label);
     if (n > 1) put(p.y, p.w - ow - 1, ow, S_SERIES2, "%s", other);
     char el[32], eta[32], tps[32];
     if (live) {
@@ -182,6 +188,14 @@ static void draw_run_view(void)
         put(p.y + 1, x, p.w - x, S_NORMAL, "%s", right);
     } else if (st == RUN_FAILED) {
         put(p.y + 1, 1, p.w - 1, S_WARN, "failed: %s", h->error);
+    } else if (!strcmp(h->spec.train.task_name, "text")) { /* a language model: its loss */
+        char took[32];
+        format_duration(h->result.seconds, took, sizeof took);
+        put(p.y + 1, 1, p.w - 1, S_NORMAL, "%s, %d epoch%s: validation %.4f bits/byte, perplexity "
+            "%.3f per byte (next-byte accuracy %.3f), %s", run_status_word((RunState)st, &h->result),
+            h->result.epochs_run, h->result.epochs_run == 1 ? "" : "s",
+            bits_per_byte(h->result.best_test_loss), exp(h->result.best_test_loss),
+            h->result.best_test_acc, took);
     } else {
         char took[32];
         format_duration(h->result.seconds, took, sizeof took);

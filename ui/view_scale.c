@@ -29,12 +29,22 @@ static void draw_scale_view(void)
     if (lab.n_scale == 0) {
         put(b.y, 1, b.w - 2, S_HEADER, "Scaling");
         text_at((Rect){1, b.y + 2, b.w - 2, b.h - 2},
-                "No scaling directories. Start the lab with madlab --scale-dir DIR (repeatable; "
-                "--mad MADDIR after one gives that stack's MAD score) to see loss against "
-                "parameters per budget, the compute-optimal frontier and MAD against "
-                "perplexity. A directory is what madlab scale --out DIR makes, or collects from "
-                "other machines.", 0, S_DIM);
+                "No scaling directories yet. Start the lab with madlab --scale-dir DIR [--mad "
+                "MADDIR] for a directory madlab scale --out DIR made (or collected from other "
+                "machines), with a MAD directory for its MAD score; a adds one while the lab "
+                "runs; L queues the quick scaling protocol for the current stack (its runs show "
+                "live in the run view, then here). The view shows loss against parameters per "
+                "budget, the compute-optimal frontier and MAD against perplexity.", 0, S_DIM);
         return;
+    }
+    /* a stack the lab has a MAD score for (the results table) gets it, unless a MAD directory
+     * gave one */
+    for (int i = 0; i < lab.n_scale; i++) {
+        ScaleSet *t = &lab.scale[i];
+        if (t->mad_dir[0]) continue;
+        char label[1100];
+        lab_stack_label(t->info.stack, t->info.width, label, sizeof label);
+        t->mad = scale_results_mad(&lab.data, label);
     }
     if (lab.scale_cur >= lab.n_scale) lab.scale_cur = lab.n_scale - 1;
     if (lab.scale_cur < 0) lab.scale_cur = 0;
@@ -42,11 +52,25 @@ static void draw_scale_view(void)
     static ScalePlot plot;
     scale_plot(s, &plot);
 
+    /* the header: the stack, its MAD score, which directory; when the directory's path and runs
+     * do not fit, the runs come first on a line of their own, the path last (cut if it must be) */
+    char mad[48] = "", pick[48], where[1400];
+    if (isfinite(s->mad)) snprintf(mad, sizeof mad, "  MAD %.3f", s->mad);
+    snprintf(pick, sizeof pick, "  (%d of %d, Up/Down)  ", lab.scale_cur + 1, lab.n_scale);
+    snprintf(where, sizeof where, "%s: %d of %d runs, %s protocol", s->dir, s->n_done, s->n_runs,
+             s->info.p.name);
+    int two = (int)(strlen("Scaling: ") + strlen(s->info.stack) + strlen(mad) + strlen(pick) +
+                    strcspn(where, ",")) > b.w - 2;
     int x = 1 + put(b.y, 1, b.w - 2, S_HEADER, "Scaling: %s", s->info.stack);
-    put(b.y, x, b.w - 1 - x, S_DIM, "  (%d of %d, Up/Down)  %s: %d of %d runs, %s protocol",
-        lab.scale_cur + 1, lab.n_scale, s->dir, s->n_done, s->n_runs, s->info.p.name);
-    put(b.y + 1, 1, b.w - 2, S_DIM, "validation loss (nats/byte) against parameters (log axis)");
-    int yl = 7, px = yl + 1, pw = b.w - px - 2, py = b.y + 2, ph = b.h - 9;
+    x += put(b.y, x, b.w - 1 - x, S_OK, "%s", mad);
+    x += put(b.y, x, b.w - 1 - x, S_DIM, "%s", pick);
+    if (two)
+        put(b.y + 1, 1, b.w - 2, S_DIM, "%d of %d runs, %s protocol, in %s", s->n_done, s->n_runs,
+            s->info.p.name, s->dir);
+    else
+        put(b.y, x, b.w - 1 - x, S_DIM, "%s", where);
+    put(b.y + 1 + two, 1, b.w - 2, S_DIM, "validation loss (nats/byte) against parameters (log axis)");
+    int yl = 7, px = yl + 1, pw = b.w - px - 2, py = b.y + 2 + two, ph = b.h - 9 - two;
     if (pw < 10 || ph < 3) return;
     for (int r = 0; r < ph; r++) put(py + r, yl - 1, 1, S_DIM, "|");
     put(py, 0, yl - 1, S_DIM, "%5.3f", plot.yhi);
@@ -110,7 +134,7 @@ static void draw_scale_view(void)
     if (mc.n == 0) {
         snprintf(text, sizeof text, "MAD against compute-optimal perplexity: %s",
                  isfinite(s->mad) ? "no budget fitted by every stack with a MAD score"
-                                  : "give a MAD directory with --mad DIR after --scale-dir");
+                                  : "no MAD score for this stack: Q scores it in the lab, or give a MAD directory with --mad DIR (or a)");
     } else {
         char t[32];
         scale_budget_text(mc.budget, t, sizeof t);
@@ -132,6 +156,7 @@ static void scale_key(Action a)
     case ACT_DOWN:
     case ACT_TOP:
     case ACT_BOTTOM: list_move(&lab.scale_cur, lab.n_scale, a); break;
+    case ACT_ADD_SCALE_DIR: form_open(&form_scale_dir, 0); break;
     default: break;
     }
 }

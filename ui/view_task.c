@@ -37,16 +37,27 @@ void task_sample_draw(void)
     dataset_free(&te);
 }
 
+/* A token as the sample shows it: its number, or for the text task (bytes) the character, with
+ * '_' for a space and \n for a line break, so the sample reads as text. */
+static void tok_text(int32_t v, char *buf, size_t n)
+{
+    if (!lab_task()->generate) snprintf(buf, n, "%d", v);
+    else if (v == ' ') snprintf(buf, n, "_");
+    else if (v == '\n') snprintf(buf, n, "\\n");
+    else if (v > 32 && v < 127) snprintf(buf, n, "%c", (char)v);
+    else snprintf(buf, n, "%d", v);
+}
+
 static void draw_task_view(void)
 {
     Rect l = lab.lay.list;
     put(l.y, 1, l.w - 1, S_HEADER, "Tasks (Enter sets the difficulty, i explains, n another sample)");
     int y = l.y + 1;
-    for (int i = 0; i < lab.data.n_tasks && y < l.y + l.h; i++, y++) {
+    for (int i = 0; i < lab_n_tasks() && y < l.y + l.h; i++, y++) {
         int sel = i == lab.cur_task;
         if (sel) fill(y, 0, l.w, S_SEL);
-        put(y, 1, l.w - 1, sel ? S_SEL : S_NORMAL, "%-26s %s", task_kinds[i]->name,
-            task_kinds[i]->summary);
+        put(y, 1, l.w - 1, sel ? S_SEL : S_NORMAL, "%-26s %s", task_all[i]->name,
+            task_all[i]->summary);
     }
     /* the current task's description and setting in full, wrapped */
     const TaskCfg *c = &lab.task_cfg[lab.cur_task];
@@ -56,6 +67,12 @@ static void draw_task_view(void)
     y += text_at((Rect){1, y, l.w - 2, 2}, text, 0, S_DIM) > 1 ? 2 : 1;
     snprintf(text, sizeof text, "Difficulty: %s", set);
     y += text_at((Rect){1, y, l.w - 2, 2}, text, 0, S_HEADER) > 1 ? 2 : 1;
+    if (lab_task()->generate) { /* the text task: what it reads, and how its score reads */
+        snprintf(text, sizeof text, "Corpus: %s%s (Enter changes it); scored in bits per byte and "
+                 "per-byte perplexity; L queues the scaling protocol on it",
+                 c->corpus ? c->corpus : CORPUS_DEFAULT_PATH, c->corpus ? "" : ", the default");
+        y += text_at((Rect){1, y, l.w - 2, 2}, text, 0, S_HEADER) > 1 ? 2 : 1;
+    }
     int side = lab.lay.side.w > 0 && lab.lay.side.h > 0;
     Rect sr = side ? lab.lay.side : (Rect){0, y, l.w, l.y + l.h - y};
     if (side) vline_at(sr, sr.x - 1);
@@ -83,9 +100,11 @@ static void draw_task_view(void)
         UiTokenClass tc = ui_token_class(lab_task(), c, lab.s_in[i], lab.s_tg[i]);
         const char *pre = tc == TC_NOISE ? "~" : "";
         const char *post = tc == TC_SPECIAL ? "!" : "";
+        char tt[16];
+        tok_text(lab.s_in[i], tt, sizeof tt);
         int n = tc == TC_FILLER && !scored
                     ? snprintf(tok, sizeof tok, ".")
-                    : snprintf(tok, sizeof tok, scored ? "[%s%d%s]" : "%s%d%s", pre, lab.s_in[i], post);
+                    : snprintf(tok, sizeof tok, scored ? "[%s%s%s]" : "%s%s%s", pre, tt, post);
         if (x + n + 1 > sr.x + sr.w) {
             x = sr.x + 1;
             sy++;
@@ -104,7 +123,9 @@ static void draw_task_view(void)
     for (int i = 0; i < lab.s_len && sy < sr.y + sr.h; i++) {
         if (lab.s_tg[i] == ML_IGNORE) continue;
         char t[32];
-        int n = snprintf(t, sizeof t, "%d:%d", i, lab.s_tg[i]);
+        char tt[16];
+        tok_text(lab.s_tg[i], tt, sizeof tt);
+        int n = snprintf(t, sizeof t, "%d:%s", i, tt);
         if (x + n + 1 > sr.x + sr.w) {
             x = sr.x + 1;
             if (++sy >= sr.y + sr.h) break;
@@ -122,7 +143,7 @@ static void task_key(Action a)
     case ACT_TOP:
     case ACT_BOTTOM: {
         int old = lab.cur_task;
-        list_move(&lab.cur_task, lab.data.n_tasks, a);
+        list_move(&lab.cur_task, lab_n_tasks(), a);
         if (old != lab.cur_task) task_sample_draw();
         break;
     }

@@ -133,9 +133,10 @@ static PMap pmap(const Hy *g)
 
 /* acts: uT (Pin x rows), sT (3C x rows), the filter's a1..a3 and s1..s3 (L x w each) and hT
  * (F x L), qT (C x rows: the long convolution's output, or mh-hyena's heads' output), and for
- * experts the expert load (E, first), p (rows x ks), and idx (topk: rows x k) or keep
- * (reference: rows x E). */
-typedef struct { size_t uT, sT, fa, hT, qT, idx, p, keep, load, total; } AMap;
+ * experts the expert load (E, first), p (rows x ks), idx (topk: rows x k) or keep (reference:
+ * rows x E), and pT (E x rows: each expert's weight at every row, 0 where topk did not select
+ * it, so that the mix runs along rows for both routings). */
+typedef struct { size_t uT, sT, fa, hT, qT, idx, p, keep, pT, load, total; } AMap;
 
 static AMap amap(const Hy *g, Dims dm)
 {
@@ -149,6 +150,7 @@ static AMap amap(const Hy *g, Dims dm)
     m.qT = o, o += r16((size_t)g->C * rows);
     m.idx = o, o += g->kind == HY_EXPERTS && !g->dense ? r16(rows * g->k) : 0;
     m.keep = o, o += g->kind == HY_EXPERTS && g->dense ? r16(rows * g->E) : 0;
+    m.pT = o, o += g->kind == HY_EXPERTS ? r16(rows * g->E) : 0;
     m.p = o, o += g->kind == HY_EXPERTS ? r16(rows * g->ks) : 0;
     m.total = o;
     return m;
@@ -157,8 +159,9 @@ static AMap amap(const Hy *g, Dims dm)
 /* scratch: gT (C x rows), dgT (C x rows), dsT (3C x rows), duT (Pin x rows), dhT (F x L), two
  * (L x w) filter buffers, then per kind: the long convolution's per-thread work (hyena,
  * experts); per-pair filter gradients (B*G x L) and per-slot blocks (mh); router buffers
- * (experts: oT and doT (inner x rows), scores and ds (rows x E), dp (rows x ks)). */
-typedef struct { size_t gT, dgT, dsT, duT, dhT, fb, work, dhp, oT, doT, sc, dp, total; } SMap;
+ * (experts: oT and doT (inner x rows), scores and ds (rows x E), dp (rows x ks), and for the
+ * reference routing dpT (E x rows)). */
+typedef struct { size_t gT, dgT, dsT, duT, dhT, fb, work, dhp, oT, doT, sc, dp, dpT, total; } SMap;
 
 static int mh_slots(const Hy *g, Dims dm)
 {
@@ -187,6 +190,7 @@ static SMap smap(const Hy *g, Dims dm)
         m.doT = o, o += r16((size_t)g->inner * rows);
         m.sc = o, o += r16(rows * g->E);
         m.dp = o, o += r16(rows * g->ks);
+        m.dpT = o, o += r16(rows * g->E);
     }
     m.total = o;
     return m;
@@ -296,8 +300,7 @@ typedef struct {
     const PMap *m;
     int B, L;
     size_t rows;
-    const int32_t *idx;
-    const float *p;
+    const float *pT; /* the experts' weights, E x rows */
 } Job;
 
 static void bias_rows(void *ctx, size_t c0, size_t c1, int tid)
@@ -388,10 +391,18 @@ static void front_bwd(const Hy *g, const PMap *m, Layer *l, const float *x, Dims
 
 /* ---------------- back end: out_proj from channel-major gT (cin x rows) ---------------- */
 
+typedef struct { const float *b; float *y; int d; } Fill;
+static void fill_rows(void *ctx, size_t r0, size_t r1, int tid)
+{
+    const Fill *f = ctx;
+    for (size_t r = r0; r < r1; r++) memcpy(f->y + r * f->d, f->b, sizeof(float) * f->d);
+}
+
 static void back_fwd(const Hy *g, const PMap *m, const float *P, const float *gT, float *y,
                      size_t rows)
 {
-    for (size_t r = 0; r < rows; r++) memcpy(y + r * g->d, P + m->bout, sizeof(float) * g->d);
+    Fill f = {P + m->bout, y, g->d};
+    pool_for(rows, fill_rows, &f);
     mm(true, false, (int)rows, g->d, g->cin, 1.0f, gT, (int)rows, P + m->Wout, g->d, 1.0f, y, g->d);
 }
 
@@ -401,7 +412,7 @@ static void back_bwd(const Hy *g, const PMap *m, Layer *l, const float *gT, cons
     float *db = l->grads + m->bout;
     mm(false, false, g->cin, g->d, (int)rows, 1.0f, gT, (int)rows, dy, g->d, 1.0f,
        l->grads + m->Wout, g->d);
-    for (size_t r = 0; r < rows; r++) vadd(db, dy + r * g->d, (size_t)g->d);
+    colsum_add(dy, rows, g->d, g->d, db);
     mm(false, true, g->cin, (int)rows, g->d, 1.0f, l->params + m->Wout, g->d, dy, g->d, 0.0f, dgT,
        (int)rows);
 }
@@ -521,56 +532,59 @@ static void gate_bwd(const float *a, const float *b, float *c, float *da_out, in
 
 /* ---------------- experts: the router's mix of channel groups ---------------- */
 
-/* The expert in slot q of row r: the slots are the experts themselves without an index (the
- * reference routing mixes all E). */
-static inline int slot_expert(const Job *j, size_t r, int q)
+/* pT (E x rows): the weight of expert e at row r, from p (rows x ks: all E in order for the
+ * reference routing; the k selected, named by idx, for topk) */
+static void weights_by_expert(const float *p, const int32_t *idx, size_t rows, int E, int ks,
+                              float *pT)
 {
-    return j->idx ? j->idx[r * j->g->ks + q] : q;
+    if (idx) memset(pT, 0, sizeof(float) * E * rows);
+    for (size_t r = 0; r < rows; r++)
+        for (int q = 0; q < ks; q++) pT[(size_t)(idx ? idx[r * ks + q] : q) * rows + r] = p[r * ks + q];
 }
 
-/* oT[i][r] = sum_q p[r][q] gT[i*E + e(r,q)][r] */
+/* oT[i] = sum_e pT[e] * gT[i*E + e], along rows */
 static void mix_fwd(void *ctx, size_t i0, size_t i1, int tid)
 {
     const Job *j = ctx;
     const Hy *g = j->g;
     for (size_t i = i0; i < i1; i++) {
         float *o = j->out + i * j->rows;
-        for (size_t r = 0; r < j->rows; r++) {
-            float s = 0;
-            for (int q = 0; q < g->ks; q++)
-                s += j->p[r * g->ks + q] * j->gT[(i * g->E + slot_expert(j, r, q)) * j->rows + r];
-            o[r] = s;
-        }
+        const float *g0 = j->gT + i * g->E * j->rows;
+        vmul(j->pT, g0, o, j->rows);
+        for (int e = 1; e < g->E; e++)
+            vfma3(o, j->pT + (size_t)e * j->rows, g0 + (size_t)e * j->rows, j->rows);
     }
 }
 
-/* dgT[i*E+e][r] = p[r][q] doT[i][r] for the mixed e, else 0 (j->a = doT). */
+/* dgT[i*E + e] = pT[e] * doT[i] (j->a = doT) */
 static void mix_bwd_g(void *ctx, size_t i0, size_t i1, int tid)
 {
     const Job *j = ctx;
     const Hy *g = j->g;
-    for (size_t i = i0; i < i1; i++) {
-        memset(j->out + i * g->E * j->rows, 0, sizeof(float) * g->E * j->rows);
-        const float *dO = j->a + i * j->rows;
-        for (size_t r = 0; r < j->rows; r++)
-            for (int q = 0; q < g->ks; q++)
-                j->out[(i * g->E + slot_expert(j, r, q)) * j->rows + r] = j->p[r * g->ks + q] * dO[r];
-    }
+    for (size_t i = i0; i < i1; i++)
+        for (int e = 0; e < g->E; e++)
+            vmul(j->pT + (size_t)e * j->rows, j->a + i * j->rows, j->out + (i * g->E + e) * j->rows,
+                 j->rows);
 }
 
-/* dp[r][q] = sum_i doT[i][r] gT[i*E + e(r,q)][r] (j->a = doT, j->out = dp). */
-static void mix_bwd_p(void *ctx, size_t r0, size_t r1, int tid)
+/* dpT[e] = sum_i doT[i] * gT[i*E + e], along rows (j->a = doT, j->out = dpT) */
+static void mix_bwd_p(void *ctx, size_t e0, size_t e1, int tid)
 {
     const Job *j = ctx;
     const Hy *g = j->g;
-    for (size_t r = r0; r < r1; r++)
-        for (int q = 0; q < g->ks; q++) {
-            float s = 0;
-            int e = slot_expert(j, r, q);
-            for (int i = 0; i < g->inner; i++)
-                s += j->a[(size_t)i * j->rows + r] * j->gT[((size_t)i * g->E + e) * j->rows + r];
-            j->out[r * g->ks + q] = s;
-        }
+    for (size_t e = e0; e < e1; e++) {
+        float *o = j->out + e * j->rows;
+        vmul(j->a, j->gT + e * j->rows, o, j->rows);
+        for (int i = 1; i < g->inner; i++)
+            vfma3(o, j->a + (size_t)i * j->rows, j->gT + ((size_t)i * g->E + e) * j->rows, j->rows);
+    }
+}
+
+/* dp (rows x ks) from dpT: the selected experts' entries */
+static void dp_by_slot(const float *dpT, const int32_t *idx, size_t rows, int ks, float *dp)
+{
+    for (size_t r = 0; r < rows; r++)
+        for (int q = 0; q < ks; q++) dp[r * ks + q] = dpT[(size_t)(idx ? idx[r * ks + q] : q) * rows + r];
 }
 
 /* ---------------- mh-hyena core: per (sequence, head) blocks of QB queries ---------------- */
@@ -701,14 +715,11 @@ static void hy_forward(Layer *l, int kind, const float *x, float *y, Dims dm)
     float *sc = W + sm.sc, *oT = W + sm.oT, *p = A + am.p;
     int32_t *idx = g.dense ? NULL : (int32_t *)(A + am.idx);
     linear_fwd(x, P + m.Wr, P + m.br, sc, (int)rows, g.d, g.E);
-    if (g.dense) {
-        router_dense(sc, (int)rows, g.E, g.k, p, A + am.keep);
-        router_mean_weight(p, (int)rows, g.E, A + am.load);
-    } else {
-        router_topk(sc, (int)rows, g.E, g.k, idx, p);
-        router_load(idx, (int)rows, g.E, g.k, A + am.load);
-    }
-    Job j = {.g = &g, .gT = gT, .out = oT, .rows = rows, .idx = idx, .p = p};
+    router_route(g.dense, sc, (int)rows, g.E, g.k, idx, p, A + am.keep);
+    if (g.dense) router_mean_weight(p, (int)rows, g.E, A + am.load);
+    else router_load(idx, (int)rows, g.E, g.k, A + am.load);
+    weights_by_expert(p, idx, rows, g.E, g.ks, A + am.pT);
+    Job j = {.g = &g, .gT = gT, .out = oT, .rows = rows, .pT = A + am.pT};
     pool_for((size_t)g.inner, mix_fwd, &j);
     back_fwd(&g, &m, P, oT, y, rows);
 }
@@ -750,19 +761,18 @@ static void hy_backward(Layer *l, int kind, const float *x, const float *dy, flo
             const float *p = A + am.p;
             const int32_t *idx = g.dense ? NULL : (const int32_t *)(A + am.idx);
             gate(qT, sT, gT, g.C, rows);
-            Job j = {.g = &g, .gT = gT, .out = oT, .rows = rows, .idx = idx, .p = p};
+            Job j = {.g = &g, .gT = gT, .out = oT, .rows = rows, .pT = A + am.pT};
             pool_for((size_t)g.inner, mix_fwd, &j);
             back_bwd(&g, &m, l, oT, dy, doT, rows);
             j.a = doT, j.out = dgT;
             pool_for((size_t)g.inner, mix_bwd_g, &j);
-            j.out = dp;
-            pool_for(rows, mix_bwd_p, &j);
-            if (g.dense) router_dense_bwd(p, A + am.keep, dp, (int)rows, g.E, sc);
-            else router_topk_bwd(idx, p, dp, (int)rows, g.E, g.k, sc);
+            j.out = W + sm.dpT;
+            pool_for((size_t)g.E, mix_bwd_p, &j);
+            dp_by_slot(W + sm.dpT, idx, rows, g.ks, dp);
+            router_route_bwd(g.dense, idx, p, A + am.keep, dp, (int)rows, g.E, g.k, sc);
             /* the router reads x: its input gradient is added after the front end's */
             mm(true, false, g.d, g.E, (int)rows, 1.0f, x, g.d, sc, g.E, 1.0f, G + m.Wr, g.E);
-            for (size_t r = 0; r < rows; r++)
-                for (int e = 0; e < g.E; e++) G[m.br + e] += sc[r * g.E + e];
+            colsum_add(sc, rows, g.E, g.E, G + m.br);
         }
         /* dg -> dx0 = dg * q (into dsT's x0 block), dq = dg * x0 (in place) */
         gate_bwd(sT, qT, dgT, dsT, g.C, rows);

@@ -88,8 +88,10 @@ static size_t mamba_params(const LayerCfg *c)
 }
 
 /* acts: xz (rows x 2E), xc (conv output before silu, rows x E), dbc (rows x P), delta (rows x E),
- * ys (scan output with the D skip, before the gate, rows x E). */
-typedef struct { size_t xz, xc, dbc, delta, ys, total; } ActMap;
+ * dsp (softplus' at delta's pre-activation, rows x E: the forward has its exp at hand, the
+ * backward would need an exp and a log to get it back from delta), ys (scan output with the D
+ * skip, before the gate, rows x E), gate (ys * silu(z), rows x E). */
+typedef struct { size_t xz, xc, dbc, delta, dsp, ys, gate, total; } ActMap;
 
 static ActMap act_map(const Geo *g)
 {
@@ -99,16 +101,21 @@ static ActMap act_map(const Geo *g)
     m.xc = m.xz + r16(g->rows * 2 * g->E);
     m.dbc = m.xc + re;
     m.delta = m.dbc + r16(g->rows * g->P);
-    m.ys = m.delta + re;
-    m.total = m.ys + re;
+    m.dsp = m.delta + re;
+    m.ys = m.dsp + re;
+    m.gate = m.ys + re;
+    m.total = m.gate + re;
     return m;
 }
 
-/* scratch: u (rows x E), gbuf (rows x E: the gate's output, then its gradient, then dys, then
- * d(dt_proj pre-activation)), du (rows x E), ddbc (rows x P), dxz (rows x 2E), then one slot per
- * thread: partial gradients of D (E), A (E x N), conv weights (K x E) and bias (E), and the
- * recomputed states of one block (L x N x SV). */
-typedef struct { size_t u, gbuf, du, ddbc, dxz, slots, slot, total; } ScrMap;
+/* scratch: u (rows x E), gbuf (rows x E: the gate's gradient, then d(dt_proj pre-activation)), du (rows x E), ddbc (rows x P), dxz (rows x 2E), then one slot per
+ * thread: partial gradients of D (E), A (E x N), conv weights (K x E) and bias (E), which are
+ * zeroed once per backward, then the scan's buffers for one sequence (see Slot). */
+typedef struct { size_t u, gbuf, du, ddbc, dxz, slots, slot, parts, total; } ScrMap;
+
+static size_t hbuf_size(const Geo *g, int L) { return r16((size_t)(L + 1) * g->N * SV); }
+static size_t abuf_size(const Geo *g, int L) { return r16((size_t)L * g->N * SV); }
+static size_t acc_size(const Geo *g, int L) { return r16((size_t)L * 2 * g->N * SV); }
 
 static ScrMap scr_map(const Geo *g, size_t rows, int L)
 {
@@ -120,13 +127,17 @@ static ScrMap scr_map(const Geo *g, size_t rows, int L)
     m.ddbc = m.du + re;
     m.dxz = m.ddbc + r16(rows * g->P);
     m.slots = m.dxz + r16(rows * 2 * g->E);
-    m.slot = r16((size_t)g->E) * 3 + r16((size_t)g->E * g->N) + r16((size_t)g->K * g->E) +
-             r16((size_t)L * g->N * SV);
+    m.parts = r16((size_t)g->E) * 2 + r16((size_t)g->E * g->N) + r16((size_t)g->K * g->E);
+    m.slot = m.parts + hbuf_size(g, L) + abuf_size(g, L) + acc_size(g, L);
     m.total = m.slots + (size_t)ML_MAX_THREADS * m.slot;
     return m;
 }
 
-typedef struct { float *dD, *dA, *dcw, *dcb, *hbuf; } Slot;
+/* hbuf: the block's states h_0 = 0, h_1 .. h_L ((L + 1) x N x SV); abuf: the decays
+ * exp(delta_t A) that made them (L x N x SV); acc: per step, the lanes' partial sums of dB
+ * (N x SV) then dC (N x SV), added over the sequence's channel blocks and summed across lanes
+ * once at the end (a sum across lanes per block would be a serial chain of scalar adds). */
+typedef struct { float *dD, *dA, *dcw, *dcb, *hbuf, *abuf, *acc; } Slot;
 
 static Slot slot_at(float *scratch, const ScrMap *m, const Geo *g, int tid)
 {
@@ -136,7 +147,9 @@ static Slot slot_at(float *scratch, const ScrMap *m, const Geo *g, int tid)
     q.dA = s, s += r16((size_t)g->E * g->N);
     q.dcw = s, s += r16((size_t)g->K * g->E);
     q.dcb = s, s += r16((size_t)g->E);
-    q.hbuf = s + r16((size_t)g->E);
+    q.hbuf = s, s += hbuf_size(g, g->L);
+    q.abuf = s, s += abuf_size(g, g->L);
+    q.acc = s;
     return q;
 }
 
@@ -217,7 +230,7 @@ typedef struct {
     ScrMap sm;
     Params p;
     float *xz;
-    float *xc, *u, *gbuf, *delta, *dxz, *du, *scratch, *ys;
+    float *xc, *u, *gbuf, *delta, *dsp, *dxz, *du, *scratch, *ys, *gate;
     float *dbc;
 } Job;
 
@@ -239,53 +252,6 @@ static void conv_fwd_rows(void *ctx, size_t r0, size_t r1, int tid)
             for (int c = 0; c < E; c++) xc[c] = FMA(w[c], xp[c], xc[c]);
         }
         for (int c = 0; c < E; c++) u[c] = xc[c] / (1.0f + fast_expf(-xc[c]));
-    }
-}
-
-/* u = silu(xc) again, for the backward. */
-static void silu_rows(void *ctx, size_t r0, size_t r1, int tid)
-{
-    const Job *j = ctx;
-    int E = j->g.E;
-    for (size_t i = r0 * E; i < r1 * E; i++) j->u[i] = j->xc[i] / (1.0f + fast_expf(-j->xc[i]));
-}
-
-/* delta = softplus(delta + b_dt), in place. */
-static void softplus_rows(void *ctx, size_t r0, size_t r1, int tid)
-{
-    const Job *j = ctx;
-    int E = j->g.E;
-    for (size_t r = r0; r < r1; r++) {
-        float *dl = j->delta + r * E;
-        for (int c = 0; c < E; c++) dl[c] = sc_softplusf(dl[c] + j->p.b_dt[c]);
-    }
-}
-
-/* gbuf = ys * silu(z) */
-static void gate_rows(void *ctx, size_t r0, size_t r1, int tid)
-{
-    const Job *j = ctx;
-    int E = j->g.E;
-    for (size_t r = r0; r < r1; r++) {
-        const float *y = j->ys + r * E, *z = j->xz + r * 2 * E + E;
-        float *o = j->gbuf + r * E;
-        for (int c = 0; c < E; c++) o[c] = y[c] * z[c] / (1.0f + fast_expf(-z[c]));
-    }
-}
-
-/* From dg (in gbuf): dys = dg * silu(z) (in place), dz = dg * ys * silu'(z) into dxz. */
-static void gate_bwd_rows(void *ctx, size_t r0, size_t r1, int tid)
-{
-    const Job *j = ctx;
-    int E = j->g.E;
-    for (size_t r = r0; r < r1; r++) {
-        const float *y = j->ys + r * E, *z = j->xz + r * 2 * E + E;
-        float *dg = j->gbuf + r * E, *dz = j->dxz + r * 2 * E + E;
-        for (int c = 0; c < E; c++) {
-            float s = 1.0f / (1.0f + fast_expf(-z[c]));
-            dz[c] = dg[c] * y[c] * s * (1.0f + z[c] * (1.0f - s));
-            dg[c] = dg[c] * z[c] * s;
-        }
     }
 }
 
@@ -334,12 +300,20 @@ static void conv_bwd_rows(void *ctx, size_t r0, size_t r1, int tid)
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
-/* Forward over one sequence (rows row0..row0+L-1) and channels c0..c0+w-1. When hbuf is not
- * NULL, the state after each step is stored there (L x N x SV) and ys is not written. */
-ALWAYS_INLINE void scan_fwd_blk(const Job *j, size_t row0, int c0, int w, float *hbuf)
+/* Forward over one sequence (rows row0..row0+L-1) and channels c0..c0+w-1 with N states per
+ * channel. Without a slot it writes ys; with one it writes the states and decays into the slot's
+ * hbuf and abuf instead (for the backward). w and N are constants at the fast call sites, so the
+ * state stays in registers.
+ *
+ * In the layer (j->xz set) the elementwise steps around the scan are done here, on the block's
+ * rows while they are in cache, rather than in passes of their own over all rows: the forward
+ * takes delta = softplus(dt_proj + b_dt) in place, writes its derivative dsp and gate =
+ * ys * silu(z); the backward's recompute writes u = silu(xc). The tests' entry points
+ * (recurrent.h) take delta, u and dys as given. */
+ALWAYS_INLINE void scan_fwd_blk(const Job *j, size_t row0, int c0, int w, int N, const Slot *s)
 {
     const Geo *g = &j->g;
-    int E = g->E, N = g->N, P = g->P, R = g->R;
+    int E = g->E, P = g->P, R = g->R;
     float A[MAX_STATE][SV], h[MAX_STATE][SV], Dv[SV];
     for (int n = 0; n < N; n++)
         for (int k = 0; k < w; k++) {
@@ -347,39 +321,65 @@ ALWAYS_INLINE void scan_fwd_blk(const Job *j, size_t row0, int c0, int w, float 
             h[n][k] = 0.0f;
         }
     for (int k = 0; k < w; k++) Dv[k] = j->p.D[c0 + k];
+    if (s)
+        for (int n = 0; n < N; n++)
+            for (int k = 0; k < SV; k++) s->hbuf[n * SV + k] = 0.0f;
+    const bool layer = j->xz != NULL;
+    const float *b_dt = j->p.b_dt + c0;
     for (int t = 0; t < g->L; t++) {
         size_t r = row0 + t;
-        const float *u = j->u + r * E + c0, *dl = j->delta + r * E + c0;
+        float *u = j->u + r * E + c0, *dl = j->delta + r * E + c0;
         const float *Bt = j->dbc + r * P + R, *Ct = Bt + N;
-        float y[SV], du[SV];
-        for (int k = 0; k < w; k++) y[k] = Dv[k] * u[k], du[k] = dl[k] * u[k];
-        for (int n = 0; n < N; n++) {
-            float bn = Bt[n], cn = Ct[n];
+        float y[SV], du[SV], uv[SV], dlv[SV]; /* local copies: the stores below may not alias */
+        if (layer && !s) {
+            float *sp = j->dsp + r * E + c0;
             for (int k = 0; k < w; k++) {
-                float hn = FMA(fast_expf(dl[k] * A[n][k]), h[n][k], du[k] * bn);
-                h[n][k] = hn;
-                y[k] = FMA(cn, hn, y[k]);
+                float x = dl[k] + b_dt[k], e = fast_expf(x);
+                dl[k] = sc_softplus_of_exp(x, e);
+                sp[k] = e / (1.0f + e);
             }
         }
-        if (hbuf) {
-            float *hs = hbuf + (size_t)t * N * SV;
-            for (int n = 0; n < N; n++)
-                for (int k = 0; k < w; k++) hs[n * SV + k] = h[n][k];
-        } else {
+        if (layer && s) {
+            const float *xc = j->xc + r * E + c0;
+            for (int k = 0; k < w; k++) u[k] = xc[k] / (1.0f + fast_expf(-xc[k]));
+        }
+        for (int k = 0; k < w; k++) uv[k] = u[k], dlv[k] = dl[k];
+        for (int k = 0; k < w; k++) y[k] = Dv[k] * uv[k], du[k] = dlv[k] * uv[k];
+        for (int n = 0; n < N; n++) {
+            float bn = Bt[n], cn = Ct[n];
+            float *hs = s ? s->hbuf + (size_t)((t + 1) * N + n) * SV : NULL;
+            float *as = s ? s->abuf + (size_t)(t * N + n) * SV : NULL;
+            for (int k = 0; k < w; k++) {
+                float a = fast_expf(dlv[k] * A[n][k]);
+                float hn = FMA(a, h[n][k], du[k] * bn);
+                h[n][k] = hn;
+                if (s)
+                    hs[k] = hn, as[k] = a;
+                else
+                    y[k] = FMA(cn, hn, y[k]);
+            }
+        }
+        if (!s) {
             float *ys = j->ys + r * E + c0;
             for (int k = 0; k < w; k++) ys[k] = y[k];
+        }
+        if (!s && layer) {
+            const float *z = j->xz + r * 2 * E + E + c0;
+            float *gt = j->gate + r * E + c0;
+            for (int k = 0; k < w; k++) gt[k] = y[k] * z[k] / (1.0f + fast_expf(-z[k]));
         }
     }
 }
 
-/* Reverse-time pass for one block, after scan_fwd_blk filled hbuf. Reads dys (in gbuf) and
- * writes d(dt_proj pre-activation) over it; writes du; adds dB and dC into ddbc (rows x P, the
- * task's own rows) and dD, dA into the thread's slot. */
-ALWAYS_INLINE void scan_bwd_blk(const Job *j, size_t row0, int c0, int w, const float *hbuf,
-                                float *ddbc, Slot *s)
+/* Reverse-time pass for one block, after scan_fwd_blk filled the slot's hbuf and abuf. Reads
+ * dys (in gbuf) and writes d(dt_proj pre-activation) over it; writes du; adds the lanes' parts
+ * of dB and dC into the slot's acc, and dD, dA into the slot. In the layer, gbuf holds the
+ * gradient of the gate's output instead: dys = dgate * silu(z) is taken here and dz written
+ * into dxz. */
+ALWAYS_INLINE void scan_bwd_blk(const Job *j, size_t row0, int c0, int w, int N, const Slot *s)
 {
     const Geo *g = &j->g;
-    int E = g->E, N = g->N, P = g->P, R = g->R;
+    int E = g->E;
     float A[MAX_STATE][SV], adj[MAX_STATE][SV], dA[MAX_STATE][SV], Dv[SV], dD[SV];
     for (int n = 0; n < N; n++)
         for (int k = 0; k < w; k++) {
@@ -388,43 +388,51 @@ ALWAYS_INLINE void scan_bwd_blk(const Job *j, size_t row0, int c0, int w, const 
             dA[n][k] = 0.0f;
         }
     for (int k = 0; k < w; k++) Dv[k] = j->p.D[c0 + k], dD[k] = 0.0f;
+    const bool layer = j->xz != NULL;
     for (int t = g->L - 1; t >= 0; t--) {
         size_t r = row0 + t;
         const float *u = j->u + r * E + c0, *dl = j->delta + r * E + c0;
-        const float *Bt = j->dbc + r * P + R, *Ct = Bt + N;
-        const float *hs = hbuf + (size_t)t * N * SV, *hp = t ? hs - (size_t)N * SV : NULL;
+        const float *Bt = j->dbc + r * g->P + g->R, *Ct = Bt + N;
+        const float *hp = s->hbuf + (size_t)t * N * SV, *hs = hp + (size_t)N * SV;
+        const float *as = s->abuf + (size_t)t * N * SV;
+        float *dBa = s->acc + (size_t)t * 2 * N * SV, *dCa = dBa + (size_t)N * SV;
         float *gb = j->gbuf + r * E + c0, *dur = j->du + r * E + c0;
-        float *dBt = ddbc + r * P + R, *dCt = dBt + N;
-        float dy[SV], ddl[SV], duk[SV], dlu[SV];
+        const float *sp = j->dsp + r * E + c0;
+        float dy[SV], ddl[SV], duk[SV], dlu[SV], uv[SV], dlv[SV], ubv[SV], dlbv[SV];
+        if (layer) {
+            const float *z = j->xz + r * 2 * E + E + c0, *ys = j->ys + r * E + c0;
+            float *dz = j->dxz + r * 2 * E + E + c0;
+            for (int k = 0; k < w; k++) {
+                float sg = 1.0f / (1.0f + fast_expf(-z[k]));
+                dz[k] = gb[k] * ys[k] * sg * (1.0f + z[k] * (1.0f - sg));
+                dy[k] = gb[k] * z[k] * sg;
+            }
+        } else
+            for (int k = 0; k < w; k++) dy[k] = gb[k];
         for (int k = 0; k < w; k++) {
-            dy[k] = gb[k];
+            uv[k] = u[k], dlv[k] = dl[k];
             ddl[k] = 0.0f;
             duk[k] = dy[k] * Dv[k];
-            dD[k] = FMA(dy[k], u[k], dD[k]);
-            dlu[k] = dl[k] * u[k];
+            dD[k] = FMA(dy[k], uv[k], dD[k]);
+            dlu[k] = dlv[k] * uv[k];
         }
         for (int n = 0; n < N; n++) {
-            float bn = Bt[n], cn = Ct[n], sc[SV], sb[SV];
+            float bn = Bt[n], cn = Ct[n];
+            for (int k = 0; k < w; k++) ubv[k] = bn * uv[k], dlbv[k] = dlv[k] * bn;
             for (int k = 0; k < w; k++) {
                 float gn = FMA(dy[k], cn, adj[n][k]); /* dL/dh_t */
-                float a = fast_expf(dl[k] * A[n][k]);
-                float hprev = hp ? hp[n * SV + k] : 0.0f;
-                float da = gn * hprev * a; /* dL/d(delta A) through the decay */
-                ddl[k] = FMA(da, A[n][k], FMA(gn, bn * u[k], ddl[k]));
-                dA[n][k] = FMA(da, dl[k], dA[n][k]);
-                duk[k] = FMA(gn, dl[k] * bn, duk[k]);
-                sc[k] = dy[k] * hs[n * SV + k];
-                sb[k] = gn * dlu[k];
+                float a = as[n * SV + k];
+                float da = gn * hp[n * SV + k] * a; /* dL/d(delta A) through the decay */
+                ddl[k] = FMA(da, A[n][k], FMA(gn, ubv[k], ddl[k]));
+                dA[n][k] = FMA(da, dlv[k], dA[n][k]);
+                duk[k] = FMA(gn, dlbv[k], duk[k]);
+                dCa[n * SV + k] = FMA(dy[k], hs[n * SV + k], dCa[n * SV + k]);
+                dBa[n * SV + k] = FMA(gn, dlu[k], dBa[n * SV + k]);
                 adj[n][k] = gn * a;
             }
-            float tc = 0.0f, tb = 0.0f;
-            for (int k = 0; k < w; k++) tc += sc[k], tb += sb[k];
-            dCt[n] += tc;
-            dBt[n] += tb;
         }
         for (int k = 0; k < w; k++) {
-            /* softplus' = sigmoid(pre) = 1 - exp(-delta) */
-            gb[k] = ddl[k] * -sc_expm1f_neg(-dl[k]);
+            gb[k] = ddl[k] * sp[k];
             dur[k] = duk[k];
         }
     }
@@ -438,18 +446,21 @@ ALWAYS_INLINE void scan_bwd_blk(const Job *j, size_t row0, int c0, int w, const 
 
 static int n_blocks(const Geo *g) { return (g->E + SV - 1) / SV; }
 
+/* The default d_state, for which the scan is compiled with the state count fixed. */
+#define FAST_STATE 4
+
 /* Items are (sequence, channel block) pairs. */
 static void scan_fwd_items(void *ctx, size_t i0, size_t i1, int tid)
 {
     const Job *j = ctx;
-    int nb = n_blocks(&j->g);
+    int nb = n_blocks(&j->g), N = j->g.N;
     for (size_t i = i0; i < i1; i++) {
-        size_t b = i / nb;
+        size_t row0 = i / nb * j->g.L;
         int c0 = (int)(i % nb) * SV, w = j->g.E - c0 < SV ? j->g.E - c0 : SV;
-        if (w == SV)
-            scan_fwd_blk(j, b * j->g.L, c0, SV, NULL);
+        if (w == SV && N == FAST_STATE)
+            scan_fwd_blk(j, row0, c0, SV, FAST_STATE, NULL);
         else
-            scan_fwd_blk(j, b * j->g.L, c0, w, NULL);
+            scan_fwd_blk(j, row0, c0, w, N, NULL);
     }
 }
 
@@ -458,20 +469,26 @@ static void scan_bwd_seqs(void *ctx, size_t b0, size_t b1, int tid)
 {
     const Job *j = ctx;
     const Geo *g = &j->g;
+    int N = g->N, L = g->L;
     Slot s = slot_at(j->scratch, &j->sm, g, tid);
     float *ddbc = j->scratch + j->sm.ddbc;
     for (size_t b = b0; b < b1; b++) {
-        size_t row0 = b * g->L;
-        for (size_t r = row0; r < row0 + g->L; r++) memset(ddbc + r * g->P, 0, sizeof(float) * g->P);
+        size_t row0 = b * L;
+        memset(s.acc, 0, sizeof(float) * (size_t)L * 2 * N * SV);
         for (int c0 = 0; c0 < g->E; c0 += SV) {
             int w = g->E - c0 < SV ? g->E - c0 : SV;
-            if (w == SV) {
-                scan_fwd_blk(j, row0, c0, SV, s.hbuf);
-                scan_bwd_blk(j, row0, c0, SV, s.hbuf, ddbc, &s);
+            if (w == SV && N == FAST_STATE) {
+                scan_fwd_blk(j, row0, c0, SV, FAST_STATE, &s);
+                scan_bwd_blk(j, row0, c0, SV, FAST_STATE, &s);
             } else {
-                scan_fwd_blk(j, row0, c0, w, s.hbuf);
-                scan_bwd_blk(j, row0, c0, w, s.hbuf, ddbc, &s);
+                scan_fwd_blk(j, row0, c0, w, N, &s);
+                scan_bwd_blk(j, row0, c0, w, N, &s);
             }
+        }
+        for (int t = 0; t < L; t++) {
+            float *d = ddbc + (row0 + t) * g->P;
+            memset(d, 0, sizeof(float) * g->R);
+            for (int m = 0; m < 2 * N; m++) d[g->R + m] = sc_sum16(s.acc + (size_t)(t * 2 * N + m) * SV);
         }
     }
 }
@@ -492,7 +509,9 @@ static Job job_of(Layer *l, const Geo *g, const ScrMap *sm, int b0, int nb)
     j.xc = l->acts + am.xc + r0 * E;
     j.dbc = l->acts + am.dbc + r0 * g->P;
     j.delta = l->acts + am.delta + r0 * E;
+    j.dsp = l->acts + am.dsp + r0 * E;
     j.ys = l->acts + am.ys + r0 * E;
+    j.gate = l->acts + am.gate + r0 * E;
     j.u = l->scratch + sm->u;
     j.gbuf = l->scratch + sm->gbuf;
     j.du = l->scratch + sm->du;
@@ -514,10 +533,8 @@ static void mamba_forward(Layer *l, const float *x, float *y, Dims dm)
         pool_for(j.g.rows, conv_fwd_rows, &j);
         linear_fwd(j.u, j.p.W_x, NULL, j.dbc, rows, E, g.P);
         mm(false, false, rows, E, g.R, 1.0f, j.dbc, g.P, j.p.W_dt, E, 0.0f, j.delta, E);
-        pool_for(j.g.rows, softplus_rows, &j);
         pool_for((size_t)j.g.B * n_blocks(&g), scan_fwd_items, &j);
-        pool_for(j.g.rows, gate_rows, &j);
-        linear_fwd(j.gbuf, j.p.W_out, NULL, y + r0 * d, rows, E, d);
+        linear_fwd(j.gate, j.p.W_out, NULL, y + r0 * d, rows, E, d);
     }
 }
 
@@ -528,20 +545,17 @@ static void mamba_backward(Layer *l, const float *x, const float *dy, float *dx,
     int bc = chunk_B(g.B, g.L), E = g.E, d = g.d, T = pool_size();
     ScrMap sm = scr_map(&g, (size_t)bc * g.L, g.L);
     float *ddbc = l->scratch + sm.ddbc;
-    for (int t = 0; t < T; t++) memset(l->scratch + sm.slots + (size_t)t * sm.slot, 0,
-                                       sizeof(float) * (sm.slot - r16((size_t)g.L * g.N * SV)));
+    for (int t = 0; t < T; t++)
+        memset(l->scratch + sm.slots + (size_t)t * sm.slot, 0, sizeof(float) * sm.parts);
     for (int b0 = 0; b0 < g.B; b0 += bc) {
         Job j = job_of(l, &g, &sm, b0, g.B - b0 < bc ? g.B - b0 : bc);
         int rows = (int)j.g.rows;
         size_t r0 = (size_t)b0 * g.L;
         const float *dyc = dy + r0 * d;
         /* out = gate W_out */
-        pool_for(j.g.rows, gate_rows, &j);
-        mm(true, false, E, d, rows, 1.0f, j.gbuf, E, dyc, d, 1.0f, gp.W_out, d);
+        mm(true, false, E, d, rows, 1.0f, j.gate, E, dyc, d, 1.0f, gp.W_out, d);
         mm(false, true, rows, E, d, 1.0f, dyc, d, j.p.W_out, d, 0.0f, j.gbuf, E);
-        pool_for(j.g.rows, gate_bwd_rows, &j);
-        /* the scan (u recomputed from xc) */
-        pool_for(j.g.rows, silu_rows, &j);
+        /* the gate and the scan (u recomputed from xc) */
         pool_for((size_t)j.g.B, scan_bwd_seqs, &j);
         /* delta = softplus(dt W_dt + b_dt): gbuf now holds the gradient of the pre-activation */
         colsum_add(j.gbuf, j.g.rows, E, E, gp.b_dt);
@@ -613,12 +627,16 @@ int mamba_scan_backward(int B, int L, int E, int N, int R, int P, const float *u
     j.g = scan_geo(B, L, E, N, R, P);
     ScrMap sm = scr_map(&j.g, j.g.rows, L);
     j.sm = sm;
-    float *scr = arena_alloc_floats(sm.total);
+    size_t re = j.g.rows * E;
+    float *scr = arena_alloc_floats(sm.total + re);
     if (!scr) return -1;
     j.p.A_log = (float *)A_log;
     j.p.D = (float *)D;
     j.u = (float *)u;
     j.delta = (float *)delta;
+    /* softplus' = sigmoid(pre) = 1 - exp(-delta), from delta alone (the layer keeps it instead) */
+    j.dsp = scr + sm.total;
+    for (size_t i = 0; i < re; i++) j.dsp[i] = -sc_expm1f_neg(-delta[i]);
     j.dbc = (float *)bc;
     j.gbuf = dpre;
     j.du = du;

@@ -4,7 +4,8 @@
  *   y = sum_e p_e z_e
  * routing=reference (default), as the reference computes it: every expert's z_e, and p = softmax
  * over all E of the router's scores with those below the k-th largest set to 0, so the top k get
- * most weight but every expert contributes. routing=topk: p = softmax over the k selected scores,
+ * most weight but every expert contributes. Since y = [p_1 h | ... | p_E h] Wd (Wd stacked as
+ * (E C) x d), the weighted sum is one sgemm of depth E*C per block of rows. routing=topk: p = softmax over the k selected scores,
  * 0 elsewhere, and only the selected experts are computed (tokens grouped by expert, one sgemm
  * each), so the down projection costs k/E of the dense one. */
 #include "config.h"
@@ -64,23 +65,28 @@ static AMap amap(const Moe *g, Dims dm)
     return m;
 }
 
-/* scratch: H (rows x C), dU (rows x 2C), scores/ds (rows x E), then
- *   reference: T (rows x max(C, d): one expert's z, or dy Wd_e^T), dys (rows x d: p_e dy),
- *              dp (rows x E);
- *   topk: Hg and dHg (rows*k x C), dZ (rows*k x d), dp (rows x k). */
-typedef struct { size_t H, Hg, dHg, dZ, dU, sc, dp, T, dys, total; } SMap;
+/* scratch: dU (rows x 2C), scores/ds (rows x E), then
+ *   reference: Hp (rows x E*C: p_e h, for Wd's gradient), dp (rows x E), and per block slot
+ *              (one per block of DB rows, at most ML_MAX_THREADS) h and Hp or dHp of its rows;
+ *   topk: H (rows x C), Hg and dHg (rows*k x C), dZ (rows*k x d), dp (rows x k). */
+typedef struct { size_t H, Hg, dHg, dZ, dU, sc, dp, Hp, slots, slot, total; } SMap;
+#define DB 128 /* rows per block of the reference routing's passes */
+static size_t dense_blocks(Dims dm) { return ((size_t)dm.B * dm.L + DB - 1) / DB; }
+
 static SMap smap(const Moe *g, Dims dm)
 {
     SMap m = {0};
-    size_t rows = (size_t)dm.B * dm.L, n = rows * g->k, o = 0;
-    m.H = o, o += r16(rows * g->C);
+    size_t rows = (size_t)dm.B * dm.L, n = rows * g->k, o = 0, EC = (size_t)g->E * g->C;
     m.dU = o, o += r16(rows * 2 * g->C);
     m.sc = o, o += r16(rows * g->E);
     if (g->dense) {
-        m.T = o, o += r16(rows * (size_t)(g->C > g->d ? g->C : g->d));
-        m.dys = o, o += r16(rows * g->d);
+        size_t nb = dense_blocks(dm), ns = nb < ML_MAX_THREADS ? nb : ML_MAX_THREADS;
+        m.Hp = o, o += r16(rows * EC);
         m.dp = o, o += r16(rows * g->E);
+        m.slot = r16((size_t)DB * g->C) + r16((size_t)DB * EC);
+        m.slots = o, o += ns * m.slot;
     } else {
+        m.H = o, o += r16(rows * g->C);
         m.Hg = o, o += r16(n * g->C);
         m.dHg = o, o += r16(n * g->C);
         m.dZ = o, o += r16(n * g->d);
@@ -125,10 +131,10 @@ static void moe_init(Layer *l, Rng *r)
 
 typedef struct {
     const Moe *g;
-    const float *U, *Hsrc, *Z, *p, *dy, *dHg, *T;
-    float *H, *Hg, *y, *dZ, *dp, *dU, *dys;
+    const float *U, *Hsrc, *Z, *p, *dy, *dHg, *sc, *Wd, *keep;
+    float *H, *Hg, *y, *dZ, *dp, *dU, *pw, *kw, *Hp, *ds, *slots;
     const int32_t *pos, *rowof;
-    int e; /* the expert of a dense pass */
+    size_t rows, slot;
 } Job;
 
 /* h = u1 gelu(u2); restrict pointers and fixed chunks, so that it vectorises */
@@ -145,17 +151,10 @@ static void gelu_gate(const float *restrict u1, const float *restrict u2, float 
 static void gelu_gate_bwd(const float *restrict u1, const float *restrict u2, float *restrict d1,
                           float *restrict d2, size_t C)
 {
-    size_t c = 0;
-    for (; c + VCH <= C; c += VCH)
-        for (int v = 0; v < VCH; v++) {
-            float dh = d1[c + v];
-            d1[c + v] = dh * gelu_tanh(u2[c + v]);
-            d2[c + v] = dh * u1[c + v] * gelu_tanh_grad(u2[c + v]);
-        }
-    for (; c < C; c++) {
-        float dh = d1[c];
-        d1[c] = dh * gelu_tanh(u2[c]);
-        d2[c] = dh * u1[c] * gelu_tanh_grad(u2[c]);
+    for (size_t c = 0; c < C; c++) {
+        float grad, g = gelu_tanh_and_grad(u2[c], &grad), dh = d1[c];
+        d1[c] = dh * g;
+        d2[c] = dh * u1[c] * grad;
     }
 }
 
@@ -218,44 +217,62 @@ static void du_rows(void *ctx, size_t r0, size_t r1, int tid)
     }
 }
 
-/* ---- reference routing: every expert, one pass over the rows per expert ---- */
+/* ---- reference routing: every expert, in blocks of DB rows ---- */
 
-/* y (+)= p_e z_e, z_e = T (the first expert writes y) */
-static void dense_combine_rows(void *ctx, size_t r0, size_t r1, int tid)
+/* h = u1 gelu(u2) for rows r0..r0+n into h, and hp = [p_1 h | ... | p_E h] */
+static void dense_hp(const Job *j, size_t r0, int n, const float *p, float *h, float *hp)
 {
-    const Job *j = ctx;
-    int d = j->g->d, E = j->g->E, e = j->e;
-    for (size_t r = r0; r < r1; r++) {
-        if (e == 0) vscale(j->p[r * E], j->T + r * d, j->y + r * d, (size_t)d);
-        else vaxpy(j->p[r * E + e], j->T + r * d, j->y + r * d, (size_t)d);
+    int C = j->g->C, E = j->g->E;
+    for (int i = 0; i < n; i++) {
+        const float *u1 = j->U + (r0 + i) * 2 * C;
+        float *hi = h + (size_t)i * C;
+        gelu_gate(u1, u1 + C, hi, (size_t)C);
+        for (int e = 0; e < E; e++)
+            vscale(p[(r0 + i) * E + e], hi, hp + ((size_t)i * E + e) * C, (size_t)C);
     }
 }
 
-/* With T = dy Wd_e^T: dp_e = dy . z_e = T . h, dh += p_e T (into dU's first half), and
- * dys = p_e dy (for Wd_e's gradient). */
-static void dense_bwd_rows(void *ctx, size_t r0, size_t r1, int tid)
+/* Per block: the routing weights, then y = Hp Wd (depth E*C). */
+static void dense_fwd_blocks(void *ctx, size_t b0, size_t b1, int tid)
 {
     const Job *j = ctx;
-    int d = j->g->d, E = j->g->E, C = j->g->C, e = j->e;
-    for (size_t r = r0; r < r1; r++) {
-        const float *t = j->T + r * C;
-        float pe = j->p[r * E + e], *dh = j->dU + r * 2 * C;
-        j->dp[r * E + e] = vdot(t, j->Hsrc + r * C, (size_t)C);
-        if (e == 0) vscale(pe, t, dh, (size_t)C);
-        else vaxpy(pe, t, dh, (size_t)C);
-        vscale(pe, j->dy + r * d, j->dys + r * d, (size_t)d);
+    const Moe *g = j->g;
+    int E = g->E, EC = E * g->C;
+    float *h = j->slots + (size_t)tid * j->slot, *hp = h + r16((size_t)DB * g->C);
+    for (size_t b = b0; b < b1; b++) {
+        size_t r0 = b * DB;
+        int n = j->rows - r0 < DB ? (int)(j->rows - r0) : DB;
+        router_dense(j->sc + r0 * E, n, E, g->k, j->pw + r0 * E, j->kw + r0 * E);
+        dense_hp(j, r0, n, j->pw, h, hp);
+        mm1(false, false, n, g->d, EC, 1.0f, hp, EC, j->Wd, g->d, 0.0f, j->y + r0 * g->d, g->d);
     }
 }
 
-/* dU1 = dH gelu(U2), dU2 = dH U1 gelu'(U2), dH already in dU1 */
-static void dense_du_rows(void *ctx, size_t r0, size_t r1, int tid)
+/* Per block: Hp (kept for Wd's gradient), dHp = dy Wd^T; then per row dp_e = dHp_e . h,
+ * dh = sum_e p_e dHp_e, dU = the gated GELU's gradient, and the router's ds. */
+static void dense_bwd_blocks(void *ctx, size_t b0, size_t b1, int tid)
 {
     const Job *j = ctx;
-    int C = j->g->C;
-    for (size_t r = r0; r < r1; r++) {
-        const float *u1 = j->U + r * 2 * C;
-        float *d1 = j->dU + r * 2 * C;
-        gelu_gate_bwd(u1, u1 + C, d1, d1 + C, (size_t)C);
+    const Moe *g = j->g;
+    int E = g->E, C = g->C, d = g->d, EC = E * C;
+    float *h = j->slots + (size_t)tid * j->slot, *dhp = h + r16((size_t)DB * C);
+    for (size_t b = b0; b < b1; b++) {
+        size_t r0 = b * DB;
+        int n = j->rows - r0 < DB ? (int)(j->rows - r0) : DB;
+        dense_hp(j, r0, n, j->p, h, j->Hp + r0 * EC);
+        mm1(false, true, n, EC, d, 1.0f, j->dy + r0 * d, d, j->Wd, d, 0.0f, dhp, EC);
+        for (int i = 0; i < n; i++) {
+            size_t r = r0 + i;
+            const float *hi = h + (size_t)i * C, *dz = dhp + (size_t)i * EC, *u1 = j->U + r * 2 * C;
+            float *d1 = j->dU + r * 2 * C;
+            for (int e = 0; e < E; e++) {
+                j->dp[r * E + e] = vdot(dz + (size_t)e * C, hi, (size_t)C);
+                if (e == 0) vscale(j->p[r * E], dz, d1, (size_t)C);
+                else vaxpy(j->p[r * E + e], dz + (size_t)e * C, d1, (size_t)C);
+            }
+            gelu_gate_bwd(u1, u1 + C, d1, d1 + C, (size_t)C);
+        }
+        router_dense_bwd(j->p + r0 * E, j->keep + r0 * E, j->dp + r0 * E, n, E, j->ds + r0 * E);
     }
 }
 
@@ -267,17 +284,12 @@ static void dense_forward(Layer *l, const Moe *g, const float *x, float *y, Dims
     size_t up = (size_t)g->d * 2 * g->C, down = (size_t)g->E * g->C * g->d;
     const float *P = l->params, *Wd = P + up, *Wr = Wd + down, *br = Wr + (size_t)g->d * g->E;
     float *A = l->acts, *S = l->scratch;
-    Job j = {.g = g, .U = A + am.U, .H = S + sm.H, .T = S + sm.T, .p = A + am.p, .y = y};
+    Job j = {.g = g, .U = A + am.U, .sc = S + sm.sc, .pw = A + am.p, .kw = A + am.keep, .Wd = Wd,
+             .y = y, .slots = S + sm.slots, .slot = sm.slot, .rows = (size_t)rows};
     linear_fwd(x, P, NULL, A + am.U, rows, g->d, 2 * g->C);
-    pool_for((size_t)rows, h_rows, &j);
     linear_fwd(x, Wr, br, S + sm.sc, rows, g->d, g->E);
-    router_dense(S + sm.sc, rows, g->E, g->k, A + am.p, A + am.keep);
+    pool_for(dense_blocks(dm), dense_fwd_blocks, &j);
     router_mean_weight(A + am.p, rows, g->E, A + am.load);
-    for (j.e = 0; j.e < g->E; j.e++) {
-        mm(false, false, rows, g->d, g->C, 1.0f, S + sm.H, g->C, Wd + (size_t)j.e * g->C * g->d,
-           g->d, 0.0f, S + sm.T, g->d);
-        pool_for((size_t)rows, dense_combine_rows, &j);
-    }
 }
 
 static void dense_backward(Layer *l, const Moe *g, const float *x, const float *dy, float *dx,
@@ -285,28 +297,19 @@ static void dense_backward(Layer *l, const Moe *g, const float *x, const float *
 {
     AMap am = amap(g, dm);
     SMap sm = smap(g, dm);
-    int rows = dm.B * dm.L;
+    int rows = dm.B * dm.L, EC = g->E * g->C;
     size_t up = (size_t)g->d * 2 * g->C, down = (size_t)g->E * g->C * g->d;
     const float *P = l->params, *Wd = P + up, *Wr = Wd + down;
     float *G = l->grads, *dWd = G + up, *dWr = dWd + down, *dbr = dWr + (size_t)g->d * g->E;
-    float *A = l->acts, *S = l->scratch;
-    Job j = {.g = g, .U = A + am.U, .H = S + sm.H, .Hsrc = S + sm.H, .T = S + sm.T, .p = A + am.p,
-             .dy = dy, .dp = S + sm.dp, .dU = S + sm.dU, .dys = S + sm.dys};
-    pool_for((size_t)rows, h_rows, &j);
-    for (j.e = 0; j.e < g->E; j.e++) {
-        const float *We = Wd + (size_t)j.e * g->C * g->d;
-        mm(false, true, rows, g->C, g->d, 1.0f, dy, g->d, We, g->d, 0.0f, S + sm.T, g->C);
-        pool_for((size_t)rows, dense_bwd_rows, &j);
-        mm(true, false, g->C, g->d, rows, 1.0f, S + sm.H, g->C, S + sm.dys, g->d, 1.0f,
-           dWd + (size_t)j.e * g->C * g->d, g->d);
-    }
-    pool_for((size_t)rows, dense_du_rows, &j);
-    float *ds = S + sm.sc;
-    router_dense_bwd(A + am.p, A + am.keep, S + sm.dp, rows, g->E, ds);
+    float *A = l->acts, *S = l->scratch, *ds = S + sm.sc;
+    Job j = {.g = g, .U = A + am.U, .p = A + am.p, .keep = A + am.keep, .dy = dy, .Wd = Wd,
+             .dp = S + sm.dp, .dU = S + sm.dU, .Hp = S + sm.Hp, .ds = ds, .slots = S + sm.slots,
+             .slot = sm.slot, .rows = (size_t)rows};
+    pool_for(dense_blocks(dm), dense_bwd_blocks, &j);
+    mm(true, false, EC, g->d, rows, 1.0f, S + sm.Hp, EC, dy, g->d, 1.0f, dWd, g->d);
     linear_bwd(x, P, S + sm.dU, dx, G, NULL, rows, g->d, 2 * g->C);
     mm(true, false, g->d, g->E, rows, 1.0f, x, g->d, ds, g->E, 1.0f, dWr, g->E);
-    for (int r = 0; r < rows; r++)
-        for (int e = 0; e < g->E; e++) dbr[e] += ds[(size_t)r * g->E + e];
+    colsum_add(ds, (size_t)rows, g->E, g->E, dbr);
     if (dx) mm(false, true, rows, g->d, g->E, 1.0f, ds, g->E, Wr, g->E, 1.0f, dx, g->d);
 }
 
@@ -332,7 +335,7 @@ static void moe_forward(Layer *l, const float *x, float *y, Dims dm)
     linear_fwd(x, P, NULL, A + am.U, rows, g.d, 2 * g.C);
     pool_for((size_t)rows, h_rows, &j);
     linear_fwd(x, Wr, br, S + sm.sc, rows, g.d, g.E);
-    router_topk(S + sm.sc, rows, g.E, g.k, idx, A + am.p);
+    router_route(false, S + sm.sc, rows, g.E, g.k, idx, A + am.p, NULL);
     router_load(idx, rows, g.E, g.k, A + am.load);
     router_group(idx, rows, g.E, g.k, start, pos, rowof);
     pool_for((size_t)rows * g.k, gather_rows, &j);
@@ -376,11 +379,10 @@ static void moe_backward(Layer *l, const float *x, const float *dy, float *dx, D
     }
     pool_for((size_t)rows, du_rows, &j);
     float *ds = S + sm.sc;
-    router_topk_bwd(idx, A + am.p, S + sm.dp, rows, g.E, g.k, ds);
+    router_route_bwd(false, idx, A + am.p, NULL, S + sm.dp, rows, g.E, g.k, ds);
     linear_bwd(x, P, S + sm.dU, dx, G, NULL, rows, g.d, 2 * g.C);
     mm(true, false, g.d, g.E, rows, 1.0f, x, g.d, ds, g.E, 1.0f, dWr, g.E);
-    for (int r = 0; r < rows; r++)
-        for (int e = 0; e < g.E; e++) dbr[e] += ds[(size_t)r * g.E + e];
+    colsum_add(ds, (size_t)rows, g.E, g.E, dbr);
     if (dx) mm(false, true, rows, g.d, g.E, 1.0f, ds, g.E, Wr, g.E, 1.0f, dx, g.d);
 }
 

@@ -60,14 +60,17 @@ static inline float sc_expm1f_neg(float x)
     return l + (u == 1.0f ? x : 0.0f);
 }
 
-/* log(1 + exp(x)), x itself above 20 (where the difference is below float resolution). Both
- * sides are computed and one is kept by a 0/1 factor, exactly: a branch would keep the loop
- * scalar. */
-static inline float sc_softplusf(float x)
+/* log(1 + exp(x)) given e = exp(x), x itself above 20 (where the difference is below float
+ * resolution). Both sides are computed and one is kept by a 0/1 factor, exactly: a branch would
+ * keep the loop scalar. Callers that also want softplus' = sigmoid(x) = e / (1 + e) pass the
+ * same e. */
+static inline float sc_softplus_of_exp(float x, float e)
 {
-    float s = sc_log1pf(fast_expf(x)), big = x > 20.0f ? 1.0f : 0.0f;
+    float s = sc_log1pf(e), big = x > 20.0f ? 1.0f : 0.0f;
     return s * (1.0f - big) + x * big;
 }
+
+static inline float sc_softplusf(float x) { return sc_softplus_of_exp(x, fast_expf(x)); }
 
 /* sum_i a[i] b[i], i < n */
 static inline float sc_dot(const float *restrict a, const float *restrict b, int n)
@@ -79,6 +82,15 @@ static inline float sc_dot(const float *restrict a, const float *restrict b, int
     for (int k = 0; i + k < n; k++) acc[k] = FMA(a[i + k], b[i + k], acc[k]);
     for (int k = 0; k < 4; k++) c[k] = acc[k] + acc[k + 4];
     return (c[0] + c[2]) + (c[1] + c[3]);
+}
+
+/* sum of p[j] over 16 lanes, as a tree */
+static inline float sc_sum16(const float *restrict p)
+{
+    float c[8], e[4];
+    for (int k = 0; k < 8; k++) c[k] = p[k] + p[k + 8];
+    for (int k = 0; k < 4; k++) e[k] = c[k] + c[k + 4];
+    return (e[0] + e[2]) + (e[1] + e[3]);
 }
 
 /* sum of a[j] b[j] over 16 lanes */
