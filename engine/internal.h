@@ -44,6 +44,11 @@ void colsum_add(const float *M, size_t rows, int n, int ld, float *out);
  * t * stride, added in thread order (so the result depends only on the thread count). */
 void parts_add(float *out, const float *parts, int n_parts, size_t stride, size_t n, float scale);
 
+/* A residual stream's norm (rmsnorm or layernorm layer) fused with the stream's addition:
+ * sum = x + add, y = norm(sum) (plain norm(x) when add is NULL). The backward stays apart: added
+ * into the stream's gradient, the product would contract into an FMA and round differently. */
+void norm_forward_sum(Layer *l, const float *x, const float *add, float *sum, float *y, Dims dm);
+
 /* Mean cross-entropy over rows whose target is not ML_IGNORE. When dlogits is not NULL it gets
  * the gradient of that mean. row_loss: rows doubles of workspace. */
 double cross_entropy(const float *logits, const int32_t *targets, size_t rows, int V,

@@ -15,6 +15,10 @@ typedef struct {
     float scale; /* 1 / number of scored rows */
 } CeJob;
 
+/* Exponentials per row that the gradient reuses instead of computing them again (libm's exp in
+ * double dominates the loss at large vocabularies); 32 KiB of stack. */
+#define CE_KEEP 4096
+
 static void ce_rows(void *ctx, size_t r0, size_t r1, int tid)
 {
     const CeJob *j = ctx;
@@ -30,12 +34,18 @@ static void ce_rows(void *ctx, size_t r0, size_t r1, int tid)
         }
         float mx = z[0];
         for (int v = 1; v < V; v++) mx = z[v] > mx ? z[v] : mx;
-        double sum = 0;
-        for (int v = 0; v < V; v++) sum += exp((double)(z[v] - mx));
+        double sum = 0, e[CE_KEEP]; /* the first CE_KEEP exponentials, for the gradient */
+        for (int v = 0; v < V; v++) {
+            double ev = exp((double)(z[v] - mx));
+            if (v < CE_KEEP) e[v] = ev;
+            sum += ev;
+        }
         j->row_loss[r] = log(sum) - (double)(z[t] - mx);
         if (dz) {
-            for (int v = 0; v < V; v++)
-                dz[v] = (float)(exp((double)(z[v] - mx)) / sum) * j->scale;
+            for (int v = 0; v < V; v++) {
+                double ev = v < CE_KEEP ? e[v] : exp((double)(z[v] - mx));
+                dz[v] = (float)(ev / sum) * j->scale;
+            }
             dz[t] -= j->scale;
         }
     }
@@ -83,15 +93,39 @@ void acc_reset(AccCounter *a)
     a->correct = a->scored = 0;
 }
 
+/* The first index of the largest of z[0..V), as a loop of z[v] > z[best] finds it (so NaNs
+ * never win, and a NaN first entry beats everything), but with the maximum taken in AM_STEP
+ * lanes, which vectorises, and then looked for AM_STEP entries at a time: at large
+ * vocabularies the one-by-one search, on the caller's thread, took a tenth of a step. */
+#define AM_STEP 16
+static int argmax(const float *z, int V)
+{
+    if (isnan(z[0])) return 0;
+    float m[AM_STEP];
+    for (int k = 0; k < AM_STEP; k++) m[k] = -INFINITY;
+    int v = 0;
+    for (; v + AM_STEP <= V; v += AM_STEP)
+        for (int k = 0; k < AM_STEP; k++) m[k] = z[v + k] > m[k] ? z[v + k] : m[k];
+    for (; v < V; v++) m[0] = z[v] > m[0] ? z[v] : m[0];
+    float mx = m[0];
+    for (int k = 1; k < AM_STEP; k++) mx = m[k] > mx ? m[k] : mx;
+    v = 0;
+    for (; v + AM_STEP <= V; v += AM_STEP) {
+        int hit = 0;
+        for (int k = 0; k < AM_STEP; k++) hit |= z[v + k] == mx;
+        if (hit) break;
+    }
+    for (; v < V; v++)
+        if (z[v] == mx) return v;
+    return 0;
+}
+
 void acc_add(AccCounter *a, const float *logits, const int32_t *targets, size_t n, int V)
 {
     for (size_t r = 0; r < n; r++) {
         int t = targets[r];
         if (t == ML_IGNORE) continue;
-        const float *z = logits + r * V;
-        int best = 0;
-        for (int v = 1; v < V; v++)
-            if (z[v] > z[best]) best = v;
+        int best = argmax(logits + r * V, V);
         a->scored++;
         if (best == t) {
             a->correct++;

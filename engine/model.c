@@ -367,16 +367,23 @@ double model_forward(Model *m, const int32_t *tokens, const int32_t *targets, in
     m->targets = targets;
     m->B = B;
     m->L = L;
+    bool ae = m->cfg.backbone == BACKBONE_AUTOENCODER;
     embed_of(m)->kind->forward(embed_of(m), NULL, m->res, dm);
+    norm_forward_sum(norm_of(m, 0), m->res, NULL, NULL, m->normed, dm);
+    /* Each block's residual addition is fused with the norm that reads its result: the next
+     * block's, or the final norm (the autoencoder has none). */
     for (int i = 0; i < m->n; i++) {
         float *x = m->res + i * stream, *xn = m->normed + i * stream;
-        Layer *nl = norm_of(m, i), *f = mixer_of(m, i);
-        nl->kind->forward(nl, x, xn, dm);
+        float *sum = x + stream, *sum_n = xn + stream;
+        Layer *f = mixer_of(m, i), *next = i + 1 < m->n ? norm_of(m, i + 1) : final_norm_of(m);
         f->kind->forward(f, xn, m->tmp, dm);
-        add(m->res + (i + 1) * stream, x, m->tmp, rows * d);
+        if (i + 1 == m->n && ae)
+            add(sum, x, m->tmp, rows * d);
+        else
+            norm_forward_sum(next, x, m->tmp, sum, sum_n, dm);
     }
     float *xf = m->res + m->n * stream;
-    if (m->cfg.backbone == BACKBONE_AUTOENCODER) {
+    if (ae) {
         DecJob j = {m, L, m->h0, xf, NULL};
         pool_for(rows, dec_h0_rows, &j);
         dec_of(m, 0)->kind->forward(dec_of(m, 0), m->h0, m->n1, dm);
@@ -390,9 +397,7 @@ double model_forward(Model *m, const int32_t *tokens, const int32_t *targets, in
         final_norm_of(m)->kind->forward(final_norm_of(m), m->g2, m->n3, dm);
         head_of(m)->kind->forward(head_of(m), m->n3, m->logits, dm);
     } else {
-        float *xfn = m->normed + m->n * stream;
-        final_norm_of(m)->kind->forward(final_norm_of(m), xf, xfn, dm);
-        head_of(m)->kind->forward(head_of(m), xfn, m->logits, dm);
+        head_of(m)->kind->forward(head_of(m), m->normed + m->n * stream, m->logits, dm);
     }
     if (!targets) return 0.0;
     return cross_entropy(m->logits, targets, rows, m->cfg.vocab, NULL, m->row_loss);
@@ -445,16 +450,28 @@ typedef struct {
     float lr, wd, b1, b2, eps, c1, c2;
 } AdamJob;
 
+/* In blocks of ADAM_BLOCK: the loops without sqrtf vectorise (sqrtf may set errno, so a loop
+ * that calls it stays scalar); the square roots of the block run in a loop of their own. */
+#define ADAM_BLOCK 256
 static void adamw_range(void *ctx, size_t i0, size_t i1, int tid)
 {
     const AdamJob *j = ctx;
-    for (size_t i = i0; i < i1; i++) {
-        float g = j->g[i];
-        j->p[i] -= j->lr * j->wd * j->p[i]; /* decoupled decay, as torch.optim.AdamW */
-        j->m[i] = j->b1 * j->m[i] + (1.0f - j->b1) * g;
-        j->v[i] = j->b2 * j->v[i] + (1.0f - j->b2) * g * g;
-        float mh = j->m[i] / j->c1, vh = j->v[i] / j->c2;
-        j->p[i] -= j->lr * mh / (sqrtf(vh) + j->eps);
+    float *restrict p = j->p, *restrict m = j->m, *restrict v = j->v;
+    const float *restrict g = j->g;
+    const float lr = j->lr, lrwd = j->lr * j->wd, b1 = j->b1, b2 = j->b2, eps = j->eps;
+    const float c1 = j->c1, c2 = j->c2;
+    float rt[ADAM_BLOCK];
+    for (size_t b = i0; b < i1; b += ADAM_BLOCK) {
+        int n = i1 - b < ADAM_BLOCK ? (int)(i1 - b) : ADAM_BLOCK;
+        for (int k = 0; k < n; k++) {
+            size_t i = b + (size_t)k;
+            p[i] -= lrwd * p[i]; /* decoupled decay, as torch.optim.AdamW */
+            m[i] = b1 * m[i] + (1.0f - b1) * g[i];
+            v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
+            rt[k] = v[i] / c2;
+        }
+        for (int k = 0; k < n; k++) rt[k] = sqrtf(rt[k]);
+        for (int k = 0; k < n; k++) p[b + k] -= lr * (m[b + k] / c1) / (rt[k] + eps);
     }
 }
 

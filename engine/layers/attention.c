@@ -12,7 +12,7 @@
  *
  * Small heads use loops over VL positions at a time that the compiler vectorises (tiny sgemms
  * would be slow): the forward takes VL queries at once, one per lane, so its softmax needs no
- * horizontal sums; the backward takes two queries at a time over VL keys at a time. Heads of
+ * horizontal sums; the backward takes BR queries at a time over VL keys at a time. Heads of
  * ATT_BLAS_HD channels or more go through sgemm in blocks of ATT_QB queries. */
 #include "config.h"
 #include "internal.h"
@@ -23,6 +23,10 @@ enum { K_HEADS, K_WINDOW }; /* K_WINDOW is 0 (full attention) for the kinds with
 
 #define VL 16          /* keys per step of the vector loops; rows are padded to a multiple */
 #define HV 8           /* channels per step of loops over a head; heads are padded to a multiple */
+#define BR 4           /* query rows per pass of the vector backward */
+/* Loops over rows or channels are unrolled so that their small arrays live in registers (at -O2
+ * GCC would otherwise index them in memory). */
+#define UNROLL4 _Pragma("GCC unroll 4")
 #define ATT_SLOTS ML_MAX_THREADS /* pieces of per-pair scratch: enough for every pool thread */
 #define ATT_QB 32      /* query rows per block in the sgemm path */
 #define ATT_BLAS_HD 32 /* head dims from which the core uses sgemm */
@@ -86,7 +90,7 @@ static ActMap act_map(const Geo *g)
  * Both paths: Qt (scaled, rotated), Kt (rotated), Vt, dQt, dKt, dVt, deltas (Lp), and the
  * slot's share of the bias gradient db (3d).
  * Vector path: Gt (output gradient); Kp and dQp (Lp x hdp, position-major); the forward's
- * scores for VL queries T (Lp x VL) and their output Ot (hd x VL); rows ds (2 x Lp); per-lane
+ * scores for VL queries T (Lp x VL) and their output Ot (hd x VL); rows ds (BR x Lp); per-lane
  * m and inv (VL).
  * Sgemm path: the tiles S and dP (ATT_QB x Lp). */
 typedef struct {
@@ -112,10 +116,10 @@ static SlotMap slot_map(const Geo *g)
         size_t rowm = r16((size_t)g->Lp * g->hdp);
         m.Gt = o, o += colm;
         m.Kp = o, o += rowm;
-        m.dQp = o, o += rowm; /* an odd L leaves room for the row after the last */
+        m.dQp = o, o += rowm; /* rows past L, up to the next multiple of BR, fit below Lp */
         m.T = o, o += r16((size_t)g->Lp * VL);
         m.Ot = o, o += r16((size_t)g->hd * VL);
-        m.ds = o, o += 2 * Lp;
+        m.ds = o, o += BR * Lp;
         m.m = o, o += VL;
         m.inv = o, o += VL;
     }
@@ -250,92 +254,114 @@ static void col_exp(float *restrict T, int jn, const float *restrict m, float *r
     for (int k = 0; k < VL; k++) inv[k] = 1.0f / (s0[k] + s1[k]);
 }
 
-/* Ot[i][k] = inv[k] * sum_{j<jn} Vt[i][j] T[j][k] for i < hd; jn a multiple of 4. */
+/* Ot[i][k] = inv[k] * sum_{j<jn} Vt[i][j] T[j][k] for channels i0 <= i < i0 + nc (nc <= MIXC);
+ * jn a multiple of 4. The nc channels share each load of T; each channel keeps four sums (keys
+ * j mod 4), added at the end. */
+#define MIXC 4
+static inline __attribute__((always_inline)) void mix_channels(const float *restrict Vt, int Lp,
+                                                               int i0, int nc,
+                                                               const float *restrict T, int jn,
+                                                               const float *restrict inv,
+                                                               float *restrict Ot)
+{
+    float a[MIXC][4][VL] = {{{0}}};
+    for (int jj = 0; jj < jn; jj += 4) {
+        const float *t = T + (size_t)jj * VL;
+        UNROLL4
+        for (int c = 0; c < nc; c++) {
+            const float *vr = Vt + (size_t)(i0 + c) * Lp + jj;
+            UNROLL4
+            for (int u = 0; u < 4; u++)
+                for (int k = 0; k < VL; k++) a[c][u][k] = FMA(vr[u], t[u * VL + k], a[c][u][k]);
+        }
+    }
+    UNROLL4
+    for (int c = 0; c < nc; c++) {
+        float *o = Ot + (size_t)(i0 + c) * VL;
+        for (int k = 0; k < VL; k++)
+            o[k] = inv[k] * ((a[c][0][k] + a[c][1][k]) + (a[c][2][k] + a[c][3][k]));
+    }
+}
+
 static void col_mix(const float *restrict Vt, int Lp, int hd, const float *restrict T, int jn,
                     const float *restrict inv, float *restrict Ot)
 {
-    for (int i = 0; i < hd; i++) {
-        const float *vr = Vt + (size_t)i * Lp;
-        float a0[VL] = {0}, a1[VL] = {0}, a2[VL] = {0}, a3[VL] = {0};
-        for (int jj = 0; jj < jn; jj += 4) {
-            const float *t = T + (size_t)jj * VL;
-            float v0 = vr[jj], v1 = vr[jj + 1], v2 = vr[jj + 2], v3 = vr[jj + 3];
-            for (int k = 0; k < VL; k++) a0[k] = FMA(v0, t[k], a0[k]);
-            for (int k = 0; k < VL; k++) a1[k] = FMA(v1, t[VL + k], a1[k]);
-            for (int k = 0; k < VL; k++) a2[k] = FMA(v2, t[2 * VL + k], a2[k]);
-            for (int k = 0; k < VL; k++) a3[k] = FMA(v3, t[3 * VL + k], a3[k]);
-        }
-        float *o = Ot + (size_t)i * VL;
-        for (int k = 0; k < VL; k++) o[k] = inv[k] * ((a0[k] + a1[k]) + (a2[k] + a3[k]));
-    }
+    int i = 0;
+    for (; i + MIXC <= hd; i += MIXC) mix_channels(Vt, Lp, i, MIXC, T, jn, inv, Ot);
+    for (; i < hd; i++) mix_channels(Vt, Lp, i, 1, T, jn, inv, Ot);
 }
 
-/* -- backward, two queries at a time over VL keys at a time -- */
+/* -- backward, BR queries at a time over VL keys at a time -- */
 
-/* Rows t and t + 1 of the score gradient, two rows at once so that each step of keys is loaded
- * and each gradient accumulator is updated once for both. For keys j < n (a multiple of VL past
- * t + 1): recomputes p = softmax row from the forward's maximum m and reciprocal sum inv, then
- * ds = p (dp - delta) with dp = g . v_j, accumulates dVt[:, j] += g p_j and dKt[:, j] += q ds_j,
- * and leaves the two rows of ds in ds (Lp apart). q and g are column t of the channel-major Qt
- * and Gt (elements Lp apart); one = 1 when row t + 1 is past the end. */
+/* Rows t .. t + BR - 1 of the score gradient at once, so that each step of keys is loaded and
+ * each gradient accumulator is updated once for all of them. For keys j < n (a multiple of VL
+ * past the last row): recomputes p = softmax row from the forward's maximum m and reciprocal sum
+ * inv, then ds = p (dp - delta) with dp = g . v_j, accumulates dVt[:, j] += g p_j and
+ * dKt[:, j] += q ds_j (rows in order), and leaves the rows of ds in ds (Lp apart). q and g are
+ * column t of the channel-major Qt and Gt (elements Lp apart, zero past the end); m, inv and
+ * delta hold BR values each, zero for rows past the end, which makes their p zero. */
 static void rows_bwd(const float *restrict q, const float *restrict g, const float *restrict Kt,
                      const float *restrict Vt, float *restrict dKt, float *restrict dVt, int hd,
                      int Lp, int t, int c0, int n, int w, const float *restrict m,
-                     const float *restrict inv, const float *restrict delta, bool one,
-                     float *restrict ds)
+                     const float *restrict inv, const float *restrict delta, float *restrict ds)
 {
-    float m0 = m[0], m1 = one ? 0.0f : m[1], i0 = inv[0], i1 = one ? 0.0f : inv[1];
-    float d0 = delta[0], d1 = one ? 0.0f : delta[1];
-    int u = one ? t : t + 1;
     for (int c = c0; c < n; c += VL) {
-        float s0[VL] = {0}, s1[VL] = {0}, dp0[VL] = {0}, dp1[VL] = {0};
-        float p0[VL], p1[VL], e0[VL], e1[VL];
+        float s[BR][VL] = {{0}}, dp[BR][VL] = {{0}}, p[BR][VL], e[BR][VL];
         for (int i = 0; i < hd; i++) {
             const float *kc = Kt + (size_t)i * Lp + c, *vc = Vt + (size_t)i * Lp + c;
             const float *qi = q + (size_t)i * Lp, *gi = g + (size_t)i * Lp;
-            float qa = qi[0], qb = one ? 0.0f : qi[1], ga = gi[0], gb = one ? 0.0f : gi[1];
-            for (int k = 0; k < VL; k++) s0[k] = FMA(qa, kc[k], s0[k]);
-            for (int k = 0; k < VL; k++) s1[k] = FMA(qb, kc[k], s1[k]);
-            for (int k = 0; k < VL; k++) dp0[k] = FMA(ga, vc[k], dp0[k]);
-            for (int k = 0; k < VL; k++) dp1[k] = FMA(gb, vc[k], dp1[k]);
+            UNROLL4
+            for (int r = 0; r < BR; r++) {
+                for (int k = 0; k < VL; k++) s[r][k] = FMA(qi[r], kc[k], s[r][k]);
+                for (int k = 0; k < VL; k++) dp[r][k] = FMA(gi[r], vc[k], dp[r][k]);
+            }
         }
-        for (int k = 0; k < VL; k++) p0[k] = c + k <= t ? fast_expf(s0[k] - m0) * i0 : 0.0f;
-        for (int k = 0; k < VL; k++) p1[k] = c + k <= u ? fast_expf(s1[k] - m1) * i1 : 0.0f;
-        if (w && c < u - w) { /* keys before a row's window */
-            for (int k = 0; k < VL; k++) p0[k] = c + k >= t - w ? p0[k] : 0.0f;
-            for (int k = 0; k < VL; k++) p1[k] = c + k >= u - w ? p1[k] : 0.0f;
-        }
-        for (int k = 0; k < VL; k++) e0[k] = p0[k] * (dp0[k] - d0);
-        for (int k = 0; k < VL; k++) e1[k] = p1[k] * (dp1[k] - d1);
+        UNROLL4
+        for (int r = 0; r < BR; r++)
+            for (int k = 0; k < VL; k++)
+                p[r][k] = c + k <= t + r ? fast_expf(s[r][k] - m[r]) * inv[r] : 0.0f;
+        if (w && c < t + BR - 1 - w) /* keys before a row's window */
+            UNROLL4
+            for (int r = 0; r < BR; r++)
+                for (int k = 0; k < VL; k++) p[r][k] = c + k >= t + r - w ? p[r][k] : 0.0f;
+        UNROLL4
+        for (int r = 0; r < BR; r++)
+            for (int k = 0; k < VL; k++) e[r][k] = p[r][k] * (dp[r][k] - delta[r]);
         for (int i = 0; i < hd; i++) {
             float *dkc = dKt + (size_t)i * Lp + c, *dvc = dVt + (size_t)i * Lp + c;
             const float *qi = q + (size_t)i * Lp, *gi = g + (size_t)i * Lp;
-            float qa = qi[0], qb = one ? 0.0f : qi[1], ga = gi[0], gb = one ? 0.0f : gi[1];
-            for (int k = 0; k < VL; k++) dvc[k] = FMA(gb, p1[k], FMA(ga, p0[k], dvc[k]));
-            for (int k = 0; k < VL; k++) dkc[k] = FMA(qb, e1[k], FMA(qa, e0[k], dkc[k]));
+            UNROLL4
+            for (int r = 0; r < BR; r++) {
+                for (int k = 0; k < VL; k++) dvc[k] = FMA(gi[r], p[r][k], dvc[k]);
+                for (int k = 0; k < VL; k++) dkc[k] = FMA(qi[r], e[r][k], dkc[k]);
+            }
         }
-        for (int k = 0; k < VL; k++) ds[c + k] = e0[k];
-        for (int k = 0; k < VL; k++) ds[Lp + c + k] = e1[k];
+        UNROLL4
+        for (int r = 0; r < BR; r++)
+            for (int k = 0; k < VL; k++) ds[(size_t)r * Lp + c + k] = e[r][k];
     }
 }
 
-/* out[r][i] = mul * sum_{j<n} p[r][j] M[j][i] for rows r < 2 (Lp apart in p, hdp apart in out)
- * and i < hdp, with M position-major (rows of hdp). */
+/* out[r][i] = mul * sum_{j<n} p[r][j] M[j][i] for rows r < BR (Lp apart in p, hdp apart in out)
+ * and i < hdp, with M position-major (rows of hdp); each row keeps a sum for even and for odd j. */
 static void rows_mix(const float *restrict p, int Lp, const float *restrict M, int hdp, int n,
                      float mul, float *restrict out)
 {
     for (int i0 = 0; i0 < hdp; i0 += HV) {
-        float a0[HV] = {0}, a1[HV] = {0}, b0[HV] = {0}, b1[HV] = {0};
+        float a[BR][2][HV] = {{{0}}};
         for (int j = 0; j < n; j += 2) {
-            const float *r = M + (size_t)j * hdp + i0;
-            float p0 = p[j], p1 = p[j + 1], q0 = p[Lp + j], q1 = p[Lp + j + 1];
-            for (int k = 0; k < HV; k++) a0[k] = FMA(p0, r[k], a0[k]);
-            for (int k = 0; k < HV; k++) a1[k] = FMA(p1, r[hdp + k], a1[k]);
-            for (int k = 0; k < HV; k++) b0[k] = FMA(q0, r[k], b0[k]);
-            for (int k = 0; k < HV; k++) b1[k] = FMA(q1, r[hdp + k], b1[k]);
+            const float *x = M + (size_t)j * hdp + i0;
+            UNROLL4
+            for (int r = 0; r < BR; r++) {
+                float p0 = p[(size_t)r * Lp + j], p1 = p[(size_t)r * Lp + j + 1];
+                for (int k = 0; k < HV; k++) a[r][0][k] = FMA(p0, x[k], a[r][0][k]);
+                for (int k = 0; k < HV; k++) a[r][1][k] = FMA(p1, x[hdp + k], a[r][1][k]);
+            }
         }
-        for (int k = 0; k < HV; k++) out[i0 + k] = mul * (a0[k] + a1[k]);
-        for (int k = 0; k < HV; k++) out[hdp + i0 + k] = mul * (b0[k] + b1[k]);
+        UNROLL4
+        for (int r = 0; r < BR; r++)
+            for (int k = 0; k < HV; k++)
+                out[(size_t)r * hdp + i0 + k] = mul * (a[r][0][k] + a[r][1][k]);
     }
 }
 
@@ -569,12 +595,12 @@ static void bwd_vec(const Core *j, const Pair *P, float *sl)
     to_rows(Kt, Lp, hd, hdp, Kp);
     memset(dKt, 0, sizeof(float) * (size_t)hd * Lp);
     memset(dVt, 0, sizeof(float) * (size_t)hd * Lp);
-    for (int t = 0; t < L; t += 2) {
-        bool one = t + 1 == L;
-        int n = (int)round_up((size_t)t + (one ? 1 : 2), VL);
+    for (int t = 0; t < L; t += BR) {
+        int nr = L - t < BR ? L - t : BR, n = (int)round_up((size_t)t + nr, VL);
         int c0 = g->w && t > g->w ? (t - g->w) / VL * VL : 0; /* first key of the window */
-        rows_bwd(Qt + t, Gt + t, Kt, Vt, dKt, dVt, hd, Lp, t, c0, n, g->w, P->m + t, P->inv + t,
-                 delta + t, one, ds);
+        float m[BR] = {0}, inv[BR] = {0}, dl[BR] = {0}; /* zero for rows past the end */
+        for (int r = 0; r < nr; r++) m[r] = P->m[t + r], inv[r] = P->inv[t + r], dl[r] = delta[t + r];
+        rows_bwd(Qt + t, Gt + t, Kt, Vt, dKt, dVt, hd, Lp, t, c0, n, g->w, m, inv, dl, ds);
         rows_mix(ds + c0, Lp, Kp + (size_t)c0 * hdp, hdp, n - c0, g->scale, dQp + (size_t)t * hdp);
     }
     from_rows(dQp, L, Lp, hd, hdp, dQt);

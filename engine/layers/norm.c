@@ -14,6 +14,9 @@ typedef struct {
     float *y, *dx;
     int d;
     bool centre; /* LayerNorm subtracts the mean */
+    /* forward: when add is set, the input is x + add, stored in sum */
+    const float *add;
+    float *sum;
 } NormJob;
 
 static size_t rms_params(const LayerCfg *c) { return (size_t)c->width; }
@@ -48,6 +51,12 @@ static void norm_fwd_rows(void *ctx, size_t r0, size_t r1, int tid)
     for (size_t r = r0; r < r1; r++) {
         const float *x = j->x + r * d;
         float *y = j->y + r * d;
+        if (j->add) { /* the residual sum, row by row while it is in cache */
+            float *s = j->sum + r * d;
+            const float *a = j->add + r * d;
+            for (int i = 0; i < d; i++) s[i] = x[i] + a[i];
+            x = s;
+        }
         double mu = 0, ss = 0, a[NL] = {0}, q[NL] = {0};
         int dv = d / NL * NL;
         if (j->centre) {
@@ -109,19 +118,27 @@ static void norm_bwd_rows(void *ctx, size_t r0, size_t r1, int tid)
     }
 }
 
-static void norm_forward(Layer *l, const float *x, float *y, Dims dm)
+static bool centred(const Layer *l) { return l->kind->n_params(&l->cfg) > (size_t)l->cfg.width; }
+
+void norm_forward_sum(Layer *l, const float *x, const float *add, float *sum, float *y, Dims dm)
 {
     size_t rows = (size_t)dm.B * dm.L;
-    NormJob j = {l, x, NULL, y, NULL, l->cfg.width, l->kind->n_params(&l->cfg) > (size_t)l->cfg.width};
+    NormJob j = {.l = l, .x = x, .y = y, .d = l->cfg.width, .centre = centred(l), .add = add,
+                 .sum = sum};
     pool_for(rows, norm_fwd_rows, &j);
+}
+
+static void norm_forward(Layer *l, const float *x, float *y, Dims dm)
+{
+    norm_forward_sum(l, x, NULL, NULL, y, dm);
 }
 
 static void norm_backward(Layer *l, const float *x, const float *dy, float *dx, Dims dm)
 {
     size_t rows = (size_t)dm.B * dm.L;
     int d = l->cfg.width, parts = pool_size();
-    bool centre = l->kind->n_params(&l->cfg) > (size_t)d;
-    NormJob j = {l, x, dy, NULL, dx, d, centre};
+    bool centre = centred(l);
+    NormJob j = {.l = l, .x = x, .dy = dy, .dx = dx, .d = d, .centre = centre};
     for (int t = 0; t < parts; t++) memset(l->scratch + (size_t)t * 2 * d, 0, sizeof(float) * 2 * d);
     pool_for(rows, norm_bwd_rows, &j);
     parts_add(l->grads, l->scratch, parts, 2 * (size_t)d, (size_t)d, 1.0f);
