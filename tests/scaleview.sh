@@ -118,12 +118,12 @@ start 80 24
 wait_for "Stack" 10 || fail "the lab did not start"
 small_stack
 corpus_and_protocol 1e9,2e9
-wait_for "run #[0-9]+ +\[(running|queued)\] +scaling [1-6]/6: C=1e09 width [0-9]+, [0-9.k]+ params" 10 ||
+wait_for "run #[0-9]+ +\[(running|queued)\] +scaling [1-6]/6: C=1e09 width [0-9]+, [0-9.k]+ params" 30 ||
     fail "the run view does not show the scaling run, its size and budget"
-wait_for "epoch 1/1 step [0-9]+/[0-9]+" 10 || fail "no live progress of the scaling run"
+wait_for "epoch 1/1 step [0-9]+/[0-9]+" 30 || fail "no live progress of the scaling run"
 cap | grep -q "train loss" || fail "no loss chart for the scaling run"
 echo "ok: L queues the scaling protocol; the run view shows which run, its size and budget, live"
-wait_for "the scaling protocol for mh-attention swiglu @32 is done \(6 runs\)" 90 || fail "the protocol did not finish"
+wait_for "the scaling protocol for mh-attention swiglu @32 is done \(6 runs\)" 300 || fail "the protocol did not finish"
 first=$(echo "$tmp"/data/madlab/scale/quick_mh-attention_swiglu_w32_*)
 [[ -f $first/frontier.csv && -f $first/runs.csv && -f $first/scale.run ]] || fail "no madlab scale layout in $first: $(ls -A "$first")"
 [[ $(ls "$first"/*.result | wc -l) -eq 6 ]] || fail "not six result files in $first"
@@ -142,7 +142,7 @@ keys o; wait_for "run options" 3 || fail "no options form"; keys C-u 1 Enter
 keys 2; wait_for "Corpus: $tmp/corpus.txt" 3 || fail "the text task is not the current task"
 keys Enter; wait_for "difficulty of text" 3 || fail "no form for the text task"
 keys Down Down C-u 32 Down C-u 256 Enter; wait_for "seq_len 32 n_train 256" 3 || fail "the text run's size was not set"
-keys r; wait_for "run #[0-9]+ \(text\) done: validation [0-9.]+ bits/byte, perplexity [0-9.]+ per byte" 30 ||
+keys r; wait_for "run #[0-9]+ \(text\) done: validation [0-9.]+ bits/byte, perplexity [0-9.]+ per byte" 180 ||
     fail "a text run's end does not give bits per byte and perplexity"
 cap | grep -q "done, 1 epoch: validation [0-9.]* bits/byte" || fail "the run view does not give bits per byte"
 keys 4; wait_for "LM bpb" 3 || fail "the results table has no bits-per-byte column"
@@ -155,9 +155,9 @@ start 80 24
 wait_for "Stack" 10 || fail "the lab did not start"
 small_stack
 corpus_and_protocol 5e8,7e8,1e9
-wait_for "scaling run C-5e08_w-[0-9]+_r-1 done" 30 || fail "no scaling run finished"
+wait_for "scaling run C-5e08_w-[0-9]+_r-1 done" 180 || fail "no scaling run finished"
 keys q; wait_for "The scaling protocol is going" 3 || fail "quit did not ask while the protocol runs"
-keys y; wait_for "LAB-EXITED rc=0" 10 || fail "the lab did not quit mid-protocol"
+keys y; wait_for "LAB-EXITED rc=0" 30 || fail "the lab did not quit mid-protocol"
 ls -A "$tmp"/data/madlab/scale/*/ | grep -q '^\.' && fail "quitting left a temporary: $(ls -AR "$tmp/data")"
 n=$(ls "$tmp"/data/madlab/scale/*/*.result | wc -l)
 [[ $n -ge 7 && $n -lt 15 ]] || fail "expected some but not all of the nine new runs done: $n result files"
@@ -169,7 +169,7 @@ small_stack
 corpus_and_protocol 5e8,7e8,1e9
 wait_for "queued [0-9] runs of the quick scaling protocol \([1-8] of 9 done before\)" 5 || fail "L did not resume"
 wait_for "scaling [0-9]/[0-9] \(plan 9\)" 10 || fail "the run view does not show the plan's size on resume"
-wait_for "the scaling protocol for mh-attention swiglu @32 is done \(9 runs\)" 90 || fail "the resumed protocol did not finish"
+wait_for "the scaling protocol for mh-attention swiglu @32 is done \(9 runs\)" 300 || fail "the resumed protocol did not finish"
 [[ $(ls "$tmp"/data/madlab/scale/*/*.result | wc -l) -eq 15 ]] || fail "not 6 + 9 result files"
 keys 6; wait_for "9 of 9 runs" 3 || fail "the scaling view does not show the resumed protocol"
 echo "ok: quitting mid-protocol leaves whole files; L resumes and finishes it"
