@@ -99,13 +99,16 @@ const LayerKind layer_mlp = {
 static const KnobDesc swiglu_knobs[] = {{"inner", 352, 8, 8192, "hidden width", NULL}};
 
 static size_t swiglu_params(const LayerCfg *c) { return 3 * (size_t)c->width * c->knob[K_INNER]; }
+/* acts: g = x [W1 W2] (rows x 2h), then the gated product a and sigmoid(g1) (rows x h each),
+ * kept so that the backward neither recomputes the gate nor takes the exponential again. */
 static size_t swiglu_acts(const LayerCfg *c, Dims d)
 {
-    return 2 * (size_t)d.B * d.L * c->knob[K_INNER];
+    return 4 * (size_t)d.B * d.L * c->knob[K_INNER];
 }
+/* scratch: da (rows x h) and dg (rows x 2h), backward only. */
 static size_t swiglu_scratch(const LayerCfg *c, Dims d)
 {
-    return 4 * (size_t)d.B * d.L * c->knob[K_INNER];
+    return 3 * (size_t)d.B * d.L * c->knob[K_INNER];
 }
 static double swiglu_flops(const LayerCfg *c, int L)
 {
@@ -119,29 +122,32 @@ static void swiglu_init(Layer *l, Rng *r)
     init_uniform(l->params + (size_t)d * 2 * h, (size_t)h * d, 1.0f / sqrtf((float)h), r);
 }
 
-/* acts: g = x [W1 W2] (rows x 2h). scratch: the gated product (rows x h). */
-/* Elem.u = g (rows x 2h), Elem.a = gated product (rows x h). */
+/* Elem.u = g (rows x 2h), Elem.a = gated product, Elem.b = sigmoid(g1) (rows x h each). */
 static void swiglu_gate_rows(void *ctx, size_t r0, size_t r1, int tid)
 {
     const Elem *e = ctx;
     int h = e->h;
     for (size_t r = r0; r < r1; r++) {
         const float *u = e->u + r * 2 * h, *v = u + h;
-        float *o = e->a + r * h;
-        for (int j = 0; j < h; j++) o[j] = siluf(u[j]) * v[j];
+        float *o = e->a + r * h, *sg = e->b + r * h;
+        for (int j = 0; j < h; j++) {
+            float s = sigmoidf(u[j]);
+            sg[j] = s;
+            o[j] = u[j] * s * v[j]; /* silu(u) v */
+        }
     }
 }
 
-/* Elem.u = g, Elem.v = da (rows x h), Elem.b = dg (rows x 2h). */
+/* Elem.u = g, Elem.v = da (rows x h), Elem.a = sigmoid(g1), Elem.b = dg (rows x 2h). */
 static void swiglu_grad_rows(void *ctx, size_t r0, size_t r1, int tid)
 {
     const Elem *e = ctx;
     int h = e->h;
     for (size_t r = r0; r < r1; r++) {
-        const float *u = e->u + r * 2 * h, *v = u + h, *da = e->v + r * h;
+        const float *u = e->u + r * 2 * h, *v = u + h, *da = e->v + r * h, *sg = e->a + r * h;
         float *du = e->b + r * 2 * h, *dv = du + h;
         for (int j = 0; j < h; j++) {
-            float s = sigmoidf(u[j]);
+            float s = sg[j];
             dv[j] = da[j] * u[j] * s;
             du[j] = da[j] * v[j] * s * (1.0f + u[j] * (1.0f - s));
         }
@@ -152,8 +158,8 @@ static void swiglu_forward(Layer *l, const float *x, float *y, Dims dm)
 {
     int d = l->cfg.width, h = l->cfg.knob[K_INNER], rows = dm.B * dm.L;
     const float *W12 = l->params, *W3 = W12 + (size_t)d * 2 * h;
-    float *g = l->acts, *a = l->scratch;
-    Elem e = {.u = g, .a = a, .h = h};
+    float *g = l->acts, *a = g + (size_t)rows * 2 * h, *sg = a + (size_t)rows * h;
+    Elem e = {.u = g, .a = a, .b = sg, .h = h};
     linear_fwd(x, W12, NULL, g, rows, d, 2 * h);
     pool_for(rows, swiglu_gate_rows, &e);
     linear_fwd(a, W3, NULL, y, rows, h, d);
@@ -164,10 +170,9 @@ static void swiglu_backward(Layer *l, const float *x, const float *dy, float *dx
     int d = l->cfg.width, h = l->cfg.knob[K_INNER], rows = dm.B * dm.L;
     const float *W12 = l->params, *W3 = W12 + (size_t)d * 2 * h;
     float *dW12 = l->grads, *dW3 = dW12 + (size_t)d * 2 * h;
-    const float *g = l->acts;
-    float *a = l->scratch, *da = a + (size_t)rows * h, *dg = da + (size_t)rows * h;
-    Elem e = {.u = g, .v = da, .a = a, .b = dg, .h = h};
-    pool_for(rows, swiglu_gate_rows, &e);
+    const float *g = l->acts, *a = g + (size_t)rows * 2 * h, *sg = a + (size_t)rows * h;
+    float *da = l->scratch, *dg = da + (size_t)rows * h;
+    Elem e = {.u = g, .v = da, .a = (float *)sg, .b = dg, .h = h};
     mm(true, false, h, d, rows, 1.0f, a, h, dy, d, 1.0f, dW3, d); /* dW3 += a^T dy */
     mm(false, true, rows, h, d, 1.0f, dy, d, W3, d, 0.0f, da, h);  /* da = dy W3^T */
     pool_for(rows, swiglu_grad_rows, &e);
