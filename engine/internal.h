@@ -231,9 +231,9 @@ enum { ROUTING_REFERENCE, ROUTING_TOPK };
 extern const char *const routing_words[]; /* "reference", "topk" */
 #define ROUTING_KNOB                                                                              \
     {"routing", ROUTING_REFERENCE, ROUTING_REFERENCE, ROUTING_TOPK,                               \
-     "reference (0): every expert, weights = softmax over all experts of the scores with those "  \
-     "below the k-th largest set to 0; topk (1): only the top-k experts, softmax over their "    \
-     "scores", routing_words}
+     "reference: every expert, weights = softmax over all experts of the scores with those "      \
+     "below the k-th largest set to 0; topk: only the top-k experts, softmax over their scores",  \
+     routing_words}
 /* The reference's dense routing: p (rows x E) = softmax over all E of the scores, those below the
  * k-th largest replaced by 0 (not -inf: every expert keeps some weight); keep (rows x E) is 1
  * where the score was kept (ties at the k-th largest are all kept), else 0. */

@@ -43,6 +43,19 @@ keys Enter; wait_for "layer\(s\) 1 mh-attention grows" 3 || fail "no growing-sta
 keys Escape
 echo "ok: a growing stack is refused, naming its layers"
 
+# an enumerated knob in the knob form: shown and typed as a word, a wrong word named
+keys s; wait_for "striping" 3 || fail "no striping form"
+keys C-u mh-attention Down C-u 0 Down C-u moe-mlp Enter
+wait_for "striped stack: mh-attention moe-mlp" 3 || fail "stack not striped"
+keys Down; wait_for "layer 2 moe-mlp: experts=8 top_k=2 inner=16 routing=reference" 3 ||
+    fail "the stack view does not name the routing"
+keys Enter; wait_for "routing +reference +reference\|topk" 3 || fail "the knob form shows no routing word"
+keys Down Down Down C-u dense Enter
+wait_for "routing: 'dense' is not one of reference\|topk" 3 || fail "a wrong routing word is not named"
+keys C-u topk Enter; wait_for "knobs of layer 2 set" 3 || fail "routing=topk not applied"
+wait_for "routing=topk" 3 || fail "the stack does not show routing=topk"
+echo "ok: the knob form edits routing as a word and names a wrong one"
+
 # recall against state: three tiny runs (width 32, 1 epoch of 2 steps) fill three rows
 keys W; wait_for "model width" 3 || fail "no width form"
 keys C-u 32 Enter; wait_for "width 32" 3 || fail "width not set"

@@ -30,7 +30,10 @@ void form_open(const FormDef *def, int arg)
         void *v = field_ptr(f, d);
         char *t = f->text[i];
         switch (d->type) {
-        case FT_INT: snprintf(t, FORM_TEXT_MAX, "%d", *(int *)v); break;
+        case FT_INT:
+            if (d->words) snprintf(t, FORM_TEXT_MAX, "%s", d->words[*(int *)v - (int)d->min]);
+            else snprintf(t, FORM_TEXT_MAX, "%d", *(int *)v);
+            break;
         case FT_LONG: snprintf(t, FORM_TEXT_MAX, "%lld", *(long long *)v); break;
         case FT_NUM: snprintf(t, FORM_TEXT_MAX, "%g", *(double *)v); break;
         case FT_TEXT: snprintf(t, FORM_TEXT_MAX, "%s", (char *)v); break;
@@ -39,9 +42,29 @@ void form_open(const FormDef *def, int arg)
     lab.modal = &modal_form;
 }
 
-/* The number in a field, checked against its type and range. */
+/* "reference|topk": the words a field takes. */
+static void words_text(const FieldDef *d, char *buf, size_t n)
+{
+    buf[0] = 0;
+    for (int v = (int)d->min; v <= (int)d->max; v++)
+        snprintf(buf + strlen(buf), n - strlen(buf), "%s%s", v > d->min ? "|" : "", d->words[v - (int)d->min]);
+}
+
+/* The number in a field, checked against its type and range; a field of words takes one of
+ * its words. */
 static int field_num(const FieldDef *d, const char *text, double *out, char *msg, size_t n)
 {
+    if (d->words) {
+        for (int v = (int)d->min; v <= (int)d->max; v++)
+            if (strcmp(text, d->words[v - (int)d->min]) == 0) {
+                *out = v;
+                return 0;
+            }
+        char w[200];
+        words_text(d, w, sizeof w);
+        snprintf(msg, n, "%s: '%s' is not one of %s", d->label, text, w);
+        return -1;
+    }
     char *end;
     errno = 0;
     double v = strtod(text, &end);
@@ -88,6 +111,13 @@ static void form_apply(void)
     if (f->def->apply(f->rec.bytes, f->arg) != 0) lab.modal = &modal_form;
 }
 
+/* "1..16" for a number, "reference|topk" for words */
+static void range_text(const FieldDef *d, char *buf, size_t n)
+{
+    if (d->words) words_text(d, buf, n);
+    else snprintf(buf, n, "%g..%g", d->min, d->max);
+}
+
 static void form_draw(Rect box, Rect in)
 {
     Form *f = &lab.form;
@@ -105,8 +135,10 @@ static void form_draw(Rect box, Rect in)
         int tw = 30;
         fill(y, in.x + 15, tw, sel ? S_SEL : S_DIM);
         put(y, in.x + 15, tw, sel ? S_SEL : S_NORMAL, "%s%s", f->text[i], sel ? "_" : "");
+        char range[200];
+        range_text(d, range, sizeof range);
         if (d->type != FT_TEXT)
-            put(y, in.x + 47, in.w - 47, S_DIM, "%g..%g %s", d->min, d->max, d->help ? d->help : "");
+            put(y, in.x + 47, in.w - 47, S_DIM, "%s %s", range, d->help ? d->help : "");
         else
             put(y, in.x + 47, in.w - 47, S_DIM, "%s", d->help ? d->help : "");
     }
@@ -114,8 +146,10 @@ static void form_draw(Rect box, Rect in)
      * an error the form's apply reported */
     char text[1024];
     const FieldDef *d = &f->f[f->cur];
+    char range[200];
+    range_text(d, range, sizeof range);
     if (d->type != FT_TEXT)
-        snprintf(text, sizeof text, "%s (%g to %g): %s", d->label, d->min, d->max, d->help ? d->help : "");
+        snprintf(text, sizeof text, "%s (%s): %s", d->label, range, d->help ? d->help : "");
     else
         snprintf(text, sizeof text, "%s: %s", d->label, d->help ? d->help : "");
     if (lab.status_err && lab.status[0]) snprintf(text + strlen(text), sizeof text - strlen(text), "\n%s", lab.status);

@@ -31,7 +31,7 @@ static int knob_fields(int layer, FieldDef *out, int max)
     int n = 0;
     for (int j = 0; j < k->n_knobs && j < ML_MAX_KNOBS && n < max; j++, n++)
         out[n] = (FieldDef){k->knobs[j].name, FT_INT, offsetof(KnobRec, knob) + sizeof(int) * j,
-                            k->knobs[j].min, k->knobs[j].max, k->knobs[j].help};
+                            k->knobs[j].min, k->knobs[j].max, k->knobs[j].help, k->knobs[j].words};
     return n;
 }
 

@@ -51,6 +51,9 @@ typedef struct {
     size_t off;     /* where in the record */
     double min, max;
     const char *help;
+    /* an FT_INT that takes words, words[v - min] for v in min..max (an enumerated knob such as
+     * routing=reference|topk); NULL for a number */
+    const char *const *words;
 } FieldDef;
 
 typedef struct {

@@ -65,8 +65,11 @@ static void draw_stack_view(void)
         layer_cfg_of(&lab.stack, lab.cur_layer, lab.width, V, L, &c);
         char line[512];
         int u = snprintf(line, sizeof line, "layer %d %s:", lab.cur_layer + 1, k->name);
-        for (int j = 0; j < k->n_knobs && u < (int)sizeof line; j++)
-            u += snprintf(line + u, sizeof line - u, " %s=%d", k->knobs[j].name, c.knob[j]);
+        for (int j = 0; j < k->n_knobs && u < (int)sizeof line; j++) {
+            char v[64];
+            knob_text(&k->knobs[j], c.knob[j], v, sizeof v);
+            u += snprintf(line + u, sizeof line - u, " %s=%s", k->knobs[j].name, v);
+        }
         if (u < (int)sizeof line)
             snprintf(line + u, sizeof line - u, "%s", k->n_knobs ? "  (Enter edits, i explains)" : "  (no knobs; i explains)");
         put(l.y + l.h - 2, 1, l.w - 1, S_DIM, "%s", line);
