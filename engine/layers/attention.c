@@ -836,7 +836,7 @@ const LayerKind layer_attention = {
 
 const LayerKind layer_mh_attention = {
     .name = "mh-attention",
-    .summary = "multi-head causal softmax attention with rotary embeddings, 16 heads of 8",
+    .summary = "multi-head causal softmax attention with rotary embeddings, 16 heads of 8 by default",
     .role = ROLE_SEQUENCE,
     .knobs = mh_att_knobs,
     .n_knobs = ML_COUNT(mh_att_knobs),
@@ -876,7 +876,7 @@ const LayerKind layer_sliding_attention = {
 
 const LayerKind layer_mh_sliding_attention = {
     .name = "mh-sliding-attention",
-    .summary = "multi-head sliding-window attention (keys i-32..i), 16 heads of 8",
+    .summary = "multi-head sliding-window attention (keys i-32..i), 16 heads of 8 by default",
     .role = ROLE_SEQUENCE,
     .knobs = mh_slide_knobs,
     .n_knobs = ML_COUNT(mh_slide_knobs),

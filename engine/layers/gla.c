@@ -460,7 +460,7 @@ const LayerKind layer_gla = {
 
 const LayerKind layer_mh_gla = {
     .name = "mh-gated-linear-attention",
-    .summary = "multi-head gated linear attention, 8 heads of 16",
+    .summary = "multi-head gated linear attention, 8 heads of 16 by default",
     .role = ROLE_SEQUENCE,
     .knobs = mh_gla_knobs,
     .n_knobs = ML_COUNT(mh_gla_knobs),

@@ -832,7 +832,7 @@ const LayerKind layer_hyena = {
 
 const LayerKind layer_mh_hyena = {
     .name = "mh-hyena",
-    .summary = "multi-head Hyena: heads of 16 channels, one long filter per head",
+    .summary = "multi-head Hyena: heads of 16 channels by default, one long filter per head",
     .role = ROLE_SEQUENCE,
     .knobs = mh_knobs,
     .n_knobs = ML_COUNT(mh_knobs),

@@ -421,7 +421,7 @@ const LayerKind layer_linear_attention = {
 
 const LayerKind layer_mh_linear_attention = {
     .name = "mh-linear-attention",
-    .summary = "multi-head linear attention (Hadamard feature map), 16 heads of 8",
+    .summary = "multi-head linear attention (Hadamard feature map), 16 heads of 8 by default",
     .role = ROLE_SEQUENCE,
     .knobs = mh_la_knobs,
     .n_knobs = ML_COUNT(mh_la_knobs),
