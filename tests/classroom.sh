@@ -8,7 +8,7 @@ start() { # COLS ROWS [ARGS]: a fresh server each time (a killed one can race it
     $T kill-server 2>/dev/null
     S=$S-x; T="tmux -L $S -f /dev/null"
     $T new-session -d -s "$S" -x "$1" -y "$2" \
-        "cd '$tmp' && XDG_CONFIG_HOME='$tmp/config' LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=xterm-256color '$MADLAB' --threads 1 $3; echo LAB-EXITED rc=\$?; sleep 30"
+        "cd '$tmp' && XDG_CONFIG_HOME='$tmp/config' XDG_DATA_HOME='$tmp/data' LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=xterm-256color '$MADLAB' --threads 1 $3; echo LAB-EXITED rc=\$?; sleep 30"
 }
 
 # the first screen names the task and what r does, at 80x24 and 120x40, with its key hints

@@ -13,7 +13,7 @@ width: 32
 norm: rmsnorm
 P
 $T new-session -d -s "$S" -x 120 -y 40 \
-    "cd '$tmp' && XDG_CONFIG_HOME='$tmp/config' LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=xterm-256color '$MADLAB' --threads 1; echo LAB-EXITED rc=\$?; sleep 30"
+    "cd '$tmp' && XDG_CONFIG_HOME='$tmp/config' XDG_DATA_HOME='$tmp/data' LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=xterm-256color '$MADLAB' --threads 1; echo LAB-EXITED rc=\$?; sleep 30"
 wait_for "Stack" 10 || fail "the lab did not start"
 echo "ok: started"
 
@@ -125,7 +125,7 @@ $T kill-server 2>/dev/null
 S=$S-c
 T="tmux -L $S -f /dev/null"
 $T new-session -d -s "$S" -x 100 -y 30 \
-    "cd '$tmp' && XDG_CONFIG_HOME='$tmp/config' LANG=C TERM=xterm-256color '$MADLAB' --threads 1; echo LAB-EXITED rc=\$?; stty -a | grep -o ' echo '; sleep 30"
+    "cd '$tmp' && XDG_CONFIG_HOME='$tmp/config' XDG_DATA_HOME='$tmp/data' LANG=C TERM=xterm-256color '$MADLAB' --threads 1; echo LAB-EXITED rc=\$?; stty -a | grep -o ' echo '; sleep 30"
 wait_for "Stack" 10 || fail "the lab did not start (C locale)"
 keys l; wait_for "Load a preset" 5 || fail "no preset list"
 # 65536 training sequences: the run must outlast the checks on a fast idle machine (256 ended

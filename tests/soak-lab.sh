@@ -58,7 +58,7 @@ RANDOM=$SOAK_SEED
 mkdir -p "$tmp/config/madlab/presets"
 san="log_path=$tmp/san"
 $T new-session -d -s "$S" -x 120 -y 40 \
-    "cd '$tmp' && XDG_CONFIG_HOME='$tmp/config' LANG=C.UTF-8 LC_ALL=C.UTF-8 \
+    "cd '$tmp' && XDG_CONFIG_HOME='$tmp/config' XDG_DATA_HOME='$tmp/data' LANG=C.UTF-8 LC_ALL=C.UTF-8 \
      TERM=xterm-256color ASAN_OPTIONS='${ASAN_OPTIONS:+$ASAN_OPTIONS:}$san' \
      UBSAN_OPTIONS='${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}$san' \
      TSAN_OPTIONS='${TSAN_OPTIONS:+$TSAN_OPTIONS:}$san' '$MADLAB' --threads 1; \

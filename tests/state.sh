@@ -8,7 +8,7 @@ TEST_NAME=statetest
 
 mkdir -p "$tmp/config"
 $T new-session -d -s "$S" -x 120 -y 40 \
-    "cd '$tmp' && XDG_CONFIG_HOME='$tmp/config' LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=xterm-256color '$MADLAB' --threads 1; echo LAB-EXITED rc=\$?; sleep 30"
+    "cd '$tmp' && XDG_CONFIG_HOME='$tmp/config' XDG_DATA_HOME='$tmp/data' LANG=C.UTF-8 LC_ALL=C.UTF-8 TERM=xterm-256color '$MADLAB' --threads 1; echo LAB-EXITED rc=\$?; sleep 30"
 wait_for "Stack" 10 || fail "the lab did not start"
 
 # a mamba stack from the striping form: mamba swiglu mamba swiglu
