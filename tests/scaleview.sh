@@ -105,7 +105,7 @@ small_stack() {
     wait_for "striped stack: mh-attention swiglu" 3 || fail "could not make the stack"
 }
 corpus_and_protocol() { # BUDGETS: set the text task's corpus, then L with these budgets
-    keys 2 G; wait_for "^ Difficulty: vocab 256" 3 || fail "the text task is not in the task list"
+    keys 2 G; wait_for "^ Difficulty: vocab 256" 20 || fail "the text task is not in the task list"
     keys Enter; wait_for "difficulty of text" 3 || fail "no form for the text task"
     cap | grep -q " corpus  " || fail "the text task's form has no corpus field"
     keys "$tmp/none.txt" Enter; wait_for "cannot open corpus $tmp/none.txt" 3 || fail "a missing corpus was not refused"
@@ -154,8 +154,14 @@ keys q; wait_for "LAB-EXITED rc=0" 5 || { keys y; wait_for "LAB-EXITED rc=0" 5 |
 start 80 24
 wait_for "Stack" 10 || fail "the lab did not start"
 small_stack
-corpus_and_protocol 5e8,7e8,1e9
-wait_for "scaling run C-5e08_w-[0-9]+_r-1 done" 180 || fail "no scaling run finished"
+corpus_and_protocol 2e9,3e9,4e9
+# the files, not the screen: the status line may have moved on by the next capture. Budgets
+# large enough that the protocol is still going when q comes.
+for ((i = 0; i < 1800; i++)); do
+    (($(ls "$tmp"/data/madlab/scale/*/*.result | wc -l) >= 7)) && break
+    sleep 0.1
+done
+(($(ls "$tmp"/data/madlab/scale/*/*.result | wc -l) >= 7)) || fail "no scaling run finished"
 keys q; wait_for "The scaling protocol is going" 3 || fail "quit did not ask while the protocol runs"
 keys y; wait_for "LAB-EXITED rc=0" 30 || fail "the lab did not quit mid-protocol"
 ls -A "$tmp"/data/madlab/scale/*/ | grep -q '^\.' && fail "quitting left a temporary: $(ls -AR "$tmp/data")"
@@ -166,7 +172,7 @@ wait_for "Stack" 10 || fail "the lab did not start again"
 keys 6; wait_for "Scaling: mh-attention swiglu  \(1 of 2, Up/Down\)" 3 ||
     fail "a lab started again does not show the scaling directories it made"
 small_stack
-corpus_and_protocol 5e8,7e8,1e9
+corpus_and_protocol 2e9,3e9,4e9
 wait_for "queued [0-9] runs of the quick scaling protocol \([1-8] of 9 done before\)" 5 || fail "L did not resume"
 wait_for "scaling [0-9]/[0-9] \(plan 9\)" 10 || fail "the run view does not show the plan's size on resume"
 wait_for "the scaling protocol for mh-attention swiglu @32 is done \(9 runs\)" 300 || fail "the resumed protocol did not finish"
