@@ -14,6 +14,9 @@
 #include "madlab.h"
 #include "testutil.h"
 #include "ui.h"
+#include "protocol.h"
+#include "scaling.h"
+#include "fileio.h"
 
 static int inside(Rect r, int cols, int rows)
 {

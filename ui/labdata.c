@@ -1,6 +1,8 @@
 /* The lab's data that is not curses: run history, results table, export, presets. */
 #include "config.h"
 #include "labdata.h"
+#include "protocol.h"
+#include "fileio.h"
 
 #include <math.h>
 #include <stdio.h>
