@@ -272,4 +272,13 @@ static inline __attribute__((always_inline)) float gelu_tanh_and_grad(float x, f
     return 0.5f * x * (1.0f + t);
 }
 
+/* ---- speed-small ---- */
+
+/* pool_for for jobs whose numbers depend on how [0, n) is cut (per-thread partial sums, matrix
+ * products in bands): a pool of one thread runs the two chunks of two threads one after the
+ * other, so a one-thread run (madlab mad runs several at once) gives a two-thread run's numbers.
+ * tid < pool_bands() = max(threads, 2), the number of partial slots such a job needs. */
+void pool_for_bands(size_t n, PoolFn fn, void *ctx);
+int pool_bands(void);
+
 #endif

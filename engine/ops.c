@@ -60,15 +60,16 @@ static void mm_band(void *ctx, size_t b, size_t e, int tid)
 void mm(bool ta, bool tb, int M, int N, int K, float alpha, const float *A, int lda,
         const float *B, int ldb, float beta, float *C, int ldc)
 {
-    int T = pool_size();
     double work = (double)M * N * K;
-    if (T == 1 || work < 2e5) {
+    if (work < 2e5) {
         mm1(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
+    /* in bands even on one thread: a band's numbers depend on its size (OpenBLAS takes another
+     * kernel for some small products) */
     MmJob j = {ta, tb, M >= N, M, N, K, lda, ldb, ldc, 16, alpha, beta, A, B, C};
     int span = j.split_rows ? M : N;
-    pool_for((size_t)(span + j.block - 1) / j.block, mm_band, &j);
+    pool_for_bands((size_t)(span + j.block - 1) / j.block, mm_band, &j);
 }
 
 void linear_fwd(const float *x, const float *W, const float *b, float *y, int rows, int in, int out)

@@ -156,3 +156,19 @@ void pool_for(size_t n, PoolFn fn, void *ctx)
         pthread_mutex_unlock(&P.mu);
     }
 }
+
+int pool_bands(void) { return P.n < 2 ? 2 : P.n; }
+
+/* Two threads' chunks, one after the other, on a pool of one thread. */
+void pool_for_bands(size_t n, PoolFn fn, void *ctx)
+{
+    if (P.n >= 2) {
+        pool_for(n, fn, ctx);
+        return;
+    }
+    for (int part = 0; part < 2; part++) {
+        size_t b, e;
+        chunk(n, 2, part, &b, &e);
+        if (b < e) fn(ctx, b, e, part);
+    }
+}

@@ -142,11 +142,14 @@ int proto_write_csv(const ProtoScan *s, const char *dir, MlError *err);
  * marking it done in s; a run whose valid result appeared since the scan (another process on
  * the same DIR) is skipped. A run whose training fails for another reason than divergence is
  * reported through on_end and skipped. Returns 0 when every run was tried, 1 when the hooks'
- * stop flag ended it (the run in progress is lost), -1 (err set) if a result cannot be written. */
+ * stop flag ended it (the run in progress is lost), -1 (err set) if a result cannot be written.
+ * With lanes > 1 it trains that many runs at once, each on its own thread, taking them in order;
+ * the pool must then be one thread, and the hooks are called from all lanes at once. */
 typedef int (*ProtoTrainFn)(const TrainCfg *, const TrainHooks *, TrainResult *, MlError *);
 typedef struct {
     ProtoTrainFn train;      /* train_run, or a stand-in in tests */
     const TrainHooks *hooks; /* given to every run; its stop flag is also read between runs */
+    int lanes;               /* runs at once (0 or 1: one after another) */
     void *ctx;
     void (*on_start)(void *ctx, int k, int todo, const TrainCfg *c, const char *id);
     /* r is NULL when the run failed; failed then says why */

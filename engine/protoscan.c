@@ -11,6 +11,7 @@
 #include "fileio.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,52 +191,109 @@ int proto_write_csv(const ProtoScan *s, const char *dir, MlError *err)
 
 /* ---- running what is missing ---- */
 
-int proto_run(const Protocol *p, const char *dir, const StackSpec *stack, int width, NormKind norm,
-              ProtoScan *s, const ProtoDriver *d, MlError *err)
+/* What the lanes share, under mu: the next run to look at, the run counter for on_start, and
+ * how it ended (1 stopped, -1 a result could not be written: err). */
+typedef struct {
+    const Protocol *p;
+    const char *dir;
+    const StackSpec *stack;
+    const char *text;
+    int width;
+    NormKind norm;
+    ProtoScan *s;
+    const ProtoDriver *d;
+    pthread_mutex_t mu;
+    int next, k, todo, rc;
+    MlError *err;
+} Lanes;
+
+/* One lane: takes the next run not done, trains it outside the lock, records its result. The
+ * driver's on_start and on_end are called under the lock, so they never overlap. */
+static void *lane(void *arg)
 {
-    int todo = s->n_runs - s->n_done, k = 0;
+    Lanes *ln = arg;
+    const ProtoDriver *d = ln->d;
     const TrainHooks *h = d->hooks;
-    for (int i = 0; i < s->n_runs; i++) {
-        if (s->done[i]) continue;
-        if (h && h->stop && *h->stop) return 1;
+    ProtoScan *s = ln->s;
+    pthread_mutex_lock(&ln->mu);
+    while (ln->rc == 0) {
+        int i = ln->next;
+        while (i < s->n_runs && s->done[i]) i++;
+        if (i >= s->n_runs) break;
+        if (h && h->stop && *h->stop) {
+            ln->rc = 1;
+            break;
+        }
+        ln->next = i + 1;
         int si;
         double lr, wd;
         char id[256], path[4096];
-        run_file(p, i, dir, &si, &lr, &wd, id, sizeof id, path, sizeof path);
+        run_file(ln->p, i, ln->dir, &si, &lr, &wd, id, sizeof id, path, sizeof path);
         /* Another process (a second madlab mad, or --emit-jobs lines run elsewhere on the same
          * directory) may have finished it since the scan. */
         RunResult prev;
         MlError ignore;
-        char text[1024];
-        stack_format(stack, text, sizeof text);
         if (access(path, F_OK) == 0 && run_result_read(path, &prev, &ignore) == 0 &&
-            !mismatch(p, &p->settings[si], lr, wd, &prev, text, width, norm)) {
+            !mismatch(ln->p, &ln->p->settings[si], lr, wd, &prev, ln->text, ln->width, ln->norm)) {
             s->done[i] = 1;
             s->results[i] = prev;
             s->n_done++;
             continue;
         }
         TrainCfg c;
-        protocol_train_cfg(p, i, stack, width, norm, &c);
-        k++;
-        if (d->on_start) d->on_start(d->ctx, k, todo, &c, id);
+        protocol_train_cfg(ln->p, i, ln->stack, ln->width, ln->norm, &c);
+        int k = ++ln->k;
+        if (d->on_start) d->on_start(d->ctx, k, ln->todo, &c, id);
+        pthread_mutex_unlock(&ln->mu);
         TrainResult tr;
         MlError e;
         int rc = d->train(&c, h, &tr, &e);
-        if (tr.interrupted) return 1; /* not a result: the run is done again on resume */
+        pthread_mutex_lock(&ln->mu);
+        if (tr.interrupted) { /* not a result: the run is done again on resume */
+            if (ln->rc == 0) ln->rc = 1;
+            break;
+        }
         if (rc != 0 && !tr.diverged) {
-            if (d->on_end) d->on_end(d->ctx, k, todo, id, NULL, &e);
+            if (d->on_end) d->on_end(d->ctx, k, ln->todo, id, NULL, &e);
             continue;
         }
         /* A diverged run is a result: its accuracy is what it reached before the loss blew up,
          * as the reference would keep training on NaN and score what it had. */
         RunResult r;
-        run_result_fill(&r, &c, &tr, p->settings[si].name);
-        if (run_result_write(path, &r, err) != 0) return -1;
+        run_result_fill(&r, &c, &tr, ln->p->settings[si].name);
+        if (run_result_write(path, &r, ln->err) != 0) {
+            ln->rc = -1;
+            break;
+        }
         s->done[i] = 1;
         s->results[i] = r;
         s->n_done++;
-        if (d->on_end) d->on_end(d->ctx, k, todo, id, &r, NULL);
+        if (d->on_end) d->on_end(d->ctx, k, ln->todo, id, &r, NULL);
     }
-    return 0;
+    pthread_mutex_unlock(&ln->mu);
+    return NULL;
+}
+
+int proto_run(const Protocol *p, const char *dir, const StackSpec *stack, int width, NormKind norm,
+              ProtoScan *s, const ProtoDriver *d, MlError *err)
+{
+    int todo = s->n_runs - s->n_done, lanes = d->lanes > 1 ? d->lanes : 1;
+    if (lanes > todo) lanes = todo > 1 ? todo : 1;
+    if (lanes > ML_MAX_THREADS) lanes = ML_MAX_THREADS;
+    /* the pool is one set of threads for the whole process: two runs cannot share it */
+    if (lanes > 1 && pool_size() != 1)
+        return ml_fail(err, "%d runs at once need a pool of one thread (it has %d)", lanes,
+                       pool_size());
+    char text[1024];
+    stack_format(stack, text, sizeof text);
+    Lanes ln = {.p = p, .dir = dir, .stack = stack, .text = text, .width = width, .norm = norm,
+                .s = s, .d = d, .todo = todo, .err = err};
+    pthread_mutex_init(&ln.mu, NULL);
+    pthread_t tid[ML_MAX_THREADS];
+    int started = 0;
+    while (started < lanes - 1 && pthread_create(&tid[started], NULL, lane, &ln) == 0) started++;
+    lane(&ln); /* this thread is a lane too; a lane that did not start is simply not there */
+    for (int t = 0; t < started; t++) pthread_join(tid[t], NULL);
+    pthread_mutex_destroy(&ln.mu);
+    return ln.rc;
 }

@@ -336,11 +336,20 @@ int cmd_mad(int argc, char **argv)
             proto_scan_free(&s);
             return 1;
         }
-        MadView v = {.tty = isatty(2), .t0 = ml_now()};
+        /* N threads train N runs at once, one thread each: at the protocol's small shapes a
+         * run on one thread waits for no other, where a run split over two joins dozens of
+         * times per step. Bit for bit the same results: a run does not depend on its threads. */
+        int lanes = pool_size() < todo ? pool_size() : todo;
+        if (lanes > 1 && start_threads(1) != 0) {
+            proto_scan_free(&s);
+            return 1;
+        }
+        /* the per-step and per-epoch progress lines of several runs would overwrite each other */
+        MadView v = {.tty = isatty(2) && lanes == 1, .t0 = ml_now()};
         TrainHooks h = {.ctx = &v, .on_step = mad_on_step, .on_epoch = mad_on_epoch,
                         .stop = &g_mad_stop};
-        ProtoDriver d = {.train = train_run, .hooks = &h, .ctx = &v, .on_start = mad_on_start,
-                         .on_end = mad_on_end};
+        ProtoDriver d = {.train = train_run, .hooks = &h, .lanes = lanes, .ctx = &v,
+                         .on_start = mad_on_start, .on_end = mad_on_end};
         /* Ctrl-C and kill stop between steps; the run in progress is dropped (it has no result
          * file yet), every finished one is kept. */
         SavedSignals saved;

@@ -130,6 +130,36 @@ START_TEST(mm_matches_naive)
 }
 END_TEST
 
+/* mm on one thread computes the bands two threads would, so the numbers are the same bit for
+ * bit; 128 x 16 over 512 is a shape where a half-sized product takes another OpenBLAS kernel. */
+START_TEST(mm_one_thread_is_two_threads_bitwise)
+{
+    Rng r;
+    rng_seed(&r, 3);
+    int shapes[][3] = {{128, 16, 512}, {16, 128, 512}, {128, 16, 768}, {512, 128, 128}, {100, 37, 300}};
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++) {
+                int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+                int lda = ta ? M : K, ldb = tb ? K : N;
+                float *A = arena_alloc_floats((size_t)M * K), *B = arena_alloc_floats((size_t)K * N);
+                float *C = arena_alloc_floats((size_t)M * N), *D = arena_alloc_floats((size_t)M * N);
+                init_uniform(A, (size_t)M * K, 1, &r);
+                init_uniform(B, (size_t)K * N, 1, &r);
+                init_uniform(C, (size_t)M * N, 1, &r);
+                memcpy(D, C, sizeof(float) * M * N);
+                pool_init(1);
+                mm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 1.0f, C, N);
+                pool_init(2);
+                mm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 1.0f, D, N);
+                ck_assert_msg(memcmp(C, D, sizeof(float) * M * N) == 0, "shape %zu ta %d tb %d", s,
+                              ta, tb);
+                arena_free(A), arena_free(B), arena_free(C), arena_free(D);
+            }
+    pool_init(1);
+}
+END_TEST
+
 START_TEST(macro_and_micro_accuracy)
 {
     AccCounter a;
@@ -287,6 +317,7 @@ int main(void)
     tcase_add_test(tc, parts_add_sums_in_thread_order);
     tcase_add_test(tc, vector_log1p_softplus_expm1_accuracy);
     tcase_add_test(tc, mm_matches_naive);
+    tcase_add_test(tc, mm_one_thread_is_two_threads_bitwise);
     tcase_add_test(tc, macro_and_micro_accuracy);
     tcase_add_test(tc, accuracy_predicts_the_first_largest_logit);
     tcase_add_test(tc, cross_entropy_gradient_at_large_vocabularies);

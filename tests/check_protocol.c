@@ -11,10 +11,13 @@
 #include "fileio.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 static const ProtoSetting *find(const Protocol *p, const char *task, const char *name)
@@ -482,6 +485,135 @@ START_TEST(resume_skips_done_runs)
 }
 END_TEST
 
+/* ---- several runs at once (lanes), with a stand-in that waits for the other lane ---- */
+
+static pthread_mutex_t g_lane_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t g_lane_cv = PTHREAD_COND_INITIALIZER;
+static int g_lane_calls, g_in_flight, g_max_in_flight, g_lane_stop_at, g_starts, g_ends;
+static int g_runs_of[6];
+
+static int lane_index(const TrainCfg *c)
+{
+    for (int i = 0; i < protocol_n_runs(&tiny); i++) {
+        TrainCfg o = cfg_of(i);
+        if (!strcmp(o.task_name, c->task_name) && o.task.vocab == c->task.vocab && o.lr == c->lr)
+            return i;
+    }
+    return -1;
+}
+
+static int lane_train(const TrainCfg *c, const TrainHooks *h, TrainResult *r, MlError *err)
+{
+    (void)err;
+    memset(r, 0, sizeof *r);
+    pthread_mutex_lock(&g_lane_mu);
+    int call = ++g_lane_calls, i = lane_index(c);
+    ck_assert_int_ge(i, 0);
+    g_runs_of[i]++;
+    if (++g_in_flight > g_max_in_flight) g_max_in_flight = g_in_flight;
+    pthread_cond_broadcast(&g_lane_cv);
+    /* the first two runs each wait (up to 5 s) until both are in flight: proof of two at once */
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    while (call <= 2 && g_max_in_flight < 2 &&
+           pthread_cond_timedwait(&g_lane_cv, &g_lane_mu, &until) == 0) {
+    }
+    if (call == g_lane_stop_at) {
+        *h->stop = 1; /* Ctrl-C during this run: it ends without a result */
+        r->interrupted = 1;
+    } else {
+        r->epochs_run = r->best_epoch = r->max_epoch = 1;
+        r->best_test_acc = r->max_test_acc = c->task.vocab / 100.0 + c->lr * 100;
+    }
+    g_in_flight--;
+    pthread_mutex_unlock(&g_lane_mu);
+    return 0;
+}
+
+static void lane_on_start(void *ctx, int k, int todo, const TrainCfg *c, const char *id)
+{
+    (void)ctx, (void)k, (void)todo, (void)c, (void)id;
+    g_starts++; /* proto_run holds its lock around on_start and on_end */
+}
+
+static void lane_on_end(void *ctx, int k, int todo, const char *id, const RunResult *r,
+                        const MlError *failed)
+{
+    (void)ctx, (void)k, (void)todo, (void)id, (void)failed;
+    ck_assert_ptr_nonnull(r);
+    g_ends++;
+}
+
+static int run_lanes(int lanes, int stop_at, MlError *err)
+{
+    StackSpec st;
+    ck_assert(stack_parse(STACK_TEXT, "t", 32, &st, NULL) == 0);
+    ProtoScan s;
+    ck_assert(proto_scan(&tiny, g_dir, STACK_TEXT, 32, NORM_RMS, NULL, NULL, &s, err) == 0);
+    g_lane_calls = g_in_flight = g_max_in_flight = g_starts = g_ends = 0;
+    g_lane_stop_at = stop_at;
+    memset(g_runs_of, 0, sizeof g_runs_of);
+    static volatile sig_atomic_t stop;
+    stop = 0;
+    TrainHooks h = {.stop = &stop};
+    ProtoDriver d = {.train = lane_train, .hooks = &h, .lanes = lanes, .on_start = lane_on_start,
+                     .on_end = lane_on_end};
+    int rc = proto_run(&tiny, g_dir, &st, 32, NORM_RMS, &s, &d, err);
+    proto_scan_free(&s);
+    return rc;
+}
+
+START_TEST(lanes_run_two_at_once)
+{
+    make_dir();
+    MlError err;
+    /* the pool is the process's: two lanes cannot share two threads */
+    ck_assert_int_eq(pool_init(2), 0);
+    ck_assert_int_eq(run_lanes(2, 0, &err), -1);
+    ck_assert_msg(strstr(err.msg, "pool of one thread"), "%s", err.msg);
+    ck_assert_int_eq(g_lane_calls, 0);
+    ck_assert_int_eq(pool_init(1), 0);
+
+    /* stopped during the third run: what finished is kept, the two in flight are lost */
+    ck_assert_int_eq(run_lanes(2, 3, &err), 1);
+    ck_assert_int_eq(g_max_in_flight, 2);
+    ProtoScan s;
+    ck_assert(proto_scan(&tiny, g_dir, STACK_TEXT, 32, NORM_RMS, NULL, NULL, &s, &err) == 0);
+    ck_assert_int_eq(s.n_done, g_ends);
+    ck_assert_int_ge(s.n_done, 2);
+    ck_assert_int_lt(s.n_done, 6);
+    proto_scan_free(&s);
+
+    /* resumed with two lanes: each missing run trained once, all six results as one lane gives */
+    int before = 0;
+    ck_assert(proto_scan(&tiny, g_dir, STACK_TEXT, 32, NORM_RMS, NULL, NULL, &s, &err) == 0);
+    before = s.n_done;
+    proto_scan_free(&s);
+    ck_assert_int_eq(run_lanes(2, 0, &err), 0);
+    ck_assert_int_eq(g_lane_calls, 6 - before);
+    ck_assert_int_eq(g_starts, 6 - before);
+    ck_assert_int_eq(g_ends, 6 - before);
+    for (int i = 0; i < 6; i++) ck_assert_int_le(g_runs_of[i], 1);
+    ck_assert(proto_scan(&tiny, g_dir, STACK_TEXT, 32, NORM_RMS, NULL, NULL, &s, &err) == 0);
+    ck_assert_int_eq(s.n_done, 6);
+    for (int i = 0; i < 6; i++) {
+        TrainCfg c = cfg_of(i);
+        ck_assert_double_eq_tol(s.results[i].best_test_acc, c.task.vocab / 100.0 + c.lr * 100, 1e-12);
+    }
+    proto_scan_free(&s);
+
+    /* more lanes than runs: as many lanes as runs, no harm */
+    remove_dir();
+    make_dir();
+    ck_assert_int_eq(run_lanes(16, 0, &err), 0);
+    ck_assert_int_eq(g_lane_calls, 6);
+    ck_assert_int_ge(g_max_in_flight, 2);
+    for (int i = 0; i < 6; i++) ck_assert_int_eq(g_runs_of[i], 1);
+    remove_dir();
+}
+END_TEST
+
 /* ---- the key-value file format itself (engine/kvfile.c), with a record of its own ---- */
 
 typedef struct {
@@ -602,6 +734,7 @@ int main(void)
     tcase_add_test(tc, broken_results_are_named_and_missing);
     tcase_add_test(tc, directory_claim);
     tcase_add_test(tc, resume_skips_done_runs);
+    tcase_add_test(tc, lanes_run_two_at_once);
     tcase_add_test(tc, kv_file_round_trip_and_errors);
     suite_add_tcase(s, tc);
     return run_suite(s);

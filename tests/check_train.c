@@ -93,6 +93,42 @@ START_TEST(same_seed_same_numbers)
 }
 END_TEST
 
+/* One thread computes what two do, bit for bit, so madlab mad's one-thread lanes reproduce a
+ * two-thread run. The compression task at batch 32, length 16, width 128: its head's weight
+ * gradient (128 x 16 over 512 rows) is where OpenBLAS takes another kernel for a half-sized
+ * product, and its norms' weight gradients are summed in bands. */
+START_TEST(one_thread_gives_two_threads_numbers)
+{
+    Log log[2] = {{.n = 0}, {.n = 0}};
+    for (int threads = 1; threads <= 2; threads++) {
+        pool_init(threads);
+        TrainCfg c;
+        train_cfg_default(&c);
+        c.task_name = "compression";
+        c.task = task_find("compression")->defaults;
+        c.task.seq_len = 16;
+        c.task.n_train = 128;
+        c.task.n_test = 32;
+        ck_assert(stack_parse("mh-attention swiglu", "t", c.width, &c.stack, NULL) == 0);
+        c.epochs = 2;
+        c.batch = 32;
+        c.lr = 1e-3;
+        TrainResult r;
+        MlError err;
+        TrainHooks h = {.ctx = &log[threads - 1], .on_epoch = log_epoch};
+        ck_assert_msg(train_run(&c, &h, &r, &err) == 0, "%s", err.msg);
+    }
+    pool_init(1);
+    ck_assert_int_eq(log[0].n, 2);
+    ck_assert_int_eq(log[1].n, 2);
+    for (int e = 0; e < 2; e++) {
+        ck_assert(log[0].s[e].train_loss == log[1].s[e].train_loss);
+        ck_assert(log[0].s[e].test_loss == log[1].s[e].test_loss);
+        ck_assert(log[0].s[e].test_acc == log[1].s[e].test_acc);
+    }
+}
+END_TEST
+
 START_TEST(divergence_is_reported)
 {
     TrainCfg c;
@@ -188,6 +224,7 @@ int main(void)
     tcase_set_timeout(tc, 900);
     tcase_add_test(tc, attention_stack_learns_recall);
     tcase_add_test(tc, same_seed_same_numbers);
+    tcase_add_test(tc, one_thread_gives_two_threads_numbers);
     tcase_add_test(tc, divergence_is_reported);
     tcase_add_test(tc, hooks_can_stop_a_run);
     tcase_add_test(tc, reports_lowest_perplexity_epoch);

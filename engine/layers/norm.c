@@ -1,6 +1,6 @@
 /* RMSNorm (the reference benchmark's norm) and LayerNorm, eps 1e-5, weight 1 and bias 0 at init.
- * Rows are split over the pool; weight gradients are summed per thread in scratch and then
- * reduced in thread order, so results repeat for a given thread count. */
+ * Rows are split over the pool; weight gradients are summed per band of rows in scratch and then
+ * reduced in band order (pool_for_bands: one thread gives two threads' numbers). */
 #include "config.h"
 #include "internal.h"
 
@@ -136,11 +136,11 @@ static void norm_forward(Layer *l, const float *x, float *y, Dims dm)
 static void norm_backward(Layer *l, const float *x, const float *dy, float *dx, Dims dm)
 {
     size_t rows = (size_t)dm.B * dm.L;
-    int d = l->cfg.width, parts = pool_size();
+    int d = l->cfg.width, parts = pool_bands();
     bool centre = centred(l);
     NormJob j = {.l = l, .x = x, .dy = dy, .dx = dx, .d = d, .centre = centre};
     for (int t = 0; t < parts; t++) memset(l->scratch + (size_t)t * 2 * d, 0, sizeof(float) * 2 * d);
-    pool_for(rows, norm_bwd_rows, &j);
+    pool_for_bands(rows, norm_bwd_rows, &j);
     parts_add(l->grads, l->scratch, parts, 2 * (size_t)d, (size_t)d, 1.0f);
     if (centre) parts_add(l->grads + d, l->scratch + d, parts, 2 * (size_t)d, (size_t)d, 1.0f);
 }
