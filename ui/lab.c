@@ -306,6 +306,8 @@ int lab_main(int demo, int threads, int n_scale, const char *const *scale_dirs,
         fflush(stderr);
         _exit(lab.rc);
     }
+    /* A run that ended after the last pull still gets its result file (a scaling run's). */
+    lab_pull();
     pool_shutdown();
     lab.runner = NULL;
     labdata_free(&lab.data);
