@@ -357,6 +357,27 @@ static int export_state_apply(void *rec, int arg)
 const FormDef form_export_state = {"export recall against state to CSV", export_state_fields,
                                    N_FIELDS(export_state_fields), NULL, export_load, export_state_apply};
 
+static const FieldDef export_scale_fields[] = {
+    {"path prefix", FT_TEXT, 0, 0, 0,
+     "writes PREFIX-scaling-runs.csv (every run: budget, params, loss) and "
+     "PREFIX-scaling-frontier.csv (per budget: N_opt, L_opt, perplexity)", NULL},
+};
+
+static int export_scale_apply(void *rec, int arg)
+{
+    (void)arg;
+    if (!((char *)rec)[0]) {
+        lab_status(1, "export: give a path prefix");
+        return -1;
+    }
+    export_scale_to(rec);
+    return 0;
+}
+
+const FormDef form_export_scale = {"export the scaling view to CSV", export_scale_fields,
+                                   N_FIELDS(export_scale_fields), NULL, export_load,
+                                   export_scale_apply};
+
 /* ---------------- fit the stack to a state budget ---------------- */
 
 static const FieldDef fit_fields[] = {
