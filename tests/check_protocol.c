@@ -491,6 +491,7 @@ static pthread_mutex_t g_lane_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t g_lane_cv = PTHREAD_COND_INITIALIZER;
 static int g_lane_calls, g_in_flight, g_max_in_flight, g_lane_stop_at, g_starts, g_ends;
 static int g_runs_of[6];
+static volatile sig_atomic_t g_lane_stop;
 
 static int lane_index(const TrainCfg *c)
 {
@@ -519,9 +520,8 @@ static int lane_train(const TrainCfg *c, const TrainHooks *h, TrainResult *r, Ml
     while (call <= 2 && g_max_in_flight < 2 &&
            pthread_cond_timedwait(&g_lane_cv, &g_lane_mu, &until) == 0) {
     }
-    if (call == g_lane_stop_at) {
-        *h->stop = 1; /* Ctrl-C during this run: it ends without a result */
-        r->interrupted = 1;
+    if (__atomic_load_n(h->stop, __ATOMIC_SEQ_CST)) {
+        r->interrupted = 1; /* as train_run ends at its first step once stop is set */
     } else {
         r->epochs_run = r->best_epoch = r->max_epoch = 1;
         r->best_test_acc = r->max_test_acc = c->task.vocab / 100.0 + c->lr * 100;
@@ -534,7 +534,8 @@ static int lane_train(const TrainCfg *c, const TrainHooks *h, TrainResult *r, Ml
 static void lane_on_start(void *ctx, int k, int todo, const TrainCfg *c, const char *id)
 {
     (void)ctx, (void)k, (void)todo, (void)c, (void)id;
-    g_starts++; /* proto_run holds its lock around on_start and on_end */
+    /* proto_run holds its lock around on_start and on_end; Ctrl-C as this run starts */
+    if (++g_starts == g_lane_stop_at) __atomic_store_n(&g_lane_stop, 1, __ATOMIC_SEQ_CST);
 }
 
 static void lane_on_end(void *ctx, int k, int todo, const char *id, const RunResult *r,
@@ -554,9 +555,8 @@ static int run_lanes(int lanes, int stop_at, MlError *err)
     g_lane_calls = g_in_flight = g_max_in_flight = g_starts = g_ends = 0;
     g_lane_stop_at = stop_at;
     memset(g_runs_of, 0, sizeof g_runs_of);
-    static volatile sig_atomic_t stop;
-    stop = 0;
-    TrainHooks h = {.stop = &stop};
+    g_lane_stop = 0;
+    TrainHooks h = {.stop = &g_lane_stop};
     ProtoDriver d = {.train = lane_train, .hooks = &h, .lanes = lanes, .on_start = lane_on_start,
                      .on_end = lane_on_end};
     int rc = proto_run(&tiny, g_dir, &st, 32, NORM_RMS, &s, &d, err);
@@ -575,7 +575,7 @@ START_TEST(lanes_run_two_at_once)
     ck_assert_int_eq(g_lane_calls, 0);
     ck_assert_int_eq(pool_init(1), 0);
 
-    /* stopped during the third run: what finished is kept, the two in flight are lost */
+    /* stopped as the third run starts: what finished is kept, that run is lost */
     ck_assert_int_eq(run_lanes(2, 3, &err), 1);
     ck_assert_int_eq(g_max_in_flight, 2);
     ProtoScan s;
