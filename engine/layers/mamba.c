@@ -492,33 +492,44 @@ ALWAYS_INLINE void scan_fwd_blk(const Job *j, size_t row0, int c0, int w, int N,
         size_t r = row0 + t;
         float *u = j->u + r * E + c0, *dl = j->delta + r * E + c0;
         const float *Bt = j->dbc + r * P + R, *Ct = Bt + N;
-        float y[SV], du[SV], uv[SV], dlv[SV]; /* local copies: the stores below may not alias */
+        /* Results go to local arrays first and are stored by loops that read nothing else: a loop
+         * that loads from one array and stores to another gets a runtime overlap test per
+         * vector loop (and a scalar copy of it) from the vectoriser. */
+        float y[SV], du[SV], uv[SV], dlv[SV], tmp[SV], av[SV];
         if (layer && !s) {
             float *sp = j->dsp + r * E + c0;
             for (int k = 0; k < w; k++) {
                 float x = dl[k] + b_dt[k], e = fast_expf(x);
-                dl[k] = sc_softplus_of_exp(x, e);
-                sp[k] = e / (1.0f + e);
+                dlv[k] = sc_softplus_of_exp(x, e);
+                tmp[k] = e / (1.0f + e);
             }
-        }
+            for (int k = 0; k < w; k++) dl[k] = dlv[k];
+            for (int k = 0; k < w; k++) sp[k] = tmp[k];
+        } else
+            for (int k = 0; k < w; k++) dlv[k] = dl[k];
         if (layer && s) {
             const float *xc = j->xc + r * E + c0;
-            for (int k = 0; k < w; k++) u[k] = xc[k] / (1.0f + fast_expf(-xc[k]));
-        }
-        for (int k = 0; k < w; k++) uv[k] = u[k], dlv[k] = dl[k];
+            for (int k = 0; k < w; k++) uv[k] = xc[k] / (1.0f + fast_expf(-xc[k]));
+            for (int k = 0; k < w; k++) u[k] = uv[k];
+        } else
+            for (int k = 0; k < w; k++) uv[k] = u[k];
         for (int k = 0; k < w; k++) y[k] = Dv[k] * uv[k], du[k] = dlv[k] * uv[k];
         for (int n = 0; n < N; n++) {
             float bn = Bt[n], cn = Ct[n];
-            float *hs = s ? s->hbuf + (size_t)((t + 1) * N + n) * SV : NULL;
-            float *as = s ? s->abuf + (size_t)(t * N + n) * SV : NULL;
             for (int k = 0; k < w; k++) {
                 float a = fast_expf(dlv[k] * A[n][k]);
                 float hn = FMA(a, h[n][k], du[k] * bn);
                 h[n][k] = hn;
                 if (s)
-                    hs[k] = hn, as[k] = a;
+                    av[k] = a;
                 else
                     y[k] = FMA(cn, hn, y[k]);
+            }
+            if (s) {
+                float *hs = s->hbuf + (size_t)((t + 1) * N + n) * SV;
+                float *as = s->abuf + (size_t)(t * N + n) * SV;
+                for (int k = 0; k < w; k++) hs[k] = h[n][k];
+                for (int k = 0; k < w; k++) as[k] = av[k];
             }
         }
         if (!s) {
@@ -528,7 +539,8 @@ ALWAYS_INLINE void scan_fwd_blk(const Job *j, size_t row0, int c0, int w, int N,
         if (!s && layer) {
             const float *z = j->xz + r * 2 * E + E + c0;
             float *gt = j->gate + r * E + c0;
-            for (int k = 0; k < w; k++) gt[k] = y[k] * z[k] / (1.0f + fast_expf(-z[k]));
+            for (int k = 0; k < w; k++) tmp[k] = y[k] * z[k] / (1.0f + fast_expf(-z[k]));
+            for (int k = 0; k < w; k++) gt[k] = tmp[k];
         }
     }
 }
@@ -560,15 +572,18 @@ ALWAYS_INLINE void scan_bwd_blk(const Job *j, size_t row0, int c0, int w, int N,
         float *dBa = s->acc + (size_t)t * 2 * N * SV, *dCa = dBa + (size_t)N * SV;
         float *gb = j->gbuf + r * E + c0, *dur = j->du + r * E + c0;
         const float *sp = j->dsp + r * E + c0;
-        float dy[SV], ddl[SV], duk[SV], dlu[SV], uv[SV], dlv[SV], ubv[SV], dlbv[SV];
+        /* stores from local arrays only, as in scan_fwd_blk */
+        float dy[SV], ddl[SV], duk[SV], dlu[SV], uv[SV], dlv[SV], ubv[SV], dlbv[SV], tmp[SV];
+        float cB[SV], cC[SV];
         if (layer) {
             const float *z = j->xz + r * 2 * E + E + c0, *ys = j->ys + r * E + c0;
             float *dz = j->dxz + r * 2 * E + E + c0;
             for (int k = 0; k < w; k++) {
                 float sg = 1.0f / (1.0f + fast_expf(-z[k]));
-                dz[k] = gb[k] * ys[k] * sg * (1.0f + z[k] * (1.0f - sg));
+                tmp[k] = gb[k] * ys[k] * sg * (1.0f + z[k] * (1.0f - sg));
                 dy[k] = gb[k] * z[k] * sg;
             }
+            for (int k = 0; k < w; k++) dz[k] = tmp[k];
         } else
             for (int k = 0; k < w; k++) dy[k] = gb[k];
         for (int k = 0; k < w; k++) {
@@ -588,15 +603,16 @@ ALWAYS_INLINE void scan_bwd_blk(const Job *j, size_t row0, int c0, int w, int N,
                 ddl[k] = FMA(da, A[n][k], FMA(gn, ubv[k], ddl[k]));
                 dA[n][k] = FMA(da, dlv[k], dA[n][k]);
                 duk[k] = FMA(gn, dlbv[k], duk[k]);
-                dCa[n * SV + k] = FMA(dy[k], hs[n * SV + k], dCa[n * SV + k]);
-                dBa[n * SV + k] = FMA(gn, dlu[k], dBa[n * SV + k]);
+                cC[k] = FMA(dy[k], hs[n * SV + k], dCa[n * SV + k]);
+                cB[k] = FMA(gn, dlu[k], dBa[n * SV + k]);
                 adj[n][k] = gn * a;
             }
+            for (int k = 0; k < w; k++) dCa[n * SV + k] = cC[k];
+            for (int k = 0; k < w; k++) dBa[n * SV + k] = cB[k];
         }
-        for (int k = 0; k < w; k++) {
-            gb[k] = ddl[k] * sp[k];
-            dur[k] = duk[k];
-        }
+        for (int k = 0; k < w; k++) tmp[k] = ddl[k] * sp[k];
+        for (int k = 0; k < w; k++) gb[k] = tmp[k];
+        for (int k = 0; k < w; k++) dur[k] = duk[k];
     }
     for (int n = 0; n < N; n++)
         for (int k = 0; k < w; k++) {
