@@ -399,23 +399,51 @@ typedef struct {
 } Job;
 
 
-/* xc = conv(xp) + b, u = silu(xc). */
+/* The conv passes take TV channels at a time with the partial sums in a vector (Vec, of the thin
+ * products), not in the output row: no pass over the row per tap. The last block of channels
+ * may be narrower (w < TV): it goes through a zero-padded copy. */
+static inline Vec vload_w(const float *p, int w)
+{
+    if (w == TV) return vload(p);
+    float v[TV] = {0};
+    for (int l = 0; l < w; l++) v[l] = p[l];
+    return vload(v);
+}
+
+static inline void vstore_w(float *p, Vec x, int w)
+{
+    float v[TV];
+    memcpy(v, &x, sizeof v);
+    if (w == TV)
+        memcpy(p, v, sizeof v);
+    else
+        for (int l = 0; l < w; l++) p[l] = v[l];
+}
+
+/* xc = conv(xp) + b, u = silu(xc): per channel the bias, then tap 0 .. K-1, each one FMA. */
 static void conv_fwd_rows(void *ctx, size_t r0, size_t r1, int tid)
 {
     const Job *j = ctx;
     const Geo *g = &j->g;
     int E = g->E, K = g->K;
+    (void)tid;
     for (size_t r = r0; r < r1; r++) {
         int t = (int)(r % (size_t)g->L);
-        float *xc = j->xc + r * E, *u = j->u + r * E;
-        memcpy(xc, j->p.conv_b, sizeof(float) * E);
-        for (int k = 0; k < K; k++) {
-            int back = K - 1 - k;
-            if (t - back < 0) continue;
-            const float *xp = j->xz + (r - back) * 2 * E, *w = j->p.conv_w + (size_t)k * E;
-            for (int c = 0; c < E; c++) xc[c] = FMA(w[c], xp[c], xc[c]);
+        for (int c0 = 0; c0 < E; c0 += TV) {
+            int w = E - c0 < TV ? E - c0 : TV;
+            Vec acc = vload_w(j->p.conv_b + c0, w);
+            for (int k = 0; k < K; k++) {
+                int back = K - 1 - k;
+                if (t - back < 0) continue;
+                const float *xp = j->xz + (r - back) * 2 * E + c0;
+                acc += vload_w(j->p.conv_w + (size_t)k * E + c0, w) * vload_w(xp, w);
+            }
+            float x[TV], u[TV];
+            memcpy(x, &acc, sizeof x);
+            for (int l = 0; l < TV; l++) u[l] = x[l] / (1.0f + fast_expf(-x[l]));
+            vstore_w(j->xc + r * E + c0, acc, w);
+            vstore_w(j->u + r * E + c0, vload(u), w);
         }
-        for (int c = 0; c < E; c++) u[c] = xc[c] / (1.0f + fast_expf(-xc[c]));
     }
 }
 
@@ -430,8 +458,8 @@ static void silu_bwd_rows(void *ctx, size_t r0, size_t r1, int tid)
     }
 }
 
-/* dxp[s] = sum_k dxc[s + K-1-k] w_k (within the sequence), into dxz's first half; the weight
- * and bias gradients go to the thread's slot. */
+/* dxp[s] = sum_k dxc[s + K-1-k] w_k (within the sequence), into dxz's first half, summed over
+ * k = 0 .. K-1 from zero; the weight and bias gradients go to the thread's slot. */
 static void conv_bwd_rows(void *ctx, size_t r0, size_t r1, int tid)
 {
     const Job *j = ctx;
@@ -440,22 +468,21 @@ static void conv_bwd_rows(void *ctx, size_t r0, size_t r1, int tid)
     Slot s = slot_at(j->scratch, &j->sm, g, tid);
     for (size_t r = r0; r < r1; r++) {
         int t = (int)(r % (size_t)g->L);
-        const float *dxc = j->du + r * E, *xp = j->xz + r * 2 * E;
-        float *dxp = j->dxz + r * 2 * E;
-        for (int c = 0; c < E; c++) s.dcb[c] += dxc[c];
-        memset(dxp, 0, sizeof(float) * E);
-        for (int k = 0; k < K; k++) {
-            int back = K - 1 - k;
-            const float *w = j->p.conv_w + (size_t)k * E;
-            float *dw = s.dcw + (size_t)k * E;
-            if (t - back >= 0) { /* xc[t] used xp[t - back] through tap k */
-                const float *xq = xp - (size_t)back * 2 * E;
-                for (int c = 0; c < E; c++) dw[c] = FMA(dxc[c], xq[c], dw[c]);
+        for (int c0 = 0; c0 < E; c0 += TV) {
+            int w = E - c0 < TV ? E - c0 : TV;
+            const float *dxc = j->du + r * E + c0, *xp = j->xz + r * 2 * E + c0;
+            Vec dx = vload_w(dxc, w), acc = {0};
+            vstore_w(s.dcb + c0, vload_w(s.dcb + c0, w) + dx, w);
+            for (int k = 0; k < K; k++) {
+                int back = K - 1 - k;
+                float *dw = s.dcw + (size_t)k * E + c0;
+                if (t - back >= 0) /* xc[t] used xp[t - back] through tap k */
+                    vstore_w(dw, dx * vload_w(xp - (size_t)back * 2 * E, w) + vload_w(dw, w), w);
+                if (t + back < g->L) /* xp[t] fed xc[t + back] through tap k */
+                    acc += vload_w(dxc + (size_t)back * E, w) *
+                           vload_w(j->p.conv_w + (size_t)k * E + c0, w);
             }
-            if (t + back < g->L) { /* xp[t] fed xc[t + back] through tap k */
-                const float *dn = dxc + (size_t)back * E;
-                for (int c = 0; c < E; c++) dxp[c] = FMA(dn[c], w[c], dxp[c]);
-            }
+            vstore_w(j->dxz + r * 2 * E + c0, acc, w);
         }
     }
 }
