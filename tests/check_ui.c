@@ -14,6 +14,9 @@
 #include "madlab.h"
 #include "testutil.h"
 #include "ui.h"
+#include "protocol.h"
+#include "scaling.h"
+#include "fileio.h"
 
 static int inside(Rect r, int cols, int rows)
 {
@@ -805,6 +808,7 @@ START_TEST(export_matches_run_csv)
     ck_assert_int_eq(epochs, 3);
     rec.state = RUN_DONE;
     rec.result.best_test_acc = d.runs[0].eacc[2];
+    rec.result.best_test_ppl = 3.25;
     history_finish(&d, 0, &rec);
 
     snprintf(prefix, sizeof prefix, "%s/lab", dir);
@@ -829,7 +833,8 @@ START_TEST(export_matches_run_csv)
     ck_assert_ptr_nonnull(res);
     const char *head = "run_id,stack,task,vocab,seq_len,n_train,n_test,frac_noise,noise_vocab,"
                        "k_motif,v_motif,n_copy,multi_query,lr,wd,batch,seed,status,setting,"
-                       "best_test_acc,best_epoch,max_test_acc,epochs_run,mad\n";
+                       "best_test_acc,best_epoch,max_test_acc,epochs_run,mad,best_test_ppl,"
+                       "bits_per_byte\n";
     ck_assert_msg(!strncmp(res, head, strlen(head)), "%s", res);
     char row[256];
     snprintf(row, sizeof row, "\n1,mh-attention(heads=2) swiglu(inner=32) @16,in-context-recall,");
@@ -837,7 +842,9 @@ START_TEST(export_matches_run_csv)
     snprintf(row, sizeof row, ",done,vocab 8 seq_len 16 n_train 64 n_test 16,%.9g,", d.runs[0].eacc[2]);
     ck_assert_msg(strstr(res, row), "%s lacks %s", res, row);
     ck_assert_int_eq(res[strlen(res) - 1], '\n');
-    ck_assert(strstr(res, ",\"\"\n") != NULL); /* the empty MAD cell */
+    /* the empty MAD cell, the run's lowest test perplexity, no bits per byte (not a text run) */
+    snprintf(row, sizeof row, ",\"\",%.9g,\"\"\n", rec.result.best_test_ppl);
+    ck_assert_msg(strstr(res, row), "%s lacks %s", res, row);
     /* a second export writes the results again but no run twice */
     snprintf(prefix, sizeof prefix, "%s/again", dir);
     ck_assert_int_eq(export_paths(&d, prefix, paths, ids, 4), 1);
@@ -1086,6 +1093,19 @@ START_TEST(results_text_column)
     d.sort_rev = 1;
     results_sort(&d);
     ck_assert_str_eq(d.rows[0].label, "A");
+    /* the exported results give a text run's bits per byte in the last column */
+    char dir[] = "/tmp/madlab-check-ui-XXXXXX", prefix[64], path[80], cmd[96];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(prefix, sizeof prefix, "%s/t", dir);
+    MlError xerr;
+    ck_assert_int_ge(export_write(&d, prefix, &xerr), 1);
+    snprintf(path, sizeof path, "%s-results.csv", prefix);
+    char *res = slurp(path);
+    ck_assert_ptr_nonnull(res);
+    ck_assert_msg(strstr(res, ",text,") && strstr(res, ",1.5\n") && strstr(res, ",2\n"), "%s", res);
+    free(res);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
     /* the MAD score for the scaling view: the quick row before another full row */
     ck_assert_double_eq_tol(scale_results_mad(&d, "A"), 0.5, 1e-12);
     ck_assert(isnan(scale_results_mad(&d, "B")));

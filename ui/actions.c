@@ -5,6 +5,8 @@
 #endif
 #include "config.h"
 #include "labui.h"
+#include "protocol.h"
+#include "scaling.h"
 
 #include <math.h>
 #include <stdio.h>

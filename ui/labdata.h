@@ -8,6 +8,8 @@
 #include <stddef.h>
 
 #include "madlab.h"
+#include "scaling.h"
+#include "fileio.h"
 
 #define LAB_MAX_TASKS 16
 #define LAB_MAX_ROWS 256

@@ -10,6 +10,7 @@
 
 #include "labdata.h"
 #include "ui.h"
+#include "scaling.h"
 
 /* Messages and labels are cut to fit the screen anyway. */
 #pragma GCC diagnostic ignored "-Wformat-truncation"

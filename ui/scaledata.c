@@ -4,6 +4,8 @@
  * scaling view (view_scale.c) draws it; tests/check_ui tests it. */
 #include "config.h"
 #include "labdata.h"
+#include "protocol.h"
+#include "scaling.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -3,6 +3,7 @@
  * for the state, and the same data as CSV. The state view (view_state.c) draws it. */
 #include "config.h"
 #include "labdata.h"
+#include "fileio.h"
 
 #include <math.h>
 #include <stdio.h>

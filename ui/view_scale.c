@@ -6,6 +6,7 @@
  * rho. The data, axes and parabola samples come from scaledata.c. */
 #include "config.h"
 #include "labui.h"
+#include "scaling.h"
 
 #include <math.h>
 #include <stdio.h>
