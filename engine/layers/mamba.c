@@ -245,6 +245,11 @@ static void mamba_init(Layer *l, Rng *r)
  * output is summed in index order by one task, so the result does not depend on the thread
  * count. */
 typedef float Vec __attribute__((vector_size(TV * sizeof(float)))); /* a GCC/Clang extension */
+#if defined(__GNUC__) && !defined(__clang__)
+/* GCC notes that passing a 64-byte vector changes the ABI where the target has no AVX-512: it
+ * does not matter for these static helpers. */
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
 
 static inline Vec vload(const float *p)
 {
