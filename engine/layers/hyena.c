@@ -300,10 +300,8 @@ static void hy_forward(Layer *l, int kind, const float *x, float *y, Dims dm)
         return;
     }
     /* streams x0, x1, v: q = longconv(v * x1) + D (v * x1); g = q * x0 */
-    float *pT = W + sm.dgT;
-    hy_gate(sT + 2 * cs, sT + cs, pT, g.C, rows);
-    longconv_fwd(LC_AUTO, g.C, dm.B, dm.L, rows, pT, hT, P + m.D, qT, W + sm.work);
-    hy_gate(qT, sT, gT, g.C, rows);
+    LcGates gates = {.a = sT + 2 * cs, .b = sT + cs, .x0 = sT, .g = gT};
+    longconv_fwd(LC_AUTO, g.C, dm.B, dm.L, rows, NULL, hT, P + m.D, qT, W + sm.work, &gates);
     if (kind == HY_PLAIN) {
         hy_back_fwd(&g, &m, P, gT, y, rows);
         return;
@@ -370,14 +368,11 @@ static void hy_backward(Layer *l, int kind, const float *x, const float *dy, flo
             mm(true, false, g.d, g.E, (int)rows, 1.0f, x, g.d, sc, g.E, 1.0f, G + m.Wr, g.E);
             colsum_add(sc, rows, g.E, g.E, G + m.br);
         }
-        /* dg -> dx0 = dg * q (into dsT's x0 block), dq = dg * x0 (in place) */
-        hy_gate_bwd(sT, qT, dgT, dsT, g.C, rows);
-        /* p = v * x1 recomputed into gT; dp into dsT's v block, then split to v and x1 */
-        float *pT = gT, *dpT = dsT + cs; /* x1's block, overwritten in place by the split */
-        hy_gate(sT + 2 * cs, sT + cs, pT, g.C, rows);
-        longconv_bwd(LC_AUTO, g.C, dm.B, dm.L, rows, pT, hT, P + m.D, dgT, dpT, dhT, G + m.D,
-                     W + sm.work);
-        hy_gate_bwd(sT + 2 * cs, sT + cs, dpT, dsT + 2 * cs, g.C, rows);
+        /* dg -> dx0 = dg * q and dq = dg * x0; p = v * x1 recomputed; dp split to v and x1 */
+        LcGates gates = {.a = sT + 2 * cs, .b = sT + cs, .x0 = sT, .y = qT, .dg = dgT,
+                         .dx0 = dsT, .da = dsT + 2 * cs, .db = dsT + cs};
+        longconv_bwd(LC_AUTO, g.C, dm.B, dm.L, rows, NULL, hT, P + m.D, NULL, NULL, dhT, G + m.D,
+                     W + sm.work, &gates);
     }
     hy_filter_bwd(&g, &m, l, dm.L, A + am.fa, dhT, W + sm.fb);
     hy_front_bwd(&g, &m, l, x, dm, uT, dsT, W + sm.duT, dx);

@@ -1,5 +1,5 @@
 /* Hyena family internals: the geometry and parameter map the three kinds share (hyena.c), and
- * the parts they are built from (hyena_parts.c): front end, back end, implicit filter, gates,
+ * the parts they are built from (hyena_parts.c): front end, back end, implicit filter, gate,
  * the experts' mix and mh-hyena's per-head core. Internal to those two files. */
 #ifndef MADLAB_HYENA_H
 #define MADLAB_HYENA_H
@@ -63,11 +63,8 @@ void hy_filter_fwd(const Hy *g, const PMap *m, const float *P, int L, float *fa,
 void hy_filter_bwd(const Hy *g, const PMap *m, Layer *l, int L, const float *fa, float *dhT,
                    float *fb);
 
-/* o = a * b over nc channel-major channels. */
+/* o = a * b over nc channel-major channels (the output gate, recomputed in backward). */
 void hy_gate(const float *a, const float *b, float *o, int nc, size_t rows);
-
-/* da_out = c * b, then c *= a (c becomes the gradient of b) */
-void hy_gate_bwd(const float *a, const float *b, float *c, float *da_out, int nc, size_t rows);
 
 /* pT (E x rows): the weight of expert e at row r, from p (rows x ks: all E in order for the
  * reference routing; the k selected, named by idx, for topk) */

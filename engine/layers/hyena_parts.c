@@ -1,6 +1,7 @@
 /* The parts the hyena kinds are built from: the front end (in_proj, tiling, short convolution),
- * the back end (out_proj), the implicit long filter, the gates over channel-major streams, the
- * experts' mix, and mh-hyena's per-head core. See hyena.c for how the kinds chain them. */
+ * the back end (out_proj), the implicit long filter, the output gate's recompute (the gates are
+ * otherwise fused into longconv.c's passes), the experts' mix, and mh-hyena's per-head core.
+ * See hyena.c for how the kinds chain them. */
 #include "config.h"
 #include "hyena.h"
 
@@ -197,42 +198,25 @@ void hy_filter_bwd(const Hy *g, const PMap *m, Layer *l, int L, const float *fa,
     }
 }
 
-/* ---------------- elementwise gates over channel-major streams ---------------- */
+/* ---------------- the output gate, recomputed for the backward ---------------- */
 
 typedef struct {
-    const float *a, *b, *c;
-    float *o1, *o2;
+    const float *a, *b;
+    float *o;
     size_t rows;
 } Gate;
 
-/* o1 = a * b */
 static void mul_ch(void *ctx, size_t c0, size_t c1, int tid)
 {
     const Gate *q = ctx;
     size_t o = c0 * q->rows;
-    vmul(q->a + o, q->b + o, q->o1 + o, (c1 - c0) * q->rows);
-}
-
-/* o2 = c * b (the other factor's gradient), then o1 = c * a in place (o1 is c). */
-static void mul2_ch(void *ctx, size_t c0, size_t c1, int tid)
-{
-    const Gate *q = ctx;
-    size_t o = c0 * q->rows, n = (c1 - c0) * q->rows;
-    vmul(q->c + o, q->b + o, q->o2 + o, n);
-    vmul_in(q->o1 + o, q->a + o, n);
+    vmul(q->a + o, q->b + o, q->o + o, (c1 - c0) * q->rows);
 }
 
 void hy_gate(const float *a, const float *b, float *o, int nc, size_t rows)
 {
-    Gate q = {.a = a, .b = b, .o1 = o, .rows = rows};
+    Gate q = {.a = a, .b = b, .o = o, .rows = rows};
     pool_for((size_t)nc, mul_ch, &q);
-}
-
-/* da_out = c * b, then c *= a (c becomes the gradient of b) */
-void hy_gate_bwd(const float *a, const float *b, float *c, float *da_out, int nc, size_t rows)
-{
-    Gate q = {.a = a, .b = b, .c = c, .o1 = c, .o2 = da_out, .rows = rows};
-    pool_for((size_t)nc, mul2_ch, &q);
 }
 
 /* ---------------- experts: the router's mix of channel groups ---------------- */
