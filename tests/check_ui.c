@@ -1024,6 +1024,34 @@ START_TEST(scale_view_data)
     ck_assert_int_eq(mc.n, 2);
     ck_assert(isnan(mc.rho));
 
+    /* the view's export: every run of both sets, every budget of both, empty cells where the
+     * second set has no fit at its largest budget */
+    char prefix[1100], runs[EXPORT_PATH_MAX], front[EXPORT_PATH_MAX], want[1400];
+    snprintf(prefix, sizeof prefix, "%s/x", dir);
+    ck_assert_msg(export_scale_write(s, 2, prefix, &err) == 0, "%s", err.msg);
+    export_scale_paths(prefix, runs, front, sizeof runs);
+    char *rt = slurp(runs), *ft = slurp(front);
+    ck_assert(rt && ft);
+    const char *rh = "dir,stack,budget,params,val_loss,bits_per_byte,mad\n",
+               *fh = "dir,stack,budget,points,n_opt,l_opt,ppl_opt,d_opt,state_opt,at_edge,mad\n";
+    ck_assert_msg(!strncmp(rt, rh, strlen(rh)) && !strncmp(ft, fh, strlen(fh)), "%s\n%s", rt, ft);
+    int nl = 0;
+    for (const char *q = rt; *q; q++) nl += *q == '\n';
+    ck_assert_int_eq(nl, 1 + 2 * s[0].n);
+    nl = 0;
+    for (const char *q = ft; *q; q++) nl += *q == '\n';
+    ck_assert_int_eq(nl, 1 + 2 * nb);
+    snprintf(want, sizeof want, "\n%s,mh-attention swiglu,", dir);
+    ck_assert_msg(strstr(rt, want) && strstr(ft, want), "%s\n%s", rt, ft);
+    snprintf(want, sizeof want, ",%.9g,%.9g,%.9g,0,0.3\n", exp(s[0].fit.b[0].l_opt),
+             s[0].fit.b[0].d_opt, s[0].fit.b[0].state_opt);
+    ck_assert_msg(strstr(ft, want), "%s lacks %s", ft, want);
+    ck_assert_msg(strstr(ft, ",\"\",\"\",\"\",\"\",\"\",0,0.5\n"), "%s", ft); /* no fit */
+    free(rt), free(ft);
+    snprintf(prefix, sizeof prefix, "%s/missing/x", dir);
+    ck_assert_int_eq(export_scale_write(s, 2, prefix, &err), -1);
+    ck_assert_msg(strstr(err.msg, "missing"), "%s", err.msg);
+
     /* a directory that is not a scaling directory: one error naming it */
     char bad[1100];
     snprintf(bad, sizeof bad, "%s/nothing", dir);

@@ -325,16 +325,18 @@ static void export_load(void *rec, int arg, char *title, size_t tn)
     strftime(rec, FORM_TEXT_MAX, "madlab-%Y%m%d-%H%M%S", &tmv);
 }
 
-static int export_apply(void *rec, int arg)
+/* The export forms' one field: a path prefix, which must not be empty. */
+static int export_prefix(const char *prefix, void (*export)(const char *))
 {
-    (void)arg;
-    if (!((char *)rec)[0]) {
+    if (!prefix[0]) {
         lab_status(1, "export: give a path prefix");
         return -1;
     }
-    export_to(rec);
+    export(prefix);
     return 0;
 }
+
+static int export_apply(void *rec, int arg) { return (void)arg, export_prefix(rec, export_to); }
 
 const FormDef form_export = {"export run logs and results to CSV", export_fields,
                              N_FIELDS(export_fields), NULL, export_load, export_apply};
@@ -343,19 +345,22 @@ static const FieldDef export_state_fields[] = {
     {"path prefix", FT_TEXT, 0, 0, 0, "writes PREFIX-state.csv: stack, setting, state, params, a column per task", NULL},
 };
 
-static int export_state_apply(void *rec, int arg)
-{
-    (void)arg;
-    if (!((char *)rec)[0]) {
-        lab_status(1, "export: give a path prefix");
-        return -1;
-    }
-    export_state_to(rec);
-    return 0;
-}
+static int export_state_apply(void *rec, int arg) { return (void)arg, export_prefix(rec, export_state_to); }
 
 const FormDef form_export_state = {"export recall against state to CSV", export_state_fields,
                                    N_FIELDS(export_state_fields), NULL, export_load, export_state_apply};
+
+static const FieldDef export_scale_fields[] = {
+    {"path prefix", FT_TEXT, 0, 0, 0,
+     "writes PREFIX-scaling-runs.csv (every run: budget, params, loss) and "
+     "PREFIX-scaling-frontier.csv (per budget: N_opt, L_opt, perplexity)", NULL},
+};
+
+static int export_scale_apply(void *rec, int arg) { return (void)arg, export_prefix(rec, export_scale_to); }
+
+const FormDef form_export_scale = {"export the scaling view to CSV", export_scale_fields,
+                                   N_FIELDS(export_scale_fields), NULL, export_load,
+                                   export_scale_apply};
 
 /* ---------------- fit the stack to a state budget ---------------- */
 

@@ -278,7 +278,7 @@ int export_paths(const LabData *d, const char *prefix, char (*paths)[EXPORT_PATH
     return n;
 }
 
-static void csv_num_or_empty(CsvOut *c, double v)
+void csv_num_or_empty(CsvOut *c, double v)
 {
     if (isnan(v)) csv_out_text(c, "");
     else csv_out_num(c, v);
