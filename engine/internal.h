@@ -131,6 +131,15 @@ void arena_free(float *p);
 /* ---- loops in fixed chunks of 16, which -O2's cheap vectoriser accepts (it refuses loops that
  * need a scalar epilogue), then a scalar tail. ---- */
 #define VCH 16
+/* One vector of VCH floats (a GCC/Clang extension): kernels keep partial sums in these, where
+ * plain loops would leave them in memory. */
+typedef float VecF __attribute__((vector_size(VCH * sizeof(float))));
+static inline VecF vecf_load(const float *p)
+{
+    VecF v;
+    __builtin_memcpy(&v, p, sizeof v);
+    return v;
+}
 static inline void vfill(float *restrict o, float v, size_t n)
 {
     size_t i = 0;
@@ -207,6 +216,16 @@ static inline float vsum(const float *a, size_t n)
     for (int k = 0; k < VCH; k++) s += acc[k];
     return s;
 }
+
+/* ---- thin products (thinmm.c): one side of 64 columns or fewer, in register-blocked kernels
+ * (sgemm beyond that); each output summed in index order, the same for any thread count ---- */
+size_t thin_pack_floats(int K, int N); /* scratch of thin_nn for a K x N op(B) */
+/* C (rows x N) = or += A (rows x K) op(B), op(B) = B (K x N), or B^T (B N x K) when trans. */
+void thin_nn(const float *A, int lda, size_t rows, int K, const float *B, int ldb, bool trans,
+             int N, float *C, int ldc, bool add, float *Bp);
+/* C (K x N) = or += A^T B for A rows x K and B rows x N: a weight gradient summed over rows. */
+void thin_tn(const float *A, int lda, size_t rows, int K, const float *B, int ldb, int N,
+             float *C, int ldc, bool add);
 
 /* ---- long causal convolutions (longconv.c), for Hyena's implicit filters ----
  * y[t] = sum_{s<=t} h[t-s] u[s] + D u[t] over nc channels x B sequences of length L; channel c of

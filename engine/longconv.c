@@ -98,25 +98,15 @@ size_t lc_work_floats(int L) { return 6 * spec_floats(L) + 3 * r16((size_t)L); }
  * zero and the taps' edges need no special cases; the tap ranges of the block's vectors differ
  * (the causal triangle), so each range updates only the vectors that need it. */
 
-
-/* One vector of VCH floats (a GCC/Clang extension; plain loops left the partial sums in memory) */
-typedef float Vec __attribute__((vector_size(VCH * sizeof(float))));
-static inline Vec vload(const float *p)
-{
-    Vec v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
 /* a[v] += sum_{k0<=k<k1} w[k] x[v*VCH + sk*k .. +VCH), for vectors va <= v < vb */
-#define TAPS(va, vb)                                                                              \
-    for (int k = k0; k < k1; k++) {                                                               \
-        Vec wk = (Vec){0} + w[k];                                                                 \
-        const float *xk = x + sk * k;                                                             \
-        if (va <= 0 && 0 < vb) a0 += wk * vload(xk);                                              \
-        if (va <= 1 && 1 < vb) a1 += wk * vload(xk + VCH);                                        \
-        if (va <= 2 && 2 < vb) a2 += wk * vload(xk + 2 * VCH);                                    \
-        if (va <= 3 && 3 < vb) a3 += wk * vload(xk + 3 * VCH);                                    \
+#define TAPS(va, vb)                                                                               \
+    for (int k = k0; k < k1; k++) {                                                                \
+        VecF wk = (VecF){0} + w[k];                                                                \
+        const float *xk = x + sk * k;                                                              \
+        if (va <= 0 && 0 < vb) a0 += wk * vecf_load(xk);                                           \
+        if (va <= 1 && 1 < vb) a1 += wk * vecf_load(xk + VCH);                                     \
+        if (va <= 2 && 2 < vb) a2 += wk * vecf_load(xk + 2 * VCH);                                 \
+        if (va <= 3 && 3 < vb) a3 += wk * vecf_load(xk + 3 * VCH);                                 \
     }
 
 static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
@@ -125,7 +115,7 @@ static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v;
  * k < n[v]; n is increasing (conv: sk = -1) or decreasing (corr: sk = +1) in v. */
 static void block(const float *w, const float *x, int sk, const int n[NV], float *out)
 {
-    Vec a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
+    VecF a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0};
     int k0, k1;
     if (sk < 0) {
         k0 = 0, k1 = n[0];

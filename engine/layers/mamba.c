@@ -24,10 +24,7 @@ enum { K_STATE, K_EXPAND, K_CONV };
 
 #define SV 16         /* channels per scan block (vector lanes) */
 #define MAX_STATE 16  /* d_state knob limit: the block's state lives on the stack */
-#define TV 16         /* columns per vector of the thin products */
-
-/* Columns of a thin product's packed operand, rounded up to whole vectors. */
-static int thin_cols(int N) { return (N + TV - 1) / TV * TV; }
+#define TV VCH        /* channels per vector of the conv passes */
 
 static const KnobDesc mamba_knobs[] = {
     {"d_state", 4, 1, MAX_STATE, "SSM state per inner channel", NULL},
@@ -124,7 +121,7 @@ static size_t acc_size(const Geo *g, int L) { return r16((size_t)L * 2 * g->N * 
 /* The thin products' packed operand: W_x (dbc = u W_x) or W_dt^T (its gradient's product). */
 static size_t thin_pack_size(const Geo *g)
 {
-    size_t a = (size_t)g->E * thin_cols(g->P), b = (size_t)g->E * thin_cols(g->R);
+    size_t a = thin_pack_floats(g->E, g->P), b = thin_pack_floats(g->E, g->R);
     return a > b ? a : b;
 }
 
@@ -237,161 +234,6 @@ static void mamba_init(Layer *l, Rng *r)
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
-/* ---------------- thin products ---------------- */
-
-/* x_proj and dt_proj are products with 16 or fewer columns on one side (P = dt_rank + 2 d_state,
- * R = dt_rank), where sgemm spends more time packing its operands than multiplying. These
- * kernels keep the partial sums of a vector of TV columns per row in registers instead. Each
- * output is summed in index order by one task, so the result does not depend on the thread
- * count. */
-typedef float Vec __attribute__((vector_size(TV * sizeof(float)))); /* a GCC/Clang extension */
-#if defined(__GNUC__) && !defined(__clang__)
-/* GCC notes that passing a 64-byte vector changes the ABI where the target has no AVX-512: it
- * does not matter for these static helpers. */
-#pragma GCC diagnostic ignored "-Wpsabi"
-#endif
-
-static inline Vec vload(const float *p)
-{
-    Vec v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-/* Bp[c0 / TV][k][l] = op(B)[k][c0 + l] for the K x N matrix op(B) (B, or B^T when trans), zero
- * past column N, so that the kernel runs whole vectors: K * thin_cols(N) floats. */
-static void thin_pack(float *Bp, const float *B, int ldb, bool trans, int K, int N)
-{
-    for (int c0 = 0; c0 < N; c0 += TV)
-        for (int k = 0; k < K; k++)
-            for (int l = 0; l < TV; l++) {
-                int c = c0 + l;
-                *Bp++ = c >= N ? 0.0f : trans ? B[(size_t)c * ldb + k] : B[(size_t)k * ldb + c];
-            }
-}
-
-typedef struct {
-    const float *A, *B; /* A: rows x K; B: packed (thin_nn) or rows x N (thin_tn) */
-    float *C;
-    size_t rows;
-    int lda, ldb, ldc, K, N;
-    bool add; /* C += product, else C = product */
-} Thin;
-
-/* Loops over a register block's sums, unrolled so that the sums are registers, not an array. */
-#define UNROLL _Pragma("GCC unroll 16")
-
-#define THIN_ROWS 8 /* rows per register block: eight independent sums hide the FMA latency */
-
-/* C rows r0 .. r0 + nr - 1 of A op(B) */
-ALWAYS_INLINE void thin_nn_blk(const Thin *t, size_t r0, int nr)
-{
-    for (int c0 = 0; c0 < t->N; c0 += TV) {
-        const float *bp = t->B + (size_t)c0 * t->K;
-        Vec acc[THIN_ROWS];
-        UNROLL for (int i = 0; i < THIN_ROWS; i++) acc[i] = (Vec){0};
-        for (int k = 0; k < t->K; k++) {
-            Vec b = vload(bp + (size_t)k * TV);
-            UNROLL for (int i = 0; i < nr; i++) acc[i] += t->A[(r0 + i) * t->lda + k] * b;
-        }
-        int w = t->N - c0 < TV ? t->N - c0 : TV;
-        UNROLL for (int i = 0; i < nr; i++) {
-            float *c = t->C + (r0 + i) * t->ldc + c0, v[TV];
-            memcpy(v, &acc[i], sizeof v);
-            for (int l = 0; l < w; l++) c[l] = t->add ? c[l] + v[l] : v[l];
-        }
-    }
-}
-
-/* Items are blocks of THIN_ROWS rows. */
-static void thin_nn_items(void *ctx, size_t i0, size_t i1, int tid)
-{
-    const Thin *t = ctx;
-    (void)tid;
-    for (size_t i = i0; i < i1; i++) {
-        size_t r0 = i * THIN_ROWS;
-        if (r0 + THIN_ROWS <= t->rows)
-            thin_nn_blk(t, r0, THIN_ROWS);
-        else
-            for (size_t r = r0; r < t->rows; r++) thin_nn_blk(t, r, 1);
-    }
-}
-
-/* Wider than this, sgemm's packing pays for itself (dt_rank is 64 at width 1024). A product
- * with few inner columns (K) but many output columns is sgemm's too: it writes whole rows, where
- * thin_nn writes a vector of each of THIN_ROWS rows at a time. */
-#define THIN_MAX 64
-
-/* C (rows x N) = or += A (rows x K) op(B), op(B) = B (K x N) or B^T (B N x K) when trans; Bp is
- * scratch for K * thin_cols(N) floats. */
-static void thin_nn(const float *A, int lda, size_t rows, int K, const float *B, int ldb,
-                    bool trans, int N, float *C, int ldc, bool add, float *Bp)
-{
-    if (N > THIN_MAX) {
-        mm(false, trans, (int)rows, N, K, 1.0f, A, lda, B, ldb, add ? 1.0f : 0.0f, C, ldc);
-        return;
-    }
-    thin_pack(Bp, B, ldb, trans, K, N);
-    Thin t = {A, Bp, C, rows, lda, 0, ldc, K, N, add};
-    pool_for((rows + THIN_ROWS - 1) / THIN_ROWS, thin_nn_items, &t);
-}
-
-/* C[k0 + k][c0 + l] (+)= sum over rows r of A[r][k0 + k] B[r][c0 + l], k < nk, l < w. */
-ALWAYS_INLINE void thin_tn_blk(const Thin *t, int k0, int nk, int c0, int w)
-{
-    Vec acc[TV];
-    UNROLL for (int k = 0; k < TV; k++) acc[k] = (Vec){0};
-    for (size_t r = 0; r < t->rows; r++) {
-        const float *br = t->B + r * t->ldb + c0, *a = t->A + r * t->lda + k0;
-        Vec b;
-        if (w == TV)
-            b = vload(br);
-        else { /* the last column block: zeros past N, no read past the row */
-            float v[TV] = {0};
-            memcpy(v, br, sizeof(float) * w);
-            b = vload(v);
-        }
-        UNROLL for (int k = 0; k < nk; k++) acc[k] += a[k] * b;
-    }
-    UNROLL for (int k = 0; k < nk; k++) {
-        float *c = t->C + (size_t)(k0 + k) * t->ldc + c0, v[TV];
-        memcpy(v, &acc[k], sizeof v);
-        for (int l = 0; l < w; l++) c[l] = t->add ? c[l] + v[l] : v[l];
-    }
-}
-
-/* Items are (block of TV rows of C, block of TV columns); the common block shapes are compiled
- * with their sizes fixed, so that the sums stay in registers. */
-static void thin_tn_items(void *ctx, size_t i0, size_t i1, int tid)
-{
-    const Thin *t = ctx;
-    int ncb = (t->N + TV - 1) / TV;
-    (void)tid;
-    for (size_t i = i0; i < i1; i++) {
-        int k0 = (int)(i / ncb) * TV, c0 = (int)(i % ncb) * TV;
-        int nk = t->K - k0 < TV ? t->K - k0 : TV, w = t->N - c0 < TV ? t->N - c0 : TV;
-        if (nk == TV && w == TV)
-            thin_tn_blk(t, k0, TV, c0, TV);
-        else if (nk == TV / 2 && w == TV)
-            thin_tn_blk(t, k0, TV / 2, c0, TV);
-        else
-            thin_tn_blk(t, k0, nk, c0, w);
-    }
-}
-
-/* C (K x N) = or += A^T B for A rows x K and B rows x N: a weight gradient summed over rows. */
-static void thin_tn(const float *A, int lda, size_t rows, int K, const float *B, int ldb, int N,
-                    float *C, int ldc, bool add)
-{
-    if (K > THIN_MAX && N > THIN_MAX) {
-        mm(true, false, K, N, (int)rows, 1.0f, A, lda, B, ldb, add ? 1.0f : 0.0f, C, ldc);
-        return;
-    }
-    Thin t = {A, B, C, rows, lda, ldb, ldc, K, N, add};
-    size_t items = (size_t)((K + TV - 1) / TV) * (size_t)((N + TV - 1) / TV);
-    pool_for(items, thin_tn_items, &t);
-}
-
 /* ---------------- elementwise passes, over rows ---------------- */
 
 typedef struct {
@@ -404,18 +246,18 @@ typedef struct {
 } Job;
 
 
-/* The conv passes take TV channels at a time with the partial sums in a vector (Vec, of the thin
+/* The conv passes take TV channels at a time with the partial sums in a vector (VecF, of the thin
  * products), not in the output row: no pass over the row per tap. The last block of channels
  * may be narrower (w < TV): it goes through a zero-padded copy. */
-static inline Vec vload_w(const float *p, int w)
+static inline VecF vload_w(const float *p, int w)
 {
-    if (w == TV) return vload(p);
+    if (w == TV) return vecf_load(p);
     float v[TV] = {0};
     for (int l = 0; l < w; l++) v[l] = p[l];
-    return vload(v);
+    return vecf_load(v);
 }
 
-static inline void vstore_w(float *p, Vec x, int w)
+static inline void vstore_w(float *p, VecF x, int w)
 {
     float v[TV];
     memcpy(v, &x, sizeof v);
@@ -436,7 +278,7 @@ static void conv_fwd_rows(void *ctx, size_t r0, size_t r1, int tid)
         int t = (int)(r % (size_t)g->L);
         for (int c0 = 0; c0 < E; c0 += TV) {
             int w = E - c0 < TV ? E - c0 : TV;
-            Vec acc = vload_w(j->p.conv_b + c0, w);
+            VecF acc = vload_w(j->p.conv_b + c0, w);
             for (int k = 0; k < K; k++) {
                 int back = K - 1 - k;
                 if (t - back < 0) continue;
@@ -447,7 +289,7 @@ static void conv_fwd_rows(void *ctx, size_t r0, size_t r1, int tid)
             memcpy(x, &acc, sizeof x);
             for (int l = 0; l < TV; l++) u[l] = x[l] / (1.0f + fast_expf(-x[l]));
             vstore_w(j->xc + r * E + c0, acc, w);
-            vstore_w(j->u + r * E + c0, vload(u), w);
+            vstore_w(j->u + r * E + c0, vecf_load(u), w);
         }
     }
 }
@@ -476,7 +318,7 @@ static void conv_bwd_rows(void *ctx, size_t r0, size_t r1, int tid)
         for (int c0 = 0; c0 < E; c0 += TV) {
             int w = E - c0 < TV ? E - c0 : TV;
             const float *dxc = j->du + r * E + c0, *xp = j->xz + r * 2 * E + c0;
-            Vec dx = vload_w(dxc, w), acc = {0};
+            VecF dx = vload_w(dxc, w), acc = {0};
             vstore_w(s.dcb + c0, vload_w(s.dcb + c0, w) + dx, w);
             for (int k = 0; k < K; k++) {
                 int back = K - 1 - k;
