@@ -97,8 +97,18 @@ END_TEST
  * two-thread run. The compression task at batch 32, length 16, width 128: its head's weight
  * gradient (128 x 16 over 512 rows) is where OpenBLAS takes another kernel for a half-sized
  * product, and its norms' weight gradients are summed in bands. */
+/* One thread gives two threads' numbers: every reduction is cut into the same two bands
+ * (pool_for_bands), for every kind of layer. */
+static const char *const band_stacks[] = {
+    "mh-attention swiglu", "mamba swiglu", "gated-linear-attention mlp",
+    "linear-attention swiglu", "rwkv5-time-mixer rwkv5-channel-mixer",
+    "rwkv6-time-mixer rwkv6-channel-mixer", "hyena moe-mlp", "mh-hyena moe-mlp(routing=topk)",
+    "hyena-experts(routing=topk) sliding-attention", "mh-sliding-attention swiglu",
+};
+
 START_TEST(one_thread_gives_two_threads_numbers)
 {
+    const char *stack = band_stacks[_i];
     Log log[2] = {{.n = 0}, {.n = 0}};
     for (int threads = 1; threads <= 2; threads++) {
         pool_init(threads);
@@ -109,12 +119,13 @@ START_TEST(one_thread_gives_two_threads_numbers)
         c.task.seq_len = 16;
         c.task.n_train = 128;
         c.task.n_test = 32;
-        ck_assert(stack_parse("mh-attention swiglu", "t", c.width, &c.stack, NULL) == 0);
+        c.width = 32;
+        MlError err;
+        ck_assert_msg(stack_parse(stack, "t", c.width, &c.stack, &err) == 0, "%s", err.msg);
         c.epochs = 2;
         c.batch = 32;
         c.lr = 1e-3;
         TrainResult r;
-        MlError err;
         TrainHooks h = {.ctx = &log[threads - 1], .on_epoch = log_epoch};
         ck_assert_msg(train_run(&c, &h, &r, &err) == 0, "%s", err.msg);
     }
@@ -122,8 +133,10 @@ START_TEST(one_thread_gives_two_threads_numbers)
     ck_assert_int_eq(log[0].n, 2);
     ck_assert_int_eq(log[1].n, 2);
     for (int e = 0; e < 2; e++) {
-        ck_assert(log[0].s[e].train_loss == log[1].s[e].train_loss);
-        ck_assert(log[0].s[e].test_loss == log[1].s[e].test_loss);
+        ck_assert_msg(log[0].s[e].train_loss == log[1].s[e].train_loss, "%s: epoch %d train loss "
+                      "%.9g on 1 thread, %.9g on 2", stack, e + 1, log[0].s[e].train_loss,
+                      log[1].s[e].train_loss);
+        ck_assert_msg(log[0].s[e].test_loss == log[1].s[e].test_loss, "%s: test loss", stack);
         ck_assert(log[0].s[e].test_acc == log[1].s[e].test_acc);
     }
 }
@@ -224,7 +237,8 @@ int main(void)
     tcase_set_timeout(tc, 900);
     tcase_add_test(tc, attention_stack_learns_recall);
     tcase_add_test(tc, same_seed_same_numbers);
-    tcase_add_test(tc, one_thread_gives_two_threads_numbers);
+    tcase_add_loop_test(tc, one_thread_gives_two_threads_numbers, 0,
+                        (int)(sizeof band_stacks / sizeof *band_stacks));
     tcase_add_test(tc, divergence_is_reported);
     tcase_add_test(tc, hooks_can_stop_a_run);
     tcase_add_test(tc, reports_lowest_perplexity_epoch);

@@ -411,7 +411,7 @@ static void gla_backward(Layer *l, const float *x, const float *dy, float *dx, D
     ParMap pm = par_map(&l->cfg);
     ActMap am = act_map(&g);
     ScrMap sm = scr_map(&g);
-    int d = g.d, rows = (int)g.rows, T = pool_size();
+    int d = g.d, rows = (int)g.rows, T = pool_bands();
     const float *p = l->params;
     float *gr = l->grads, *P = l->acts + am.P, *sc = l->scratch;
     float *dP = sc + sm.dP, *dz = sc + sm.dz, *dnw = sc + sm.dnw, *h = sc + sm.h;
@@ -427,7 +427,7 @@ static void gla_backward(Layer *l, const float *x, const float *dy, float *dx, D
     mm(true, false, d, d, rows, 1.0f, h, d, dy, d, 1.0f, gr + pm.Wo, d); /* dWo += h^T dy */
     mm(false, true, rows, d, d, 1.0f, dy, d, p + pm.Wo, d, 0.0f, h, d);  /* dh = dy Wo^T */
     memset(dnw, 0, sizeof(float) * (size_t)T * g.hd);
-    pool_for(g.rows, norm_gate_bwd_rows, &rj);
+    pool_for_bands(g.rows, norm_gate_bwd_rows, &rj);
     parts_add(gr + pm.nw, dnw, T, (size_t)g.hd, (size_t)g.hd, 1.0f);
     rj.b2 = NULL; /* z already holds its bias */
     pool_for(g.rows, gate_rows, &rj);

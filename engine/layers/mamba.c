@@ -595,7 +595,7 @@ static void mamba_backward(Layer *l, const float *x, const float *dy, float *dx,
 {
     Geo g = geo(&l->cfg, dm);
     Params gp = params_at(l->grads, &g);
-    int bc = chunk_B(g.B, g.L), E = g.E, d = g.d, T = pool_size();
+    int bc = chunk_B(g.B, g.L), E = g.E, d = g.d, T = pool_bands();
     ScrMap sm = scr_map(&g, (size_t)bc * g.L, g.L);
     float *ddbc = l->scratch + sm.ddbc, *pack = l->scratch + sm.pack;
     for (int t = 0; t < T; t++)
@@ -609,7 +609,7 @@ static void mamba_backward(Layer *l, const float *x, const float *dy, float *dx,
         mm(true, false, E, d, rows, 1.0f, j.gate, E, dyc, d, 1.0f, gp.W_out, d);
         mm(false, true, rows, E, d, 1.0f, dyc, d, j.p.W_out, d, 0.0f, j.gbuf, E);
         /* the gate and the scan (u recomputed from xc) */
-        pool_for((size_t)j.g.B, scan_bwd_seqs, &j);
+        pool_for_bands((size_t)j.g.B, scan_bwd_seqs, &j);
         /* delta = softplus(dt W_dt + b_dt): gbuf now holds the gradient of the pre-activation */
         colsum_add(j.gbuf, j.g.rows, E, E, gp.b_dt);
         thin_tn(j.dbc, g.P, j.g.rows, g.R, j.gbuf, E, E, gp.W_dt, E, true);
@@ -619,7 +619,7 @@ static void mamba_backward(Layer *l, const float *x, const float *dy, float *dx,
         mm(false, true, rows, E, g.P, 1.0f, ddbc, g.P, j.p.W_x, g.P, 1.0f, j.du, E);
         /* u = silu(conv(xp)) */
         pool_for(j.g.rows, silu_bwd_rows, &j);
-        pool_for(j.g.rows, conv_bwd_rows, &j);
+        pool_for_bands(j.g.rows, conv_bwd_rows, &j);
         linear_bwd(x + r0 * d, j.p.W_in, j.dxz, dx ? dx + r0 * d : NULL, gp.W_in, NULL, rows, d,
                    2 * E);
     }
@@ -695,11 +695,11 @@ int mamba_scan_backward(int B, int L, int E, int N, int R, int P, const float *u
     j.du = du;
     j.scratch = scr;
     memcpy(dpre, dys, sizeof(float) * j.g.rows * E);
-    pool_for((size_t)B, scan_bwd_seqs, &j);
+    pool_for_bands((size_t)B, scan_bwd_seqs, &j);
     memcpy(dbc, scr + sm.ddbc, sizeof(float) * j.g.rows * P);
     Slot s = slot_at(scr, &sm, &j.g, 0);
-    parts_add(dD, s.dD, pool_size(), sm.slot, (size_t)E, 1.0f);
-    parts_add(dA_log, s.dA, pool_size(), sm.slot, (size_t)E * N, 1.0f);
+    parts_add(dD, s.dD, pool_bands(), sm.slot, (size_t)E, 1.0f);
+    parts_add(dA_log, s.dA, pool_bands(), sm.slot, (size_t)E * N, 1.0f);
     arena_free(scr);
     return 0;
 }

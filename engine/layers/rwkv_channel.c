@@ -133,7 +133,7 @@ static void cm_forward(Layer *l, const float *x, float *y, Dims dm, bool v6)
 static void cm_backward(Layer *l, const float *x, const float *dy, float *dx, Dims dm, bool v6)
 {
     CJob j = cjob(l, dm, v6);
-    int d = j.d, h = j.h, rows = (int)j.rows, T = pool_size();
+    int d = j.d, h = j.h, rows = (int)j.rows, T = pool_bands();
     const float *Wk = l->params + 2 * (size_t)d, *Wv = Wk + (size_t)d * h, *Wr = Wv + (size_t)h * d;
     float *dmu = l->grads, *dWk = dmu + 2 * (size_t)d, *dWv = dWk + (size_t)d * h,
           *dWr = dWv + (size_t)h * d;

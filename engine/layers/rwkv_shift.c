@@ -48,4 +48,4 @@ static void mix_bwd_rows(void *ctx, size_t r0, size_t r1, int tid)
 }
 
 void rwkv_mix_forward(const RwkvMix *m) { pool_for(m->rows, mix_fwd_rows, (void *)m); }
-void rwkv_mix_backward(const RwkvMix *m) { pool_for(m->rows, mix_bwd_rows, (void *)m); }
+void rwkv_mix_backward(const RwkvMix *m) { pool_for_bands(m->rows, mix_bwd_rows, (void *)m); }

@@ -521,14 +521,14 @@ static void tm_backward(Layer *l, const float *x, const float *dy, float *dx, Di
 {
     TJob j = tjob(l, x, dm, v6);
     const Geo *g = &j.g;
-    int d = g->d, rows = (int)g->rows, T = pool_size();
+    int d = g->d, rows = (int)g->rows, T = pool_bands();
     size_t d16 = r16((size_t)d);
     memset(j.parts, 0, sizeof(float) * (size_t)T * 8 * d16);
     /* out = O Wo */
     pool_for(g->rows, gn_gate_rows, &j);
     mm(true, false, d, d, rows, 1.0f, j.O, d, dy, d, 1.0f, j.gp.Wo, d);
     mm(false, true, rows, d, d, 1.0f, dy, d, j.p.Wo, d, 0.0f, j.O, d);
-    pool_for(g->rows, gn_gate_bwd_rows, &j);
+    pool_for_bands(g->rows, gn_gate_bwd_rows, &j);
     parts_add(j.gp.gnw, j.parts, T, 8 * d16, (size_t)d, 1.0f);
     parts_add(j.gp.gnb, j.parts + d16, T, 8 * d16, (size_t)d, 1.0f);
     memset(j.parts, 0, sizeof(float) * (size_t)T * 8 * d16);
