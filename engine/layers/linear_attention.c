@@ -157,13 +157,20 @@ static void la_init(Layer *l, Rng *r)
 
 /* ---------------- feature maps, row by row ---------------- */
 
+/* Heads of 8 or 16 run their maps (hd x 2hd products) row by row in vector registers, with the
+ * bias and the Hadamard product in the same pass: as sgemms these products are too thin to
+ * beat their packing. Wider heads go through sgemm, one per head (maps_fwd, maps_bwd). */
+static bool row_maps(const Geo *g) { return g->hd == 8 || g->hd == 16; }
+
 typedef struct {
     Geo g;
     float *FQ, *FK;             /* with the biases added once, in forward */
     const float *fq, *fk;       /* biases, or NULL */
+    const float *P, *Wq, *Wk;   /* row maps: the projections and the maps' weights, or NULL */
     float *phiQ, *phiK;         /* phi = first half * second half, per head */
     const float *dphiQ, *dphiK; /* backward: d/dF into dFQ, dFK */
     float *dFQ, *dFK;
+    float *dP;                  /* row maps' backward: dX = dF W^T into dP's q and k columns */
 } Maps;
 
 static void phi_row(float *F, const float *bias, float *phi, int H, int hd)
@@ -176,33 +183,93 @@ static void phi_row(float *F, const float *bias, float *phi, int H, int hd)
     }
 }
 
-static void phi_rows(void *ctx, size_t r0, size_t r1, int tid)
+/* F_h = x_h W + bias, phi_h = F_h's halves multiplied; the sum over i in order, as sgemm's. */
+static inline __attribute__((always_inline)) void map_row(const float *restrict x,
+                                                          const float *restrict W,
+                                                          const float *restrict bias,
+                                                          float *restrict F, float *restrict phi,
+                                                          int H, int hd)
 {
-    const Maps *m = ctx;
-    int d = m->g.d;
-    for (size_t r = r0; r < r1; r++) {
-        phi_row(m->FQ + r * 2 * d, m->fq, m->phiQ + r * d, m->g.H, m->g.hd);
-        phi_row(m->FK + r * 2 * d, m->fk, m->phiK + r * d, m->g.H, m->g.hd);
+    for (int h = 0; h < H; h++) {
+        const float *xh = x + (size_t)h * hd;
+        float acc[32] = {0}, *f = F + (size_t)h * 2 * hd, *o = phi + (size_t)h * hd;
+        for (int i = 0; i < hd; i++)
+            for (int j = 0; j < 2 * hd; j++) acc[j] = FMA(xh[i], W[i * 2 * hd + j], acc[j]);
+        for (int j = 0; j < 2 * hd; j++) f[j] = acc[j] + bias[j];
+        for (int j = 0; j < hd; j++) o[j] = f[j] * f[hd + j];
     }
 }
 
-static void dphi_row(const float *F, const float *dphi, float *dF, int H, int hd)
+static void phi_rows(void *ctx, size_t r0, size_t r1, int tid)
+{
+    const Maps *m = ctx;
+    int d = m->g.d, H = m->g.H, hd = m->g.hd;
+    for (size_t r = r0; r < r1; r++) {
+        const float *x = m->P ? m->P + r * 3 * d : NULL;
+        float *FQ = m->FQ + r * 2 * d, *FK = m->FK + r * 2 * d;
+        if (x && hd == 8) {
+            map_row(x, m->Wq, m->fq, FQ, m->phiQ + r * d, H, 8);
+            map_row(x + d, m->Wk, m->fk, FK, m->phiK + r * d, H, 8);
+        } else if (x) {
+            map_row(x, m->Wq, m->fq, FQ, m->phiQ + r * d, H, 16);
+            map_row(x + d, m->Wk, m->fk, FK, m->phiK + r * d, H, 16);
+        } else {
+            phi_row(FQ, m->fq, m->phiQ + r * d, H, hd);
+            phi_row(FK, m->fk, m->phiK + r * d, H, hd);
+        }
+    }
+}
+
+/* dF_h from dphi_h; with Wt (W transposed, 2hd x hd) also dx_h = dF_h W^T, the sum over j in
+ * order, as sgemm's. */
+static inline __attribute__((always_inline)) void dphi_row(const float *restrict F,
+                                                           const float *restrict dphi,
+                                                           float *restrict dF,
+                                                           const float *restrict Wt,
+                                                           float *restrict dx, int H, int hd)
 {
     for (int h = 0; h < H; h++) {
         const float *a = F + (size_t)h * 2 * hd, *b = a + hd, *g = dphi + (size_t)h * hd;
         float *da = dF + (size_t)h * 2 * hd, *db = da + hd;
         for (int i = 0; i < hd; i++) da[i] = g[i] * b[i];
         for (int i = 0; i < hd; i++) db[i] = g[i] * a[i];
+        if (!Wt) continue;
+        float acc[16] = {0};
+        for (int j = 0; j < 2 * hd; j++)
+            for (int i = 0; i < hd; i++) acc[i] = FMA(da[j], Wt[j * hd + i], acc[i]);
+        for (int i = 0; i < hd; i++) dx[(size_t)h * hd + i] = acc[i];
     }
+}
+
+static void transpose(const float *W, int rows, int cols, float *Wt)
+{
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++) Wt[(size_t)j * rows + i] = W[(size_t)i * cols + j];
 }
 
 static void dphi_rows(void *ctx, size_t r0, size_t r1, int tid)
 {
     const Maps *m = ctx;
-    int d = m->g.d;
+    int d = m->g.d, H = m->g.H, hd = m->g.hd;
+    float WqT[2 * 16 * 16], WkT[2 * 16 * 16];
+    if (m->dP) {
+        transpose(m->Wq, hd, 2 * hd, WqT);
+        transpose(m->Wk, hd, 2 * hd, WkT);
+    }
     for (size_t r = r0; r < r1; r++) {
-        dphi_row(m->FQ + r * 2 * d, m->dphiQ + r * d, m->dFQ + r * 2 * d, m->g.H, m->g.hd);
-        dphi_row(m->FK + r * 2 * d, m->dphiK + r * d, m->dFK + r * 2 * d, m->g.H, m->g.hd);
+        const float *FQ = m->FQ + r * 2 * d, *FK = m->FK + r * 2 * d;
+        float *dFQ = m->dFQ + r * 2 * d, *dFK = m->dFK + r * 2 * d;
+        float *dx = m->dP ? m->dP + r * 3 * d : NULL;
+        if (dx && hd == 8) {
+            dphi_row(FQ, m->dphiQ + r * d, dFQ, WqT, dx, H, 8);
+            dphi_row(FK, m->dphiK + r * d, dFK, WkT, dx + d, H, 8);
+        } else if (dx) {
+            dphi_row(FQ, m->dphiQ + r * d, dFQ, WqT, dx, H, 16);
+            dphi_row(FK, m->dphiK + r * d, dFK, WkT, dx + d, H, 16);
+        } else {
+            dphi_row(FQ, m->dphiQ + r * d, dFQ, NULL, NULL, H, hd);
+            dphi_row(FK, m->dphiK + r * d, dFK, NULL, NULL, H, hd);
+        }
     }
 }
 
@@ -378,7 +445,8 @@ static void add_to(float *restrict y, const float *restrict x, int n)
     for (int i = 0; i < n; i++) y[i] += x[i];
 }
 
-/* dW += X_h^T dF_h, dbias += column sums of dF_h, dX_h = dF_h W^T, head by head. */
+/* dW += X_h^T dF_h, dbias += column sums of dF_h, and unless the row maps did it (dP NULL),
+ * dX_h = dF_h W^T, head by head. */
 static void maps_bwd(const Geo *g, const float *P, float *dP, int part, const float *W,
                      const float *dF, float *dW, float *dbias)
 {
@@ -386,8 +454,9 @@ static void maps_bwd(const Geo *g, const float *P, float *dP, int part, const fl
     for (int h = 0; h < g->H; h++) {
         const float *X = P + (size_t)part * d + h * hd, *dFh = dF + (size_t)h * 2 * hd;
         mm(true, false, hd, 2 * hd, rows, 1.0f, X, 3 * d, dFh, 2 * d, 1.0f, dW, 2 * hd);
-        mm(false, true, rows, hd, 2 * hd, 1.0f, dFh, 2 * d, W, 2 * hd, 0.0f,
-           dP + (size_t)part * d + h * hd, 3 * d);
+        if (dP)
+            mm(false, true, rows, hd, 2 * hd, 1.0f, dFh, 2 * d, W, 2 * hd, 0.0f,
+               dP + (size_t)part * d + h * hd, 3 * d);
     }
     for (size_t r = 0; r < g->rows; r++)
         for (int h = 0; h < g->H; h++) add_to(dbias, dF + r * 2 * d + (size_t)h * 2 * hd, 2 * hd);
@@ -407,8 +476,12 @@ static void la_forward(Layer *l, const float *x, float *y, Dims dm)
     Scan s = {.g = g, .P = A + am.P, .phiQ = mp.phiQ, .phiK = mp.phiK, .yw = A + am.y,
               .den = A + am.den, .st = sc + sm.st};
     linear_fwd(x, p + pm.Wp, NULL, A + am.P, rows, d, 3 * d);
-    maps_fwd(&g, A + am.P, 0, p + pm.Fq, mp.FQ);
-    maps_fwd(&g, A + am.P, 1, p + pm.Fk, mp.FK);
+    if (row_maps(&g)) {
+        mp.P = A + am.P, mp.Wq = p + pm.Fq, mp.Wk = p + pm.Fk;
+    } else {
+        maps_fwd(&g, A + am.P, 0, p + pm.Fq, mp.FQ);
+        maps_fwd(&g, A + am.P, 1, p + pm.Fk, mp.FK);
+    }
     pool_for(g.rows, phi_rows, &mp);
     pool_for((size_t)g.B * g.H, scan_pairs, &s);
     linear_fwd(A + am.y, p + pm.Wo, NULL, y, rows, d, d);
@@ -433,9 +506,11 @@ static void la_backward(Layer *l, const float *x, const float *dy, float *dx, Di
     mm(false, true, rows, d, d, 1.0f, dy, d, p + pm.Wo, d, 0.0f, sc + sm.dY, d); /* dY = dy Wo^T */
     pool_for(g.rows, phi_rows, &mp); /* biases already in FQ, FK */
     pool_for((size_t)g.B * g.H, scan_pairs, &s);
+    if (row_maps(&g)) mp.dP = dP, mp.Wq = p + pm.Fq, mp.Wk = p + pm.Fk;
     pool_for(g.rows, dphi_rows, &mp);
-    maps_bwd(&g, A + am.P, dP, 0, p + pm.Fq, mp.dFQ, gr + pm.Fq, gr + pm.fq);
-    maps_bwd(&g, A + am.P, dP, 1, p + pm.Fk, mp.dFK, gr + pm.Fk, gr + pm.fk);
+    float *dPm = row_maps(&g) ? NULL : dP; /* the row maps wrote dX */
+    maps_bwd(&g, A + am.P, dPm, 0, p + pm.Fq, mp.dFQ, gr + pm.Fq, gr + pm.fq);
+    maps_bwd(&g, A + am.P, dPm, 1, p + pm.Fk, mp.dFK, gr + pm.Fk, gr + pm.fk);
     mm(true, false, d, 3 * d, rows, 1.0f, x, d, dP, 3 * d, 1.0f, gr + pm.Wp, 3 * d);
     if (dx) mm(false, true, rows, d, 3 * d, 1.0f, dP, 3 * d, p + pm.Wp, 3 * d, 0.0f, dx, d);
 }
