@@ -159,7 +159,7 @@ static void la_init(Layer *l, Rng *r)
 
 /* Heads of 8 or 16 run their maps (hd x 2hd products) row by row in vector registers, with the
  * bias and the Hadamard product in the same pass: as sgemms these products are too thin to
- * beat their packing. Wider heads go through sgemm, one per head (maps_fwd, maps_bwd). */
+ * beat their packing. Wider heads go through sgemm, one per head (maps_fwd, maps_dx). */
 static bool row_maps(const Geo *g) { return g->hd == 8 || g->hd == 16; }
 
 typedef struct {
@@ -445,21 +445,37 @@ static void add_to(float *restrict y, const float *restrict x, int n)
     for (int i = 0; i < n; i++) y[i] += x[i];
 }
 
-/* dW += X_h^T dF_h, dbias += column sums of dF_h, and unless the row maps did it (dP NULL),
- * dX_h = dF_h W^T, head by head. */
-static void maps_bwd(const Geo *g, const float *P, float *dP, int part, const float *W,
-                     const float *dF, float *dW, float *dbias)
+/* The maps' weight gradients, the q map's and the k map's as two jobs (each its own sums, in
+ * the order one thread takes): dW += X_h^T dF_h head by head, dbias += column sums of dF_h. */
+typedef struct {
+    Geo g;
+    const float *P, *dF[2];
+    float *dW[2], *dbias[2];
+} MapGrads;
+
+static void map_grads(void *ctx, size_t p0, size_t p1, int tid)
+{
+    const MapGrads *j = ctx;
+    const Geo *g = &j->g;
+    int d = g->d, hd = g->hd, rows = (int)g->rows;
+    for (size_t part = p0; part < p1; part++) {
+        const float *dF = j->dF[part];
+        for (int h = 0; h < g->H; h++)
+            mm1(true, false, hd, 2 * hd, rows, 1.0f, j->P + part * d + h * hd, 3 * d,
+                dF + (size_t)h * 2 * hd, 2 * d, 1.0f, j->dW[part], 2 * hd);
+        for (size_t r = 0; r < g->rows; r++)
+            for (int h = 0; h < g->H; h++)
+                add_to(j->dbias[part], dF + r * 2 * d + (size_t)h * 2 * hd, 2 * hd);
+    }
+}
+
+/* dX_h = dF_h W^T, head by head, for the heads without row maps. */
+static void maps_dx(const Geo *g, float *dP, int part, const float *W, const float *dF)
 {
     int d = g->d, hd = g->hd, rows = (int)g->rows;
-    for (int h = 0; h < g->H; h++) {
-        const float *X = P + (size_t)part * d + h * hd, *dFh = dF + (size_t)h * 2 * hd;
-        mm(true, false, hd, 2 * hd, rows, 1.0f, X, 3 * d, dFh, 2 * d, 1.0f, dW, 2 * hd);
-        if (dP)
-            mm(false, true, rows, hd, 2 * hd, 1.0f, dFh, 2 * d, W, 2 * hd, 0.0f,
-               dP + (size_t)part * d + h * hd, 3 * d);
-    }
-    for (size_t r = 0; r < g->rows; r++)
-        for (int h = 0; h < g->H; h++) add_to(dbias, dF + r * 2 * d + (size_t)h * 2 * hd, 2 * hd);
+    for (int h = 0; h < g->H; h++)
+        mm(false, true, rows, hd, 2 * hd, 1.0f, dF + (size_t)h * 2 * hd, 2 * d, W, 2 * hd, 0.0f,
+           dP + (size_t)part * d + h * hd, 3 * d);
 }
 
 static void la_forward(Layer *l, const float *x, float *y, Dims dm)
@@ -508,9 +524,13 @@ static void la_backward(Layer *l, const float *x, const float *dy, float *dx, Di
     pool_for((size_t)g.B * g.H, scan_pairs, &s);
     if (row_maps(&g)) mp.dP = dP, mp.Wq = p + pm.Fq, mp.Wk = p + pm.Fk;
     pool_for(g.rows, dphi_rows, &mp);
-    float *dPm = row_maps(&g) ? NULL : dP; /* the row maps wrote dX */
-    maps_bwd(&g, A + am.P, dPm, 0, p + pm.Fq, mp.dFQ, gr + pm.Fq, gr + pm.fq);
-    maps_bwd(&g, A + am.P, dPm, 1, p + pm.Fk, mp.dFK, gr + pm.Fk, gr + pm.fk);
+    if (!row_maps(&g)) {
+        maps_dx(&g, dP, 0, p + pm.Fq, mp.dFQ);
+        maps_dx(&g, dP, 1, p + pm.Fk, mp.dFK);
+    }
+    MapGrads mg = {.g = g, .P = A + am.P, .dF = {mp.dFQ, mp.dFK}, .dW = {gr + pm.Fq, gr + pm.Fk},
+                   .dbias = {gr + pm.fq, gr + pm.fk}};
+    pool_for(2, map_grads, &mg);
     mm(true, false, d, 3 * d, rows, 1.0f, x, d, dP, 3 * d, 1.0f, gr + pm.Wp, 3 * d);
     if (dx) mm(false, true, rows, d, 3 * d, 1.0f, dP, 3 * d, p + pm.Wp, 3 * d, 0.0f, dx, d);
 }
