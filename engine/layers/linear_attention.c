@@ -84,15 +84,9 @@ static ActMap act_map(const Geo *g)
 }
 
 /* scratch: phiQ, phiK, dY, dphiQ, dphiK (rows x d each), dFQ, dFK (rows x 2d), dP (rows x 3d),
- * dden (rows x H), per-thread state: two blocks (hd x LA_JB, LA_JB x rt_cols(hd)) and a
- * vector (hd). */
+ * dden (rows x H), per-thread state: a block (hd x LA_JB) and a vector (hd). */
 typedef struct { size_t phiQ, phiK, dY, dphiQ, dphiK, dFQ, dFK, dP, dden, st, total; } ScrMap;
-/* the rows of the backward's Rt, padded to whole steps of LA_JB lanes (zeros past hd) */
-static int rt_cols(int hd) { return hd < LA_JB ? hd : (hd + LA_JB - 1) / LA_JB * LA_JB; }
-static size_t st_size(const Geo *g)
-{
-    return r16((size_t)g->hd * LA_JB) + r16((size_t)rt_cols(g->hd) * LA_JB) + r16((size_t)g->hd);
-}
+static size_t st_size(const Geo *g) { return r16((size_t)g->hd * LA_JB) + r16((size_t)g->hd); }
 static ScrMap scr_map(const Geo *g)
 {
     ScrMap m;
@@ -281,9 +275,9 @@ typedef struct {
     float *yw, *den, *dden, *dphiQ, *dphiK, *dP, *st;
 } Scan;
 
-/* One (sequence, head) pair. hd and the block width jw are literals at the calls that matter
- * (heads of 8, the mh preset's), so that the loops over a head and a block unroll into vector
- * code; jw is 8 or LA_JB. */
+/* One (sequence, head) pair. hd and the block width jw are literals for heads of 8 (the mh
+ * preset's): the loops over a head and a block become fixed-length vector code, and no lanes
+ * are spent on padding. Other heads run blocks of LA_JB columns. */
 static inline __attribute__((always_inline)) void scan_fwd_pair(const Scan *s, int b, int h,
                                                                 float *restrict St,
                                                                 float *restrict z, int hd, int jw)
@@ -319,14 +313,12 @@ static inline __attribute__((always_inline)) void scan_fwd_pair(const Scan *s, i
     }
 }
 
-/* St holds hd x jw floats, Rt (the transposed copy of R below) jw x rt_cols(hd). */
 static inline __attribute__((always_inline)) void scan_bwd_pair(const Scan *s, int b, int h,
                                                                 float *restrict St,
-                                                                float *restrict Rt,
                                                                 float *restrict z, int hd, int jw)
 {
     const Geo *g = &s->g;
-    int d = g->d, L = g->L, H = g->H, ib = hd < LA_JB ? hd : LA_JB, hdp = rt_cols(hd);
+    int d = g->d, L = g->L, H = g->H;
     size_t r0 = (size_t)b * L;
     /* the normaliser: dden_t = -(dY_t . y_t) / den_t; dphi_q_t = dden_t z_t, dphi_k_t = r_t */
     memset(z, 0, sizeof(float) * (size_t)hd);
@@ -371,11 +363,7 @@ static inline __attribute__((always_inline)) void scan_bwd_pair(const Scan *s, i
                 for (int i = 0; i < hd; i++) dq[i] = FMA(gj, Sj[i], dq[i]);
             }
         }
-        /* now R_t = sum_{s>=t} phi_q_s^T g_s, held both ways: R (St, row i) for dv_t = phi_k_t
-         * R_t along j, and its copy Rt (row j) for dphi_k_t += R_t v_t along i. Both get the
-         * same products in the same order, so they stay equal. */
-        memset(St, 0, sizeof(float) * (size_t)hd * jw);
-        memset(Rt, 0, sizeof(float) * (size_t)hdp * jw);
+        memset(St, 0, sizeof(float) * (size_t)hd * jw); /* now R_t = sum_{s>=t} phi_q_s^T g_s */
         for (int t = L - 1; t >= 0; t--) {
             size_t row = r0 + t;
             const float *fq = s->phiQ + row * d + h * hd, *fk = s->phiK + row * d + h * hd;
@@ -390,20 +378,7 @@ static inline __attribute__((always_inline)) void scan_bwd_pair(const Scan *s, i
                 float *Ri = St + (size_t)i * jw;
                 for (int j = 0; j < jw; j++) Ri[j] = FMA(qi, gt[j], Ri[j]);
                 for (int j = 0; j < jw; j++) dvt[j] = FMA(ki, Ri[j], dvt[j]);
-            }
-            for (int j = 0; j < jb; j++)
-                for (int i = 0; i < hd; i++) Rt[j * hdp + i] = FMA(fq[i], gt[j], Rt[j * hdp + i]);
-            /* dk_i += sum_j R_ij v_j in sc_dot's order (lanes j and j + 8 fused, then a tree),
-             * ib entries of dk at a time in vector lanes */
-            for (int i0 = 0; i0 < hd; i0 += ib) {
-                float acc[8][LA_JB] = {{0}}, c[4][LA_JB];
-                for (int j = 0; j < jw; j++)
-                    for (int i = 0; i < ib; i++)
-                        acc[j % 8][i] = FMA(Rt[j * hdp + i0 + i], vt[j], acc[j % 8][i]);
-                for (int k = 0; k < 4; k++)
-                    for (int i = 0; i < ib; i++) c[k][i] = acc[k][i] + acc[k + 4][i];
-                for (int i = 0; i < ib && i0 + i < hd; i++)
-                    dk[i0 + i] += (c[0][i] + c[2][i]) + (c[1][i] + c[3][i]);
+                dk[i] += sc_dot(Ri, vt, jw);
             }
             for (int j = 0; j < jb; j++) dv[j] = dvt[j];
         }
@@ -414,14 +389,13 @@ static void scan_pairs(void *ctx, size_t p0, size_t p1, int tid)
 {
     const Scan *s = ctx;
     int hd = s->g.hd;
-    float *St = s->st + (size_t)tid * st_size(&s->g), *Rt = St + r16((size_t)hd * LA_JB);
-    float *z = Rt + r16((size_t)rt_cols(hd) * LA_JB);
+    float *St = s->st + (size_t)tid * st_size(&s->g), *z = St + r16((size_t)hd * LA_JB);
     for (size_t p = p0; p < p1; p++) {
         int b = (int)(p / (size_t)s->g.H), h = (int)(p % (size_t)s->g.H);
         if (s->dP && hd == 8)
-            scan_bwd_pair(s, b, h, St, Rt, z, 8, 8);
+            scan_bwd_pair(s, b, h, St, z, 8, 8);
         else if (s->dP)
-            scan_bwd_pair(s, b, h, St, Rt, z, hd, LA_JB);
+            scan_bwd_pair(s, b, h, St, z, hd, LA_JB);
         else if (hd == 8)
             scan_fwd_pair(s, b, h, St, z, 8, 8);
         else
