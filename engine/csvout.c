@@ -6,6 +6,7 @@
 #endif
 #include "config.h"
 #include "internal.h"
+#include "fileio.h"
 
 #include <csv.h>
 #include <ctype.h>

@@ -14,6 +14,7 @@
 #endif
 #include "config.h"
 #include "internal.h"
+#include "fileio.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -2,6 +2,7 @@
  * Spearman's rank correlation. Closed forms over a handful of points; no library. */
 #include "config.h"
 #include "internal.h"
+#include "scaling.h"
 
 #include <stdlib.h>
 

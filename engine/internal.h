@@ -216,12 +216,25 @@ typedef enum { LC_AUTO, LC_DIRECT, LC_FFT } LcMode;
 LcMode lc_choose(int L);      /* the faster exact path at this length (measured) */
 int lc_prepare(int L);        /* plans the FFTs for L ahead of the training steps; -1 on failure */
 size_t lc_work_floats(int L);
+/* Hyena's gates, fused into the convolution's passes so that the gated streams are never
+ * written out (laid out as u is): the input is u = a * b, the output gated into g = y * x0.
+ * Backward takes dg and the forward's y; it writes dx0 = dg * y, convolves dy = dg * x0 back,
+ * and splits the input's gradient du into da = du * b and db = du * a. */
+typedef struct {
+    const float *a, *b, *x0;
+    float *g;              /* forward */
+    const float *y, *dg;   /* backward */
+    float *dx0, *da, *db;  /* backward */
+} LcGates;
+/* With gates, u is NULL (it is a * b); y is still written. */
 void longconv_fwd(LcMode mode, int nc, int B, int L, size_t cs, const float *u, const float *h,
-                  const float *D, float *y, float *work);
+                  const float *D, float *y, float *work, const LcGates *gates);
 /* du = correlation of dy with h + D dy (du may be NULL); dh += correlation of dy with u summed
- * over sequences; dD += sum dy u (dD may be NULL). */
+ * over sequences; dD += sum dy u (dD may be NULL). With gates, u, dy and du are NULL (formed from
+ * and written to the gates' arrays). */
 void longconv_bwd(LcMode mode, int nc, int B, int L, size_t cs, const float *u, const float *h,
-                  const float *D, const float *dy, float *du, float *dh, float *dD, float *work);
+                  const float *D, const float *dy, float *du, float *dh, float *dD, float *work,
+                  const LcGates *gates);
 double longconv_flops(int L); /* per channel and sequence, on the path lc_choose(L) takes */
 
 /* ---- routing of the mixtures of experts (router.c) ---- */

@@ -17,6 +17,8 @@
 #endif
 #include "config.h"
 #include "internal.h"
+#include "protocol.h"
+#include "fileio.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -88,7 +88,8 @@ static size_t spec_floats(int L)
     size_t N = (size_t)fft_size(L), a = N + 2, b = (size_t)L + 2 * PADF;
     return r16(a > b ? a : b);
 }
-size_t lc_work_floats(int L) { return 6 * spec_floats(L); }
+/* Six spectra (or pads), then three rows of L for the gated streams of one sequence. */
+size_t lc_work_floats(int L) { return 6 * spec_floats(L) + 3 * r16((size_t)L); }
 
 /* ---------------- direct path ---------------- */
 /* Blocks of NV x VCH outputs, each a sum of taps w[k] x[i +- k]: the block's partial sums stay in
@@ -214,6 +215,7 @@ typedef struct {
     const float *u, *h, *D, *dy;
     float *y, *du, *dh, *dD, *work;
     size_t work_stride;
+    const LcGates *gates;
 } LcJob;
 
 /* Complex product a*b (conj_a: conj(a)*b) into out, over n bins. */
@@ -251,23 +253,27 @@ static void fwd_channels(void *ctx, size_t c0, size_t c1, int tid)
     int L = j->L, N = j->N, nb = N / 2 + 1;
     float *w = j->work + (size_t)tid * j->work_stride;
     size_t sp = spec_floats(L);
-    float *H = w, *U = w + sp, *Y = w + 2 * sp, *pad = w + 3 * sp;
+    float *H = w, *U = w + sp, *Y = w + 2 * sp, *pad = w + 3 * sp, *ab = w + 6 * sp;
     float inv = 1.0f / (float)N;
+    const LcGates *q = j->gates;
     for (size_t c = c0; c < c1; c++) {
         const float *h = j->h + c * L;
         float D = j->D ? j->D[c] : 0.0f;
         if (j->mode == LC_FFT) rfft_pad(j, h, pad, H);
         for (int b = 0; b < j->B; b++) {
-            const float *u = j->u + c * j->cs + (size_t)b * L;
-            float *y = j->y + c * j->cs + (size_t)b * L;
+            size_t off = c * j->cs + (size_t)b * L;
+            const float *u = q ? ab : j->u + off;
+            float *y = j->y + off;
+            if (q) vmul(q->a + off, q->b + off, ab, (size_t)L);
             if (j->mode == LC_DIRECT) {
                 direct_fwd(u, h, D, L, y, pad);
-                continue;
+            } else {
+                rfft_pad(j, u, pad, U);
+                cmul(H, U, Y, nb, 0);
+                fftwf_execute_dft_c2r(j->plan->c2r, (fftwf_complex *)Y, pad);
+                for (int t = 0; t < L; t++) y[t] = FMA(D, u[t], pad[t] * inv);
             }
-            rfft_pad(j, u, pad, U);
-            cmul(H, U, Y, nb, 0);
-            fftwf_execute_dft_c2r(j->plan->c2r, (fftwf_complex *)Y, pad);
-            for (int t = 0; t < L; t++) y[t] = FMA(D, u[t], pad[t] * inv);
+            if (q) vmul(y, q->x0 + off, q->g + off, (size_t)L);
         }
     }
 }
@@ -280,7 +286,10 @@ static void bwd_channels(void *ctx, size_t c0, size_t c1, int tid)
     size_t sp = spec_floats(L);
     float *H = w, *U = w + sp, *G = w + 2 * sp, *T = w + 3 * sp, *acc = w + 4 * sp,
           *pad = w + 5 * sp;
+    /* gated: u = a * b, dy = dg * x0 and du, one sequence at a time */
+    float *ab = w + 6 * sp, *gy = ab + r16((size_t)L), *gu = gy + r16((size_t)L);
     float inv = 1.0f / (float)N;
+    const LcGates *q = j->gates;
     for (size_t c = c0; c < c1; c++) {
         const float *h = j->h + c * L;
         float D = j->D ? j->D[c] : 0.0f, dD = 0;
@@ -291,20 +300,29 @@ static void bwd_channels(void *ctx, size_t c0, size_t c1, int tid)
         }
         for (int b = 0; b < j->B; b++) {
             size_t off = c * j->cs + (size_t)b * L;
-            const float *u = j->u + off, *dy = j->dy + off;
-            float *du = j->du ? j->du + off : NULL;
+            const float *u = q ? ab : j->u + off, *dy = q ? gy : j->dy + off;
+            float *du = q ? gu : j->du ? j->du + off : NULL;
+            if (q) {
+                vmul(q->dg + off, q->y + off, q->dx0 + off, (size_t)L);
+                vmul(q->dg + off, q->x0 + off, gy, (size_t)L);
+                vmul(q->a + off, q->b + off, ab, (size_t)L);
+            }
             if (j->D) dD += vdot(dy, u, (size_t)L);
             if (j->mode == LC_DIRECT) {
                 direct_bwd(u, h, D, dy, L, du, dh, pad);
-                continue;
+            } else {
+                rfft_pad(j, dy, pad, G);
+                rfft_pad(j, u, pad, U);
+                cmul_acc(U, G, acc, nb); /* correlation of dy with u: the filter's gradient */
+                if (du) {
+                    cmul(H, G, T, nb, 1); /* correlation of dy with h */
+                    fftwf_execute_dft_c2r(j->plan->c2r, (fftwf_complex *)T, pad);
+                    for (int s = 0; s < L; s++) du[s] = FMA(D, dy[s], pad[s] * inv);
+                }
             }
-            rfft_pad(j, dy, pad, G);
-            rfft_pad(j, u, pad, U);
-            cmul_acc(U, G, acc, nb); /* correlation of dy with u: the filter's gradient */
-            if (du) {
-                cmul(H, G, T, nb, 1); /* correlation of dy with h */
-                fftwf_execute_dft_c2r(j->plan->c2r, (fftwf_complex *)T, pad);
-                for (int s = 0; s < L; s++) du[s] = FMA(D, dy[s], pad[s] * inv);
+            if (q) {
+                vmul(gu, q->b + off, q->da + off, (size_t)L);
+                vmul(gu, q->a + off, q->db + off, (size_t)L);
             }
         }
         if (j->mode == LC_FFT) {
@@ -326,18 +344,20 @@ static int job_setup(LcJob *j, LcMode mode, int L)
 }
 
 void longconv_fwd(LcMode mode, int nc, int B, int L, size_t cs, const float *u, const float *h,
-                  const float *D, float *y, float *work)
+                  const float *D, float *y, float *work, const LcGates *gates)
 {
-    LcJob j = {.B = B, .L = L, .cs = cs, .u = u, .h = h, .D = D, .y = y, .work = work};
+    LcJob j = {.B = B, .L = L, .cs = cs, .u = u, .h = h, .D = D, .y = y, .work = work,
+               .gates = gates};
     job_setup(&j, mode, L);
     pool_for((size_t)nc, fwd_channels, &j);
 }
 
 void longconv_bwd(LcMode mode, int nc, int B, int L, size_t cs, const float *u, const float *h,
-                  const float *D, const float *dy, float *du, float *dh, float *dD, float *work)
+                  const float *D, const float *dy, float *du, float *dh, float *dD, float *work,
+                  const LcGates *gates)
 {
     LcJob j = {.B = B, .L = L, .cs = cs, .u = u, .h = h, .D = D, .dy = dy, .du = du, .dh = dh,
-               .dD = dD, .work = work};
+               .dD = dD, .work = work, .gates = gates};
     job_setup(&j, mode, L);
     pool_for((size_t)nc, bwd_channels, &j);
 }

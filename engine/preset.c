@@ -17,6 +17,7 @@
 #endif
 #include "config.h"
 #include "internal.h"
+#include "fileio.h"
 
 #include <dirent.h>
 #include <errno.h>

@@ -9,6 +9,7 @@
 #endif
 #include "config.h"
 #include "internal.h"
+#include "protocol.h"
 
 #include <pthread.h>
 #include <stdio.h>

@@ -7,6 +7,8 @@
 #endif
 #include "config.h"
 #include "internal.h"
+#include "protocol.h"
+#include "fileio.h"
 
 #include <errno.h>
 #include <stdio.h>

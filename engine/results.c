@@ -9,6 +9,8 @@
 #endif
 #include "config.h"
 #include "internal.h"
+#include "protocol.h"
+#include "fileio.h"
 
 #include <stddef.h>
 #include <stdio.h>

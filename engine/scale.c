@@ -12,6 +12,7 @@
 #endif
 #include "config.h"
 #include "internal.h"
+#include "scaling.h"
 
 #include <errno.h>
 #include <stddef.h>

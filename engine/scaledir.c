@@ -6,6 +6,9 @@
 #endif
 #include "config.h"
 #include "internal.h"
+#include "protocol.h"
+#include "scaling.h"
+#include "fileio.h"
 
 #include <errno.h>
 #include <math.h>

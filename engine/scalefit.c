@@ -6,6 +6,8 @@
 #endif
 #include "config.h"
 #include "internal.h"
+#include "scaling.h"
+#include "fileio.h"
 
 #include <errno.h>
 #include <math.h>

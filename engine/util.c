@@ -1,6 +1,7 @@
 /* Errors, random numbers, clocks and arenas. */
 #include "config.h"
 #include "internal.h"
+#include "fileio.h"
 
 #include <stdarg.h>
 #include <stdio.h>

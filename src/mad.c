@@ -16,6 +16,8 @@
 
 #include "commands.h"
 #include "options.h"
+#include "protocol.h"
+#include "fileio.h"
 
 static volatile sig_atomic_t g_mad_stop;
 /* The first Ctrl-C stops between steps; a second one leaves at once (a half-written result is

@@ -11,6 +11,8 @@
 
 #include "commands.h"
 #include "options.h"
+#include "protocol.h"
+#include "fileio.h"
 
 /* Ctrl-C and kill stop between steps, so the epochs done and the CSV are kept. */
 static volatile sig_atomic_t g_stop;

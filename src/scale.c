@@ -17,6 +17,8 @@
 #include "commands.h"
 #include "options.h"
 #include "scale.h"
+#include "scaling.h"
+#include "fileio.h"
 
 static volatile sig_atomic_t g_scale_stop;
 /* The first Ctrl-C stops between steps; a second one leaves at once (a half-written result is

@@ -4,6 +4,7 @@
 #define MADLAB_SRC_SCALE_H
 
 #include "madlab.h"
+#include "scaling.h"
 
 /* Reads DIR/scale.run and rebuilds its plan; prints the error and returns -1 when it cannot. */
 int scale_plan_of_dir(const char *dir, ScaleDirInfo *info, ScalePlan *pl);

@@ -14,6 +14,9 @@
 #include "commands.h"
 #include "options.h"
 #include "scale.h"
+#include "protocol.h"
+#include "scaling.h"
+#include "fileio.h"
 
 typedef struct {
     const char *dir, *mad_dir;

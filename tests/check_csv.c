@@ -7,6 +7,7 @@
 #include "config.h"
 #include "internal.h"
 #include "testutil.h"
+#include "fileio.h"
 
 #include <csv.h>
 #include <math.h>

@@ -72,13 +72,13 @@ static void check_len(LcMode mode, int L)
     for (int i = 0; i < NC * L; i++) h[i] = rng_normal(&rng) * expf(-0.01f * (i % L));
     for (int c = 0; c < NC; c++) D[c] = rng_normal(&rng);
     ck_assert_int_eq(lc_prepare(L), 0);
-    longconv_fwd(mode, NC, B, L, (size_t)B * L, u, h, D, y, work);
+    longconv_fwd(mode, NC, B, L, (size_t)B * L, u, h, D, y, work, NULL);
     naive_fwd(NC, B, L, u, h, D, yr);
     ck_assert_msg(max_rel(y, yr, n) < 1e-5, "mode %d L %d: forward error %g", mode, L,
                   max_rel(y, yr, n));
     for (int i = 0; i < NC * L; i++) dh[i] = 0.5f; /* backward adds into dh and dD */
     for (int c = 0; c < NC; c++) dD[c] = 0.25f;
-    longconv_bwd(mode, NC, B, L, (size_t)B * L, u, h, D, r, du, dh, dD, work);
+    longconv_bwd(mode, NC, B, L, (size_t)B * L, u, h, D, r, du, dh, dD, work, NULL);
     naive_bwd(NC, B, L, u, h, D, r, dur, dhr, dDr);
     for (int i = 0; i < NC * L; i++) dhr[i] += 0.5;
     for (int c = 0; c < NC; c++) dDr[c] += 0.25;
@@ -92,7 +92,63 @@ static void check_len(LcMode mode, int L)
     free(yr), free(dur), free(dhr);
 }
 
+/* Hyena's gates fused into the passes give exactly what the plain convolution gives with the
+ * gates applied around it: u = a * b, g = y * x0; dx0 = dg * y, dy = dg * x0, da = du * b,
+ * db = du * a (the same products, so equal to the bit). */
+static void check_gates(LcMode mode, int L)
+{
+    enum { NC = 3, B = 2 };
+    size_t n = (size_t)NC * B * L, cs = (size_t)B * L, bytes = sizeof(float) * n;
+    Rng rng;
+    rng_seed(&rng, (uint64_t)L * 11 + mode);
+    float *a = arena_alloc_floats(n), *b = arena_alloc_floats(n), *x0 = arena_alloc_floats(n),
+          *dg = arena_alloc_floats(n), *u = arena_alloc_floats(n), *y = arena_alloc_floats(n),
+          *y2 = arena_alloc_floats(n), *g = arena_alloc_floats(n), *dx0 = arena_alloc_floats(n),
+          *da = arena_alloc_floats(n), *db = arena_alloc_floats(n), *dy = arena_alloc_floats(n),
+          *du = arena_alloc_floats(n), *h = arena_alloc_floats((size_t)NC * L),
+          *dh = arena_alloc_floats((size_t)NC * L), *dh2 = arena_alloc_floats((size_t)NC * L);
+    float *work = arena_alloc_floats(ML_MAX_THREADS * lc_work_floats(L)), D[NC], dD[NC] = {0},
+          dD2[NC] = {0};
+    for (size_t i = 0; i < n; i++) {
+        a[i] = rng_normal(&rng), b[i] = rng_normal(&rng);
+        x0[i] = rng_normal(&rng), dg[i] = rng_normal(&rng);
+        u[i] = a[i] * b[i];
+    }
+    for (int i = 0; i < NC * L; i++) h[i] = rng_normal(&rng) * expf(-0.01f * (i % L));
+    for (int c = 0; c < NC; c++) D[c] = rng_normal(&rng);
+    memset(dh, 0, sizeof(float) * NC * L);
+    memset(dh2, 0, sizeof(float) * NC * L);
+    ck_assert_int_eq(lc_prepare(L), 0);
+    LcGates q = {.a = a, .b = b, .x0 = x0, .g = g, .y = y, .dg = dg, .dx0 = dx0, .da = da,
+                 .db = db};
+    longconv_fwd(mode, NC, B, L, cs, NULL, h, D, y, work, &q);
+    longconv_fwd(mode, NC, B, L, cs, u, h, D, y2, work, NULL);
+    ck_assert(!memcmp(y, y2, bytes));
+    for (size_t i = 0; i < n; i++) ck_assert(g[i] == y2[i] * x0[i]);
+    longconv_bwd(mode, NC, B, L, cs, NULL, h, D, NULL, NULL, dh, dD, work, &q);
+    for (size_t i = 0; i < n; i++) dy[i] = dg[i] * x0[i];
+    longconv_bwd(mode, NC, B, L, cs, u, h, D, dy, du, dh2, dD2, work, NULL);
+    for (size_t i = 0; i < n; i++) {
+        ck_assert(dx0[i] == dg[i] * y2[i]);
+        ck_assert_msg(da[i] == du[i] * b[i] && db[i] == du[i] * a[i], "mode %d L %d at %zu",
+                      mode, L, i);
+    }
+    ck_assert(!memcmp(dh, dh2, sizeof(float) * NC * L));
+    ck_assert(!memcmp(dD, dD2, sizeof dD));
+    float *all[] = {a, b, x0, dg, u, y, y2, g, dx0, da, db, dy, du, h, dh, dh2, work};
+    for (size_t i = 0; i < sizeof all / sizeof *all; i++) arena_free(all[i]);
+}
+
 static const int lens[] = {1, 2, 5, 17, 64, 100, 128, 257, 600};
+
+START_TEST(gates_fused)
+{
+    for (size_t i = 0; i < sizeof lens / sizeof *lens; i++) {
+        check_gates(LC_DIRECT, lens[i]);
+        check_gates(LC_FFT, lens[i]);
+    }
+}
+END_TEST
 
 START_TEST(direct_matches_naive)
 {
@@ -626,6 +682,7 @@ int main(void)
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, direct_matches_naive);
     tcase_add_test(tc, fft_matches_naive);
+    tcase_add_test(tc, gates_fused);
     tcase_add_test(tc, two_threads);
     tcase_add_test(tc, router_selects_top_k);
     tcase_add_test(tc, router_backward);

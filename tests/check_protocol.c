@@ -7,6 +7,8 @@
 #include "config.h"
 #include "madlab.h"
 #include "testutil.h"
+#include "protocol.h"
+#include "fileio.h"
 
 #include <math.h>
 #include <stdint.h>

@@ -4,6 +4,7 @@
 #include "config.h"
 #include "madlab.h"
 #include "testutil.h"
+#include "scaling.h"
 
 #include <math.h>
 #include <stdio.h>

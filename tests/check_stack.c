@@ -6,6 +6,7 @@
 #include "config.h"
 #include "internal.h"
 #include "testutil.h"
+#include "fileio.h"
 
 #include <math.h>
 #include <stdarg.h>

@@ -14,6 +14,9 @@
 #include "madlab.h"
 #include "testutil.h"
 #include "ui.h"
+#include "protocol.h"
+#include "scaling.h"
+#include "fileio.h"
 
 static int inside(Rect r, int cols, int rows)
 {
@@ -805,6 +808,7 @@ START_TEST(export_matches_run_csv)
     ck_assert_int_eq(epochs, 3);
     rec.state = RUN_DONE;
     rec.result.best_test_acc = d.runs[0].eacc[2];
+    rec.result.best_test_ppl = 3.25;
     history_finish(&d, 0, &rec);
 
     snprintf(prefix, sizeof prefix, "%s/lab", dir);
@@ -829,7 +833,8 @@ START_TEST(export_matches_run_csv)
     ck_assert_ptr_nonnull(res);
     const char *head = "run_id,stack,task,vocab,seq_len,n_train,n_test,frac_noise,noise_vocab,"
                        "k_motif,v_motif,n_copy,multi_query,lr,wd,batch,seed,status,setting,"
-                       "best_test_acc,best_epoch,max_test_acc,epochs_run,mad\n";
+                       "best_test_acc,best_epoch,max_test_acc,epochs_run,mad,best_test_ppl,"
+                       "bits_per_byte\n";
     ck_assert_msg(!strncmp(res, head, strlen(head)), "%s", res);
     char row[256];
     snprintf(row, sizeof row, "\n1,mh-attention(heads=2) swiglu(inner=32) @16,in-context-recall,");
@@ -837,7 +842,9 @@ START_TEST(export_matches_run_csv)
     snprintf(row, sizeof row, ",done,vocab 8 seq_len 16 n_train 64 n_test 16,%.9g,", d.runs[0].eacc[2]);
     ck_assert_msg(strstr(res, row), "%s lacks %s", res, row);
     ck_assert_int_eq(res[strlen(res) - 1], '\n');
-    ck_assert(strstr(res, ",\"\"\n") != NULL); /* the empty MAD cell */
+    /* the empty MAD cell, the run's lowest test perplexity, no bits per byte (not a text run) */
+    snprintf(row, sizeof row, ",\"\",%.9g,\"\"\n", rec.result.best_test_ppl);
+    ck_assert_msg(strstr(res, row), "%s lacks %s", res, row);
     /* a second export writes the results again but no run twice */
     snprintf(prefix, sizeof prefix, "%s/again", dir);
     ck_assert_int_eq(export_paths(&d, prefix, paths, ids, 4), 1);
@@ -1017,6 +1024,34 @@ START_TEST(scale_view_data)
     ck_assert_int_eq(mc.n, 2);
     ck_assert(isnan(mc.rho));
 
+    /* the view's export: every run of both sets, every budget of both, empty cells where the
+     * second set has no fit at its largest budget */
+    char prefix[1100], runs[EXPORT_PATH_MAX], front[EXPORT_PATH_MAX], want[1400];
+    snprintf(prefix, sizeof prefix, "%s/x", dir);
+    ck_assert_msg(export_scale_write(s, 2, prefix, &err) == 0, "%s", err.msg);
+    export_scale_paths(prefix, runs, front, sizeof runs);
+    char *rt = slurp(runs), *ft = slurp(front);
+    ck_assert(rt && ft);
+    const char *rh = "dir,stack,budget,params,val_loss,bits_per_byte,mad\n",
+               *fh = "dir,stack,budget,points,n_opt,l_opt,ppl_opt,d_opt,state_opt,at_edge,mad\n";
+    ck_assert_msg(!strncmp(rt, rh, strlen(rh)) && !strncmp(ft, fh, strlen(fh)), "%s\n%s", rt, ft);
+    int nl = 0;
+    for (const char *q = rt; *q; q++) nl += *q == '\n';
+    ck_assert_int_eq(nl, 1 + 2 * s[0].n);
+    nl = 0;
+    for (const char *q = ft; *q; q++) nl += *q == '\n';
+    ck_assert_int_eq(nl, 1 + 2 * nb);
+    snprintf(want, sizeof want, "\n%s,mh-attention swiglu,", dir);
+    ck_assert_msg(strstr(rt, want) && strstr(ft, want), "%s\n%s", rt, ft);
+    snprintf(want, sizeof want, ",%.9g,%.9g,%.9g,0,0.3\n", exp(s[0].fit.b[0].l_opt),
+             s[0].fit.b[0].d_opt, s[0].fit.b[0].state_opt);
+    ck_assert_msg(strstr(ft, want), "%s lacks %s", ft, want);
+    ck_assert_msg(strstr(ft, ",\"\",\"\",\"\",\"\",\"\",0,0.5\n"), "%s", ft); /* no fit */
+    free(rt), free(ft);
+    snprintf(prefix, sizeof prefix, "%s/missing/x", dir);
+    ck_assert_int_eq(export_scale_write(s, 2, prefix, &err), -1);
+    ck_assert_msg(strstr(err.msg, "missing"), "%s", err.msg);
+
     /* a directory that is not a scaling directory: one error naming it */
     char bad[1100];
     snprintf(bad, sizeof bad, "%s/nothing", dir);
@@ -1086,6 +1121,19 @@ START_TEST(results_text_column)
     d.sort_rev = 1;
     results_sort(&d);
     ck_assert_str_eq(d.rows[0].label, "A");
+    /* the exported results give a text run's bits per byte in the last column */
+    char dir[] = "/tmp/madlab-check-ui-XXXXXX", prefix[64], path[80], cmd[96];
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    snprintf(prefix, sizeof prefix, "%s/t", dir);
+    MlError xerr;
+    ck_assert_int_ge(export_write(&d, prefix, &xerr), 1);
+    snprintf(path, sizeof path, "%s-results.csv", prefix);
+    char *res = slurp(path);
+    ck_assert_ptr_nonnull(res);
+    ck_assert_msg(strstr(res, ",text,") && strstr(res, ",1.5\n") && strstr(res, ",2\n"), "%s", res);
+    free(res);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
     /* the MAD score for the scaling view: the quick row before another full row */
     ck_assert_double_eq_tol(scale_results_mad(&d, "A"), 0.5, 1e-12);
     ck_assert(isnan(scale_results_mad(&d, "B")));

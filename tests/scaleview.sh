@@ -53,6 +53,18 @@ echo "ok: 6 opens the scaling view at 80x24: markers per budget, parabolas, mini
 keys Down; wait_for "Scaling: mamba swiglu" 3 || fail "Down did not show the second directory"
 wait_for "s2: 10 of 10 runs" 3 || fail "the second directory's runs"
 keys Up; wait_for "Scaling: mh-attention swiglu" 3 || fail "Up did not come back"
+keys c; wait_for "export the scaling view to CSV" 3 || fail "c opened no export form"
+keys C-u "$tmp/view" Enter
+wait_for "exported $tmp/view-scaling-runs.csv" 3 && [ -f "$tmp/view-scaling-frontier.csv" ] ||
+    fail "c did not export the view"
+[ "$(grep -c "mh-attention swiglu" "$tmp/view-scaling-runs.csv")" -eq 6 ] &&
+    [ "$(grep -c "mamba swiglu" "$tmp/view-scaling-runs.csv")" -eq 10 ] ||
+    fail "the runs export lacks a directory's runs: $(cat "$tmp/view-scaling-runs.csv")"
+head -1 "$tmp/view-scaling-frontier.csv" | grep -q "^dir,stack,budget,points,n_opt,l_opt,ppl_opt" ||
+    fail "the frontier export has no header"
+keys c; wait_for "export the scaling view to CSV" 3 || fail "c opened no export form again"
+keys C-u "$tmp/view" Enter; wait_for "Overwrite" 3 || fail "c did not ask before overwriting"
+keys n
 keys 1; wait_for "Layers" 3 || keys 1
 keys F8; wait_for "Scaling: mh-attention swiglu" 3 || fail "F8 did not open the scaling view"
 "$MADLAB" keys | grep -q "6 F8 .*scaling view" || fail "madlab keys lacks the scaling view key"

@@ -5,6 +5,8 @@
 #endif
 #include "config.h"
 #include "labui.h"
+#include "protocol.h"
+#include "scaling.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -442,6 +444,36 @@ void export_to(const char *prefix)
     free(paths);
     free(ids);
     if (!exist) do_export();
+}
+
+static void do_export_scale(void)
+{
+    MlError err;
+    char runs[EXPORT_PATH_MAX], frontier[EXPORT_PATH_MAX];
+    export_scale_paths(lab.pending, runs, frontier, sizeof runs);
+    if (export_scale_write(lab.scale, lab.n_scale, lab.pending, &err) != 0)
+        lab_status(1, "export: %s", err.msg);
+    else
+        lab_status(0, "exported %s and %s (%d director%s)", runs, frontier, lab.n_scale,
+                   lab.n_scale == 1 ? "y" : "ies");
+}
+
+void export_scale_to(const char *prefix)
+{
+    char runs[EXPORT_PATH_MAX], frontier[EXPORT_PATH_MAX];
+    if (lab.n_scale == 0) {
+        lab_status(1, "export: the scaling view has no directory yet (a adds one, L makes one)");
+        return;
+    }
+    export_scale_paths(prefix, runs, frontier, sizeof runs);
+    snprintf(lab.pending, sizeof lab.pending, "%s", prefix);
+    if (access(runs, F_OK) == 0 || access(frontier, F_OK) == 0) {
+        char q[2 * EXPORT_PATH_MAX + 64];
+        snprintf(q, sizeof q, "%s or %s exists. Overwrite? (y/n)", runs, frontier);
+        confirm_ask(q, do_export_scale);
+    } else {
+        do_export_scale();
+    }
 }
 
 static void do_export_state(void)

@@ -5,6 +5,7 @@
  * captions that quote results are written from the runs themselves. */
 #include "config.h"
 #include "labui.h"
+#include "fileio.h"
 
 #include <stdio.h>
 #include <string.h>

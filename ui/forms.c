@@ -7,6 +7,8 @@
 #endif
 #include "config.h"
 #include "labui.h"
+#include "protocol.h"
+#include "scaling.h"
 
 #include <errno.h>
 #include <math.h>
@@ -74,19 +76,19 @@ RECORD_FITS(TaskRec);
 static const struct { FieldDef f; unsigned knob; } task_fields[] = {
     {{"corpus", FT_TEXT, offsetof(TaskRec, corpus), 0, 0,
       "the text file (or .gz) to predict the next byte of; empty: " CORPUS_DEFAULT_PATH
-      " (Debian package " CORPUS_DEFAULT_PACKAGE ")"}, KNOB_CORPUS},
-    {{"vocab", FT_INT, offsetof(TaskCfg, vocab), 2, 4096, "tokens in the vocabulary"}, 0},
-    {{"seq_len", FT_INT, offsetof(TaskCfg, seq_len), 2, 65536, "sequence length"}, 0},
-    {{"n_train", FT_INT, offsetof(TaskCfg, n_train), 1, 1e7, "training sequences"}, 0},
-    {{"n_test", FT_INT, offsetof(TaskCfg, n_test), 1, 1e7, "test sequences"}, 0},
-    {{"frac_noise", FT_NUM, offsetof(TaskCfg, frac_noise), 0, 0.99, "fraction of noise"},
+      " (Debian package " CORPUS_DEFAULT_PACKAGE ")", NULL}, KNOB_CORPUS},
+    {{"vocab", FT_INT, offsetof(TaskCfg, vocab), 2, 4096, "tokens in the vocabulary", NULL}, 0},
+    {{"seq_len", FT_INT, offsetof(TaskCfg, seq_len), 2, 65536, "sequence length", NULL}, 0},
+    {{"n_train", FT_INT, offsetof(TaskCfg, n_train), 1, 1e7, "training sequences", NULL}, 0},
+    {{"n_test", FT_INT, offsetof(TaskCfg, n_test), 1, 1e7, "test sequences", NULL}, 0},
+    {{"frac_noise", FT_NUM, offsetof(TaskCfg, frac_noise), 0, 0.99, "fraction of noise", NULL},
      TASK_KNOB_FRAC_NOISE},
-    {{"noise_vocab", FT_INT, offsetof(TaskCfg, noise_vocab), 0, 4096, "noise tokens"},
+    {{"noise_vocab", FT_INT, offsetof(TaskCfg, noise_vocab), 0, 4096, "noise tokens", NULL},
      TASK_KNOB_NOISE_VOCAB},
-    {{"k_motif", FT_INT, offsetof(TaskCfg, k_motif), 1, 64, "tokens per key"}, TASK_KNOB_K_MOTIF},
-    {{"v_motif", FT_INT, offsetof(TaskCfg, v_motif), 1, 64, "tokens per value"}, TASK_KNOB_V_MOTIF},
-    {{"n_copy", FT_INT, offsetof(TaskCfg, n_copy), 0, 65536, "tokens to copy"}, TASK_KNOB_N_COPY},
-    {{"multi_query", FT_INT, offsetof(TaskCfg, multi_query), 0, 1, "1: every repeated key is scored"}, 0},
+    {{"k_motif", FT_INT, offsetof(TaskCfg, k_motif), 1, 64, "tokens per key", NULL}, TASK_KNOB_K_MOTIF},
+    {{"v_motif", FT_INT, offsetof(TaskCfg, v_motif), 1, 64, "tokens per value", NULL}, TASK_KNOB_V_MOTIF},
+    {{"n_copy", FT_INT, offsetof(TaskCfg, n_copy), 0, 65536, "tokens to copy", NULL}, TASK_KNOB_N_COPY},
+    {{"multi_query", FT_INT, offsetof(TaskCfg, multi_query), 0, 1, "1: every repeated key is scored", NULL}, 0},
 };
 
 static int task_unread(int task, int i)
@@ -170,11 +172,11 @@ typedef struct {
 RECORD_FITS(OptionsRec);
 
 static const FieldDef options_fields[] = {
-    {"epochs", FT_INT, offsetof(OptionsRec, epochs), 1, 100000, "epochs per run (the cap for Q)"},
-    {"batch", FT_INT, offsetof(OptionsRec, batch), 1, 65536, "sequences per step"},
-    {"lr", FT_NUM, offsetof(OptionsRec, lr), 1e-7, 1, "peak learning rate (cosine decay)"},
-    {"wd", FT_NUM, offsetof(OptionsRec, wd), 0, 10, "AdamW weight decay"},
-    {"seed", FT_LONG, offsetof(OptionsRec, seed), 0, 1e15, "data and init seed"},
+    {"epochs", FT_INT, offsetof(OptionsRec, epochs), 1, 100000, "epochs per run (the cap for Q)", NULL},
+    {"batch", FT_INT, offsetof(OptionsRec, batch), 1, 65536, "sequences per step", NULL},
+    {"lr", FT_NUM, offsetof(OptionsRec, lr), 1e-7, 1, "peak learning rate (cosine decay)", NULL},
+    {"wd", FT_NUM, offsetof(OptionsRec, wd), 0, 10, "AdamW weight decay", NULL},
+    {"seed", FT_LONG, offsetof(OptionsRec, seed), 0, 1e15, "data and init seed", NULL},
 };
 
 static void options_load(void *rec, int arg, char *title, size_t tn)
@@ -199,7 +201,7 @@ const FormDef form_options = {"run options", options_fields, N_FIELDS(options_fi
 /* ---------------- model width ---------------- */
 
 static const FieldDef width_fields[] = {
-    {"width", FT_INT, 0, 8, 4096, "channels per position"},
+    {"width", FT_INT, 0, 8, 4096, "channels per position", NULL},
 };
 
 static void width_load(void *rec, int arg, char *title, size_t tn)
@@ -237,9 +239,9 @@ RECORD_FITS(StripeRec);
 
 static const FieldDef stripe_fields[] = {
     {"pattern", FT_TEXT, offsetof(StripeRec, pattern), 0, 0,
-     "1A:3H = 1 attention per 3 Hyena; or names: mh-attention hyena/mlp"},
-    {"depth", FT_INT, offsetof(StripeRec, depth), 0, ML_MAX_LAYERS / 2, "blocks (0: one period)"},
-    {"channel", FT_TEXT, offsetof(StripeRec, channel), 0, 0, "channel mixer after each (empty: none)"},
+     "1A:3H = 1 attention per 3 Hyena; or names: mh-attention hyena/mlp", NULL},
+    {"depth", FT_INT, offsetof(StripeRec, depth), 0, ML_MAX_LAYERS / 2, "blocks (0: one period)", NULL},
+    {"channel", FT_TEXT, offsetof(StripeRec, channel), 0, 0, "channel mixer after each (empty: none)", NULL},
 };
 
 /* The pattern's help: what the letters stand for, from stripe_letters. */
@@ -290,7 +292,7 @@ const FormDef form_stripe = {"striping: a stack from a pattern or a list", strip
 /* ---------------- save the stack as a preset ---------------- */
 
 static const FieldDef save_fields[] = {
-    {"name", FT_TEXT, 0, 0, 0, "saved in $XDG_CONFIG_HOME (absolute) or ~/.config: madlab/presets"},
+    {"name", FT_TEXT, 0, 0, 0, "saved in $XDG_CONFIG_HOME (absolute) or ~/.config: madlab/presets", NULL},
 };
 
 static void save_load(void *rec, int arg, char *title, size_t tn)
@@ -311,7 +313,7 @@ const FormDef form_save = {"save the stack as a preset", save_fields, N_FIELDS(s
 /* ---------------- export ---------------- */
 
 static const FieldDef export_fields[] = {
-    {"path prefix", FT_TEXT, 0, 0, 0, "writes PREFIX-results.csv, PREFIX-runN.csv"},
+    {"path prefix", FT_TEXT, 0, 0, 0, "writes PREFIX-results.csv, PREFIX-runN.csv", NULL},
 };
 
 static void export_load(void *rec, int arg, char *title, size_t tn)
@@ -323,43 +325,48 @@ static void export_load(void *rec, int arg, char *title, size_t tn)
     strftime(rec, FORM_TEXT_MAX, "madlab-%Y%m%d-%H%M%S", &tmv);
 }
 
-static int export_apply(void *rec, int arg)
+/* The export forms' one field: a path prefix, which must not be empty. */
+static int export_prefix(const char *prefix, void (*export)(const char *))
 {
-    (void)arg;
-    if (!((char *)rec)[0]) {
+    if (!prefix[0]) {
         lab_status(1, "export: give a path prefix");
         return -1;
     }
-    export_to(rec);
+    export(prefix);
     return 0;
 }
+
+static int export_apply(void *rec, int arg) { return (void)arg, export_prefix(rec, export_to); }
 
 const FormDef form_export = {"export run logs and results to CSV", export_fields,
                              N_FIELDS(export_fields), NULL, export_load, export_apply};
 
 static const FieldDef export_state_fields[] = {
-    {"path prefix", FT_TEXT, 0, 0, 0, "writes PREFIX-state.csv: stack, setting, state, params, a column per task"},
+    {"path prefix", FT_TEXT, 0, 0, 0, "writes PREFIX-state.csv: stack, setting, state, params, a column per task", NULL},
 };
 
-static int export_state_apply(void *rec, int arg)
-{
-    (void)arg;
-    if (!((char *)rec)[0]) {
-        lab_status(1, "export: give a path prefix");
-        return -1;
-    }
-    export_state_to(rec);
-    return 0;
-}
+static int export_state_apply(void *rec, int arg) { return (void)arg, export_prefix(rec, export_state_to); }
 
 const FormDef form_export_state = {"export recall against state to CSV", export_state_fields,
                                    N_FIELDS(export_state_fields), NULL, export_load, export_state_apply};
+
+static const FieldDef export_scale_fields[] = {
+    {"path prefix", FT_TEXT, 0, 0, 0,
+     "writes PREFIX-scaling-runs.csv (every run: budget, params, loss) and "
+     "PREFIX-scaling-frontier.csv (per budget: N_opt, L_opt, perplexity)", NULL},
+};
+
+static int export_scale_apply(void *rec, int arg) { return (void)arg, export_prefix(rec, export_scale_to); }
+
+const FormDef form_export_scale = {"export the scaling view to CSV", export_scale_fields,
+                                   N_FIELDS(export_scale_fields), NULL, export_load,
+                                   export_scale_apply};
 
 /* ---------------- fit the stack to a state budget ---------------- */
 
 static const FieldDef fit_fields[] = {
     {"state budget", FT_NUM, 0, 1, 1e12,
-     "total floats of inference state; the paper compares fixed-state stacks at 4096"},
+     "total floats of inference state; the paper compares fixed-state stacks at 4096", NULL},
 };
 
 static void fit_load(void *rec, int arg, char *title, size_t tn)
@@ -424,10 +431,10 @@ static const FieldDef scale_proto_fields[] = {
     {"budgets", FT_TEXT, offsetof(ScaleProtoRec, budgets), 0, 0,
      "training FLOPs per ladder, comma-separated, increasing. The quick protocol's take up to a "
      "quarter of an hour on 2 cores; 1e9,2e9 with 3 sizes and context 32 take seconds. The runs "
-     "read the text task's corpus (2, the text task, Enter)"},
+     "read the text task's corpus (2, the text task, Enter)", NULL},
     {"sizes", FT_INT, offsetof(ScaleProtoRec, sizes), 3, SCALE_MAX_SIZES,
-     "widths per budget around the expected optimum"},
-    {"context", FT_INT, offsetof(ScaleProtoRec, seq_len), 2, 4096, "bytes of context per sequence"},
+     "widths per budget around the expected optimum", NULL},
+    {"context", FT_INT, offsetof(ScaleProtoRec, seq_len), 2, 4096, "bytes of context per sequence", NULL},
 };
 
 static void scale_proto_load(void *rec, int arg, char *title, size_t tn)
@@ -480,9 +487,9 @@ RECORD_FITS(ScaleDirRec);
 
 static const FieldDef scale_dir_fields[] = {
     {"directory", FT_TEXT, offsetof(ScaleDirRec, dir), 0, 0,
-     "made by madlab scale --out DIR (or collected from other machines)"},
+     "made by madlab scale --out DIR (or collected from other machines)", NULL},
     {"MAD directory", FT_TEXT, offsetof(ScaleDirRec, mad), 0, 0,
-     "optional: made by madlab mad for the same stack, for its MAD score"},
+     "optional: made by madlab mad for the same stack, for its MAD score", NULL},
 };
 
 static void scale_dir_load(void *rec, int arg, char *title, size_t tn)

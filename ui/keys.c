@@ -63,6 +63,7 @@ const KeyBinding key_table[] = {
     {{'c'}, ACT_EXPORT_STATE, VP, NULL, "export the plot's data to PREFIX-state.csv: stack, setting, state, params, one column per task"},
     /* scaling */
     {{'a'}, ACT_ADD_SCALE_DIR, VC, NULL, "add a scaling directory (and optionally its MAD directory) to the view"},
+    {{'c'}, ACT_EXPORT_SCALE, VC, NULL, "export the view's data to PREFIX-scaling-runs.csv (every run) and PREFIX-scaling-frontier.csv (per budget)"},
     /* the demo (madlab --demo); any other key ends it and does its usual job */
     {{' ', UK_ENTER, UK_RIGHT}, ACT_DEMO_NEXT, V_DEMO, NULL, "demo: the next step of the tour"},
     {{UK_BACKSPACE, UK_LEFT}, ACT_DEMO_BACK, V_DEMO, NULL, "demo: the step before"},

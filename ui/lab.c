@@ -297,11 +297,15 @@ int lab_main(int demo, int threads, int n_scale, const char *const *scale_dirs,
     }
     restore_terminal();
     delscreen(scr);
-    /* Stop the run between steps; a long step is not waited for (nothing is lost: exports are
-     * explicit). If the step outlasts the wait, leave at once with _exit: exit()'s handlers
-     * would tear down OpenBLAS under the worker still inside a product. The terminal is already
-     * restored above. */
-    if (runner_shutdown(lab.runner, 1.0) != 0) {
+    /* Stop the run between steps and drop the queue. Once the worker is idle, one last pull
+     * gives a run that ended meanwhile its result file (a scaling run's). A long step is not
+     * waited for (nothing else is lost: exports are explicit). If the step outlasts the wait,
+     * leave at once with _exit: exit()'s handlers would tear down OpenBLAS under the worker still
+     * inside a product. The terminal is already restored above. */
+    runner_stop_all(lab.runner);
+    for (double t0 = ml_now(); runner_busy(lab.runner) && ml_now() - t0 < 1.0;) usleep(5000);
+    lab_pull();
+    if (runner_shutdown(lab.runner, 0.5) != 0) {
         fflush(stdout);
         fflush(stderr);
         _exit(lab.rc);

@@ -1,6 +1,8 @@
 /* The lab's data that is not curses: run history, results table, export, presets. */
 #include "config.h"
 #include "labdata.h"
+#include "protocol.h"
+#include "fileio.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -276,7 +278,7 @@ int export_paths(const LabData *d, const char *prefix, char (*paths)[EXPORT_PATH
     return n;
 }
 
-static void csv_num_or_empty(CsvOut *c, double v)
+void csv_num_or_empty(CsvOut *c, double v)
 {
     if (isnan(v)) csv_out_text(c, "");
     else csv_out_num(c, v);
@@ -292,12 +294,12 @@ void export_results_rows(const LabData *d, CsvOut *c)
 {
     run_csv_meta_header(c);
     static const char *const names[] = {"setting", "best_test_acc", "best_epoch", "max_test_acc",
-                                        "epochs_run", "mad"};
+                                        "epochs_run", "mad", "best_test_ppl", "bits_per_byte"};
     for (size_t i = 0; i < sizeof names / sizeof *names; i++) csv_out_text(c, names[i]);
     csv_out_end_row(c);
     for (int r = 0; r < d->nrows; r++) {
         const ResultRow *row = &d->rows[r];
-        for (int t = 0; t <= d->n_tasks; t++) { /* the MAD tasks, then text (its log has its loss) */
+        for (int t = 0; t <= d->n_tasks; t++) { /* the MAD tasks, then text (bits per byte) */
             int text = t == d->n_tasks, id = text ? row->text_run : row->run[t];
             if (id < 0 || id >= d->nruns) continue;
             const RunHist *h = &d->runs[id];
@@ -309,6 +311,8 @@ void export_results_rows(const LabData *d, CsvOut *c)
             csv_out_num(c, h->result.max_test_acc);
             csv_out_int(c, h->result.epochs_run);
             csv_num_or_empty(c, results_mad(d, row));
+            csv_out_num(c, h->result.best_test_ppl);
+            csv_num_or_empty(c, text ? bits_per_byte(h->result.best_test_loss) : NAN);
             csv_out_end_row(c);
         }
     }

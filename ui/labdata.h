@@ -8,6 +8,8 @@
 #include <stddef.h>
 
 #include "madlab.h"
+#include "scaling.h"
+#include "fileio.h"
 
 #define LAB_MAX_TASKS 16
 #define LAB_MAX_ROWS 256
@@ -145,6 +147,7 @@ void state_plot(const LabData *d, int task, StatePlot *p);
 void export_state_rows(const LabData *d, CsvOut *c);
 void export_state_path(const char *prefix, char *buf, size_t n);
 int export_state_write(const LabData *d, const char *prefix, MlError *err); /* atomic; 0 or -1 */
+void csv_num_or_empty(CsvOut *c, double v); /* NaN (not measured) as an empty cell */
 
 /* ---- presets ---- */
 typedef struct {
@@ -199,6 +202,12 @@ typedef struct {
     double ppl[64];
 } ScaleMadCompare;
 void scale_mad_compare(const ScaleSet *sets, int n, ScaleMadCompare *c);
+/* PREFIX-scaling-runs.csv (dir, stack, budget, params, val_loss, bits_per_byte, mad: one row
+ * per finished run of every set) and PREFIX-scaling-frontier.csv (dir, stack, budget, points,
+ * n_opt, l_opt, ppl_opt, d_opt, state_opt, at_edge, mad: one row per budget of every set; empty
+ * where nothing was fitted), each written whole or not at all: 0, or -1 with err. */
+void export_scale_paths(const char *prefix, char *runs, char *frontier, size_t n);
+int export_scale_write(const ScaleSet *sets, int n, const char *prefix, MlError *err);
 
 /* ---- the lab's scaling protocol (scalejob.c): madlab scale's IsoFLOP protocol for the lab's
  * stack, in madlab scale's directory layout, each run queued on the lab's runner ---- */

@@ -10,6 +10,7 @@
 
 #include "labdata.h"
 #include "ui.h"
+#include "scaling.h"
 
 /* Messages and labels are cut to fit the screen anyway. */
 #pragma GCC diagnostic ignored "-Wformat-truncation"
@@ -68,7 +69,8 @@ typedef struct {
     int (*apply)(void *rec, int arg);
 } FormDef;
 extern const FormDef form_knobs, form_task, form_options, form_width, form_stripe, form_save,
-    form_export, form_fit_state, form_export_state, form_scale_protocol, form_scale_dir;
+    form_export, form_fit_state, form_export_state, form_export_scale, form_scale_protocol,
+    form_scale_dir;
 
 typedef struct {
     const FormDef *def;
@@ -188,6 +190,7 @@ int make_spec(RunSpec *s, int task, int epochs); /* the current stack on a task 
 int enqueue(const RunSpec *s);                    /* the run's id, or -1 (status says why) */
 void export_to(const char *prefix);               /* asks before overwriting */
 void export_state_to(const char *prefix);         /* the same for PREFIX-state.csv */
+void export_scale_to(const char *prefix); /* the same for PREFIX-scaling-{runs,frontier}.csv */
 int save_preset(const char *name); /* asks before overwriting; -1 when the name is refused */
 void load_preset_path(const char *path);
 void confirm_ask(const char *question, void (*yes)(void));

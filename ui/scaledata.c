@@ -4,6 +4,8 @@
  * scaling view (view_scale.c) draws it; tests/check_ui tests it. */
 #include "config.h"
 #include "labdata.h"
+#include "protocol.h"
+#include "scaling.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -140,4 +142,71 @@ void scale_mad_compare(const ScaleSet *sets, int n, ScaleMadCompare *c)
             ppl[c->n++] = c->ppl[i];
         }
     if (c->n >= 3) c->rho = spearman(mad, ppl, c->n);
+}
+
+/* ---- export: what the view shows, for a spreadsheet ---- */
+
+void export_scale_paths(const char *prefix, char *runs, char *frontier, size_t n)
+{
+    snprintf(runs, n, "%s-scaling-runs.csv", prefix);
+    snprintf(frontier, n, "%s-scaling-frontier.csv", prefix);
+}
+
+static int write_runs(const ScaleSet *sets, int n, const char *path, MlError *err)
+{
+    CsvOut *c = csv_out_open(path, err);
+    if (!c) return -1;
+    static const char *const head[] = {"dir", "stack", "budget", "params", "val_loss", "bits_per_byte",
+                                       "mad"};
+    for (size_t k = 0; k < sizeof head / sizeof *head; k++) csv_out_text(c, head[k]);
+    csv_out_end_row(c);
+    for (int i = 0; i < n; i++)
+        for (int r = 0; r < sets[i].n; r++) {
+            const ScaleSet *s = &sets[i];
+            csv_out_text(c, s->dir);
+            csv_out_text(c, s->info.stack);
+            csv_out_num(c, s->plan.p.budget[s->budget_i[r]]);
+            csv_out_num(c, s->params[r]);
+            csv_out_num(c, s->loss[r]);
+            csv_out_num(c, bits_per_byte(s->loss[r]));
+            csv_num_or_empty(c, s->mad);
+            csv_out_end_row(c);
+        }
+    return csv_out_commit(c, err);
+}
+
+static int write_frontier(const ScaleSet *sets, int n, const char *path, MlError *err)
+{
+    CsvOut *c = csv_out_open(path, err);
+    if (!c) return -1;
+    static const char *const head[] = {"dir", "stack", "budget", "points", "n_opt", "l_opt",
+                                       "ppl_opt", "d_opt", "state_opt", "at_edge", "mad"};
+    for (size_t k = 0; k < sizeof head / sizeof *head; k++) csv_out_text(c, head[k]);
+    csv_out_end_row(c);
+    for (int i = 0; i < n; i++)
+        for (int b = 0; b < sets[i].fit.n_budgets; b++) {
+            const ScaleBudgetFit *f = &sets[i].fit.b[b];
+            int ok = f->ok != 0; /* no fit: its cells are empty */
+            csv_out_text(c, sets[i].dir);
+            csv_out_text(c, sets[i].info.stack);
+            csv_out_num(c, f->budget);
+            csv_out_int(c, f->points);
+            csv_num_or_empty(c, ok ? f->n_opt : NAN);
+            csv_num_or_empty(c, ok ? f->l_opt : NAN);
+            csv_num_or_empty(c, ok ? exp(f->l_opt) : NAN);
+            csv_num_or_empty(c, ok ? f->d_opt : NAN);
+            csv_num_or_empty(c, ok ? f->state_opt : NAN);
+            csv_out_int(c, f->at_edge);
+            csv_num_or_empty(c, sets[i].mad);
+            csv_out_end_row(c);
+        }
+    return csv_out_commit(c, err);
+}
+
+int export_scale_write(const ScaleSet *sets, int n, const char *prefix, MlError *err)
+{
+    char runs[EXPORT_PATH_MAX], frontier[EXPORT_PATH_MAX];
+    export_scale_paths(prefix, runs, frontier, sizeof runs);
+    if (write_runs(sets, n, runs, err) != 0) return -1;
+    return write_frontier(sets, n, frontier, err);
 }

@@ -7,6 +7,7 @@
 #include "config.h"
 #include "labdata.h"
 #include "ui.h"
+#include "scaling.h"
 
 #include <math.h>
 #include <stdint.h>

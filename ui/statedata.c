@@ -3,6 +3,7 @@
  * for the state, and the same data as CSV. The state view (view_state.c) draws it. */
 #include "config.h"
 #include "labdata.h"
+#include "fileio.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -109,10 +110,7 @@ void export_state_rows(const LabData *d, CsvOut *c)
         csv_out_num(c, q.state);
         csv_out_num(c, q.params);
         csv_out_int(c, !q.grows);
-        for (int t = 0; t < d->n_tasks; t++) {
-            if (isnan(d->rows[r].acc[t])) csv_out_text(c, "");
-            else csv_out_num(c, d->rows[r].acc[t]);
-        }
+        for (int t = 0; t < d->n_tasks; t++) csv_num_or_empty(c, d->rows[r].acc[t]);
         csv_out_end_row(c);
     }
 }

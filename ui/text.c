@@ -1,6 +1,7 @@
 /* Small text helpers for the lab: numbers, teaching pages, token classes. */
 #include "config.h"
 #include "ui.h"
+#include "fileio.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -3,6 +3,7 @@
  * sortable by any column; the marked rows' (or the current row's) curves below. */
 #include "config.h"
 #include "labui.h"
+#include "fileio.h"
 
 #include <math.h>
 #include <stdio.h>

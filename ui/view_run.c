@@ -2,6 +2,7 @@
  * the state size of each layer at the task's length and at 8 times it. */
 #include "config.h"
 #include "labui.h"
+#include "fileio.h"
 
 #include <math.h>
 #include <stdio.h>

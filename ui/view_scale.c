@@ -6,6 +6,7 @@
  * rho. The data, axes and parabola samples come from scaledata.c. */
 #include "config.h"
 #include "labui.h"
+#include "scaling.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -157,6 +158,7 @@ static void scale_key(Action a)
     case ACT_TOP:
     case ACT_BOTTOM: list_move(&lab.scale_cur, lab.n_scale, a); break;
     case ACT_ADD_SCALE_DIR: form_open(&form_scale_dir, 0); break;
+    case ACT_EXPORT_SCALE: form_open(&form_export_scale, 0); break;
     default: break;
     }
 }

@@ -2,6 +2,7 @@
  * classes and scored positions. */
 #include "config.h"
 #include "labui.h"
+#include "fileio.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -7,6 +7,7 @@
 #endif
 #include "config.h"
 #include "fuzz.h"
+#include "protocol.h"
 
 #include <sys/mman.h>
 #include <unistd.h>
