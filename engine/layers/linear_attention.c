@@ -318,7 +318,7 @@ static inline __attribute__((always_inline)) void scan_bwd_pair(const Scan *s, i
                                                                 float *restrict z, int hd, int jw)
 {
     const Geo *g = &s->g;
-    int d = g->d, L = g->L, H = g->H;
+    int d = g->d, L = g->L, H = g->H, ib = hd < LA_JB ? hd : LA_JB;
     size_t r0 = (size_t)b * L;
     /* the normaliser: dden_t = -(dY_t . y_t) / den_t; dphi_q_t = dden_t z_t, dphi_k_t = r_t */
     memset(z, 0, sizeof(float) * (size_t)hd);
@@ -356,11 +356,18 @@ static inline __attribute__((always_inline)) void scan_bwd_pair(const Scan *s, i
             const float *dy = s->dY + row * d + h * hd + j0;
             const float *v = s->P + row * 3 * d + 2 * d + h * hd + j0;
             float *restrict dq = s->dphiQ + row * d + h * hd, inv = 1.0f / s->den[row * H + h];
-            for (int j = 0; j < jb; j++) {
-                float vj = v[j], gj = dy[j] * inv;
-                float *restrict Sj = St + (size_t)j * hd;
-                for (int i = 0; i < hd; i++) Sj[i] = FMA(fk[i], vj, Sj[i]);
-                for (int i = 0; i < hd; i++) dq[i] = FMA(gj, Sj[i], dq[i]);
+            /* dq's sum over j in registers, ib entries at a time */
+            for (int i0 = 0; i0 < hd; i0 += ib) {
+                int ie = hd - i0 < ib ? hd - i0 : ib;
+                float acc[LA_JB];
+                for (int i = 0; i < ie; i++) acc[i] = dq[i0 + i];
+                for (int j = 0; j < jb; j++) {
+                    float vj = v[j], gj = dy[j] * inv;
+                    float *restrict Sj = St + (size_t)j * hd + i0;
+                    for (int i = 0; i < ie; i++) Sj[i] = FMA(fk[i0 + i], vj, Sj[i]);
+                    for (int i = 0; i < ie; i++) acc[i] = FMA(gj, Sj[i], acc[i]);
+                }
+                for (int i = 0; i < ie; i++) dq[i0 + i] = acc[i];
             }
         }
         memset(St, 0, sizeof(float) * (size_t)hd * jw); /* now R_t = sum_{s>=t} phi_q_s^T g_s */
