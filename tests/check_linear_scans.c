@@ -1,5 +1,5 @@
-/* The O(L) scans of gated linear attention and linear attention, and windowed attention, against
- * naive references in plain loops and double precision: the whole layer's forward, and its
+/* The O(L) scans of gated linear attention and linear attention, windowed attention, and swiglu
+ * over several of its row blocks, against naive references in plain loops and double precision: the whole layer's forward, and its
  * backward against central differences of the naive forward. The naive forms follow the math
  * (the quadratic form for linear attention, an explicit mask for the window), not the kernels.
  * Parameter layouts are the layers' own (see the comments at their par_map / att_init). */
@@ -229,6 +229,23 @@ static void naive_attention(const Probe *p, const double *P, const double *x, do
     free(qkv), free(o), free(sc);
 }
 
+/* ---- swiglu: W12 (d x 2h; column j < h is W1), W3 (h x d); y = (silu(x W1) * (x W2)) W3. The
+ * probe's "heads" is the inner width h here. ---- */
+static void naive_swiglu(const Probe *p, const double *P, const double *x, double *y)
+{
+    int d = p->d, h = p->H;
+    size_t rows = (size_t)p->B * p->L;
+    double *g = dvec(rows * 2 * h), *a = dvec(rows * h);
+    nlin(x, (int)rows, d, P, 2 * h, 2 * h, g, 2 * h);
+    for (size_t r = 0; r < rows; r++)
+        for (int j = 0; j < h; j++) {
+            double u = g[r * 2 * h + j];
+            a[r * h + j] = u / (1 + exp(-u)) * g[r * 2 * h + h + j];
+        }
+    nlin(a, (int)rows, h, P + (size_t)d * 2 * h, d, d, y, d);
+    free(g), free(a);
+}
+
 static double naive_loss(const Probe *p, NaiveFn fn, const double *P, const double *x, double *y)
 {
     fn(p, P, x, y);
@@ -329,12 +346,30 @@ START_TEST(sliding_window)
 }
 END_TEST
 
+/* Attention over several blocks of sequences (3 of length 70 per block, then 1; 2 of 100, then 1), on the
+ * vector and the sgemm path */
+START_TEST(attention_blocks)
+{
+    check_layer("mh-attention", 32, 4, 0, 4, 70, naive_attention);
+    check_layer("attention", 32, 1, 0, 3, 100, naive_attention);
+}
+END_TEST
+
+/* 300 rows: whole blocks of 256 and a part block */
+START_TEST(swiglu_row_blocks)
+{
+    check_layer("swiglu", 16, 24, 0, 3, 100, naive_swiglu);
+}
+END_TEST
+
 START_TEST(two_threads)
 {
     pool_init(2);
     check_layer("mh-gated-linear-attention", 32, 8, 0, 3, 20, naive_gla);
     check_layer("mh-linear-attention", 32, 4, 0, 3, 20, naive_la);
     check_layer("mh-sliding-attention", 32, 4, 6, 3, 40, naive_attention);
+    check_layer("mh-attention", 32, 4, 0, 5, 60, naive_attention);
+    check_layer("swiglu", 16, 24, 0, 5, 120, naive_swiglu);
     pool_init(1);
 }
 END_TEST
@@ -348,6 +383,8 @@ int main(void)
     tcase_add_test(tc, gla_scan);
     tcase_add_test(tc, linear_attention_scan);
     tcase_add_test(tc, sliding_window);
+    tcase_add_test(tc, attention_blocks);
+    tcase_add_test(tc, swiglu_row_blocks);
     tcase_add_test(tc, two_threads);
     suite_add_tcase(s, tc);
     return run_suite(s);

@@ -23,6 +23,10 @@ static const KnobDesc mh_slide_knobs[] = {
     {"heads", 16, 1, 256, "attention heads; width/heads must be an even whole number", NULL},
     {"window", 32, 0, 1 << 16, "earlier keys each query sees: i-window..i (0 = all)", NULL}};
 
+#define ATT_SLOTS ML_MAX_THREADS /* pieces of per-block scratch, so at most as many blocks */
+
+static int att_n_slots(const AttGeo *g) { return g->B < ATT_SLOTS ? g->B : ATT_SLOTS; }
+
 static AttGeo geo(const LayerCfg *c, Dims dm)
 {
     AttGeo g;
@@ -123,23 +127,70 @@ static AttCore core_job(Layer *l, const AttGeo *g, float *slots)
     j.stats = l->acts + am.stats;
     j.slots = slots;
     j.slot_size = att_slot_floats(g);
-    j.n_pairs = g->B * g->H;
-    j.n_slots = att_n_slots(g);
     return j;
 }
 
-/* The output projection's bias, added over the pool: y[r] += b (its gradient is colsum_add). */
-typedef struct {
-    float *y;
-    const float *b;
-    size_t rows;
-    int n;
-} Bias;
+/* Forward and backward run in blocks of whole sequences, about ATT_ROW_BLOCK rows each: a block's
+ * share of the products next to the core over its (sequence, head) pairs, so that the core and
+ * the products after it find the block's q, k, v, o and their gradients in cache (whole, they
+ * are tens of MB). Block i uses slot i's scratch (there are never more blocks than slots), and
+ * the backward's bias gradient is summed per block, then over blocks in order. The weight
+ * gradients, whose depth is all rows, stay whole products. */
+#define ATT_ROW_BLOCK 256
 
-static void bias_add_rows(void *ctx, size_t r0, size_t r1, int tid)
+typedef struct {
+    const AttCore *j;
+    const float *x, *Wqkv, *Wout, *dy; /* dy: backward only */
+    float *y, *dx;
+    int seqs; /* sequences per block */
+} AttBlocks;
+
+static int att_seqs_per_block(const AttGeo *g)
 {
-    const Bias *a = ctx;
-    for (size_t r = r0; r < r1; r++) vadd(a->y + r * a->n, a->b, (size_t)a->n);
+    int per = ATT_ROW_BLOCK / g->L > 1 ? ATT_ROW_BLOCK / g->L : 1;
+    int least = (g->B + att_n_slots(g) - 1) / att_n_slots(g); /* so that blocks <= slots */
+    return per > least ? per : least;
+}
+
+/* Forward: the block's columns of qkv^T = (x Wqkv)^T, the core, y = o Wout + bout. */
+static void att_fwd_block(const AttBlocks *a, int r0, int n, int p0, int p1, int blk)
+{
+    const AttCore *j = a->j;
+    int d = j->g.d, rows = (int)j->g.rows;
+    const float *bout = a->Wout + (size_t)d * d;
+    mm1(true, true, 3 * d, n, d, 1.0f, a->Wqkv, 3 * d, a->x + (size_t)r0 * d, d, 0.0f,
+        j->qkvT + r0, rows);
+    att_core_pairs(j, p0, p1, blk);
+    mm1(true, false, n, d, d, 1.0f, j->oT + r0, rows, a->Wout, d, 0.0f, a->y + (size_t)r0 * d, d);
+    for (int r = r0; r < r0 + n; r++) vadd(a->y + (size_t)r * d, bout, (size_t)d);
+}
+
+/* Backward: the block's columns of do^T = Wout dy^T, the core (dqkv^T and the slot's share of
+ * the bias gradient), dx = dqkv Wqkv^T. */
+static void att_bwd_block(const AttBlocks *a, int r0, int n, int p0, int p1, int blk)
+{
+    const AttCore *j = a->j;
+    int d = j->g.d, rows = (int)j->g.rows;
+    mm1(false, true, d, n, d, 1.0f, a->Wout, d, a->dy + (size_t)r0 * d, d, 0.0f,
+        j->doutT + r0, rows);
+    memset(j->slots + (size_t)blk * j->slot_size + att_slot_db(&j->g), 0,
+           sizeof(float) * 3 * (size_t)d);
+    att_core_pairs(j, p0, p1, blk);
+    if (a->dx)
+        mm1(true, true, n, d, 3 * d, 1.0f, j->dqkvT + r0, rows, a->Wqkv, 3 * d, 0.0f,
+            a->dx + (size_t)r0 * d, d);
+}
+
+static void att_blocks(void *ctx, size_t b0, size_t b1, int tid)
+{
+    const AttBlocks *a = ctx;
+    const AttGeo *g = &a->j->g;
+    (void)tid;
+    for (size_t b = b0; b < b1; b++) {
+        int s0 = (int)b * a->seqs, s1 = s0 + a->seqs < g->B ? s0 + a->seqs : g->B;
+        (a->dy ? att_bwd_block : att_fwd_block)(a, s0 * g->L, (s1 - s0) * g->L, s0 * g->H,
+                                                s1 * g->H, (int)b);
+    }
 }
 
 /* The activations are kept channel-major (transposed, B*L positions per channel) so that the
@@ -149,38 +200,33 @@ static void bias_add_rows(void *ctx, size_t r0, size_t r1, int tid)
 static void att_forward(Layer *l, const float *x, float *y, Dims dm)
 {
     AttGeo g = geo(&l->cfg, dm);
-    int d = g.d, rows = (int)g.rows;
-    const float *Wqkv = l->params, *Wout = Wqkv + 3 * (size_t)d * d + 3 * d;
     AttCore j = core_job(l, &g, l->scratch);
-    Bias bo = {.y = y, .b = Wout + (size_t)d * d, .rows = g.rows, .n = d};
+    AttBlocks a = {.j = &j, .x = x, .Wqkv = l->params, .y = y, .seqs = att_seqs_per_block(&g)};
+    a.Wout = a.Wqkv + 3 * (size_t)g.d * g.d + 3 * g.d;
     pool_for((size_t)(g.hd / 2), att_rope_rows, &j.rope);
-    mm(true, true, 3 * d, rows, d, 1.0f, Wqkv, 3 * d, x, d, 0.0f, l->acts + act_map(&g).qkvT, rows);
-    pool_for((size_t)j.n_slots, att_core_slots, &j);
-    mm(true, false, rows, d, d, 1.0f, j.oT, rows, Wout, d, 0.0f, y, d); /* y = o Wout */
-    pool_for(g.rows, bias_add_rows, &bo);
+    pool_for((size_t)(g.B + a.seqs - 1) / a.seqs, att_blocks, &a);
 }
 
 static void att_backward(Layer *l, const float *x, const float *dy, float *dx, Dims dm)
 {
     AttGeo g = geo(&l->cfg, dm);
     int d = g.d, rows = (int)g.rows;
-    const float *Wqkv = l->params, *Wout = Wqkv + 3 * (size_t)d * d + 3 * d;
     float *dWqkv = l->grads, *dbqkv = dWqkv + 3 * (size_t)d * d, *dWout = dbqkv + 3 * d;
-    float *dqkvT = l->scratch, *doutT = dqkvT + r16(g.rows * 3 * d);
     AttCore j = core_job(l, &g, l->scratch + scratch_slots(&g));
-    size_t db_at = att_slot_db(&g);
-    j.doutT = doutT;
-    j.dqkvT = dqkvT;
+    AttBlocks a = {.j = &j, .x = x, .Wqkv = l->params, .dy = dy, .dx = dx,
+                   .seqs = att_seqs_per_block(&g)};
+    int n_blocks = (g.B + a.seqs - 1) / a.seqs;
+    a.Wout = a.Wqkv + 3 * (size_t)d * d + 3 * d;
+    j.dqkvT = l->scratch;
+    j.doutT = j.dqkvT + r16(g.rows * 3 * d);
     colsum_add(dy, g.rows, d, d, dWout + (size_t)d * d);
-    mm(false, false, d, d, rows, 1.0f, j.oT, rows, dy, d, 1.0f, dWout, d);     /* dWout += o^T dy */
-    mm(false, true, d, rows, d, 1.0f, Wout, d, dy, d, 0.0f, doutT, rows);      /* do^T = Wout dy^T */
-    pool_for((size_t)j.n_slots, att_core_slots, &j);
-    for (int si = 0; si < j.n_slots; si++) {
-        const float *part = j.slots + (size_t)si * j.slot_size + db_at;
+    mm(false, false, d, d, rows, 1.0f, j.oT, rows, dy, d, 1.0f, dWout, d); /* dWout += o^T dy */
+    pool_for((size_t)n_blocks, att_blocks, &a);
+    for (int b = 0; b < n_blocks; b++) {
+        const float *part = j.slots + (size_t)b * j.slot_size + att_slot_db(&g);
         for (int c = 0; c < 3 * d; c++) dbqkv[c] += part[c];
     }
-    mm(true, true, d, 3 * d, rows, 1.0f, x, d, dqkvT, rows, 1.0f, dWqkv, 3 * d); /* += x^T dqkv */
-    if (dx) mm(true, true, rows, d, 3 * d, 1.0f, dqkvT, rows, Wqkv, 3 * d, 0.0f, dx, d);
+    mm(true, true, d, 3 * d, rows, 1.0f, x, d, j.dqkvT, rows, 1.0f, dWqkv, 3 * d); /* += x^T dqkv */
 }
 
 const LayerKind layer_attention = {

@@ -1,7 +1,7 @@
-/* The attention core: causal softmax attention for one (sequence, head) pair at a time, pairs
- * split over the pool in at most ATT_SLOTS slots, each with its own piece of scratch into which
- * a pair's q, k, v are copied channel-major; the rotary embedding and the kernels run along
- * positions. The probabilities are not kept: forward saves each row's maximum score and
+/* The attention core: causal softmax attention for one (sequence, head) pair at a time, in a
+ * slot of scratch (one per block of sequences, see attention.c) into which a pair's q, k, v are
+ * copied channel-major; the rotary embedding and the kernels run along positions. The
+ * probabilities are not kept: forward saves each row's maximum score and
  * reciprocal sum, and backward recomputes them.
  *
  * Small heads use loops over VL positions at a time that the compiler vectorises (tiny sgemms
@@ -15,10 +15,11 @@
 
 #define VL ATT_VL       /* short names for the loops below */
 #define HV ATT_HV
-#define BR 4           /* query rows per pass of the vector backward */
+#define BR 8           /* query rows per pass of the vector backward */
 /* Loops over rows or channels are unrolled so that their small arrays live in registers (at -O2
  * GCC would otherwise index them in memory). */
 #define UNROLL4 _Pragma("GCC unroll 4")
+#define UNROLL_BR _Pragma("GCC unroll 8") /* loops over the BR rows */
 #define ATT_QB 32      /* query rows per block in the sgemm path */
 
 /* Per-slot scratch, for one pair at a time; "t" names are hd x Lp (channel-major, zero past L).
@@ -199,33 +200,33 @@ static void rows_bwd(const float *restrict q, const float *restrict g, const flo
         for (int i = 0; i < hd; i++) {
             const float *kc = Kt + (size_t)i * Lp + c, *vc = Vt + (size_t)i * Lp + c;
             const float *qi = q + (size_t)i * Lp, *gi = g + (size_t)i * Lp;
-            UNROLL4
+            UNROLL_BR
             for (int r = 0; r < BR; r++) {
                 for (int k = 0; k < VL; k++) s[r][k] = FMA(qi[r], kc[k], s[r][k]);
                 for (int k = 0; k < VL; k++) dp[r][k] = FMA(gi[r], vc[k], dp[r][k]);
             }
         }
-        UNROLL4
+        UNROLL_BR
         for (int r = 0; r < BR; r++)
             for (int k = 0; k < VL; k++)
                 p[r][k] = c + k <= t + r ? fast_expf(s[r][k] - m[r]) * inv[r] : 0.0f;
         if (w && c < t + BR - 1 - w) /* keys before a row's window */
-            UNROLL4
+            UNROLL_BR
             for (int r = 0; r < BR; r++)
                 for (int k = 0; k < VL; k++) p[r][k] = c + k >= t + r - w ? p[r][k] : 0.0f;
-        UNROLL4
+        UNROLL_BR
         for (int r = 0; r < BR; r++)
             for (int k = 0; k < VL; k++) e[r][k] = p[r][k] * (dp[r][k] - delta[r]);
         for (int i = 0; i < hd; i++) {
             float *dkc = dKt + (size_t)i * Lp + c, *dvc = dVt + (size_t)i * Lp + c;
             const float *qi = q + (size_t)i * Lp, *gi = g + (size_t)i * Lp;
-            UNROLL4
+            UNROLL_BR
             for (int r = 0; r < BR; r++) {
                 for (int k = 0; k < VL; k++) dvc[k] = FMA(gi[r], p[r][k], dvc[k]);
                 for (int k = 0; k < VL; k++) dkc[k] = FMA(qi[r], e[r][k], dkc[k]);
             }
         }
-        UNROLL4
+        UNROLL_BR
         for (int r = 0; r < BR; r++)
             for (int k = 0; k < VL; k++) ds[(size_t)r * Lp + c + k] = e[r][k];
     }
@@ -240,14 +241,14 @@ static void rows_mix(const float *restrict p, int Lp, const float *restrict M, i
         float a[BR][2][HV] = {{{0}}};
         for (int j = 0; j < n; j += 2) {
             const float *x = M + (size_t)j * hdp + i0;
-            UNROLL4
+            UNROLL_BR
             for (int r = 0; r < BR; r++) {
                 float p0 = p[(size_t)r * Lp + j], p1 = p[(size_t)r * Lp + j + 1];
                 for (int k = 0; k < HV; k++) a[r][0][k] = FMA(p0, x[k], a[r][0][k]);
                 for (int k = 0; k < HV; k++) a[r][1][k] = FMA(p1, x[hdp + k], a[r][1][k]);
             }
         }
-        UNROLL4
+        UNROLL_BR
         for (int r = 0; r < BR; r++)
             for (int k = 0; k < HV; k++)
                 out[(size_t)r * hdp + i0 + k] = mul * (a[r][0][k] + a[r][1][k]);
@@ -585,22 +586,15 @@ static Pair pair_at(const AttCore *j, int p)
     return P;
 }
 
-/* Slot i takes pairs [p0, p1) in order. */
-void att_core_slots(void *ctx, size_t s0, size_t s1, int tid)
+void att_core_pairs(const AttCore *j, int p0, int p1, int slot)
 {
-    const AttCore *j = ctx;
     const AttGeo *g = &j->g;
-    int q = j->n_pairs / j->n_slots, r = j->n_pairs % j->n_slots;
-    for (size_t si = s0; si < s1; si++) {
-        float *sl = j->slots + si * j->slot_size;
-        int i = (int)si, p0 = i * q + (i < r ? i : r), p1 = p0 + q + (i < r ? 1 : 0);
-        if (j->dqkvT) memset(sl + slot_map(g).db, 0, sizeof(float) * 3 * (size_t)g->d);
-        for (int p = p0; p < p1; p++) {
-            Pair P = pair_at(j, p);
-            if (!j->dqkvT)
-                (g->blas ? fwd_blas : fwd_vec)(j, &P, sl);
-            else
-                (g->blas ? bwd_blas : bwd_vec)(j, &P, sl);
-        }
+    float *sl = j->slots + (size_t)slot * j->slot_size;
+    for (int p = p0; p < p1; p++) {
+        Pair P = pair_at(j, p);
+        if (!j->dqkvT)
+            (g->blas ? fwd_blas : fwd_vec)(j, &P, sl);
+        else
+            (g->blas ? bwd_blas : bwd_vec)(j, &P, sl);
     }
 }

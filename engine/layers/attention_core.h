@@ -1,6 +1,6 @@
-/* The attention core, shared by attention.c (the four attention kinds: their projections, knobs
- * and sizes) and attention_core.c (softmax attention per (sequence, head) pair over the pool).
- * Internal to those two files. */
+/* The attention core, shared by attention.c (the four attention kinds: their projections, knobs,
+ * sizes and blocks of sequences over the pool) and attention_core.c (softmax attention per
+ * (sequence, head) pair). Internal to those two files. */
 #ifndef MADLAB_ATTENTION_CORE_H
 #define MADLAB_ATTENTION_CORE_H
 
@@ -8,7 +8,6 @@
 
 #define ATT_VL 16          /* keys per step of the vector loops; rows are padded to a multiple */
 #define ATT_HV 8           /* channels per step of loops over a head; heads are padded to this */
-#define ATT_SLOTS ML_MAX_THREADS /* pieces of per-pair scratch: enough for every pool thread */
 #define ATT_BLAS_HD 32     /* head dims from which the core uses sgemm */
 
 /* Shape of one call. */
@@ -19,11 +18,6 @@ typedef struct {
     bool blas;
     float scale;
 } AttGeo;
-
-static inline int att_n_slots(const AttGeo *g)
-{
-    return g->B * g->H < ATT_SLOTS ? g->B * g->H : ATT_SLOTS;
-}
 
 /* Floats of scratch per slot, and where in a slot its share of the bias gradient (3d) is. */
 size_t att_slot_floats(const AttGeo *g);
@@ -37,22 +31,22 @@ typedef struct {
 /* pool_for job filling rows [i0, i1) of the table (ctx: an AttRope). */
 void att_rope_rows(void *ctx, size_t i0, size_t i1, int tid);
 
-/* One call of the core over all pairs; backward when dqkvT is set. */
+/* The core's view of one layer call: backward when dqkvT is set. */
 typedef struct {
     AttGeo g;
     AttRope rope;
     const float *bqkv;  /* params */
-    const float *qkvT;  /* acts */
+    float *qkvT;        /* acts: (x Wqkv)^T, written by the forward's product */
     float *oT, *stats;  /* acts, written by forward */
-    const float *doutT; /* gradient of oT (backward) */
+    float *doutT;       /* gradient of oT (backward) */
     float *dqkvT;       /* gradient of qkvT (backward) */
     float *slots;
     size_t slot_size;
-    int n_pairs, n_slots;
 } AttCore;
 
-/* pool_for job over slots [s0, s1) (ctx: an AttCore): each slot takes its share of the pairs in
- * order, so the result does not depend on the thread count. */
-void att_core_slots(void *ctx, size_t s0, size_t s1, int tid);
+/* Pairs [p0, p1) in order (pair p is sequence p / H, head p % H), in the scratch of slot `slot`,
+ * which is the caller's alone meanwhile. Backward adds each pair's bias gradient into the slot's
+ * share (att_slot_db), which the caller zeroes and sums. */
+void att_core_pairs(const AttCore *j, int p0, int p1, int slot);
 
 #endif
