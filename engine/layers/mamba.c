@@ -24,6 +24,10 @@ enum { K_STATE, K_EXPAND, K_CONV };
 
 #define SV 16         /* channels per scan block (vector lanes) */
 #define MAX_STATE 16  /* d_state knob limit: the block's state lives on the stack */
+#define TV 16         /* columns per vector of the thin products */
+
+/* Columns of a thin product's packed operand, rounded up to whole vectors. */
+static int thin_cols(int N) { return (N + TV - 1) / TV * TV; }
 
 static const KnobDesc mamba_knobs[] = {
     {"d_state", 4, 1, MAX_STATE, "SSM state per inner channel", NULL},
@@ -111,11 +115,18 @@ static ActMap act_map(const Geo *g)
 /* scratch: u (rows x E), gbuf (rows x E: the gate's gradient, then d(dt_proj pre-activation)), du (rows x E), ddbc (rows x P), dxz (rows x 2E), then one slot per
  * thread: partial gradients of D (E), A (E x N), conv weights (K x E) and bias (E), which are
  * zeroed once per backward, then the scan's buffers for one sequence (see Slot). */
-typedef struct { size_t u, gbuf, du, ddbc, dxz, slots, slot, parts, total; } ScrMap;
+typedef struct { size_t u, gbuf, du, ddbc, dxz, pack, slots, slot, parts, total; } ScrMap;
 
 static size_t hbuf_size(const Geo *g, int L) { return r16((size_t)(L + 1) * g->N * SV); }
 static size_t abuf_size(const Geo *g, int L) { return r16((size_t)L * g->N * SV); }
 static size_t acc_size(const Geo *g, int L) { return r16((size_t)L * 2 * g->N * SV); }
+
+/* The thin products' packed operand: W_x (dbc = u W_x) or W_dt^T (its gradient's product). */
+static size_t thin_pack_size(const Geo *g)
+{
+    size_t a = (size_t)g->E * thin_cols(g->P), b = (size_t)g->E * thin_cols(g->R);
+    return a > b ? a : b;
+}
 
 static ScrMap scr_map(const Geo *g, size_t rows, int L)
 {
@@ -126,7 +137,8 @@ static ScrMap scr_map(const Geo *g, size_t rows, int L)
     m.du = m.gbuf + re;
     m.ddbc = m.du + re;
     m.dxz = m.ddbc + r16(rows * g->P);
-    m.slots = m.dxz + r16(rows * 2 * g->E);
+    m.pack = m.dxz + r16(rows * 2 * g->E);
+    m.slots = m.pack + r16(thin_pack_size(g));
     m.parts = r16((size_t)g->E) * 2 + r16((size_t)g->E * g->N) + r16((size_t)g->K * g->E);
     m.slot = m.parts + hbuf_size(g, L) + abuf_size(g, L) + acc_size(g, L);
     m.total = m.slots + (size_t)ML_MAX_THREADS * m.slot;
@@ -223,6 +235,163 @@ static void mamba_init(Layer *l, Rng *r)
     init_uniform(p.W_out, E * d, 1.0f / sqrtf((float)E), r);
 }
 
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+/* ---------------- thin products ---------------- */
+
+/* x_proj and dt_proj are products with 16 or fewer columns on one side (P = dt_rank + 2 d_state,
+ * R = dt_rank), where sgemm spends more time packing its operands than multiplying. These
+ * kernels keep the partial sums of a vector of TV columns per row in registers instead. Each
+ * output is summed in index order by one task, so the result does not depend on the thread
+ * count. */
+typedef float Vec __attribute__((vector_size(TV * sizeof(float)))); /* a GCC/Clang extension */
+#if defined(__GNUC__) && !defined(__clang__)
+/* GCC notes that passing a 64-byte vector changes the ABI where the target has no AVX-512: it
+ * does not matter for these static helpers. */
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+
+static inline Vec vload(const float *p)
+{
+    Vec v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* Bp[c0 / TV][k][l] = op(B)[k][c0 + l] for the K x N matrix op(B) (B, or B^T when trans), zero
+ * past column N, so that the kernel runs whole vectors: K * thin_cols(N) floats. */
+static void thin_pack(float *Bp, const float *B, int ldb, bool trans, int K, int N)
+{
+    for (int c0 = 0; c0 < N; c0 += TV)
+        for (int k = 0; k < K; k++)
+            for (int l = 0; l < TV; l++) {
+                int c = c0 + l;
+                *Bp++ = c >= N ? 0.0f : trans ? B[(size_t)c * ldb + k] : B[(size_t)k * ldb + c];
+            }
+}
+
+typedef struct {
+    const float *A, *B; /* A: rows x K; B: packed (thin_nn) or rows x N (thin_tn) */
+    float *C;
+    size_t rows;
+    int lda, ldb, ldc, K, N;
+    bool add; /* C += product, else C = product */
+} Thin;
+
+/* Loops over a register block's sums, unrolled so that the sums are registers, not an array. */
+#define UNROLL _Pragma("GCC unroll 16")
+
+#define THIN_ROWS 8 /* rows per register block: eight independent sums hide the FMA latency */
+
+/* C rows r0 .. r0 + nr - 1 of A op(B) */
+ALWAYS_INLINE void thin_nn_blk(const Thin *t, size_t r0, int nr)
+{
+    for (int c0 = 0; c0 < t->N; c0 += TV) {
+        const float *bp = t->B + (size_t)c0 * t->K;
+        Vec acc[THIN_ROWS];
+        UNROLL for (int i = 0; i < THIN_ROWS; i++) acc[i] = (Vec){0};
+        for (int k = 0; k < t->K; k++) {
+            Vec b = vload(bp + (size_t)k * TV);
+            UNROLL for (int i = 0; i < nr; i++) acc[i] += t->A[(r0 + i) * t->lda + k] * b;
+        }
+        int w = t->N - c0 < TV ? t->N - c0 : TV;
+        UNROLL for (int i = 0; i < nr; i++) {
+            float *c = t->C + (r0 + i) * t->ldc + c0, v[TV];
+            memcpy(v, &acc[i], sizeof v);
+            for (int l = 0; l < w; l++) c[l] = t->add ? c[l] + v[l] : v[l];
+        }
+    }
+}
+
+/* Items are blocks of THIN_ROWS rows. */
+static void thin_nn_items(void *ctx, size_t i0, size_t i1, int tid)
+{
+    const Thin *t = ctx;
+    (void)tid;
+    for (size_t i = i0; i < i1; i++) {
+        size_t r0 = i * THIN_ROWS;
+        if (r0 + THIN_ROWS <= t->rows)
+            thin_nn_blk(t, r0, THIN_ROWS);
+        else
+            for (size_t r = r0; r < t->rows; r++) thin_nn_blk(t, r, 1);
+    }
+}
+
+/* Wider than this, sgemm's packing pays for itself (dt_rank is 64 at width 1024). A product
+ * with few inner columns (K) but many output columns is sgemm's too: it writes whole rows, where
+ * thin_nn writes a vector of each of THIN_ROWS rows at a time. */
+#define THIN_MAX 64
+
+/* C (rows x N) = or += A (rows x K) op(B), op(B) = B (K x N) or B^T (B N x K) when trans; Bp is
+ * scratch for K * thin_cols(N) floats. */
+static void thin_nn(const float *A, int lda, size_t rows, int K, const float *B, int ldb,
+                    bool trans, int N, float *C, int ldc, bool add, float *Bp)
+{
+    if (N > THIN_MAX) {
+        mm(false, trans, (int)rows, N, K, 1.0f, A, lda, B, ldb, add ? 1.0f : 0.0f, C, ldc);
+        return;
+    }
+    thin_pack(Bp, B, ldb, trans, K, N);
+    Thin t = {A, Bp, C, rows, lda, 0, ldc, K, N, add};
+    pool_for((rows + THIN_ROWS - 1) / THIN_ROWS, thin_nn_items, &t);
+}
+
+/* C[k0 + k][c0 + l] (+)= sum over rows r of A[r][k0 + k] B[r][c0 + l], k < nk, l < w. */
+ALWAYS_INLINE void thin_tn_blk(const Thin *t, int k0, int nk, int c0, int w)
+{
+    Vec acc[TV];
+    UNROLL for (int k = 0; k < TV; k++) acc[k] = (Vec){0};
+    for (size_t r = 0; r < t->rows; r++) {
+        const float *br = t->B + r * t->ldb + c0, *a = t->A + r * t->lda + k0;
+        Vec b;
+        if (w == TV)
+            b = vload(br);
+        else { /* the last column block: zeros past N, no read past the row */
+            float v[TV] = {0};
+            memcpy(v, br, sizeof(float) * w);
+            b = vload(v);
+        }
+        UNROLL for (int k = 0; k < nk; k++) acc[k] += a[k] * b;
+    }
+    UNROLL for (int k = 0; k < nk; k++) {
+        float *c = t->C + (size_t)(k0 + k) * t->ldc + c0, v[TV];
+        memcpy(v, &acc[k], sizeof v);
+        for (int l = 0; l < w; l++) c[l] = t->add ? c[l] + v[l] : v[l];
+    }
+}
+
+/* Items are (block of TV rows of C, block of TV columns); the common block shapes are compiled
+ * with their sizes fixed, so that the sums stay in registers. */
+static void thin_tn_items(void *ctx, size_t i0, size_t i1, int tid)
+{
+    const Thin *t = ctx;
+    int ncb = (t->N + TV - 1) / TV;
+    (void)tid;
+    for (size_t i = i0; i < i1; i++) {
+        int k0 = (int)(i / ncb) * TV, c0 = (int)(i % ncb) * TV;
+        int nk = t->K - k0 < TV ? t->K - k0 : TV, w = t->N - c0 < TV ? t->N - c0 : TV;
+        if (nk == TV && w == TV)
+            thin_tn_blk(t, k0, TV, c0, TV);
+        else if (nk == TV / 2 && w == TV)
+            thin_tn_blk(t, k0, TV / 2, c0, TV);
+        else
+            thin_tn_blk(t, k0, nk, c0, w);
+    }
+}
+
+/* C (K x N) = or += A^T B for A rows x K and B rows x N: a weight gradient summed over rows. */
+static void thin_tn(const float *A, int lda, size_t rows, int K, const float *B, int ldb, int N,
+                    float *C, int ldc, bool add)
+{
+    if (K > THIN_MAX && N > THIN_MAX) {
+        mm(true, false, K, N, (int)rows, 1.0f, A, lda, B, ldb, add ? 1.0f : 0.0f, C, ldc);
+        return;
+    }
+    Thin t = {A, B, C, rows, lda, ldb, ldc, K, N, add};
+    size_t items = (size_t)((K + TV - 1) / TV) * (size_t)((N + TV - 1) / TV);
+    pool_for(items, thin_tn_items, &t);
+}
+
 /* ---------------- elementwise passes, over rows ---------------- */
 
 typedef struct {
@@ -235,23 +404,51 @@ typedef struct {
 } Job;
 
 
-/* xc = conv(xp) + b, u = silu(xc). */
+/* The conv passes take TV channels at a time with the partial sums in a vector (Vec, of the thin
+ * products), not in the output row: no pass over the row per tap. The last block of channels
+ * may be narrower (w < TV): it goes through a zero-padded copy. */
+static inline Vec vload_w(const float *p, int w)
+{
+    if (w == TV) return vload(p);
+    float v[TV] = {0};
+    for (int l = 0; l < w; l++) v[l] = p[l];
+    return vload(v);
+}
+
+static inline void vstore_w(float *p, Vec x, int w)
+{
+    float v[TV];
+    memcpy(v, &x, sizeof v);
+    if (w == TV)
+        memcpy(p, v, sizeof v);
+    else
+        for (int l = 0; l < w; l++) p[l] = v[l];
+}
+
+/* xc = conv(xp) + b, u = silu(xc): per channel the bias, then tap 0 .. K-1, each one FMA. */
 static void conv_fwd_rows(void *ctx, size_t r0, size_t r1, int tid)
 {
     const Job *j = ctx;
     const Geo *g = &j->g;
     int E = g->E, K = g->K;
+    (void)tid;
     for (size_t r = r0; r < r1; r++) {
         int t = (int)(r % (size_t)g->L);
-        float *xc = j->xc + r * E, *u = j->u + r * E;
-        memcpy(xc, j->p.conv_b, sizeof(float) * E);
-        for (int k = 0; k < K; k++) {
-            int back = K - 1 - k;
-            if (t - back < 0) continue;
-            const float *xp = j->xz + (r - back) * 2 * E, *w = j->p.conv_w + (size_t)k * E;
-            for (int c = 0; c < E; c++) xc[c] = FMA(w[c], xp[c], xc[c]);
+        for (int c0 = 0; c0 < E; c0 += TV) {
+            int w = E - c0 < TV ? E - c0 : TV;
+            Vec acc = vload_w(j->p.conv_b + c0, w);
+            for (int k = 0; k < K; k++) {
+                int back = K - 1 - k;
+                if (t - back < 0) continue;
+                const float *xp = j->xz + (r - back) * 2 * E + c0;
+                acc += vload_w(j->p.conv_w + (size_t)k * E + c0, w) * vload_w(xp, w);
+            }
+            float x[TV], u[TV];
+            memcpy(x, &acc, sizeof x);
+            for (int l = 0; l < TV; l++) u[l] = x[l] / (1.0f + fast_expf(-x[l]));
+            vstore_w(j->xc + r * E + c0, acc, w);
+            vstore_w(j->u + r * E + c0, vload(u), w);
         }
-        for (int c = 0; c < E; c++) u[c] = xc[c] / (1.0f + fast_expf(-xc[c]));
     }
 }
 
@@ -266,8 +463,8 @@ static void silu_bwd_rows(void *ctx, size_t r0, size_t r1, int tid)
     }
 }
 
-/* dxp[s] = sum_k dxc[s + K-1-k] w_k (within the sequence), into dxz's first half; the weight
- * and bias gradients go to the thread's slot. */
+/* dxp[s] = sum_k dxc[s + K-1-k] w_k (within the sequence), into dxz's first half, summed over
+ * k = 0 .. K-1 from zero; the weight and bias gradients go to the thread's slot. */
 static void conv_bwd_rows(void *ctx, size_t r0, size_t r1, int tid)
 {
     const Job *j = ctx;
@@ -276,29 +473,26 @@ static void conv_bwd_rows(void *ctx, size_t r0, size_t r1, int tid)
     Slot s = slot_at(j->scratch, &j->sm, g, tid);
     for (size_t r = r0; r < r1; r++) {
         int t = (int)(r % (size_t)g->L);
-        const float *dxc = j->du + r * E, *xp = j->xz + r * 2 * E;
-        float *dxp = j->dxz + r * 2 * E;
-        for (int c = 0; c < E; c++) s.dcb[c] += dxc[c];
-        memset(dxp, 0, sizeof(float) * E);
-        for (int k = 0; k < K; k++) {
-            int back = K - 1 - k;
-            const float *w = j->p.conv_w + (size_t)k * E;
-            float *dw = s.dcw + (size_t)k * E;
-            if (t - back >= 0) { /* xc[t] used xp[t - back] through tap k */
-                const float *xq = xp - (size_t)back * 2 * E;
-                for (int c = 0; c < E; c++) dw[c] = FMA(dxc[c], xq[c], dw[c]);
+        for (int c0 = 0; c0 < E; c0 += TV) {
+            int w = E - c0 < TV ? E - c0 : TV;
+            const float *dxc = j->du + r * E + c0, *xp = j->xz + r * 2 * E + c0;
+            Vec dx = vload_w(dxc, w), acc = {0};
+            vstore_w(s.dcb + c0, vload_w(s.dcb + c0, w) + dx, w);
+            for (int k = 0; k < K; k++) {
+                int back = K - 1 - k;
+                float *dw = s.dcw + (size_t)k * E + c0;
+                if (t - back >= 0) /* xc[t] used xp[t - back] through tap k */
+                    vstore_w(dw, dx * vload_w(xp - (size_t)back * 2 * E, w) + vload_w(dw, w), w);
+                if (t + back < g->L) /* xp[t] fed xc[t + back] through tap k */
+                    acc += vload_w(dxc + (size_t)back * E, w) *
+                           vload_w(j->p.conv_w + (size_t)k * E + c0, w);
             }
-            if (t + back < g->L) { /* xp[t] fed xc[t + back] through tap k */
-                const float *dn = dxc + (size_t)back * E;
-                for (int c = 0; c < E; c++) dxp[c] = FMA(dn[c], w[c], dxp[c]);
-            }
+            vstore_w(j->dxz + r * 2 * E + c0, acc, w);
         }
     }
 }
 
 /* ---------------- the scan ---------------- */
-
-#define ALWAYS_INLINE static inline __attribute__((always_inline))
 
 /* Forward over one sequence (rows row0..row0+L-1) and channels c0..c0+w-1 with N states per
  * channel. Without a slot it writes ys; with one it writes the states and decays into the slot's
@@ -330,33 +524,44 @@ ALWAYS_INLINE void scan_fwd_blk(const Job *j, size_t row0, int c0, int w, int N,
         size_t r = row0 + t;
         float *u = j->u + r * E + c0, *dl = j->delta + r * E + c0;
         const float *Bt = j->dbc + r * P + R, *Ct = Bt + N;
-        float y[SV], du[SV], uv[SV], dlv[SV]; /* local copies: the stores below may not alias */
+        /* Results go to local arrays first and are stored by loops that read nothing else: a loop
+         * that loads from one array and stores to another gets a runtime overlap test per
+         * vector loop (and a scalar copy of it) from the vectoriser. */
+        float y[SV], du[SV], uv[SV], dlv[SV], tmp[SV], av[SV];
         if (layer && !s) {
             float *sp = j->dsp + r * E + c0;
             for (int k = 0; k < w; k++) {
                 float x = dl[k] + b_dt[k], e = fast_expf(x);
-                dl[k] = sc_softplus_of_exp(x, e);
-                sp[k] = e / (1.0f + e);
+                dlv[k] = sc_softplus_of_exp(x, e);
+                tmp[k] = e / (1.0f + e);
             }
-        }
+            for (int k = 0; k < w; k++) dl[k] = dlv[k];
+            for (int k = 0; k < w; k++) sp[k] = tmp[k];
+        } else
+            for (int k = 0; k < w; k++) dlv[k] = dl[k];
         if (layer && s) {
             const float *xc = j->xc + r * E + c0;
-            for (int k = 0; k < w; k++) u[k] = xc[k] / (1.0f + fast_expf(-xc[k]));
-        }
-        for (int k = 0; k < w; k++) uv[k] = u[k], dlv[k] = dl[k];
+            for (int k = 0; k < w; k++) uv[k] = xc[k] / (1.0f + fast_expf(-xc[k]));
+            for (int k = 0; k < w; k++) u[k] = uv[k];
+        } else
+            for (int k = 0; k < w; k++) uv[k] = u[k];
         for (int k = 0; k < w; k++) y[k] = Dv[k] * uv[k], du[k] = dlv[k] * uv[k];
         for (int n = 0; n < N; n++) {
             float bn = Bt[n], cn = Ct[n];
-            float *hs = s ? s->hbuf + (size_t)((t + 1) * N + n) * SV : NULL;
-            float *as = s ? s->abuf + (size_t)(t * N + n) * SV : NULL;
             for (int k = 0; k < w; k++) {
                 float a = fast_expf(dlv[k] * A[n][k]);
                 float hn = FMA(a, h[n][k], du[k] * bn);
                 h[n][k] = hn;
                 if (s)
-                    hs[k] = hn, as[k] = a;
+                    av[k] = a;
                 else
                     y[k] = FMA(cn, hn, y[k]);
+            }
+            if (s) {
+                float *hs = s->hbuf + (size_t)((t + 1) * N + n) * SV;
+                float *as = s->abuf + (size_t)(t * N + n) * SV;
+                for (int k = 0; k < w; k++) hs[k] = h[n][k];
+                for (int k = 0; k < w; k++) as[k] = av[k];
             }
         }
         if (!s) {
@@ -366,7 +571,8 @@ ALWAYS_INLINE void scan_fwd_blk(const Job *j, size_t row0, int c0, int w, int N,
         if (!s && layer) {
             const float *z = j->xz + r * 2 * E + E + c0;
             float *gt = j->gate + r * E + c0;
-            for (int k = 0; k < w; k++) gt[k] = y[k] * z[k] / (1.0f + fast_expf(-z[k]));
+            for (int k = 0; k < w; k++) tmp[k] = y[k] * z[k] / (1.0f + fast_expf(-z[k]));
+            for (int k = 0; k < w; k++) gt[k] = tmp[k];
         }
     }
 }
@@ -398,15 +604,18 @@ ALWAYS_INLINE void scan_bwd_blk(const Job *j, size_t row0, int c0, int w, int N,
         float *dBa = s->acc + (size_t)t * 2 * N * SV, *dCa = dBa + (size_t)N * SV;
         float *gb = j->gbuf + r * E + c0, *dur = j->du + r * E + c0;
         const float *sp = j->dsp + r * E + c0;
-        float dy[SV], ddl[SV], duk[SV], dlu[SV], uv[SV], dlv[SV], ubv[SV], dlbv[SV];
+        /* stores from local arrays only, as in scan_fwd_blk */
+        float dy[SV], ddl[SV], duk[SV], dlu[SV], uv[SV], dlv[SV], ubv[SV], dlbv[SV], tmp[SV];
+        float cB[SV], cC[SV];
         if (layer) {
             const float *z = j->xz + r * 2 * E + E + c0, *ys = j->ys + r * E + c0;
             float *dz = j->dxz + r * 2 * E + E + c0;
             for (int k = 0; k < w; k++) {
                 float sg = 1.0f / (1.0f + fast_expf(-z[k]));
-                dz[k] = gb[k] * ys[k] * sg * (1.0f + z[k] * (1.0f - sg));
+                tmp[k] = gb[k] * ys[k] * sg * (1.0f + z[k] * (1.0f - sg));
                 dy[k] = gb[k] * z[k] * sg;
             }
+            for (int k = 0; k < w; k++) dz[k] = tmp[k];
         } else
             for (int k = 0; k < w; k++) dy[k] = gb[k];
         for (int k = 0; k < w; k++) {
@@ -426,15 +635,16 @@ ALWAYS_INLINE void scan_bwd_blk(const Job *j, size_t row0, int c0, int w, int N,
                 ddl[k] = FMA(da, A[n][k], FMA(gn, ubv[k], ddl[k]));
                 dA[n][k] = FMA(da, dlv[k], dA[n][k]);
                 duk[k] = FMA(gn, dlbv[k], duk[k]);
-                dCa[n * SV + k] = FMA(dy[k], hs[n * SV + k], dCa[n * SV + k]);
-                dBa[n * SV + k] = FMA(gn, dlu[k], dBa[n * SV + k]);
+                cC[k] = FMA(dy[k], hs[n * SV + k], dCa[n * SV + k]);
+                cB[k] = FMA(gn, dlu[k], dBa[n * SV + k]);
                 adj[n][k] = gn * a;
             }
+            for (int k = 0; k < w; k++) dCa[n * SV + k] = cC[k];
+            for (int k = 0; k < w; k++) dBa[n * SV + k] = cB[k];
         }
-        for (int k = 0; k < w; k++) {
-            gb[k] = ddl[k] * sp[k];
-            dur[k] = duk[k];
-        }
+        for (int k = 0; k < w; k++) tmp[k] = ddl[k] * sp[k];
+        for (int k = 0; k < w; k++) gb[k] = tmp[k];
+        for (int k = 0; k < w; k++) dur[k] = duk[k];
     }
     for (int n = 0; n < N; n++)
         for (int k = 0; k < w; k++) {
@@ -525,13 +735,14 @@ static void mamba_forward(Layer *l, const float *x, float *y, Dims dm)
     Geo g = geo(&l->cfg, dm);
     int bc = chunk_B(g.B, g.L), E = g.E, d = g.d;
     ScrMap sm = scr_map(&g, (size_t)bc * g.L, g.L);
+    float *pack = l->scratch + sm.pack;
     for (int b0 = 0; b0 < g.B; b0 += bc) {
         Job j = job_of(l, &g, &sm, b0, g.B - b0 < bc ? g.B - b0 : bc);
         int rows = (int)j.g.rows;
         size_t r0 = (size_t)b0 * g.L;
         linear_fwd(x + r0 * d, j.p.W_in, NULL, j.xz, rows, d, 2 * E);
         pool_for(j.g.rows, conv_fwd_rows, &j);
-        linear_fwd(j.u, j.p.W_x, NULL, j.dbc, rows, E, g.P);
+        thin_nn(j.u, E, j.g.rows, E, j.p.W_x, g.P, false, g.P, j.dbc, g.P, false, pack);
         mm(false, false, rows, E, g.R, 1.0f, j.dbc, g.P, j.p.W_dt, E, 0.0f, j.delta, E);
         pool_for((size_t)j.g.B * n_blocks(&g), scan_fwd_items, &j);
         linear_fwd(j.gate, j.p.W_out, NULL, y + r0 * d, rows, E, d);
@@ -544,7 +755,7 @@ static void mamba_backward(Layer *l, const float *x, const float *dy, float *dx,
     Params gp = params_at(l->grads, &g);
     int bc = chunk_B(g.B, g.L), E = g.E, d = g.d, T = pool_size();
     ScrMap sm = scr_map(&g, (size_t)bc * g.L, g.L);
-    float *ddbc = l->scratch + sm.ddbc;
+    float *ddbc = l->scratch + sm.ddbc, *pack = l->scratch + sm.pack;
     for (int t = 0; t < T; t++)
         memset(l->scratch + sm.slots + (size_t)t * sm.slot, 0, sizeof(float) * sm.parts);
     for (int b0 = 0; b0 < g.B; b0 += bc) {
@@ -559,10 +770,10 @@ static void mamba_backward(Layer *l, const float *x, const float *dy, float *dx,
         pool_for((size_t)j.g.B, scan_bwd_seqs, &j);
         /* delta = softplus(dt W_dt + b_dt): gbuf now holds the gradient of the pre-activation */
         colsum_add(j.gbuf, j.g.rows, E, E, gp.b_dt);
-        mm(true, false, g.R, E, rows, 1.0f, j.dbc, g.P, j.gbuf, E, 1.0f, gp.W_dt, E);
-        mm(false, true, rows, g.R, E, 1.0f, j.gbuf, E, j.p.W_dt, E, 0.0f, ddbc, g.P);
+        thin_tn(j.dbc, g.P, j.g.rows, g.R, j.gbuf, E, E, gp.W_dt, E, true);
+        thin_nn(j.gbuf, E, j.g.rows, E, j.p.W_dt, E, true, g.R, ddbc, g.P, false, pack);
         /* dbc = u W_x */
-        mm(true, false, E, g.P, rows, 1.0f, j.u, E, ddbc, g.P, 1.0f, gp.W_x, g.P);
+        thin_tn(j.u, E, j.g.rows, E, ddbc, g.P, g.P, gp.W_x, g.P, true);
         mm(false, true, rows, E, g.P, 1.0f, ddbc, g.P, j.p.W_x, g.P, 1.0f, j.du, E);
         /* u = silu(conv(xp)) */
         pool_for(j.g.rows, silu_bwd_rows, &j);
