@@ -329,6 +329,7 @@ START_TEST(linear_attention_scan)
     check_layer("mh-linear-attention", 32, 4, 0, 2, 37, naive_la);
     check_layer("mh-linear-attention", 32, 16, 0, 2, 19, naive_la);
     check_layer("mh-linear-attention", 48, 2, 0, 2, 19, naive_la);
+    check_layer("mh-linear-attention", 32, 2, 0, 2, 23, naive_la); /* heads of 16: row maps */
 }
 END_TEST
 

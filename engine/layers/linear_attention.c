@@ -151,13 +151,20 @@ static void la_init(Layer *l, Rng *r)
 
 /* ---------------- feature maps, row by row ---------------- */
 
+/* Heads of 8 or 16 run their maps (hd x 2hd products) row by row in vector registers, with the
+ * bias and the Hadamard product in the same pass: as sgemms these products are too thin to
+ * beat their packing. Wider heads go through sgemm, one per head (maps_fwd, maps_dx). */
+static bool row_maps(const Geo *g) { return g->hd == 8 || g->hd == 16; }
+
 typedef struct {
     Geo g;
     float *FQ, *FK;             /* with the biases added once, in forward */
     const float *fq, *fk;       /* biases, or NULL */
+    const float *P, *Wq, *Wk;   /* row maps: the projections and the maps' weights, or NULL */
     float *phiQ, *phiK;         /* phi = first half * second half, per head */
     const float *dphiQ, *dphiK; /* backward: d/dF into dFQ, dFK */
     float *dFQ, *dFK;
+    float *dP;                  /* row maps' backward: dX = dF W^T into dP's q and k columns */
 } Maps;
 
 static void phi_row(float *F, const float *bias, float *phi, int H, int hd)
@@ -170,33 +177,93 @@ static void phi_row(float *F, const float *bias, float *phi, int H, int hd)
     }
 }
 
-static void phi_rows(void *ctx, size_t r0, size_t r1, int tid)
+/* F_h = x_h W + bias, phi_h = F_h's halves multiplied; the sum over i in order, as sgemm's. */
+static inline __attribute__((always_inline)) void map_row(const float *restrict x,
+                                                          const float *restrict W,
+                                                          const float *restrict bias,
+                                                          float *restrict F, float *restrict phi,
+                                                          int H, int hd)
 {
-    const Maps *m = ctx;
-    int d = m->g.d;
-    for (size_t r = r0; r < r1; r++) {
-        phi_row(m->FQ + r * 2 * d, m->fq, m->phiQ + r * d, m->g.H, m->g.hd);
-        phi_row(m->FK + r * 2 * d, m->fk, m->phiK + r * d, m->g.H, m->g.hd);
+    for (int h = 0; h < H; h++) {
+        const float *xh = x + (size_t)h * hd;
+        float acc[32] = {0}, *f = F + (size_t)h * 2 * hd, *o = phi + (size_t)h * hd;
+        for (int i = 0; i < hd; i++)
+            for (int j = 0; j < 2 * hd; j++) acc[j] = FMA(xh[i], W[i * 2 * hd + j], acc[j]);
+        for (int j = 0; j < 2 * hd; j++) f[j] = acc[j] + bias[j];
+        for (int j = 0; j < hd; j++) o[j] = f[j] * f[hd + j];
     }
 }
 
-static void dphi_row(const float *F, const float *dphi, float *dF, int H, int hd)
+static void phi_rows(void *ctx, size_t r0, size_t r1, int tid)
+{
+    const Maps *m = ctx;
+    int d = m->g.d, H = m->g.H, hd = m->g.hd;
+    for (size_t r = r0; r < r1; r++) {
+        const float *x = m->P ? m->P + r * 3 * d : NULL;
+        float *FQ = m->FQ + r * 2 * d, *FK = m->FK + r * 2 * d;
+        if (x && hd == 8) {
+            map_row(x, m->Wq, m->fq, FQ, m->phiQ + r * d, H, 8);
+            map_row(x + d, m->Wk, m->fk, FK, m->phiK + r * d, H, 8);
+        } else if (x) {
+            map_row(x, m->Wq, m->fq, FQ, m->phiQ + r * d, H, 16);
+            map_row(x + d, m->Wk, m->fk, FK, m->phiK + r * d, H, 16);
+        } else {
+            phi_row(FQ, m->fq, m->phiQ + r * d, H, hd);
+            phi_row(FK, m->fk, m->phiK + r * d, H, hd);
+        }
+    }
+}
+
+/* dF_h from dphi_h; with Wt (W transposed, 2hd x hd) also dx_h = dF_h W^T, the sum over j in
+ * order, as sgemm's. */
+static inline __attribute__((always_inline)) void dphi_row(const float *restrict F,
+                                                           const float *restrict dphi,
+                                                           float *restrict dF,
+                                                           const float *restrict Wt,
+                                                           float *restrict dx, int H, int hd)
 {
     for (int h = 0; h < H; h++) {
         const float *a = F + (size_t)h * 2 * hd, *b = a + hd, *g = dphi + (size_t)h * hd;
         float *da = dF + (size_t)h * 2 * hd, *db = da + hd;
         for (int i = 0; i < hd; i++) da[i] = g[i] * b[i];
         for (int i = 0; i < hd; i++) db[i] = g[i] * a[i];
+        if (!Wt) continue;
+        float acc[16] = {0};
+        for (int j = 0; j < 2 * hd; j++)
+            for (int i = 0; i < hd; i++) acc[i] = FMA(da[j], Wt[j * hd + i], acc[i]);
+        for (int i = 0; i < hd; i++) dx[(size_t)h * hd + i] = acc[i];
     }
+}
+
+static void transpose(const float *W, int rows, int cols, float *Wt)
+{
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++) Wt[(size_t)j * rows + i] = W[(size_t)i * cols + j];
 }
 
 static void dphi_rows(void *ctx, size_t r0, size_t r1, int tid)
 {
     const Maps *m = ctx;
-    int d = m->g.d;
+    int d = m->g.d, H = m->g.H, hd = m->g.hd;
+    float WqT[2 * 16 * 16], WkT[2 * 16 * 16];
+    if (m->dP) {
+        transpose(m->Wq, hd, 2 * hd, WqT);
+        transpose(m->Wk, hd, 2 * hd, WkT);
+    }
     for (size_t r = r0; r < r1; r++) {
-        dphi_row(m->FQ + r * 2 * d, m->dphiQ + r * d, m->dFQ + r * 2 * d, m->g.H, m->g.hd);
-        dphi_row(m->FK + r * 2 * d, m->dphiK + r * d, m->dFK + r * 2 * d, m->g.H, m->g.hd);
+        const float *FQ = m->FQ + r * 2 * d, *FK = m->FK + r * 2 * d;
+        float *dFQ = m->dFQ + r * 2 * d, *dFK = m->dFK + r * 2 * d;
+        float *dx = m->dP ? m->dP + r * 3 * d : NULL;
+        if (dx && hd == 8) {
+            dphi_row(FQ, m->dphiQ + r * d, dFQ, WqT, dx, H, 8);
+            dphi_row(FK, m->dphiK + r * d, dFK, WkT, dx + d, H, 8);
+        } else if (dx) {
+            dphi_row(FQ, m->dphiQ + r * d, dFQ, WqT, dx, H, 16);
+            dphi_row(FK, m->dphiK + r * d, dFK, WkT, dx + d, H, 16);
+        } else {
+            dphi_row(FQ, m->dphiQ + r * d, dFQ, NULL, NULL, H, hd);
+            dphi_row(FK, m->dphiK + r * d, dFK, NULL, NULL, H, hd);
+        }
     }
 }
 
@@ -208,10 +275,15 @@ typedef struct {
     float *yw, *den, *dden, *dphiQ, *dphiK, *dP, *st;
 } Scan;
 
-static void scan_fwd_pair(const Scan *s, int b, int h, float *restrict St, float *restrict z)
+/* One (sequence, head) pair. hd and the block width jw are literals for heads of 8 (the mh
+ * preset's): the loops over a head and a block become fixed-length vector code, and no lanes
+ * are spent on padding. Other heads run blocks of LA_JB columns. */
+static inline __attribute__((always_inline)) void scan_fwd_pair(const Scan *s, int b, int h,
+                                                                float *restrict St,
+                                                                float *restrict z, int hd, int jw)
 {
     const Geo *g = &s->g;
-    int hd = g->hd, d = g->d, L = g->L, H = g->H;
+    int d = g->d, L = g->L, H = g->H;
     size_t r0 = (size_t)b * L;
     memset(z, 0, sizeof(float) * (size_t)hd);
     for (int t = 0; t < L; t++) {
@@ -220,9 +292,9 @@ static void scan_fwd_pair(const Scan *s, int b, int h, float *restrict St, float
         for (int i = 0; i < hd; i++) z[i] += fk[i];
         s->den[row * H + h] = sc_dot(fq, z, hd) + LA_EPS;
     }
-    for (int j0 = 0; j0 < hd; j0 += LA_JB) {
-        int jb = hd - j0 < LA_JB ? hd - j0 : LA_JB;
-        memset(St, 0, sizeof(float) * (size_t)hd * LA_JB);
+    for (int j0 = 0; j0 < hd; j0 += jw) {
+        int jb = hd - j0 < jw ? hd - j0 : jw;
+        memset(St, 0, sizeof(float) * (size_t)hd * jw);
         for (int t = 0; t < L; t++) {
             size_t row = r0 + t;
             const float *fq = s->phiQ + row * d + h * hd, *fk = s->phiK + row * d + h * hd;
@@ -231,9 +303,9 @@ static void scan_fwd_pair(const Scan *s, int b, int h, float *restrict St, float
             for (int j = 0; j < jb; j++) vt[j] = v[j];
             for (int i = 0; i < hd; i++) {
                 float ki = fk[i], qi = fq[i];
-                float *Si = St + (size_t)i * LA_JB;
-                for (int j = 0; j < LA_JB; j++) Si[j] = FMA(ki, vt[j], Si[j]);
-                for (int j = 0; j < LA_JB; j++) ot[j] = FMA(qi, Si[j], ot[j]);
+                float *Si = St + (size_t)i * jw;
+                for (int j = 0; j < jw; j++) Si[j] = FMA(ki, vt[j], Si[j]);
+                for (int j = 0; j < jw; j++) ot[j] = FMA(qi, Si[j], ot[j]);
             }
             float inv = 1.0f / s->den[row * H + h], *y = s->yw + row * d + h * hd + j0;
             for (int j = 0; j < jb; j++) y[j] = ot[j] * inv;
@@ -241,10 +313,12 @@ static void scan_fwd_pair(const Scan *s, int b, int h, float *restrict St, float
     }
 }
 
-static void scan_bwd_pair(const Scan *s, int b, int h, float *restrict St, float *restrict z)
+static inline __attribute__((always_inline)) void scan_bwd_pair(const Scan *s, int b, int h,
+                                                                float *restrict St,
+                                                                float *restrict z, int hd, int jw)
 {
     const Geo *g = &s->g;
-    int hd = g->hd, d = g->d, L = g->L, H = g->H;
+    int d = g->d, L = g->L, H = g->H, ib = hd < LA_JB ? hd : LA_JB;
     size_t r0 = (size_t)b * L;
     /* the normaliser: dden_t = -(dY_t . y_t) / den_t; dphi_q_t = dden_t z_t, dphi_k_t = r_t */
     memset(z, 0, sizeof(float) * (size_t)hd);
@@ -273,38 +347,45 @@ static void scan_bwd_pair(const Scan *s, int b, int h, float *restrict St, float
     /* the numerator, block by block of columns: g_t = dY_t / den_t. The forward sweep holds S
      * transposed (row j of St is column j of S), so both steps run along i with no sums across
      * lanes. */
-    for (int j0 = 0; j0 < hd; j0 += LA_JB) {
-        int jb = hd - j0 < LA_JB ? hd - j0 : LA_JB;
-        memset(St, 0, sizeof(float) * (size_t)hd * LA_JB);
+    for (int j0 = 0; j0 < hd; j0 += jw) {
+        int jb = hd - j0 < jw ? hd - j0 : jw;
+        memset(St, 0, sizeof(float) * (size_t)hd * jw);
         for (int t = 0; t < L; t++) {
             size_t row = r0 + t;
             const float *restrict fk = s->phiK + row * d + h * hd;
             const float *dy = s->dY + row * d + h * hd + j0;
             const float *v = s->P + row * 3 * d + 2 * d + h * hd + j0;
             float *restrict dq = s->dphiQ + row * d + h * hd, inv = 1.0f / s->den[row * H + h];
-            for (int j = 0; j < jb; j++) {
-                float vj = v[j], gj = dy[j] * inv;
-                float *restrict Sj = St + (size_t)j * hd;
-                for (int i = 0; i < hd; i++) Sj[i] = FMA(fk[i], vj, Sj[i]);
-                for (int i = 0; i < hd; i++) dq[i] = FMA(gj, Sj[i], dq[i]);
+            /* dq's sum over j in registers, ib entries at a time */
+            for (int i0 = 0; i0 < hd; i0 += ib) {
+                int ie = hd - i0 < ib ? hd - i0 : ib;
+                float acc[LA_JB];
+                for (int i = 0; i < ie; i++) acc[i] = dq[i0 + i];
+                for (int j = 0; j < jb; j++) {
+                    float vj = v[j], gj = dy[j] * inv;
+                    float *restrict Sj = St + (size_t)j * hd + i0;
+                    for (int i = 0; i < ie; i++) Sj[i] = FMA(fk[i0 + i], vj, Sj[i]);
+                    for (int i = 0; i < ie; i++) acc[i] = FMA(gj, Sj[i], acc[i]);
+                }
+                for (int i = 0; i < ie; i++) dq[i0 + i] = acc[i];
             }
         }
-        memset(St, 0, sizeof(float) * (size_t)hd * LA_JB); /* now R_t = sum_{s>=t} phi_q_s^T g_s */
+        memset(St, 0, sizeof(float) * (size_t)hd * jw); /* now R_t = sum_{s>=t} phi_q_s^T g_s */
         for (int t = L - 1; t >= 0; t--) {
             size_t row = r0 + t;
             const float *fq = s->phiQ + row * d + h * hd, *fk = s->phiK + row * d + h * hd;
             const float *dy = s->dY + row * d + h * hd + j0;
             const float *v = s->P + row * 3 * d + 2 * d + h * hd + j0;
-            float *dk = s->dphiK + row * d + h * hd, inv = 1.0f / s->den[row * H + h];
+            float *restrict dk = s->dphiK + row * d + h * hd, inv = 1.0f / s->den[row * H + h];
             float *dv = s->dP + row * 3 * d + 2 * d + h * hd + j0;
             float vt[LA_JB] = {0}, gt[LA_JB] = {0}, dvt[LA_JB] = {0};
             for (int j = 0; j < jb; j++) vt[j] = v[j], gt[j] = dy[j] * inv;
             for (int i = 0; i < hd; i++) {
                 float qi = fq[i], ki = fk[i];
-                float *Ri = St + (size_t)i * LA_JB;
-                for (int j = 0; j < LA_JB; j++) Ri[j] = FMA(qi, gt[j], Ri[j]);
-                for (int j = 0; j < LA_JB; j++) dvt[j] = FMA(ki, Ri[j], dvt[j]);
-                dk[i] += sc_dot(Ri, vt, 16);
+                float *Ri = St + (size_t)i * jw;
+                for (int j = 0; j < jw; j++) Ri[j] = FMA(qi, gt[j], Ri[j]);
+                for (int j = 0; j < jw; j++) dvt[j] = FMA(ki, Ri[j], dvt[j]);
+                dk[i] += sc_dot(Ri, vt, jw);
             }
             for (int j = 0; j < jb; j++) dv[j] = dvt[j];
         }
@@ -314,13 +395,18 @@ static void scan_bwd_pair(const Scan *s, int b, int h, float *restrict St, float
 static void scan_pairs(void *ctx, size_t p0, size_t p1, int tid)
 {
     const Scan *s = ctx;
-    float *St = s->st + (size_t)tid * st_size(&s->g), *z = St + r16((size_t)s->g.hd * LA_JB);
+    int hd = s->g.hd;
+    float *St = s->st + (size_t)tid * st_size(&s->g), *z = St + r16((size_t)hd * LA_JB);
     for (size_t p = p0; p < p1; p++) {
         int b = (int)(p / (size_t)s->g.H), h = (int)(p % (size_t)s->g.H);
-        if (s->dP)
-            scan_bwd_pair(s, b, h, St, z);
+        if (s->dP && hd == 8)
+            scan_bwd_pair(s, b, h, St, z, 8, 8);
+        else if (s->dP)
+            scan_bwd_pair(s, b, h, St, z, hd, LA_JB);
+        else if (hd == 8)
+            scan_fwd_pair(s, b, h, St, z, 8, 8);
         else
-            scan_fwd_pair(s, b, h, St, z);
+            scan_fwd_pair(s, b, h, St, z, hd, LA_JB);
     }
 }
 
@@ -340,19 +426,37 @@ static void add_to(float *restrict y, const float *restrict x, int n)
     for (int i = 0; i < n; i++) y[i] += x[i];
 }
 
-/* dW += X_h^T dF_h, dbias += column sums of dF_h, dX_h = dF_h W^T, head by head. */
-static void maps_bwd(const Geo *g, const float *P, float *dP, int part, const float *W,
-                     const float *dF, float *dW, float *dbias)
+/* The maps' weight gradients, the q map's and the k map's as two jobs (each its own sums, in
+ * the order one thread takes): dW += X_h^T dF_h head by head, dbias += column sums of dF_h. */
+typedef struct {
+    Geo g;
+    const float *P, *dF[2];
+    float *dW[2], *dbias[2];
+} MapGrads;
+
+static void map_grads(void *ctx, size_t p0, size_t p1, int tid)
+{
+    const MapGrads *j = ctx;
+    const Geo *g = &j->g;
+    int d = g->d, hd = g->hd, rows = (int)g->rows;
+    for (size_t part = p0; part < p1; part++) {
+        const float *dF = j->dF[part];
+        for (int h = 0; h < g->H; h++)
+            mm1(true, false, hd, 2 * hd, rows, 1.0f, j->P + part * d + h * hd, 3 * d,
+                dF + (size_t)h * 2 * hd, 2 * d, 1.0f, j->dW[part], 2 * hd);
+        for (size_t r = 0; r < g->rows; r++)
+            for (int h = 0; h < g->H; h++)
+                add_to(j->dbias[part], dF + r * 2 * d + (size_t)h * 2 * hd, 2 * hd);
+    }
+}
+
+/* dX_h = dF_h W^T, head by head, for the heads without row maps. */
+static void maps_dx(const Geo *g, float *dP, int part, const float *W, const float *dF)
 {
     int d = g->d, hd = g->hd, rows = (int)g->rows;
-    for (int h = 0; h < g->H; h++) {
-        const float *X = P + (size_t)part * d + h * hd, *dFh = dF + (size_t)h * 2 * hd;
-        mm(true, false, hd, 2 * hd, rows, 1.0f, X, 3 * d, dFh, 2 * d, 1.0f, dW, 2 * hd);
-        mm(false, true, rows, hd, 2 * hd, 1.0f, dFh, 2 * d, W, 2 * hd, 0.0f,
+    for (int h = 0; h < g->H; h++)
+        mm(false, true, rows, hd, 2 * hd, 1.0f, dF + (size_t)h * 2 * hd, 2 * d, W, 2 * hd, 0.0f,
            dP + (size_t)part * d + h * hd, 3 * d);
-    }
-    for (size_t r = 0; r < g->rows; r++)
-        for (int h = 0; h < g->H; h++) add_to(dbias, dF + r * 2 * d + (size_t)h * 2 * hd, 2 * hd);
 }
 
 static void la_forward(Layer *l, const float *x, float *y, Dims dm)
@@ -369,8 +473,12 @@ static void la_forward(Layer *l, const float *x, float *y, Dims dm)
     Scan s = {.g = g, .P = A + am.P, .phiQ = mp.phiQ, .phiK = mp.phiK, .yw = A + am.y,
               .den = A + am.den, .st = sc + sm.st};
     linear_fwd(x, p + pm.Wp, NULL, A + am.P, rows, d, 3 * d);
-    maps_fwd(&g, A + am.P, 0, p + pm.Fq, mp.FQ);
-    maps_fwd(&g, A + am.P, 1, p + pm.Fk, mp.FK);
+    if (row_maps(&g)) {
+        mp.P = A + am.P, mp.Wq = p + pm.Fq, mp.Wk = p + pm.Fk;
+    } else {
+        maps_fwd(&g, A + am.P, 0, p + pm.Fq, mp.FQ);
+        maps_fwd(&g, A + am.P, 1, p + pm.Fk, mp.FK);
+    }
     pool_for(g.rows, phi_rows, &mp);
     pool_for((size_t)g.B * g.H, scan_pairs, &s);
     linear_fwd(A + am.y, p + pm.Wo, NULL, y, rows, d, d);
@@ -395,9 +503,15 @@ static void la_backward(Layer *l, const float *x, const float *dy, float *dx, Di
     mm(false, true, rows, d, d, 1.0f, dy, d, p + pm.Wo, d, 0.0f, sc + sm.dY, d); /* dY = dy Wo^T */
     pool_for(g.rows, phi_rows, &mp); /* biases already in FQ, FK */
     pool_for((size_t)g.B * g.H, scan_pairs, &s);
+    if (row_maps(&g)) mp.dP = dP, mp.Wq = p + pm.Fq, mp.Wk = p + pm.Fk;
     pool_for(g.rows, dphi_rows, &mp);
-    maps_bwd(&g, A + am.P, dP, 0, p + pm.Fq, mp.dFQ, gr + pm.Fq, gr + pm.fq);
-    maps_bwd(&g, A + am.P, dP, 1, p + pm.Fk, mp.dFK, gr + pm.Fk, gr + pm.fk);
+    if (!row_maps(&g)) {
+        maps_dx(&g, dP, 0, p + pm.Fq, mp.dFQ);
+        maps_dx(&g, dP, 1, p + pm.Fk, mp.dFK);
+    }
+    MapGrads mg = {.g = g, .P = A + am.P, .dF = {mp.dFQ, mp.dFK}, .dW = {gr + pm.Fq, gr + pm.Fk},
+                   .dbias = {gr + pm.fq, gr + pm.fk}};
+    pool_for(2, map_grads, &mg);
     mm(true, false, d, 3 * d, rows, 1.0f, x, d, dP, 3 * d, 1.0f, gr + pm.Wp, 3 * d);
     if (dx) mm(false, true, rows, d, 3 * d, 1.0f, dP, 3 * d, p + pm.Wp, 3 * d, 0.0f, dx, d);
 }
