@@ -104,6 +104,7 @@ static const char *const band_stacks[] = {
     "linear-attention swiglu", "rwkv5-time-mixer rwkv5-channel-mixer",
     "rwkv6-time-mixer rwkv6-channel-mixer", "hyena moe-mlp", "mh-hyena moe-mlp(routing=topk)",
     "hyena-experts(routing=topk) sliding-attention", "mh-sliding-attention swiglu",
+    "mh-linear-attention swiglu", "mh-gated-linear-attention swiglu", "attention mlp",
 };
 
 START_TEST(one_thread_gives_two_threads_numbers)
