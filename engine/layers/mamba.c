@@ -8,22 +8,18 @@
  *   y_t    = C_t . h_t + D u_t
  *   out    = (y * silu(z)) W_out
  *
- * The projections are sgemms over all B*L rows; only the recurrence is a scan. The scan takes
- * SV channels at a time (one per vector lane, the state of d_state x SV in registers) along time,
- * O(L) per channel, parallel over sequences and channel blocks. Its backward recomputes the
- * block's states forward (into per-thread scratch) and then runs in reverse time with the
- * adjoint state. B_t and C_t are shared by all channels of a row, so the backward runs one
- * sequence per task and sums their gradients over channel blocks without races. */
+ * The projections are sgemms over all B*L rows (the thin x_proj and dt_proj in thinmm.c); only
+ * the recurrence is a scan, in mamba_scan.c: SV channels at a time, O(L) per channel, parallel
+ * over sequences and channel blocks. B_t and C_t are shared by all channels of a row, so the
+ * backward runs one sequence per task and sums their gradients over channel blocks without
+ * races. This file holds the layer: its sizes, the conv passes, forward and backward. */
 #include "config.h"
-#include "recurrent.h"
-#include "scan.h"
+#include "mamba.h"
 
 #include <string.h>
 
 enum { K_STATE, K_EXPAND, K_CONV };
 
-#define SV 16         /* channels per scan block (vector lanes) */
-#define MAX_STATE 16  /* d_state knob limit: the block's state lives on the stack */
 #define TV VCH        /* channels per vector of the conv passes */
 
 static const KnobDesc mamba_knobs[] = {
@@ -31,11 +27,6 @@ static const KnobDesc mamba_knobs[] = {
     {"expand", 2, 1, 8, "inner width = expand x width", NULL},
     {"d_conv", 4, 1, 16, "causal depthwise convolution kernel length", NULL},
 };
-
-typedef struct {
-    int B, L, d, E, N, R, K, P; /* P = R + 2N columns of x_proj */
-    size_t rows;
-} Geo;
 
 static Geo geo(const LayerCfg *c, Dims dm)
 {
@@ -52,10 +43,6 @@ static Geo geo(const LayerCfg *c, Dims dm)
     return g;
 }
 
-
-/* Parameters, in order. conv_w is stored tap-major (K x E): tap k multiplies x[t - (K-1) + k],
- * so the convolution runs along contiguous channels. */
-typedef struct { float *W_in, *conv_w, *conv_b, *W_x, *W_dt, *b_dt, *A_log, *D, *W_out; } Params;
 typedef struct { size_t W_in, conv_w, conv_b, W_x, W_dt, b_dt, A_log, D, W_out, total; } ParMap;
 
 static ParMap par_map(const Geo *g)
@@ -109,11 +96,6 @@ static ActMap act_map(const Geo *g)
     return m;
 }
 
-/* scratch: u (rows x E), gbuf (rows x E: the gate's gradient, then d(dt_proj pre-activation)), du (rows x E), ddbc (rows x P), dxz (rows x 2E), then one slot per
- * thread: partial gradients of D (E), A (E x N), conv weights (K x E) and bias (E), which are
- * zeroed once per backward, then the scan's buffers for one sequence (see Slot). */
-typedef struct { size_t u, gbuf, du, ddbc, dxz, pack, slots, slot, parts, total; } ScrMap;
-
 static size_t hbuf_size(const Geo *g, int L) { return r16((size_t)(L + 1) * g->N * SV); }
 static size_t abuf_size(const Geo *g, int L) { return r16((size_t)L * g->N * SV); }
 static size_t acc_size(const Geo *g, int L) { return r16((size_t)L * 2 * g->N * SV); }
@@ -125,7 +107,7 @@ static size_t thin_pack_size(const Geo *g)
     return a > b ? a : b;
 }
 
-static ScrMap scr_map(const Geo *g, size_t rows, int L)
+ScrMap mamba_scr_map(const Geo *g, size_t rows, int L)
 {
     ScrMap m;
     size_t re = r16(rows * g->E);
@@ -142,13 +124,7 @@ static ScrMap scr_map(const Geo *g, size_t rows, int L)
     return m;
 }
 
-/* hbuf: the block's states h_0 = 0, h_1 .. h_L ((L + 1) x N x SV); abuf: the decays
- * exp(delta_t A) that made them (L x N x SV); acc: per step, the lanes' partial sums of dB
- * (N x SV) then dC (N x SV), added over the sequence's channel blocks and summed across lanes
- * once at the end (a sum across lanes per block would be a serial chain of scalar adds). */
-typedef struct { float *dD, *dA, *dcw, *dcb, *hbuf, *abuf, *acc; } Slot;
-
-static Slot slot_at(float *scratch, const ScrMap *m, const Geo *g, int tid)
+Slot mamba_slot_at(float *scratch, const ScrMap *m, const Geo *g, int tid)
 {
     float *s = scratch + m->slots + (size_t)tid * m->slot;
     Slot q;
@@ -185,7 +161,7 @@ static size_t mamba_scratch(const LayerCfg *c, Dims d)
     Geo g = geo(c, d);
     size_t cap = (size_t)(CHUNK_ROWS > d.L ? CHUNK_ROWS : d.L);
     if (cap > g.rows) cap = g.rows;
-    return scr_map(&g, cap, d.L).total;
+    return mamba_scr_map(&g, cap, d.L).total;
 }
 
 /* d_inner x d_state SSM state plus the convolution's last d_conv - 1 inputs per channel. */
@@ -232,19 +208,7 @@ static void mamba_init(Layer *l, Rng *r)
     init_uniform(p.W_out, E * d, 1.0f / sqrtf((float)E), r);
 }
 
-#define ALWAYS_INLINE static inline __attribute__((always_inline))
-
 /* ---------------- elementwise passes, over rows ---------------- */
-
-typedef struct {
-    Geo g; /* of the chunk of sequences in hand */
-    ScrMap sm;
-    Params p;
-    float *xz;
-    float *xc, *u, *gbuf, *delta, *dsp, *dxz, *du, *scratch, *ys, *gate;
-    float *dbc;
-} Job;
-
 
 /* The conv passes take TV channels at a time with the partial sums in a vector (VecF, of the thin
  * products), not in the output row: no pass over the row per tap. The last block of channels
@@ -312,7 +276,7 @@ static void conv_bwd_rows(void *ctx, size_t r0, size_t r1, int tid)
     const Job *j = ctx;
     const Geo *g = &j->g;
     int E = g->E, K = g->K;
-    Slot s = slot_at(j->scratch, &j->sm, g, tid);
+    Slot s = mamba_slot_at(j->scratch, &j->sm, g, tid);
     for (size_t r = r0; r < r1; r++) {
         int t = (int)(r % (size_t)g->L);
         for (int c0 = 0; c0 < E; c0 += TV) {
@@ -334,219 +298,6 @@ static void conv_bwd_rows(void *ctx, size_t r0, size_t r1, int tid)
     }
 }
 
-/* ---------------- the scan ---------------- */
-
-/* Forward over one sequence (rows row0..row0+L-1) and channels c0..c0+w-1 with N states per
- * channel. Without a slot it writes ys; with one it writes the states and decays into the slot's
- * hbuf and abuf instead (for the backward). w and N are constants at the fast call sites, so the
- * state stays in registers.
- *
- * In the layer (j->xz set) the elementwise steps around the scan are done here, on the block's
- * rows while they are in cache, rather than in passes of their own over all rows: the forward
- * takes delta = softplus(dt_proj + b_dt) in place, writes its derivative dsp and gate =
- * ys * silu(z); the backward's recompute writes u = silu(xc). The tests' entry points
- * (recurrent.h) take delta, u and dys as given. */
-ALWAYS_INLINE void scan_fwd_blk(const Job *j, size_t row0, int c0, int w, int N, const Slot *s)
-{
-    const Geo *g = &j->g;
-    int E = g->E, P = g->P, R = g->R;
-    float A[MAX_STATE][SV], h[MAX_STATE][SV], Dv[SV];
-    for (int n = 0; n < N; n++)
-        for (int k = 0; k < w; k++) {
-            A[n][k] = -expf(j->p.A_log[(size_t)(c0 + k) * N + n]);
-            h[n][k] = 0.0f;
-        }
-    for (int k = 0; k < w; k++) Dv[k] = j->p.D[c0 + k];
-    if (s)
-        for (int n = 0; n < N; n++)
-            for (int k = 0; k < SV; k++) s->hbuf[n * SV + k] = 0.0f;
-    const bool layer = j->xz != NULL;
-    const float *b_dt = j->p.b_dt + c0;
-    for (int t = 0; t < g->L; t++) {
-        size_t r = row0 + t;
-        float *u = j->u + r * E + c0, *dl = j->delta + r * E + c0;
-        const float *Bt = j->dbc + r * P + R, *Ct = Bt + N;
-        /* Results go to local arrays first and are stored by loops that read nothing else: a loop
-         * that loads from one array and stores to another gets a runtime overlap test per
-         * vector loop (and a scalar copy of it) from the vectoriser. */
-        float y[SV], du[SV], uv[SV], dlv[SV], tmp[SV], av[SV];
-        if (layer && !s) {
-            float *sp = j->dsp + r * E + c0;
-            for (int k = 0; k < w; k++) {
-                float x = dl[k] + b_dt[k], e = fast_expf(x);
-                dlv[k] = sc_softplus_of_exp(x, e);
-                tmp[k] = e / (1.0f + e);
-            }
-            for (int k = 0; k < w; k++) dl[k] = dlv[k];
-            for (int k = 0; k < w; k++) sp[k] = tmp[k];
-        } else
-            for (int k = 0; k < w; k++) dlv[k] = dl[k];
-        if (layer && s) {
-            const float *xc = j->xc + r * E + c0;
-            for (int k = 0; k < w; k++) uv[k] = xc[k] / (1.0f + fast_expf(-xc[k]));
-            for (int k = 0; k < w; k++) u[k] = uv[k];
-        } else
-            for (int k = 0; k < w; k++) uv[k] = u[k];
-        for (int k = 0; k < w; k++) y[k] = Dv[k] * uv[k], du[k] = dlv[k] * uv[k];
-        for (int n = 0; n < N; n++) {
-            float bn = Bt[n], cn = Ct[n];
-            for (int k = 0; k < w; k++) {
-                float a = fast_expf(dlv[k] * A[n][k]);
-                float hn = FMA(a, h[n][k], du[k] * bn);
-                h[n][k] = hn;
-                if (s)
-                    av[k] = a;
-                else
-                    y[k] = FMA(cn, hn, y[k]);
-            }
-            if (s) {
-                float *hs = s->hbuf + (size_t)((t + 1) * N + n) * SV;
-                float *as = s->abuf + (size_t)(t * N + n) * SV;
-                for (int k = 0; k < w; k++) hs[k] = h[n][k];
-                for (int k = 0; k < w; k++) as[k] = av[k];
-            }
-        }
-        if (!s) {
-            float *ys = j->ys + r * E + c0;
-            for (int k = 0; k < w; k++) ys[k] = y[k];
-        }
-        if (!s && layer) {
-            const float *z = j->xz + r * 2 * E + E + c0;
-            float *gt = j->gate + r * E + c0;
-            for (int k = 0; k < w; k++) tmp[k] = y[k] * z[k] / (1.0f + fast_expf(-z[k]));
-            for (int k = 0; k < w; k++) gt[k] = tmp[k];
-        }
-    }
-}
-
-/* Reverse-time pass for one block, after scan_fwd_blk filled the slot's hbuf and abuf. Reads
- * dys (in gbuf) and writes d(dt_proj pre-activation) over it; writes du; adds the lanes' parts
- * of dB and dC into the slot's acc, and dD, dA into the slot. In the layer, gbuf holds the
- * gradient of the gate's output instead: dys = dgate * silu(z) is taken here and dz written
- * into dxz. */
-ALWAYS_INLINE void scan_bwd_blk(const Job *j, size_t row0, int c0, int w, int N, const Slot *s)
-{
-    const Geo *g = &j->g;
-    int E = g->E;
-    float A[MAX_STATE][SV], adj[MAX_STATE][SV], dA[MAX_STATE][SV], Dv[SV], dD[SV];
-    for (int n = 0; n < N; n++)
-        for (int k = 0; k < w; k++) {
-            A[n][k] = -expf(j->p.A_log[(size_t)(c0 + k) * N + n]);
-            adj[n][k] = 0.0f; /* dL/dh_t from later steps, already multiplied by exp(delta A) */
-            dA[n][k] = 0.0f;
-        }
-    for (int k = 0; k < w; k++) Dv[k] = j->p.D[c0 + k], dD[k] = 0.0f;
-    const bool layer = j->xz != NULL;
-    for (int t = g->L - 1; t >= 0; t--) {
-        size_t r = row0 + t;
-        const float *u = j->u + r * E + c0, *dl = j->delta + r * E + c0;
-        const float *Bt = j->dbc + r * g->P + g->R, *Ct = Bt + N;
-        const float *hp = s->hbuf + (size_t)t * N * SV, *hs = hp + (size_t)N * SV;
-        const float *as = s->abuf + (size_t)t * N * SV;
-        float *dBa = s->acc + (size_t)t * 2 * N * SV, *dCa = dBa + (size_t)N * SV;
-        float *gb = j->gbuf + r * E + c0, *dur = j->du + r * E + c0;
-        const float *sp = j->dsp + r * E + c0;
-        /* stores from local arrays only, as in scan_fwd_blk */
-        float dy[SV], ddl[SV], duk[SV], dlu[SV], uv[SV], dlv[SV], ubv[SV], dlbv[SV], tmp[SV];
-        float cB[SV], cC[SV];
-        if (layer) {
-            const float *z = j->xz + r * 2 * E + E + c0, *ys = j->ys + r * E + c0;
-            float *dz = j->dxz + r * 2 * E + E + c0;
-            for (int k = 0; k < w; k++) {
-                float sg = 1.0f / (1.0f + fast_expf(-z[k]));
-                tmp[k] = gb[k] * ys[k] * sg * (1.0f + z[k] * (1.0f - sg));
-                dy[k] = gb[k] * z[k] * sg;
-            }
-            for (int k = 0; k < w; k++) dz[k] = tmp[k];
-        } else
-            for (int k = 0; k < w; k++) dy[k] = gb[k];
-        for (int k = 0; k < w; k++) {
-            uv[k] = u[k], dlv[k] = dl[k];
-            ddl[k] = 0.0f;
-            duk[k] = dy[k] * Dv[k];
-            dD[k] = FMA(dy[k], uv[k], dD[k]);
-            dlu[k] = dlv[k] * uv[k];
-        }
-        for (int n = 0; n < N; n++) {
-            float bn = Bt[n], cn = Ct[n];
-            for (int k = 0; k < w; k++) ubv[k] = bn * uv[k], dlbv[k] = dlv[k] * bn;
-            for (int k = 0; k < w; k++) {
-                float gn = FMA(dy[k], cn, adj[n][k]); /* dL/dh_t */
-                float a = as[n * SV + k];
-                float da = gn * hp[n * SV + k] * a; /* dL/d(delta A) through the decay */
-                ddl[k] = FMA(da, A[n][k], FMA(gn, ubv[k], ddl[k]));
-                dA[n][k] = FMA(da, dlv[k], dA[n][k]);
-                duk[k] = FMA(gn, dlbv[k], duk[k]);
-                cC[k] = FMA(dy[k], hs[n * SV + k], dCa[n * SV + k]);
-                cB[k] = FMA(gn, dlu[k], dBa[n * SV + k]);
-                adj[n][k] = gn * a;
-            }
-            for (int k = 0; k < w; k++) dCa[n * SV + k] = cC[k];
-            for (int k = 0; k < w; k++) dBa[n * SV + k] = cB[k];
-        }
-        for (int k = 0; k < w; k++) tmp[k] = ddl[k] * sp[k];
-        for (int k = 0; k < w; k++) gb[k] = tmp[k];
-        for (int k = 0; k < w; k++) dur[k] = duk[k];
-    }
-    for (int n = 0; n < N; n++)
-        for (int k = 0; k < w; k++) {
-            /* A = -exp(A_log): dA_log = dA * A */
-            s->dA[(size_t)(c0 + k) * N + n] += dA[n][k] * A[n][k];
-        }
-    for (int k = 0; k < w; k++) s->dD[c0 + k] += dD[k];
-}
-
-static int n_blocks(const Geo *g) { return (g->E + SV - 1) / SV; }
-
-/* The default d_state, for which the scan is compiled with the state count fixed. */
-#define FAST_STATE 4
-
-/* Items are (sequence, channel block) pairs. */
-static void scan_fwd_items(void *ctx, size_t i0, size_t i1, int tid)
-{
-    const Job *j = ctx;
-    int nb = n_blocks(&j->g), N = j->g.N;
-    for (size_t i = i0; i < i1; i++) {
-        size_t row0 = i / nb * j->g.L;
-        int c0 = (int)(i % nb) * SV, w = j->g.E - c0 < SV ? j->g.E - c0 : SV;
-        if (w == SV && N == FAST_STATE)
-            scan_fwd_blk(j, row0, c0, SV, FAST_STATE, NULL);
-        else
-            scan_fwd_blk(j, row0, c0, w, N, NULL);
-    }
-}
-
-/* Items are sequences: every block of a sequence adds into the same dB, dC rows. */
-static void scan_bwd_seqs(void *ctx, size_t b0, size_t b1, int tid)
-{
-    const Job *j = ctx;
-    const Geo *g = &j->g;
-    int N = g->N, L = g->L;
-    Slot s = slot_at(j->scratch, &j->sm, g, tid);
-    float *ddbc = j->scratch + j->sm.ddbc;
-    for (size_t b = b0; b < b1; b++) {
-        size_t row0 = b * L;
-        memset(s.acc, 0, sizeof(float) * (size_t)L * 2 * N * SV);
-        for (int c0 = 0; c0 < g->E; c0 += SV) {
-            int w = g->E - c0 < SV ? g->E - c0 : SV;
-            if (w == SV && N == FAST_STATE) {
-                scan_fwd_blk(j, row0, c0, SV, FAST_STATE, &s);
-                scan_bwd_blk(j, row0, c0, SV, FAST_STATE, &s);
-            } else {
-                scan_fwd_blk(j, row0, c0, w, N, &s);
-                scan_bwd_blk(j, row0, c0, w, N, &s);
-            }
-        }
-        for (int t = 0; t < L; t++) {
-            float *d = ddbc + (row0 + t) * g->P;
-            memset(d, 0, sizeof(float) * g->R);
-            for (int m = 0; m < 2 * N; m++) d[g->R + m] = sc_sum16(s.acc + (size_t)(t * 2 * N + m) * SV);
-        }
-    }
-}
-
-
-/* The job for sequences b0 .. b0 + nb - 1 of the call's batch (geometry g). */
 static Job job_of(Layer *l, const Geo *g, const ScrMap *sm, int b0, int nb)
 {
     ActMap am = act_map(g);
@@ -576,7 +327,7 @@ static void mamba_forward(Layer *l, const float *x, float *y, Dims dm)
 {
     Geo g = geo(&l->cfg, dm);
     int bc = chunk_B(g.B, g.L), E = g.E, d = g.d;
-    ScrMap sm = scr_map(&g, (size_t)bc * g.L, g.L);
+    ScrMap sm = mamba_scr_map(&g, (size_t)bc * g.L, g.L);
     float *pack = l->scratch + sm.pack;
     for (int b0 = 0; b0 < g.B; b0 += bc) {
         Job j = job_of(l, &g, &sm, b0, g.B - b0 < bc ? g.B - b0 : bc);
@@ -586,7 +337,7 @@ static void mamba_forward(Layer *l, const float *x, float *y, Dims dm)
         pool_for(j.g.rows, conv_fwd_rows, &j);
         thin_nn(j.u, E, j.g.rows, E, j.p.W_x, g.P, false, g.P, j.dbc, g.P, false, pack);
         mm(false, false, rows, E, g.R, 1.0f, j.dbc, g.P, j.p.W_dt, E, 0.0f, j.delta, E);
-        pool_for((size_t)j.g.B * n_blocks(&g), scan_fwd_items, &j);
+        pool_for((size_t)j.g.B * mamba_n_blocks(&g), mamba_scan_fwd_items, &j);
         linear_fwd(j.gate, j.p.W_out, NULL, y + r0 * d, rows, E, d);
     }
 }
@@ -596,7 +347,7 @@ static void mamba_backward(Layer *l, const float *x, const float *dy, float *dx,
     Geo g = geo(&l->cfg, dm);
     Params gp = params_at(l->grads, &g);
     int bc = chunk_B(g.B, g.L), E = g.E, d = g.d, T = pool_bands();
-    ScrMap sm = scr_map(&g, (size_t)bc * g.L, g.L);
+    ScrMap sm = mamba_scr_map(&g, (size_t)bc * g.L, g.L);
     float *ddbc = l->scratch + sm.ddbc, *pack = l->scratch + sm.pack;
     for (int t = 0; t < T; t++)
         memset(l->scratch + sm.slots + (size_t)t * sm.slot, 0, sizeof(float) * sm.parts);
@@ -609,7 +360,7 @@ static void mamba_backward(Layer *l, const float *x, const float *dy, float *dx,
         mm(true, false, E, d, rows, 1.0f, j.gate, E, dyc, d, 1.0f, gp.W_out, d);
         mm(false, true, rows, E, d, 1.0f, dyc, d, j.p.W_out, d, 0.0f, j.gbuf, E);
         /* the gate and the scan (u recomputed from xc) */
-        pool_for_bands((size_t)j.g.B, scan_bwd_seqs, &j);
+        pool_for_bands((size_t)j.g.B, mamba_scan_bwd_seqs, &j);
         /* delta = softplus(dt W_dt + b_dt): gbuf now holds the gradient of the pre-activation */
         colsum_add(j.gbuf, j.g.rows, E, E, gp.b_dt);
         thin_tn(j.dbc, g.P, j.g.rows, g.R, j.gbuf, E, E, gp.W_dt, E, true);
@@ -623,7 +374,7 @@ static void mamba_backward(Layer *l, const float *x, const float *dy, float *dx,
         linear_bwd(x + r0 * d, j.p.W_in, j.dxz, dx ? dx + r0 * d : NULL, gp.W_in, NULL, rows, d,
                    2 * E);
     }
-    Slot s = slot_at(l->scratch, &sm, &g, 0);
+    Slot s = mamba_slot_at(l->scratch, &sm, &g, 0);
     parts_add(gp.D, s.dD, T, sm.slot, (size_t)E, 1.0f);
     parts_add(gp.conv_b, s.dcb, T, sm.slot, (size_t)E, 1.0f);
     parts_add(gp.A_log, s.dA, T, sm.slot, (size_t)E * g.N, 1.0f);
@@ -646,60 +397,3 @@ const LayerKind layer_mamba = {
     .forward = mamba_forward,
     .backward = mamba_backward,
 };
-
-/* ---------------- the scan alone, for tests (recurrent.h) ---------------- */
-
-static Geo scan_geo(int B, int L, int E, int N, int R, int P)
-{
-    Geo g = {.B = B, .L = L, .d = E, .E = E, .N = N, .R = R, .K = 1, .P = P};
-    g.rows = (size_t)B * L;
-    return g;
-}
-
-void mamba_scan_forward(int B, int L, int E, int N, int R, int P, const float *u,
-                        const float *delta, const float *bc, const float *A_log, const float *D,
-                        float *ys)
-{
-    Job j = {0};
-    j.g = scan_geo(B, L, E, N, R, P);
-    j.p.A_log = (float *)A_log;
-    j.p.D = (float *)D;
-    j.u = (float *)u;
-    j.delta = (float *)delta;
-    j.dbc = (float *)bc;
-    j.ys = ys;
-    pool_for((size_t)B * n_blocks(&j.g), scan_fwd_items, &j);
-}
-
-int mamba_scan_backward(int B, int L, int E, int N, int R, int P, const float *u,
-                        const float *delta, const float *bc, const float *A_log, const float *D,
-                        const float *dys, float *du, float *dpre, float *dbc, float *dA_log,
-                        float *dD)
-{
-    Job j = {0};
-    j.g = scan_geo(B, L, E, N, R, P);
-    ScrMap sm = scr_map(&j.g, j.g.rows, L);
-    j.sm = sm;
-    size_t re = j.g.rows * E;
-    float *scr = arena_alloc_floats(sm.total + re);
-    if (!scr) return -1;
-    j.p.A_log = (float *)A_log;
-    j.p.D = (float *)D;
-    j.u = (float *)u;
-    j.delta = (float *)delta;
-    /* softplus' = sigmoid(pre) = 1 - exp(-delta), from delta alone (the layer keeps it instead) */
-    j.dsp = scr + sm.total;
-    for (size_t i = 0; i < re; i++) j.dsp[i] = -sc_expm1f_neg(-delta[i]);
-    j.dbc = (float *)bc;
-    j.gbuf = dpre;
-    j.du = du;
-    j.scratch = scr;
-    memcpy(dpre, dys, sizeof(float) * j.g.rows * E);
-    pool_for_bands((size_t)B, scan_bwd_seqs, &j);
-    memcpy(dbc, scr + sm.ddbc, sizeof(float) * j.g.rows * P);
-    Slot s = slot_at(scr, &sm, &j.g, 0);
-    parts_add(dD, s.dD, pool_bands(), sm.slot, (size_t)E, 1.0f);
-    parts_add(dA_log, s.dA, pool_bands(), sm.slot, (size_t)E * N, 1.0f);
-    arena_free(scr);
-    return 0;
-}
