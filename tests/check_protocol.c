@@ -638,6 +638,44 @@ static void write_text_file(const char *path, const char *text)
     ck_assert_int_eq(fclose(f), 0);
 }
 
+/* Real training in two lanes of one thread each (what madlab mad does on two cores): every run of
+ * the tiny protocol gives the numbers of the same run on a pool of two threads, one after
+ * another. CI also runs this under ThreadSanitizer, two train_run calls at once. */
+static void train_tiny(int lanes, int threads, ProtoScan *s)
+{
+    StackSpec st;
+    MlError err;
+    ck_assert(stack_parse(STACK_TEXT, "t", 32, &st, NULL) == 0);
+    ck_assert_int_eq(pool_init(threads), 0);
+    make_dir();
+    ck_assert_msg(proto_scan(&tiny, g_dir, STACK_TEXT, 32, NORM_RMS, NULL, NULL, s, &err) == 0,
+                  "%s", err.msg);
+    volatile sig_atomic_t stop = 0;
+    TrainHooks h = {.stop = &stop};
+    ProtoDriver d = {.train = train_run, .hooks = &h, .lanes = lanes};
+    ck_assert_msg(proto_run(&tiny, g_dir, &st, 32, NORM_RMS, s, &d, &err) == 0, "%s", err.msg);
+    remove_dir();
+    ck_assert_int_eq(s->n_done, s->n_runs);
+}
+
+START_TEST(lanes_train_for_real)
+{
+    ProtoScan a, b;
+    train_tiny(2, 1, &a);
+    train_tiny(1, 2, &b);
+    pool_init(1);
+    for (int i = 0; i < a.n_runs; i++) {
+        const RunResult *x = &a.results[i], *y = &b.results[i];
+        ck_assert_msg(x->best_test_loss == y->best_test_loss && x->best_test_acc == y->best_test_acc &&
+                          x->epochs_run == y->epochs_run,
+                      "run %d: loss %.9g in a lane, %.9g on two threads", i, x->best_test_loss,
+                      y->best_test_loss);
+    }
+    proto_scan_free(&a);
+    proto_scan_free(&b);
+}
+END_TEST
+
 START_TEST(kv_file_round_trip_and_errors)
 {
     make_dir();
@@ -735,6 +773,7 @@ int main(void)
     tcase_add_test(tc, directory_claim);
     tcase_add_test(tc, resume_skips_done_runs);
     tcase_add_test(tc, lanes_run_two_at_once);
+    tcase_add_test(tc, lanes_train_for_real);
     tcase_add_test(tc, kv_file_round_trip_and_errors);
     suite_add_tcase(s, tc);
     return run_suite(s);
