@@ -101,6 +101,17 @@ START_TEST(vector_log1p_softplus_expm1_accuracy)
 }
 END_TEST
 
+/* Random A (M x K), B (K x N) and C (M x N), and D a copy of C. */
+static void operands(int M, int N, int K, Rng *r, float **A, float **B, float **C, float **D)
+{
+    *A = arena_alloc_floats((size_t)M * K), *B = arena_alloc_floats((size_t)K * N);
+    *C = arena_alloc_floats((size_t)M * N), *D = arena_alloc_floats((size_t)M * N);
+    init_uniform(*A, (size_t)M * K, 1, r);
+    init_uniform(*B, (size_t)K * N, 1, r);
+    init_uniform(*C, (size_t)M * N, 1, r);
+    memcpy(*D, *C, sizeof(float) * M * N);
+}
+
 START_TEST(mm_matches_naive)
 {
     Rng r;
@@ -113,12 +124,8 @@ START_TEST(mm_matches_naive)
                 for (int tb = 0; tb < 2; tb++) {
                     int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
                     int lda = ta ? M : K, ldb = tb ? K : N;
-                    float *A = arena_alloc_floats((size_t)M * K), *B = arena_alloc_floats((size_t)K * N);
-                    float *C = arena_alloc_floats((size_t)M * N), *D = arena_alloc_floats((size_t)M * N);
-                    init_uniform(A, (size_t)M * K, 1, &r);
-                    init_uniform(B, (size_t)K * N, 1, &r);
-                    init_uniform(C, (size_t)M * N, 1, &r);
-                    memcpy(D, C, sizeof(float) * M * N);
+                    float *A, *B, *C, *D;
+                    operands(M, N, K, &r, &A, &B, &C, &D);
                     mm(ta, tb, M, N, K, 0.5f, A, lda, B, ldb, 2.0f, C, N);
                     mm_naive(ta, tb, M, N, K, 0.5f, A, lda, B, ldb, 2.0f, D, N);
                     for (int i = 0; i < M * N; i++)
@@ -142,12 +149,8 @@ START_TEST(mm_one_thread_is_two_threads_bitwise)
             for (int tb = 0; tb < 2; tb++) {
                 int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
                 int lda = ta ? M : K, ldb = tb ? K : N;
-                float *A = arena_alloc_floats((size_t)M * K), *B = arena_alloc_floats((size_t)K * N);
-                float *C = arena_alloc_floats((size_t)M * N), *D = arena_alloc_floats((size_t)M * N);
-                init_uniform(A, (size_t)M * K, 1, &r);
-                init_uniform(B, (size_t)K * N, 1, &r);
-                init_uniform(C, (size_t)M * N, 1, &r);
-                memcpy(D, C, sizeof(float) * M * N);
+                float *A, *B, *C, *D;
+                operands(M, N, K, &r, &A, &B, &C, &D);
                 pool_init(1);
                 mm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 1.0f, C, N);
                 pool_init(2);
