@@ -18,7 +18,7 @@
  * per-token gradients of u and the log decay are summed over rows here. The channel mixers are
  * in rwkv_channel.c, the token shift they share with RWKV-5 in rwkv_shift.c. */
 #include "config.h"
-#include "rwkv.h"
+#include "rwkv_time.h"
 
 #include <string.h>
 
@@ -33,12 +33,6 @@ static const KnobDesc rwkv6_knobs[] = {
     {"mix_rank", 32, 1, 1024, "rank of the data-dependent token-shift mixing", NULL},
     {"decay_rank", 64, 1, 1024, "rank of the data-dependent decay", NULL},
 };
-
-typedef struct {
-    int B, L, d, H, M, Dr, ns; /* ns: mixed inputs, 4 (r k v g) or 5 (+ w) */
-    bool v6;
-    size_t rows, rd;
-} Geo;
 
 static Geo geo(const Layer *l, const LayerCfg *c, Dims dm, bool v6)
 {
@@ -60,7 +54,6 @@ static Geo geo(const Layer *l, const LayerCfg *c, Dims dm, bool v6)
 /* Parameters. mu: ns blocks of d in the order r, k, v, g (, w); W: r, k, v, g (d x d each).
  * RWKV-6 adds mu_x, W1 (d x 5M, blocks in the order of mu), W2 (5 blocks of M x d), D1 (d x Dr),
  * D2 (Dr x d). */
-typedef struct { float *mu_x, *mu, *W1, *W2, *D1, *D2, *W, *decay, *u, *gnw, *gnb, *Wo; } TP;
 typedef struct { size_t mu_x, mu, W1, W2, D1, D2, W, decay, u, gnw, gnb, Wo, total; } TPMap;
 
 static TPMap tp_map(const Geo *g)
@@ -236,18 +229,6 @@ static void tm_init(Layer *l, Rng *r, bool v6)
 static void tm5_init(Layer *l, Rng *r) { tm_init(l, r, false); }
 static void tm6_init(Layer *l, Rng *r) { tm_init(l, r, true); }
 
-/* Everything one call of a time mixer touches. */
-typedef struct {
-    Geo g;
-    TP p, gp;
-    const float *x;
-    float *R, *K, *V, *G, *Y, *stats, *ck, *Mt, *MS, *WW, *LW;
-    float *X, *DX, *D4, *O, *DY, *DLW, *DU, *lw5, *tmp, *parts, *XX, *XXX, *DXX, *DXD, *dM, *dWW;
-    float *dx;
-    const float *lw; /* log decay: LW (per token) or lw5 (per channel) */
-    size_t lws;      /* its row stride: d or 0 */
-} TJob;
-
 static TJob tjob(Layer *l, const float *x, Dims dm, bool v6)
 {
     TJob j;
@@ -276,86 +257,18 @@ static TJob tjob(Layer *l, const float *x, Dims dm, bool v6)
     return j;
 }
 
-/* -- RWKV-6 mixing passes -- */
-
-/* XX = xs - x, XXX = x + XX mu_x */
-static void v6_shift_rows(void *ctx, size_t r0, size_t r1, int tid)
-{
-    const TJob *j = ctx;
-    int d = j->g.d;
-    for (size_t r = r0; r < r1; r++) {
-        const float *x = j->x + r * d, *xs = r % (size_t)j->g.L ? x - d : NULL;
-        float *xx = j->XX + r * d, *xxx = j->XXX + r * d;
-        for (int c = 0; c < d; c++) {
-            xx[c] = (xs ? xs[c] : 0.0f) - x[c];
-            xxx[c] = FMA(xx[c], j->p.mu_x[c], x[c]);
-        }
-    }
-}
-
-typedef struct { float *a; size_t n; } Tanh;
-static void tanh_range(void *ctx, size_t i0, size_t i1, int tid)
-{
-    const Tanh *t = ctx;
-    for (size_t i = i0; i < i1; i++) t->a[i] = fast_tanhf(t->a[i]);
-}
-static void tanh_inplace(float *a, size_t n) { Tanh t = {a, n}; pool_for(n, tanh_range, &t); }
-
-/* X_s = x + XX (mu_s + MS_s), s < 5 */
-static void v6_mix_rows(void *ctx, size_t r0, size_t r1, int tid)
-{
-    const TJob *j = ctx;
-    int d = j->g.d;
-    for (size_t r = r0; r < r1; r++) {
-        const float *x = j->x + r * d, *xx = j->XX + r * d;
-        for (int s = 0; s < 5; s++) {
-            const float *mu = j->p.mu + (size_t)s * d, *ms = j->MS + s * j->g.rd + r * d;
-            float *X = j->X + s * j->g.rd + r * d;
-            for (int c = 0; c < d; c++) X[c] = FMA(xx[c], mu[c] + ms[c], x[c]);
-        }
-    }
-}
-
-/* LW = -exp(decay + LW) */
-static void v6_decay_rows(void *ctx, size_t r0, size_t r1, int tid)
-{
-    const TJob *j = ctx;
-    int d = j->g.d;
-    for (size_t r = r0; r < r1; r++) {
-        float *lw = j->LW + r * d;
-        for (int c = 0; c < d; c++) lw[c] = -fast_expf(j->p.decay[c] + lw[c]);
-    }
-}
-
-/* Fills X (the mixed inputs) from x: RWKV-5 directly; RWKV-6 through the low-rank mixing, which
- * also (re)computes XX and XXX and, when fresh, M, MS, WW and LW. */
+/* Fills X (the mixed inputs) from x: RWKV-5 directly; RWKV-6 through the low-rank mixing
+ * (rwkv6_mix.c), which also (re)computes XX and XXX and, when fresh, M, MS, WW and LW. */
 static void tm_mix_forward(TJob *j, bool fresh)
 {
     const Geo *g = &j->g;
-    int d = g->d, rows = (int)g->rows;
-    if (!g->v6) {
-        RwkvMix m = {.x = j->x, .alpha = j->p.mu, .X = j->X, .rows = g->rows, .stride = g->rd,
-                     .n = 4, .d = d, .L = g->L};
-        rwkv_mix_forward(&m);
+    if (g->v6) {
+        tm6_mix_forward(j, fresh);
         return;
     }
-    pool_for(g->rows, v6_shift_rows, j);
-    if (fresh) {
-        int M5 = 5 * g->M;
-        mm(false, false, rows, M5, d, 1.0f, j->XXX, d, j->p.W1, M5, 0.0f, j->Mt, M5);
-        tanh_inplace(j->Mt, g->rows * M5);
-        for (int s = 0; s < 5; s++)
-            mm(false, false, rows, d, g->M, 1.0f, j->Mt + s * g->M, M5,
-               j->p.W2 + (size_t)s * g->M * d, d, 0.0f, j->MS + s * g->rd, d);
-    }
-    pool_for(g->rows, v6_mix_rows, j);
-    if (fresh) {
-        const float *Xw = j->X + 4 * g->rd;
-        mm(false, false, rows, g->Dr, d, 1.0f, Xw, d, j->p.D1, g->Dr, 0.0f, j->WW, g->Dr);
-        tanh_inplace(j->WW, g->rows * g->Dr);
-        mm(false, false, rows, d, g->Dr, 1.0f, j->WW, g->Dr, j->p.D2, d, 0.0f, j->LW, d);
-        pool_for(g->rows, v6_decay_rows, j);
-    }
+    RwkvMix m = {.x = j->x, .alpha = j->p.mu, .X = j->X, .rows = g->rows, .stride = g->rd, .n = 4,
+                 .d = g->d, .L = g->L};
+    rwkv_mix_forward(&m);
 }
 
 /* The WKV scan's view of this call: R, K, V and the log decay in; Y, or in backward the
@@ -429,77 +342,6 @@ static void gn_gate_bwd_rows(void *ctx, size_t r0, size_t r1, int tid)
     }
 }
 
-/* -- RWKV-6 mixing backward -- */
-
-/* DXX = sum_s DX_s (mu_s + MS_s), DXD = sum_s DX_s, then DX_s *= XX (the gradient of MS_s,
- * whose column sums are also dmu_s). */
-static void v6_mix_bwd_rows(void *ctx, size_t r0, size_t r1, int tid)
-{
-    const TJob *j = ctx;
-    int d = j->g.d;
-    for (size_t r = r0; r < r1; r++) {
-        const float *xx = j->XX + r * d;
-        float *dxx = j->DXX + r * d, *dxd = j->DXD + r * d;
-        memset(dxx, 0, sizeof(float) * d);
-        memset(dxd, 0, sizeof(float) * d);
-        for (int s = 0; s < 5; s++) {
-            const float *mu = j->p.mu + (size_t)s * d, *ms = j->MS + s * j->g.rd + r * d;
-            float *dX = j->DX + s * j->g.rd + r * d;
-            for (int c = 0; c < d; c++) {
-                dxx[c] = FMA(dX[c], mu[c] + ms[c], dxx[c]);
-                dxd[c] += dX[c];
-                dX[c] *= xx[c];
-            }
-        }
-    }
-}
-
-typedef struct { float *a; const float *t; size_t n; } TanhBwd;
-static void tanh_bwd_range(void *ctx, size_t i0, size_t i1, int tid)
-{
-    const TanhBwd *b = ctx;
-    for (size_t i = i0; i < i1; i++) b->a[i] *= 1.0f - b->t[i] * b->t[i];
-}
-static void tanh_bwd(float *a, const float *t, size_t n)
-{
-    TanhBwd b = {a, t, n};
-    pool_for(n, tanh_bwd_range, &b);
-}
-
-/* dXXX in XXX: DXX += dXXX mu_x, DXD += dXXX, XXX = dXXX * XX (for dmu_x) */
-static void v6_xxx_bwd_rows(void *ctx, size_t r0, size_t r1, int tid)
-{
-    const TJob *j = ctx;
-    int d = j->g.d;
-    for (size_t i = r0 * d; i < r1 * d; i++) {
-        float g = j->XXX[i];
-        j->DXX[i] = FMA(g, j->p.mu_x[i % (size_t)d], j->DXX[i]);
-        j->DXD[i] += g;
-        j->XXX[i] = g * j->XX[i];
-    }
-}
-
-/* dx = DXD - DXX + DXX of the next row (xx = xs - x) */
-static void v6_dx_rows(void *ctx, size_t r0, size_t r1, int tid)
-{
-    const TJob *j = ctx;
-    int d = j->g.d;
-    for (size_t r = r0; r < r1; r++) {
-        int t = (int)(r % (size_t)j->g.L);
-        const float *dxx = j->DXX + r * d, *dxd = j->DXD + r * d;
-        float *o = j->dx + r * d;
-        for (int c = 0; c < d; c++) o[c] = dxd[c] - dxx[c] + (t + 1 < j->g.L ? dxx[c + d] : 0.0f);
-    }
-}
-
-/* DLW *= LW: log w = -exp(p) gives d p = d(log w) log w */
-static void v6_dlw_rows(void *ctx, size_t r0, size_t r1, int tid)
-{
-    const TJob *j = ctx;
-    int d = j->g.d;
-    for (size_t i = r0 * d; i < r1 * d; i++) j->DLW[i] *= j->LW[i];
-}
-
 /* -- forward and backward -- */
 
 static void tm_forward(Layer *l, const float *x, float *y, Dims dm, bool v6)
@@ -543,14 +385,7 @@ static void tm_backward(Layer *l, const float *x, const float *dy, float *dx, Di
         colsum_add(j.DLW, g->rows, d, d, j.tmp);
         for (int c = 0; c < d; c++) j.gp.decay[c] += j.tmp[c] * j.lw5[c];
     } else {
-        pool_for(g->rows, v6_dlw_rows, &j); /* to the gradient of decay + tanh(x_w D1) D2 */
-        colsum_add(j.DLW, g->rows, d, d, j.gp.decay);
-        mm(true, false, g->Dr, d, rows, 1.0f, j.WW, g->Dr, j.DLW, d, 1.0f, j.gp.D2, d);
-        mm(false, true, rows, g->Dr, d, 1.0f, j.DLW, d, j.p.D2, d, 0.0f, j.dWW, g->Dr);
-        tanh_bwd(j.dWW, j.WW, g->rows * g->Dr);
-        const float *Xw = j.X + 4 * g->rd;
-        mm(true, false, d, g->Dr, rows, 1.0f, Xw, d, j.dWW, g->Dr, 1.0f, j.gp.D1, g->Dr);
-        mm(false, true, rows, d, g->Dr, 1.0f, j.dWW, g->Dr, j.p.D1, g->Dr, 0.0f, j.DX + 4 * g->rd, d);
+        tm6_decay_backward(&j);
     }
     /* r, k, v, g projections */
     for (int s = 0; s < 4; s++) {
@@ -565,25 +400,7 @@ static void tm_backward(Layer *l, const float *x, const float *dy, float *dx, Di
         parts_add(j.gp.mu, j.parts, T, 8 * d16, 4 * (size_t)d, 1.0f);
         return;
     }
-    int M5 = 5 * g->M;
-    pool_for(g->rows, v6_mix_bwd_rows, &j);
-    for (int s = 0; s < 5; s++) {
-        const float *dMS = j.DX + s * g->rd;
-        colsum_add(dMS, g->rows, d, d, j.gp.mu + (size_t)s * d);
-        mm(true, false, g->M, d, rows, 1.0f, j.Mt + s * g->M, M5, dMS, d, 1.0f,
-           j.gp.W2 + (size_t)s * g->M * d, d);
-        mm(false, true, rows, g->M, d, 1.0f, dMS, d, j.p.W2 + (size_t)s * g->M * d, d, 0.0f,
-           j.dM + s * g->M, M5);
-    }
-    tanh_bwd(j.dM, j.Mt, g->rows * M5);
-    mm(true, false, d, M5, rows, 1.0f, j.XXX, d, j.dM, M5, 1.0f, j.gp.W1, M5);
-    mm(false, true, rows, d, M5, 1.0f, j.dM, M5, j.p.W1, M5, 0.0f, j.XXX, d);
-    pool_for(g->rows, v6_xxx_bwd_rows, &j);
-    colsum_add(j.XXX, g->rows, d, d, j.gp.mu_x);
-    if (dx) {
-        j.dx = dx;
-        pool_for(g->rows, v6_dx_rows, &j);
-    }
+    tm6_mix_backward(&j, dx);
 }
 
 static void tm5_forward(Layer *l, const float *x, float *y, Dims dm) { tm_forward(l, x, y, dm, false); }
